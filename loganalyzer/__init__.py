@@ -1,0 +1,66 @@
+"""loganalyzer: who reached this server, from which countries, provinces and networks.
+
+The public API mirrors the command line::
+
+    from loganalyzer import analyze, sample_paths
+    s = sample_paths()
+    analysis = analyze([s.log], city_db=s.city_db, asn_db=s.asn_db, by=["region"])
+    analysis.rows  # a Polars DataFrame
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from loganalyzer.aggregate import aggregate, by_country, by_region, top_networks
+from loganalyzer.enrich import DatabaseInfo, GeoDatabases, enrich, lookup
+from loganalyzer.errors import (
+    ExitCode,
+    GeoDatabaseError,
+    InputError,
+    LogAnalyzerError,
+    OutputError,
+    UsageError,
+)
+from loganalyzer.formats import COMBINED, COMMON, PRESETS, VHOST_COMBINED, LogFormat, get_format
+from loganalyzer.parse import ParseResult, parse
+from loganalyzer.pipeline import Analysis, analyze, enrich_logs, sample_paths
+from loganalyzer.read import read_lines
+from loganalyzer.report import render
+
+try:
+    __version__ = version("loganalyzer")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "COMBINED",
+    "COMMON",
+    "PRESETS",
+    "VHOST_COMBINED",
+    "Analysis",
+    "DatabaseInfo",
+    "ExitCode",
+    "GeoDatabaseError",
+    "GeoDatabases",
+    "InputError",
+    "LogAnalyzerError",
+    "LogFormat",
+    "OutputError",
+    "ParseResult",
+    "UsageError",
+    "__version__",
+    "aggregate",
+    "analyze",
+    "by_country",
+    "by_region",
+    "enrich",
+    "enrich_logs",
+    "get_format",
+    "lookup",
+    "parse",
+    "read_lines",
+    "render",
+    "sample_paths",
+    "top_networks",
+]

@@ -1,0 +1,293 @@
+"""Aggregation: requests, distinct clients and bytes per region, network or column.
+
+Work is split so that it can stream and merge exactly: each batch of requests is
+reduced to *partials* keyed by (client, row-level keys); partials from any split
+of the input merge by sum/min/max; only then are clients joined to their geo
+lookup and grouped by the report's keys, where distinct clients are counted
+exactly (a client is one row per key after the merge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from loganalyzer import schema as S
+from loganalyzer.errors import UsageError
+
+DAY = "day"
+HOUR = "hour"
+
+GROUPINGS: dict[str, tuple[str, ...]] = {
+    "country": (S.COUNTRY_ISO, S.COUNTRY),
+    "region": (S.COUNTRY_ISO, S.COUNTRY, S.REGION_ISO, S.REGION),
+    "subregion": (S.COUNTRY_ISO, S.COUNTRY, S.REGION_ISO, S.REGION, S.SUBREGION_ISO, S.SUBREGION),
+    "city": (S.COUNTRY_ISO, S.COUNTRY, S.REGION_ISO, S.REGION, S.CITY),
+    "asn": (S.ASN, S.AS_ORG),
+    "ip": (S.CLIENT_IP,),
+}
+"""Named groupings for ``--by``; any parsed or enriched column works as well."""
+
+_ALIASES = {"province": "region", "network": "asn", "client_ip": "ip", "agent": S.USER_AGENT}
+_DERIVED: dict[str, pl.Expr] = {
+    DAY: pl.col(S.TS).dt.truncate("1d").alias(DAY),
+    HOUR: pl.col(S.TS).dt.truncate("1h").alias(HOUR),
+}
+ROW_COLUMNS = frozenset(S.PARSED_SCHEMA) | frozenset(_DERIVED)
+GEO_COLUMNS = frozenset(S.GEO_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """The resolved keys of a report.
+
+    Attributes:
+        names: the ``--by`` values as given.
+        keys: every key column, in output order.
+        row_keys: keys computed from the request itself (path, status, day, ...).
+        geo_keys: keys that come from the client's enrichment.
+    """
+
+    names: tuple[str, ...]
+    keys: tuple[str, ...]
+    row_keys: tuple[str, ...]
+    geo_keys: tuple[str, ...]
+
+    @property
+    def needs_geo(self) -> bool:
+        """Whether any key comes from a database lookup."""
+        return any(k != S.CLIENT_IP for k in self.geo_keys)
+
+
+def resolve_grouping(by: Sequence[str]) -> Grouping:
+    """Turn ``--by`` values into key columns.
+
+    Args:
+        by: names from :data:`GROUPINGS` or column names (``path``, ``status``,
+            ``day``, ``hour``, ``asn``, ``region_iso``, ...). Several are combined.
+
+    Raises:
+        UsageError: for an unknown name.
+
+    Example:
+        >>> resolve_grouping(["region", "asn"]).keys
+        ('geo_status', 'country_iso', 'country', 'region_iso', 'region', 'asn', 'as_org')
+    """
+    keys: list[str] = []
+    for raw in by or ("region",):
+        name = _ALIASES.get(raw, raw)
+        if name in GROUPINGS:
+            cols: Iterable[str] = GROUPINGS[name]
+        elif name in ROW_COLUMNS or name in GEO_COLUMNS:
+            cols = (name,)
+        else:
+            choices = ", ".join([*GROUPINGS, "or a column such as path, status, day, hour"])
+            raise UsageError(f"cannot group by {raw!r}; use {choices}")
+        keys.extend(c for c in cols if c not in keys)
+    geo = [k for k in keys if k in GEO_COLUMNS]
+    if any(k not in (S.CLIENT_IP, S.IP_VERSION, S.IP_CLASS) for k in geo) and S.GEO_STATUS not in keys:
+        # Private, unknown and invalid addresses stay visible as their own rows.
+        keys.insert(0, S.GEO_STATUS)
+        geo.insert(0, S.GEO_STATUS)
+    row = [k for k in keys if k in ROW_COLUMNS]
+    return Grouping(tuple(by or ("region",)), tuple(keys), tuple(row), tuple(geo))
+
+
+def _status_counts() -> list[pl.Expr]:
+    klass = pl.col(S.STATUS) // 100
+    names = S.STATUS_CLASSES
+    exprs = [(klass == i).sum().cast(pl.Int64).alias(names[i - 2]) for i in (2, 3, 4, 5)]
+    other = (~klass.is_between(2, 5) | klass.is_null()).sum().cast(pl.Int64)
+    return [*exprs, other.alias(names[4])]
+
+
+def partials(rows: pl.LazyFrame, grouping: Grouping) -> pl.LazyFrame:
+    """Reduce requests to mergeable partials keyed by client and row-level keys.
+
+    Args:
+        rows: parsed requests.
+        grouping: the report's keys.
+
+    Returns:
+        ``client``, the row keys, ``requests``, ``bytes_sent``, ``first_seen``,
+        ``last_seen`` and the status-class counts.
+    """
+    derived = [_DERIVED[k] for k in grouping.row_keys if k in _DERIVED]
+    keyed = rows.with_columns(derived) if derived else rows
+    return keyed.group_by([S.CLIENT, *grouping.row_keys]).agg(
+        pl.len().cast(pl.Int64).alias(S.REQUESTS),
+        pl.col(S.BYTES).sum().cast(pl.Int64).alias(S.BYTES),
+        pl.col(S.TS).min().alias(S.FIRST_SEEN),
+        pl.col(S.TS).max().alias(S.LAST_SEEN),
+        *_status_counts(),
+    )
+
+
+_SUMS = (S.REQUESTS, S.BYTES, *S.STATUS_CLASSES)
+
+
+def merge_partials(parts: Sequence[pl.DataFrame] | pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
+    """Merge partials from any split of the input into one partial.
+
+    Args:
+        parts: partial frames (or one lazy frame of them stacked).
+        keys: the columns that identify a partial (``client`` and row keys).
+    """
+    stacked = parts if isinstance(parts, pl.LazyFrame) else pl.concat(parts, how="vertical").lazy()
+    return stacked.group_by(list(keys)).agg(
+        *[pl.col(c).sum() for c in _SUMS],
+        pl.col(S.FIRST_SEEN).min(),
+        pl.col(S.LAST_SEEN).max(),
+    )
+
+
+def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFrame:
+    """Group enriched partials by the report's keys.
+
+    Args:
+        enriched_partials: partials joined with the client lookup table.
+        grouping: the report's keys.
+
+    Returns:
+        One row per key: the keys, ``requests``, ``unique_ips``, ``bytes_sent``,
+        ``share``, ``first_seen``, ``last_seen``, status-class counts; sorted by
+        requests (descending), then keys.
+    """
+    # A client that is not an address still counts once, by what was written.
+    who = pl.coalesce(pl.col(S.CLIENT_IP), pl.col(S.CLIENT))
+    keys = list(grouping.keys)
+    grouped = enriched_partials.group_by(keys).agg(
+        pl.col(S.REQUESTS).sum(),
+        who.n_unique().cast(pl.Int64).alias(S.UNIQUE_IPS),
+        pl.col(S.BYTES).sum(),
+        pl.col(S.FIRST_SEEN).min(),
+        pl.col(S.LAST_SEEN).max(),
+        *[pl.col(c).sum() for c in S.STATUS_CLASSES],
+    )
+    total = pl.col(S.REQUESTS).sum()
+    out = grouped.with_columns(
+        pl.when(total > 0).then(pl.col(S.REQUESTS) / total).otherwise(0.0).alias(S.SHARE)
+    ).select(
+        *keys,
+        S.REQUESTS,
+        S.UNIQUE_IPS,
+        S.BYTES,
+        S.SHARE,
+        S.FIRST_SEEN,
+        S.LAST_SEEN,
+        *S.STATUS_CLASSES,
+    )
+    return out.collect().sort(
+        [S.REQUESTS, *keys], descending=[True, *([False] * len(keys))], nulls_last=True
+    )
+
+
+def aggregate(enriched: pl.LazyFrame | pl.DataFrame, *, by: Sequence[str] = ("region",)) -> pl.DataFrame:
+    """Aggregate per-request enriched rows (the notebook form of ``report``).
+
+    Args:
+        enriched: requests with enrichment columns, as from :func:`enrich`.
+        by: grouping names or columns, as for ``--by``.
+
+    Returns:
+        The report rows (see :func:`summarize`).
+
+    Example:
+        >>> from loganalyzer import sample_paths, analyze
+        >>> s = sample_paths()
+        >>> analysis = analyze([s.log], city_db=s.city_db, asn_db=s.asn_db)
+        >>> int(analysis.rows["requests"].sum()) == analysis.meta["lines"]["matched"]
+        True
+    """
+    grouping = resolve_grouping(by)
+    lf = enriched.lazy()
+    geo_cols = [c for c in S.GEO_COLUMNS if c in lf.collect_schema()]
+    row_grouping = Grouping(grouping.names, grouping.keys, (*grouping.row_keys, *geo_cols), ())
+    parts = partials(lf, row_grouping)
+    return summarize(parts, grouping)
+
+
+def by_country(enriched: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """Requests, distinct clients and bytes per country."""
+    return aggregate(enriched, by=("country",))
+
+
+def by_region(enriched: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """Requests, distinct clients and bytes per first-level subdivision (province)."""
+    return aggregate(enriched, by=("region",))
+
+
+def top_networks(enriched: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """Requests, distinct clients and bytes per autonomous system."""
+    return aggregate(enriched, by=("asn",))
+
+
+def mark_watched(rows: pl.DataFrame, watch: Sequence[str]) -> pl.DataFrame:
+    """Add ``watched`` and a zero row for every watched code that is absent.
+
+    Args:
+        rows: report rows.
+        watch: ISO codes: a country (``ES``) or a subdivision (``CN-LN``, ``ES-B``).
+
+    Returns:
+        The rows with a boolean ``watched`` column; absent watched places appear
+        with zero counts, so "no access from Liaoning" is said, not implied.
+
+    Raises:
+        UsageError: when a subdivision is watched but the report has no
+            subdivision column to show it in.
+    """
+    codes = [w.strip().upper() for w in watch if w.strip()]
+    if not codes:
+        return rows.with_columns(pl.lit(False).alias(S.WATCHED))
+    conds: list[pl.Expr] = []
+    missing: list[dict[str, object]] = []
+    cols = set(rows.columns)
+    for code in codes:
+        if "-" in code:
+            places = [c for c in (S.REGION_ISO, S.SUBREGION_ISO) if c in cols]
+            if not places:
+                raise UsageError(
+                    f"--watch {code} names a province; group with --by region (or subregion, city)"
+                )
+            cond = pl.any_horizontal([pl.col(c) == code for c in places])
+            zero = {S.COUNTRY_ISO: code.split("-", 1)[0], places[0]: code}
+        else:
+            if S.COUNTRY_ISO not in cols:
+                raise UsageError(f"--watch {code} names a country; group with --by country or region")
+            cond = pl.col(S.COUNTRY_ISO) == code
+            zero = {S.COUNTRY_ISO: code}
+        conds.append(cond.fill_null(False))
+        if rows.filter(cond).is_empty():
+            missing.append(zero)
+    marked = rows.with_columns(pl.any_horizontal(conds).alias(S.WATCHED))
+    if missing:
+        zeros = pl.DataFrame(
+            [
+                {
+                    **dict.fromkeys(rows.columns),
+                    **{c: 0 for c in (S.REQUESTS, S.UNIQUE_IPS, S.BYTES, *S.STATUS_CLASSES)},
+                    S.SHARE: 0.0,
+                    **({S.GEO_STATUS: "ok"} if S.GEO_STATUS in cols else {}),
+                    **z,
+                    S.WATCHED: True,
+                }
+                for z in missing
+            ],
+            schema=marked.schema,
+        )
+        marked = pl.concat([marked, zeros])
+    return marked
+
+
+def top(rows: pl.DataFrame, n: int | None) -> pl.DataFrame:
+    """Keep the first ``n`` rows, and every watched row wherever it ranks."""
+    if n is None or rows.height <= n:
+        return rows
+    index = pl.int_range(pl.len())
+    keep = index < n
+    if S.WATCHED in rows.columns:
+        keep = keep | pl.col(S.WATCHED)
+    return rows.filter(keep)

@@ -1,0 +1,293 @@
+"""Rendering: report rows to text or bytes for the terminal, spreadsheets and code.
+
+Log fields are attacker-controlled. Every renderer here makes them inert for its
+destination: control characters and escape sequences are shown escaped in the
+terminal and Markdown, spreadsheet formula prefixes are neutralised in CSV, and
+JSON is produced by a serializer. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import polars as pl
+
+from loganalyzer import schema as S
+
+if TYPE_CHECKING:
+    from loganalyzer.pipeline import Analysis
+
+Output = Literal["table", "csv", "json", "parquet", "markdown"]
+OUTPUTS: tuple[str, ...] = ("table", "csv", "json", "parquet", "markdown")
+
+# C0 and C1 controls, DEL, and the Unicode format characters that reorder or hide
+# text (bidi overrides, zero-width): all shown as escapes, never emitted.
+_INVISIBLE = [
+    *range(0x00, 0x20),
+    0x7F,
+    *range(0x80, 0xA0),
+    0x200B,
+    0x200C,
+    0x200D,
+    0x200E,
+    0x200F,
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+    0xFEFF,
+]
+_ESCAPES = {cp: (f"\\x{cp:02x}" if cp < 0x100 else f"\\u{cp:04x}") for cp in _INVISIBLE}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_BUCKET_LABELS = {
+    "not_public": "(private/reserved)",
+    "not_found": "(not in database)",
+    "invalid_ip": "(not an address)",
+}
+
+
+def safe_text(value: str) -> str:
+    r"""Show control and invisible characters as escapes.
+
+    Example:
+        >>> safe_text("GET /\x1b[31mred")
+        'GET /\\x1b[31mred'
+    """
+    return value.translate(_ESCAPES)
+
+
+def neutralise_formula(value: str) -> str:
+    """Prefix a cell that a spreadsheet would run as a formula with an apostrophe.
+
+    This is OWASP's advice for CSV injection; machine consumers can turn it off.
+
+    Example:
+        >>> neutralise_formula("=HYPERLINK(1)")
+        "'=HYPERLINK(1)"
+    """
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _iso(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _text_columns(rows: pl.DataFrame) -> pl.DataFrame:
+    """Datetimes as ISO 8601 UTC strings, so every output shows the same time."""
+    exprs = []
+    for name, dtype in rows.schema.items():
+        if isinstance(dtype, pl.Datetime):
+            exprs.append(pl.col(name).dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        elif isinstance(dtype, pl.Date):
+            exprs.append(pl.col(name).dt.strftime("%Y-%m-%d"))
+    return rows.with_columns(exprs) if exprs else rows
+
+
+def _records(rows: pl.DataFrame) -> list[dict[str, Any]]:
+    out = _text_columns(rows)
+    if S.SHARE in out.columns:
+        out = out.with_columns(pl.col(S.SHARE).round(6))
+    return out.to_dicts()
+
+
+def render_json(analysis: Analysis) -> str:
+    """The JSON contract: ``{"meta": {...}, "rows": [...]}``, keys sorted."""
+    doc = {"meta": analysis.meta, "rows": _records(analysis.rows)}
+    return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def render_csv(rows: pl.DataFrame, *, safe: bool = True) -> str:
+    """CSV with a header row; text cells neutralised for spreadsheets when ``safe``."""
+    out = _text_columns(rows)
+    if safe:
+        text_cols = [n for n, t in out.schema.items() if t == pl.String]
+        out = out.with_columns(
+            pl.col(c).map_elements(neutralise_formula, return_dtype=pl.String) for c in text_cols
+        )
+    buf = io.StringIO()
+    out.write_csv(buf, line_terminator="\n")
+    return buf.getvalue()
+
+
+def render_parquet(analysis: Analysis) -> bytes:
+    """Parquet bytes; the ``meta`` object travels in the file's key-value metadata."""
+    buf = io.BytesIO()
+    analysis.rows.write_parquet(buf, metadata={"loganalyzer": json.dumps(analysis.meta, default=str)})
+    return buf.getvalue()
+
+
+def _label(row: dict[str, Any], keys: Sequence[str]) -> list[str]:
+    status = row.get(S.GEO_STATUS)
+    cells = []
+    for k in keys:
+        v = row.get(k)
+        if v is None:
+            if k in (S.COUNTRY, S.COUNTRY_ISO) and status in _BUCKET_LABELS:
+                cells.append(_BUCKET_LABELS[status] if k == S.COUNTRY else "")
+                continue
+            cells.append("-" if k not in (S.COUNTRY, S.COUNTRY_ISO) else "(unknown)")
+            continue
+        cells.append(safe_text(str(v)) if not isinstance(v, datetime) else _iso(v))
+    return cells
+
+
+def _display_keys(rows: pl.DataFrame, keys: Sequence[str]) -> list[str]:
+    return [k for k in keys if k != S.GEO_STATUS and k in rows.columns]
+
+
+def _human_bytes(n: int | None) -> str:
+    if n is None:
+        return "0 B"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1000
+    return f"{n} B"
+
+
+_HEADERS = {
+    S.COUNTRY_ISO: "cc",
+    S.REGION_ISO: "region code",
+    S.SUBREGION_ISO: "subregion code",
+    S.AS_ORG: "organisation",
+    S.CLIENT_IP: "address",
+}
+
+
+def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = False) -> str:
+    """A terminal table (rich), widths fixed so the output is reproducible."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    rows = analysis.rows
+    keys = _display_keys(rows, analysis.meta.get("keys", []))
+    lines = analysis.meta["lines"]
+    title = (
+        f"Requests by {' + '.join(analysis.meta.get('group_by') or ['region'])}: "
+        f"{lines['matched']:,} requests"
+    )
+    tr = analysis.meta.get("time_range") or {}
+    caption = (
+        f"{lines['total']:,} lines read, {lines['parsed']:,} parsed, {lines['rejected']:,} rejected"
+        + (f"; {tr['first']} to {tr['last']}" if tr.get("first") else "")
+    )
+    if analysis.meta.get("rows_total", rows.height) > rows.height:
+        caption += f"; top {rows.height} of {analysis.meta['rows_total']:,} rows"
+    table = Table(title=title, caption=caption, show_lines=False, highlight=False)
+    watched = S.WATCHED in rows.columns and bool(rows[S.WATCHED].any())
+    if watched:
+        table.add_column("", no_wrap=True)
+    for k in keys:
+        table.add_column(_HEADERS.get(k, k.replace("_", " ")), overflow="fold")
+    for name in ("requests", "share", "unique IPs", "bytes", "first seen", "last seen", "4xx", "5xx"):
+        table.add_column(
+            name,
+            justify="left" if name in ("first seen", "last seen") else "right",
+            no_wrap=True,
+        )
+    for row in rows.iter_rows(named=True):
+        cells = [Text(c) for c in _label(row, keys)]
+        first, last = row.get(S.FIRST_SEEN), row.get(S.LAST_SEEN)
+        stats = [
+            f"{row[S.REQUESTS]:,}",
+            f"{100 * (row[S.SHARE] or 0):.1f}%",
+            f"{row[S.UNIQUE_IPS]:,}",
+            _human_bytes(row[S.BYTES]),
+            first.strftime("%Y-%m-%d %H:%M") if isinstance(first, datetime) else "-",
+            last.strftime("%Y-%m-%d %H:%M") if isinstance(last, datetime) else "-",
+            f"{row['status_4xx']:,}",
+            f"{row['status_5xx']:,}",
+        ]
+        prefix = [Text("*" if row.get(S.WATCHED) else "")] if watched else []
+        table.add_row(*prefix, *cells, *[Text(s) for s in stats])
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        width=width or 120,
+        color_system="standard" if color else None,
+        force_terminal=color,
+        highlight=False,
+        emoji=False,
+        markup=False,
+    )
+    console.print(table)
+    if watched:
+        console.print(Text("* watched (--watch); zero rows mean no access from there"))
+    return buf.getvalue()
+
+
+def _md_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = safe_text(str(value))
+    for ch, rep in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("`", "\\`"),
+                    ("*", "\\*"), ("_", "\\_"), ("[", "\\["), ("]", "\\]")):
+        text = text.replace(ch, rep)
+    return text
+
+
+def render_markdown(analysis: Analysis) -> str:
+    """A Markdown document: the table, provenance, and the geolocation caveat."""
+    rows = _text_columns(analysis.rows)
+    meta = analysis.meta
+    lines = meta["lines"]
+    out = [f"# Requests by {' + '.join(meta.get('group_by') or ['region'])}", ""]
+    cols = [c for c in rows.columns]
+    out.append("| " + " | ".join(_md_cell(c) for c in cols) + " |")
+    out.append("|" + "|".join("---:" if rows.schema[c].is_numeric() else "---" for c in cols) + "|")
+    for row in rows.iter_rows():
+        out.append("| " + " | ".join(_md_cell(round(v, 4) if isinstance(v, float) else v) for v in row) + " |")
+    out += [
+        "",
+        "## Provenance",
+        "",
+        f"- Lines: {lines['total']:,} read, {lines['parsed']:,} parsed, "
+        f"{lines['rejected']:,} rejected; {lines['matched']:,} requests in this report",
+    ]
+    for f in meta.get("files", []):
+        fl = f["lines"]
+        out.append(
+            f"- Input `{_md_cell(f['path'])}` ({_md_cell(f['format'])}): {fl['total']:,} lines, "
+            f"{fl['parsed']:,} parsed, {fl['rejected']:,} rejected"
+        )
+    for d in meta.get("databases", []):
+        out.append(f"- Database `{_md_cell(d['path'])}`: {_md_cell(d['type'])}, built {d['build_date']}")
+    if meta.get("filters"):
+        out.append(f"- Filters: {_md_cell(', '.join(meta['filters']))}")
+    out += ["", f"> {meta.get('caveat', '')}", ""]
+    return "\n".join(out)
+
+
+def render(
+    analysis: Analysis,
+    output: Output | str = "table",
+    *,
+    safe_csv: bool = True,
+    width: int | None = 120,
+    color: bool = False,
+) -> str | bytes:
+    """Render an analysis for one destination.
+
+    Args:
+        analysis: the report.
+        output: ``table``, ``csv``, ``json``, ``parquet`` or ``markdown``.
+        safe_csv: neutralise spreadsheet formulas in CSV text cells.
+        width: terminal table width.
+        color: colour the terminal table.
+
+    Returns:
+        Text, or bytes for Parquet.
+    """
+    if output == "json":
+        return render_json(analysis)
+    if output == "csv":
+        return render_csv(analysis.rows, safe=safe_csv)
+    if output == "parquet":
+        return render_parquet(analysis)
+    if output == "markdown":
+        return render_markdown(analysis)
+    return render_table(analysis, width=width, color=color)

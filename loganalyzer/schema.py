@@ -1,0 +1,122 @@
+"""Column names and dtypes that every pipeline stage agrees on.
+
+Stages refer to these constants rather than to string literals, so a renamed
+column is one edit and a typo is a NameError rather than a silent null column.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+# --- read: one row per input line -------------------------------------------------
+SOURCE = "source"  # the input file as the user named it ("-" for stdin)
+LINE_NO = "line_no"  # 1-based line number within SOURCE
+LINE = "line"  # the raw line, invalid UTF-8 shown as \xNN escapes
+
+# --- parse: one row per well-formed request -----------------------------------------
+CLIENT = "client"  # the client field as written (may carry a port or brackets)
+IDENT = "ident"
+USER = "user"
+TS = "ts"  # request time as a UTC datetime
+UTC_OFFSET = "utc_offset"  # the offset the server wrote, e.g. "+0800"
+METHOD = "method"
+PATH = "path"
+PROTOCOL = "protocol"
+REQUEST = "request"  # the whole request line, kept for bogus requests
+STATUS = "status"
+BYTES = "bytes_sent"  # null when the server wrote "-" (no body), never 0
+REFERER = "referer"
+USER_AGENT = "user_agent"
+VHOST = "vhost"
+PORT = "port"
+
+# --- rejects -----------------------------------------------------------------------
+REASON = "reason"
+
+# --- enrich: one row per distinct client address ------------------------------------
+CLIENT_IP = "client_ip"  # the canonical address (IPv4-mapped IPv6 unwrapped)
+IP_VERSION = "ip_version"
+GEO_STATUS = "geo_status"  # ok | not_found | not_public | invalid_ip
+IP_CLASS = "ip_class"  # public | private | loopback | link_local | cgnat | ...
+CONTINENT = "continent"
+COUNTRY_ISO = "country_iso"
+COUNTRY = "country"
+REGISTERED_COUNTRY_ISO = "registered_country_iso"
+REGISTERED_COUNTRY = "registered_country"
+REGION_ISO = "region_iso"  # first-level ISO 3166-2 subdivision, e.g. CN-LN
+REGION = "region"
+SUBREGION_ISO = "subregion_iso"  # second level, e.g. ES-B (Spain has both)
+SUBREGION = "subregion"
+CITY = "city"
+LATITUDE = "latitude"
+LONGITUDE = "longitude"
+ACCURACY_RADIUS = "accuracy_radius"
+TIME_ZONE = "time_zone"
+ASN = "asn"
+AS_ORG = "as_org"
+
+# --- aggregate ------------------------------------------------------------------------
+REQUESTS = "requests"
+UNIQUE_IPS = "unique_ips"
+SHARE = "share"
+FIRST_SEEN = "first_seen"
+LAST_SEEN = "last_seen"
+WATCHED = "watched"
+STATUS_CLASSES = ("status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_other")
+
+DATETIME = pl.Datetime("us", "UTC")
+
+GEO_SCHEMA: dict[str, pl.DataType] = {
+    CLIENT: pl.String(),
+    CLIENT_IP: pl.String(),
+    IP_VERSION: pl.Int8(),
+    GEO_STATUS: pl.String(),
+    IP_CLASS: pl.String(),
+    CONTINENT: pl.String(),
+    COUNTRY_ISO: pl.String(),
+    COUNTRY: pl.String(),
+    REGISTERED_COUNTRY_ISO: pl.String(),
+    REGISTERED_COUNTRY: pl.String(),
+    REGION_ISO: pl.String(),
+    REGION: pl.String(),
+    SUBREGION_ISO: pl.String(),
+    SUBREGION: pl.String(),
+    CITY: pl.String(),
+    LATITUDE: pl.Float64(),
+    LONGITUDE: pl.Float64(),
+    ACCURACY_RADIUS: pl.Int32(),
+    TIME_ZONE: pl.String(),
+    ASN: pl.Int64(),
+    AS_ORG: pl.String(),
+}
+"""The lookup table :func:`loganalyzer.enrich.lookup` returns, keyed by CLIENT."""
+
+GEO_COLUMNS = tuple(c for c in GEO_SCHEMA if c != CLIENT)
+
+PARSED_SCHEMA: dict[str, pl.DataType] = {
+    SOURCE: pl.String(),
+    LINE_NO: pl.Int64(),
+    CLIENT: pl.String(),
+    IDENT: pl.String(),
+    USER: pl.String(),
+    TS: DATETIME,
+    UTC_OFFSET: pl.String(),
+    REQUEST: pl.String(),
+    METHOD: pl.String(),
+    PATH: pl.String(),
+    PROTOCOL: pl.String(),
+    STATUS: pl.Int32(),
+    BYTES: pl.Int64(),
+    REFERER: pl.String(),
+    USER_AGENT: pl.String(),
+    VHOST: pl.String(),
+    PORT: pl.Int32(),
+}
+"""Columns every parsed frame has, whatever the format (absent fields are null)."""
+
+REJECT_SCHEMA: dict[str, pl.DataType] = {
+    SOURCE: pl.String(),
+    LINE_NO: pl.Int64(),
+    REASON: pl.String(),
+    LINE: pl.String(),
+}
