@@ -177,20 +177,33 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
     )
     if analysis.meta.get("rows_total", rows.height) > rows.height:
         caption += f"; top {rows.height} of {analysis.meta['rows_total']:,} rows"
-    table = Table(title=title, caption=caption, show_lines=False, highlight=False)
+    from rich import box
+
+    table = Table(
+        title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, highlight=False
+    )
+    label_rows = [_label(r, keys) for r in rows.iter_rows(named=True)]
     watched = S.WATCHED in rows.columns and bool(rows[S.WATCHED].any())
     if watched:
         table.add_column("", no_wrap=True)
-    for k in keys:
-        table.add_column(_HEADERS.get(k, k.replace("_", " ")), overflow="fold")
-    for name in ("requests", "share", "unique IPs", "bytes", "first seen", "last seen", "4xx", "5xx"):
+    for i, k in enumerate(keys):
+        header = _HEADERS.get(k, k.replace("_", " "))
+        longest = max([len(header), *(len(r[i]) for r in label_rows)])
+        table.add_column(header, overflow="fold", min_width=min(longest, 14))
+    # Wide groupings leave no room for times; CSV and JSON always carry them.
+    show_times = len(keys) <= 4
+    stat_names = ["requests", "share", "unique IPs", "bytes"]
+    if show_times:
+        stat_names += ["first seen", "last seen"]
+    for name in stat_names:
         table.add_column(
             name,
             justify="left" if name in ("first seen", "last seen") else "right",
-            no_wrap=True,
+            no_wrap=name not in ("first seen", "last seen"),
+            min_width=10 if name in ("first seen", "last seen") else None,
         )
-    for row in rows.iter_rows(named=True):
-        cells = [Text(c) for c in _label(row, keys)]
+    for row, labels in zip(rows.iter_rows(named=True), label_rows, strict=True):
+        cells = [Text(c) for c in labels]
         first, last = row.get(S.FIRST_SEEN), row.get(S.LAST_SEEN)
         stats = [
             f"{row[S.REQUESTS]:,}",
@@ -199,9 +212,7 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
             _human_bytes(row[S.BYTES]),
             first.strftime("%Y-%m-%d %H:%M") if isinstance(first, datetime) else "-",
             last.strftime("%Y-%m-%d %H:%M") if isinstance(last, datetime) else "-",
-            f"{row['status_4xx']:,}",
-            f"{row['status_5xx']:,}",
-        ]
+        ][: len(stat_names)]
         prefix = [Text("*" if row.get(S.WATCHED) else "")] if watched else []
         table.add_row(*prefix, *cells, *[Text(s) for s in stats])
     buf = io.StringIO()
