@@ -182,7 +182,9 @@ def _input_size(logs: Sequence[str]) -> int | None:
     return None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
 
 
-def _resolve_sample(logs: tuple[str, ...], sample: bool, city_db: str | None, asn_db: str | None) -> tuple[tuple[str, ...], str | None, str | None]:
+def _resolve_sample(
+    logs: tuple[str, ...], sample: bool, city_db: str | None, asn_db: str | None, quiet: bool
+) -> tuple[tuple[str, ...], str | None, str | None]:
     if not sample:
         if not logs:
             raise UsageError("no log files given; pass LOG... (or - for stdin), or --sample")
@@ -190,7 +192,11 @@ def _resolve_sample(logs: tuple[str, ...], sample: bool, city_db: str | None, as
     from loganalyzer.pipeline import sample_paths
 
     s = sample_paths()
-    _echo_err("Using the bundled sample log and its invented sample databases (not real geolocation).")
+    if not quiet:
+        _echo_err(
+            "Using the bundled sample log and its invented sample databases "
+            "(not real geolocation)."
+        )
     return (logs or (str(s.log),)), city_db or str(s.city_db), asn_db or str(s.asn_db)
 
 
@@ -298,9 +304,9 @@ def report(
     from loganalyzer.pipeline import analyze, raise_for_faults
     from loganalyzer.report import render
 
-    logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db)
-    fmt_out = output or _output_from_path(out_path)
     quiet = bool(ctx.obj.get("quiet"))
+    logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
+    fmt_out = output or _output_from_path(out_path)
     with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
         analysis = analyze(
             logs,
@@ -397,14 +403,14 @@ def enrich(
     from loganalyzer.enrich import GeoDatabases
     from loganalyzer.pipeline import enrich_logs, raise_for_faults
 
-    logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db)
+    quiet = bool(ctx.obj.get("quiet"))
+    logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
     target = Path(out_path)
     for name in logs:
         if name != "-" and Path(name).exists() and target.exists() and target.samefile(name):
             raise OutputError(f"{out_path}: refusing to overwrite an input file")
     if not (target.parent if str(target.parent) else Path(".")).is_dir():
         raise OutputError(f"{out_path}: folder {target.parent} does not exist")
-    quiet = bool(ctx.obj.get("quiet"))
     dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
     dbs.require_city()
     with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:

@@ -509,7 +509,9 @@ def lookup(
     if unknown:
         raise UsageError(f"unknown enrichment column(s): {', '.join(sorted(unknown))}")
     if dbs.city is not None:
-        wanted.add(S.COUNTRY_ISO)  # tells found from not found
+        # Tell found from not found: some records hold only a registered
+        # country (or only a continent), and they are still found.
+        wanted.update((S.COUNTRY_ISO, S.REGISTERED_COUNTRY_ISO, S.CONTINENT))
     for col, needs in _NEEDS.items():
         if col in wanted:
             wanted.update(needs)
@@ -522,7 +524,7 @@ def lookup(
             if info is not None and col in wanted:
                 expr = pl.when(public).then(_path_expr(info.path, path, dtype, lang))
                 exprs.append(expr.alias(col))
-                if col in (S.COUNTRY_ISO, S.REGISTERED_COUNTRY_ISO, S.ASN):
+                if col in (S.COUNTRY_ISO, S.REGISTERED_COUNTRY_ISO, S.CONTINENT, S.ASN):
                     found.append(pl.col(col).is_not_null())
     table = _apply_lookups(base, exprs, dbs, wanted, lang)
     status = (

@@ -107,7 +107,13 @@ def _compile(template: str) -> tuple[str, tuple[str, ...]]:
         parts.append(f"(?P<{name}>{pattern})")
     # Tolerate extra trailing fields (nginx's "$http_x_forwarded_for", Icecast's
     # session length): the fields we know are all present and in place.
-    parts.append(r"(?:\s.*)?$")
+    tail = r"(?:\s.*)?$"
+    if tokens and tokens[-1] == ("literal", '"') and len(tokens) > 1 and tokens[-2][0] == "directive":
+        # A line cut inside its last quoted field (a truncated user agent) still
+        # has every field: accept it without the closing quote.
+        parts[-1] = ""
+        tail = r'(?:"(?:\s.*)?)?$'
+    parts.append(tail)
     return "".join(parts), tuple(columns)
 
 

@@ -180,7 +180,7 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
     from rich import box
 
     table = Table(
-        title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, highlight=False
+        title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, highlight=False, padding=(0, 1), collapse_padding=True
     )
     label_rows = [_label(r, keys) for r in rows.iter_rows(named=True)]
     watched = S.WATCHED in rows.columns and bool(rows[S.WATCHED].any())
@@ -189,7 +189,7 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
     for i, k in enumerate(keys):
         header = _HEADERS.get(k, k.replace("_", " "))
         longest = max([len(header), *(len(r[i]) for r in label_rows)])
-        table.add_column(header, overflow="fold", min_width=min(longest, 14))
+        table.add_column(header, overflow="fold", min_width=min(longest, 12))
     # Wide groupings leave no room for times; CSV and JSON always carry them.
     show_times = len(keys) <= 4
     stat_names = ["requests", "share", "unique IPs", "bytes"]
@@ -199,19 +199,23 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
         table.add_column(
             name,
             justify="left" if name in ("first seen", "last seen") else "right",
-            no_wrap=name not in ("first seen", "last seen"),
-            min_width=10 if name in ("first seen", "last seen") else None,
+            no_wrap=True,
         )
+    firsts = [t for t in rows[S.FIRST_SEEN].to_list() if t is not None] if rows.height else []
+    lasts = [t for t in rows[S.LAST_SEEN].to_list() if t is not None] if rows.height else []
+    # Within one year the caption carries the year, and the columns need not.
+    one_year = len({t.year for t in firsts + lasts}) <= 1
+    time_fmt = "%m-%d %H:%M" if one_year else "%Y-%m-%d %H:%M"
     for row, labels in zip(rows.iter_rows(named=True), label_rows, strict=True):
         cells = [Text(c) for c in labels]
         first, last = row.get(S.FIRST_SEEN), row.get(S.LAST_SEEN)
-        stats = [
+        stats: list[str] = [
             f"{row[S.REQUESTS]:,}",
             f"{100 * (row[S.SHARE] or 0):.1f}%",
             f"{row[S.UNIQUE_IPS]:,}",
             _human_bytes(row[S.BYTES]),
-            first.strftime("%Y-%m-%d %H:%M") if isinstance(first, datetime) else "-",
-            last.strftime("%Y-%m-%d %H:%M") if isinstance(last, datetime) else "-",
+            first.strftime(time_fmt) if isinstance(first, datetime) else "-",
+            last.strftime(time_fmt) if isinstance(last, datetime) else "-",
         ][: len(stat_names)]
         prefix = [Text("*" if row.get(S.WATCHED) else "")] if watched else []
         table.add_row(*prefix, *cells, *[Text(s) for s in stats])
