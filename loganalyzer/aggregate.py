@@ -87,7 +87,10 @@ def resolve_grouping(by: Sequence[str]) -> Grouping:
             raise UsageError(f"cannot group by {raw!r}; use {choices}")
         keys.extend(c for c in cols if c not in keys)
     geo = [k for k in keys if k in GEO_COLUMNS]
-    if any(k not in (S.CLIENT_IP, S.IP_VERSION, S.IP_CLASS) for k in geo) and S.GEO_STATUS not in keys:
+    if (
+        any(k not in (S.CLIENT_IP, S.IP_VERSION, S.IP_CLASS) for k in geo)
+        and S.GEO_STATUS not in keys
+    ):
         # Private, unknown and invalid addresses stay visible as their own rows.
         keys.insert(0, S.GEO_STATUS)
         geo.insert(0, S.GEO_STATUS)
@@ -128,7 +131,9 @@ def partials(rows: pl.LazyFrame, grouping: Grouping) -> pl.LazyFrame:
 _SUMS = (S.REQUESTS, S.BYTES, *S.STATUS_CLASSES)
 
 
-def merge_partials(parts: Sequence[pl.DataFrame] | pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
+def merge_partials(
+    parts: Sequence[pl.DataFrame] | pl.LazyFrame, keys: Sequence[str]
+) -> pl.LazyFrame:
     """Merge partials from any split of the input into one partial.
 
     Args:
@@ -184,7 +189,9 @@ def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFra
     )
 
 
-def aggregate(enriched: pl.LazyFrame | pl.DataFrame, *, by: Sequence[str] = ("region",)) -> pl.DataFrame:
+def aggregate(
+    enriched: pl.LazyFrame | pl.DataFrame, *, by: Sequence[str] = ("region",)
+) -> pl.DataFrame:
     """Aggregate per-request enriched rows (the notebook form of ``report``).
 
     Args:
@@ -253,10 +260,12 @@ def mark_watched(rows: pl.DataFrame, watch: Sequence[str]) -> pl.DataFrame:
                     f"--watch {code} names a province; group with --by region (or subregion, city)"
                 )
             cond = pl.any_horizontal([pl.col(c) == code for c in places])
-            zero = {S.COUNTRY_ISO: code.split("-", 1)[0], places[0]: code}
+            zero: dict[str, object] = {S.COUNTRY_ISO: code.split("-", 1)[0], places[0]: code}
         else:
             if S.COUNTRY_ISO not in cols:
-                raise UsageError(f"--watch {code} names a country; group with --by country or region")
+                raise UsageError(
+                    f"--watch {code} names a country; group with --by country or region"
+                )
             cond = pl.col(S.COUNTRY_ISO) == code
             zero = {S.COUNTRY_ISO: code}
         conds.append(cond.fill_null(False))

@@ -7,7 +7,6 @@ with a documented code, and a traceback only with ``--traceback``.
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import tempfile
@@ -46,7 +45,9 @@ def log_options(f: F) -> F:
             help="Input format: combined, common, vhost_combined, or apache:'<LogFormat>'.",
         ),
         click.option(
-            "--since", metavar="TIME", help="Only requests at or after TIME (ISO 8601; UTC if no zone)."
+            "--since",
+            metavar="TIME",
+            help="Only requests at or after TIME (ISO 8601; UTC if no zone).",
         ),
         click.option("--until", metavar="TIME", help="Only requests before TIME."),
         click.option(
@@ -122,7 +123,10 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
     try:
         return datetime.fromisoformat(value)
     except ValueError:
-        raise UsageError(f"{option}: cannot read {value!r}; use ISO 8601, e.g. 2026-09-14 or 2026-09-14T08:00+08:00") from None
+        raise UsageError(
+            f"{option}: cannot read {value!r}; "
+            "use ISO 8601, e.g. 2026-09-14 or 2026-09-14T08:00+08:00"
+        ) from None
 
 
 @contextmanager
@@ -137,12 +141,17 @@ def _atomic_output(path: str | None, inputs: Sequence[str], *, binary: bool) -> 
             raise OutputError(f"{path}: refusing to overwrite an input file")
     if target.is_dir():
         raise OutputError(f"{path}: is a directory")
-    parent = target.parent if str(target.parent) else Path(".")
+    parent = target.parent
     if not parent.is_dir():
         raise OutputError(f"{path}: folder {parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=parent)
     try:
-        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8", newline=None if binary else "") as handle:
+        with os.fdopen(
+            fd,
+            "wb" if binary else "w",
+            encoding=None if binary else "utf-8",
+            newline=None if binary else "",
+        ) as handle:
             yield handle
         os.replace(tmp, target)
     except BaseException:
@@ -157,7 +166,13 @@ def _progress(total: int | None, quiet: bool) -> Iterator[Callable[[int], None] 
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     with Progress(
         "[progress.description]{task.description}",
@@ -194,8 +209,7 @@ def _resolve_sample(
     s = sample_paths()
     if not quiet:
         _echo_err(
-            "Using the bundled sample log and its invented sample databases "
-            "(not real geolocation)."
+            "Using the bundled sample log and its invented sample databases (not real geolocation)."
         )
     return (logs or (str(s.log),)), city_db or str(s.city_db), asn_db or str(s.asn_db)
 
@@ -215,7 +229,7 @@ def _open_rejects(path: str | None) -> IO[str] | None:
     if path is None:
         return None
     try:
-        return open(path, "w", encoding="utf-8")  # noqa: SIM115
+        return open(path, "w", encoding="utf-8")
     except OSError as exc:
         raise OutputError(f"{path}: cannot write rejects ({exc.strerror})") from None
 
@@ -225,7 +239,9 @@ def _open_rejects(path: str | None) -> IO[str] | None:
     epilog=EPILOG_EXIT_CODES,
 )
 @click.version_option(package_name="loganalyzer", prog_name="loganalyzer")
-@click.option("--traceback", is_flag=True, help="Show the full traceback on errors (for bug reports).")
+@click.option(
+    "--traceback", is_flag=True, help="Show the full traceback on errors (for bug reports)."
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or notes on stderr.")
 @click.pass_context
 def cli(ctx: click.Context, traceback: bool, quiet: bool) -> None:
@@ -251,10 +267,22 @@ def cli(ctx: click.Context, traceback: bool, quiet: bool) -> None:
     multiple=True,
     metavar="KEY",
     help="Group by country, region (ISO 3166-2 province), subregion, city, asn, ip, "
-    "or any column (path, status, user_agent, vhost, day, hour). Repeat to combine. [default: region]",
+    "or any column (path, status, user_agent, vhost, day, hour). "
+    "Repeat to combine. [default: region]",
 )
-@click.option("--watch", multiple=True, metavar="CODE", help="Always show and mark a country (ES) or province (CN-LN). Repeatable.")
-@click.option("--top", "top_n", type=click.IntRange(min=1), metavar="N", help="Only the first N rows (watched rows always kept).")
+@click.option(
+    "--watch",
+    multiple=True,
+    metavar="CODE",
+    help="Always show and mark a country (ES) or province (CN-LN). Repeatable.",
+)
+@click.option(
+    "--top",
+    "top_n",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Only the first N rows (watched rows always kept).",
+)
 @click.option(
     "--output",
     "-O",
@@ -263,9 +291,23 @@ def cli(ctx: click.Context, traceback: bool, quiet: bool) -> None:
     default=None,
     help="Output format [default: table on a terminal; with -o, from the file's extension].",
 )
-@click.option("-o", "out_path", type=click.Path(dir_okay=False, path_type=str), metavar="FILE", help="Write to FILE instead of stdout (written whole, then renamed into place).")
-@click.option("--no-csv-safety", is_flag=True, help="Do not prefix spreadsheet-formula cells with ' in CSV (for machine consumers).")
-@click.option("--width", type=click.IntRange(min=40), help="Terminal table width [default: the terminal's, else 120].")
+@click.option(
+    "-o",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    metavar="FILE",
+    help="Write to FILE instead of stdout (written whole, then renamed into place).",
+)
+@click.option(
+    "--no-csv-safety",
+    is_flag=True,
+    help="Do not prefix spreadsheet-formula cells with ' in CSV (for machine consumers).",
+)
+@click.option(
+    "--width",
+    type=click.IntRange(min=40),
+    help="Terminal table width [default: the terminal's, else 120].",
+)
 @click.pass_context
 def report(
     ctx: click.Context,
@@ -354,7 +396,13 @@ def _output_from_path(path: str | None) -> str:
     if path is None:
         return "table"
     suffix = Path(path).suffix.lower()
-    return {".csv": "csv", ".json": "json", ".parquet": "parquet", ".md": "markdown", ".markdown": "markdown"}.get(suffix, "table")
+    return {
+        ".csv": "csv",
+        ".json": "json",
+        ".parquet": "parquet",
+        ".md": "markdown",
+        ".markdown": "markdown",
+    }.get(suffix, "table")
 
 
 @contextmanager
@@ -370,7 +418,14 @@ def _open_rejects_ctx(path: str | None) -> Iterator[IO[str] | None]:
 @cli.command()
 @log_options
 @geo_options
-@click.option("-o", "out_path", required=True, type=click.Path(dir_okay=False, path_type=str), metavar="FILE.parquet", help="The Parquet file to write.")
+@click.option(
+    "-o",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=str),
+    metavar="FILE.parquet",
+    help="The Parquet file to write.",
+)
 @click.pass_context
 def enrich(
     ctx: click.Context,
@@ -409,7 +464,7 @@ def enrich(
     for name in logs:
         if name != "-" and Path(name).exists() and target.exists() and target.samefile(name):
             raise OutputError(f"{out_path}: refusing to overwrite an input file")
-    if not (target.parent if str(target.parent) else Path(".")).is_dir():
+    if not target.parent.is_dir():
         raise OutputError(f"{out_path}: folder {target.parent} does not exist")
     dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
     dbs.require_city()
@@ -461,21 +516,25 @@ def db_info(city_db: str | None, asn_db: str | None, geoip_dir: str | None, as_j
 
     dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
     now = time.time()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for role in ("city", "asn"):
         info = getattr(dbs, role)
         if info is None:
-            rows.append({"role": role, "path": None})
+            rows.append({"role": role, "path": None, "age_days": None})
             continue
         rows.append({**info.as_dict(), "age_days": int((now - info.build_epoch) // 86400)})
     if as_json:
-        click.echo(json.dumps({"databases": rows, "searched": dbs.searched}, indent=2, sort_keys=True))
+        click.echo(
+            json.dumps({"databases": rows, "searched": dbs.searched}, indent=2, sort_keys=True)
+        )
         return
     from loganalyzer.report import safe_text
 
     for r in rows:
         if r["path"] is None:
-            click.echo(f"{r['role']:5} not found (searched: {', '.join(dbs.searched) or 'nothing'})")
+            click.echo(
+                f"{r['role']:5} not found (searched: {', '.join(dbs.searched) or 'nothing'})"
+            )
         else:
             click.echo(
                 f"{r['role']:5} {safe_text(r['path'])}  {r['type']}  built {r['build_date']} "
@@ -492,7 +551,10 @@ def formats() -> None:
     from loganalyzer.formats import PRESETS
 
     for fmt in PRESETS.values():
-        click.echo(f"{fmt.name}\n  {fmt.description}\n  template: {fmt.template}\n  example:  {fmt.example}\n")
+        click.echo(
+            f"{fmt.name}\n  {fmt.description}\n"
+            f"  template: {fmt.template}\n  example:  {fmt.example}\n"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

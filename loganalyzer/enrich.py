@@ -83,7 +83,9 @@ class DatabaseInfo:
 def _fits(role: Role, database_type: str) -> bool:
     kind = database_type.lower()
     if role == "city":
-        return ("city" in kind or "country" in kind or "enterprise" in kind) and "anonymous" not in kind
+        return (
+            "city" in kind or "country" in kind or "enterprise" in kind
+        ) and "anonymous" not in kind
     return "asn" in kind or "isp" in kind
 
 
@@ -317,8 +319,18 @@ def _normalise_slow(clients: Sequence[str]) -> pl.DataFrame:
         out_version.append(ip.version)
         out_class.append(classify_address(ip))
     return pl.DataFrame(
-        {S.CLIENT: list(clients), S.CLIENT_IP: out_ip, S.IP_VERSION: out_version, S.IP_CLASS: out_class},
-        schema={S.CLIENT: pl.String, S.CLIENT_IP: pl.String, S.IP_VERSION: pl.Int8, S.IP_CLASS: pl.String},
+        {
+            S.CLIENT: list(clients),
+            S.CLIENT_IP: out_ip,
+            S.IP_VERSION: out_version,
+            S.IP_CLASS: out_class,
+        },
+        schema={
+            S.CLIENT: pl.String,
+            S.CLIENT_IP: pl.String,
+            S.IP_VERSION: pl.Int8,
+            S.IP_CLASS: pl.String,
+        },
     )
 
 
@@ -345,15 +357,16 @@ def normalise_clients(clients: pl.Series) -> pl.DataFrame:
     distinct = clients.drop_nulls().unique().to_frame(S.CLIENT)
     octets = pl.col(S.CLIENT).str.extract_groups(_IPV4_RE)
     parts = [octets.struct.field(str(i)).cast(pl.Int64, strict=False) for i in (1, 2, 3, 4)]
-    with_int = distinct.with_columns(
-        [p.alias(f"_o{i}") for i, p in enumerate(parts)]
-    ).with_columns(
+    with_int = distinct.with_columns([p.alias(f"_o{i}") for i, p in enumerate(parts)]).with_columns(
         (
-            pl.col("_o0") * (1 << 24) + pl.col("_o1") * (1 << 16) + pl.col("_o2") * (1 << 8) + pl.col("_o3")
+            pl.col("_o0") * (1 << 24)
+            + pl.col("_o1") * (1 << 16)
+            + pl.col("_o2") * (1 << 8)
+            + pl.col("_o3")
         ).alias("_int"),
-        pl.all_horizontal(
-            [pl.col(f"_o{i}").is_between(0, 255) for i in range(4)]
-        ).fill_null(False).alias("_ok"),
+        pl.all_horizontal([pl.col(f"_o{i}").is_between(0, 255) for i in range(4)])
+        .fill_null(False)
+        .alias("_ok"),
         # Leading zeros are ambiguous (octal in some parsers): leave them to ipaddress.
         pl.col(S.CLIENT).str.contains(r"(^|\.)0\d").alias("_lz"),
     )
@@ -405,9 +418,7 @@ CITY_FIELDS = tuple(_CITY_PATHS)
 ASN_FIELDS = tuple(_ASN_PATHS)
 
 
-def _path_expr(
-    db: str, path: list[str | int], dtype: pl.DataType, lang: str
-) -> pl.Expr:
+def _path_expr(db: str, path: list[str | int], dtype: pl.DataType, lang: str) -> pl.Expr:
     import maxminddb_polars as mmp
 
     def one(language: str) -> pl.Expr:
@@ -453,9 +464,11 @@ def _lookup_with_reader(
     base: pl.DataFrame, dbs: GeoDatabases, wanted: set[str], lang: str
 ) -> pl.DataFrame:
     columns: dict[str, list[Any]] = {}
-    public = base.select(
-        pl.when(pl.col(S.IP_CLASS) == "public").then(pl.col(S.CLIENT_IP))
-    ).to_series().to_list()
+    public = (
+        base.select(pl.when(pl.col(S.IP_CLASS) == "public").then(pl.col(S.CLIENT_IP)))
+        .to_series()
+        .to_list()
+    )
     for paths, info in ((_CITY_PATHS, dbs.city), (_ASN_PATHS, dbs.asn)):
         if info is None:
             continue
@@ -474,7 +487,8 @@ def _lookup_with_reader(
                 values.append(v)
             columns[col] = values
     extra = [
-        pl.Series(col, values, dtype=S.GEO_SCHEMA[col], strict=False) for col, values in columns.items()
+        pl.Series(col, values, dtype=S.GEO_SCHEMA[col], strict=False)
+        for col, values in columns.items()
     ]
     return base.with_columns(extra)
 
@@ -503,7 +517,9 @@ def lookup(
         the database), ``not_public`` (private, loopback, CGNAT, documentation,
         ... never looked up) or ``invalid_ip``.
     """
-    series = clients if isinstance(clients, pl.Series) else pl.Series(S.CLIENT, list(clients), pl.String)
+    series = (
+        clients if isinstance(clients, pl.Series) else pl.Series(S.CLIENT, list(clients), pl.String)
+    )
     wanted = set(CITY_FIELDS + ASN_FIELDS if fields is None else fields)
     unknown = wanted - set(S.GEO_COLUMNS)
     if unknown:
@@ -576,4 +592,6 @@ def enrich(
     """
     clients = rows.select(pl.col(S.CLIENT).unique()).collect().to_series()
     table = lookup(clients, dbs, fields=fields, lang=lang)
-    return rows.join(table.lazy(), on=S.CLIENT, how="left", maintain_order="left", nulls_equal=False)
+    return rows.join(
+        table.lazy(), on=S.CLIENT, how="left", maintain_order="left", nulls_equal=False
+    )

@@ -21,8 +21,14 @@ from loganalyzer.errors import UsageError
 
 _OPS = ("!=", ">=", "<=", "=", "~", ">", "<")
 _SPLIT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(!=|>=|<=|=|~|>|<)\s*(.*)$", re.DOTALL)
-_ALIASES = {"ip": S.CLIENT_IP, "province": S.REGION_ISO, "region": S.REGION_ISO,
-            "country": S.COUNTRY_ISO, "subregion": S.SUBREGION_ISO, "agent": S.USER_AGENT}
+_ALIASES = {
+    "ip": S.CLIENT_IP,
+    "province": S.REGION_ISO,
+    "region": S.REGION_ISO,
+    "country": S.COUNTRY_ISO,
+    "subregion": S.SUBREGION_ISO,
+    "agent": S.USER_AGENT,
+}
 _INT_COLUMNS = {S.STATUS, S.BYTES, S.PORT, S.ASN, S.ACCURACY_RADIUS, S.IP_VERSION}
 
 
@@ -48,7 +54,11 @@ class Filter:
     def expr(self) -> pl.Expr:
         """The condition as a Polars expression."""
         col = pl.col(self.column)
-        if self.column == S.CLIENT_IP and self.op in ("=", "!=") and any("/" in v for v in self.values):
+        if (
+            self.column == S.CLIENT_IP
+            and self.op in ("=", "!=")
+            and any("/" in v for v in self.values)
+        ):
             return _in_networks(self.values, negate=self.op == "!=")
         vals: list[object] = [_cast(self.column, v) for v in self.values]
         if self.op == "=":
@@ -57,7 +67,7 @@ class Filter:
             return (~col.is_in(vals)).fill_null(True)
         if self.op == "~":
             return col.cast(pl.String).str.contains(self.values[0]).fill_null(False)
-        value = vals[0]
+        value = pl.lit(vals[0])
         cmp = {">": col > value, ">=": col >= value, "<": col < value, "<=": col <= value}[self.op]
         return cmp.fill_null(False)
 
@@ -97,8 +107,10 @@ def _in_networks(values: Sequence[str], *, negate: bool) -> pl.Expr:
 
 
 def parse_filter(text: str) -> Filter:
-    """Parse ``COLUMN OP VALUE`` (``region_iso=CN-LN``, ``status>=400``,
-    ``client_ip=175.167.0.0/16``, ``path~^/admin``).
+    """Parse one ``COLUMN OP VALUE`` condition.
+
+    Examples: ``region_iso=CN-LN``, ``status>=400``, ``client_ip=175.167.0.0/16``,
+    ``path~^/admin``.
 
     Raises:
         UsageError: for a malformed condition or an unknown column.

@@ -108,7 +108,12 @@ def _compile(template: str) -> tuple[str, tuple[str, ...]]:
     # Tolerate extra trailing fields (nginx's "$http_x_forwarded_for", Icecast's
     # session length): the fields we know are all present and in place.
     tail = r"(?:\s.*)?$"
-    if tokens and tokens[-1] == ("literal", '"') and len(tokens) > 1 and tokens[-2][0] == "directive":
+    if (
+        tokens
+        and tokens[-1] == ("literal", '"')
+        and len(tokens) > 1
+        and tokens[-2][0] == "directive"
+    ):
         # A line cut inside its last quoted field (a truncated user agent) still
         # has every field: accept it without the closing quote.
         parts[-1] = ""
@@ -137,7 +142,7 @@ VHOST_COMBINED = LogFormat(
     template='%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i"',
     description="Apache 'vhost_combined' (Debian's default for other_vhosts_access.log)",
     example=(
-        'www.example.org:443 81.2.69.160 - - [14/Sep/2026:01:01:02 +0100] '
+        "www.example.org:443 81.2.69.160 - - [14/Sep/2026:01:01:02 +0100] "
         '"GET / HTTP/1.1" 200 512 "-" "curl/8.5.0"'
     ),
 )

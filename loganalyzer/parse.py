@@ -21,7 +21,9 @@ REASON_BAD_TIME = "unreadable timestamp"
 _APACHE_TIME = "[%d/%b/%Y:%H:%M:%S %z]"
 # Request lines are "METHOD TARGET PROTOCOL". TLS handshakes sent to a plain port,
 # "-" and scanners' junk are kept whole in `request` with null method and path.
-_REQUEST_RE = r"^(?P<method>[A-Za-z][A-Za-z0-9_-]*) (?P<path>.*?)(?: (?P<protocol>[A-Z]+/[0-9.]+))?$"
+_REQUEST_RE = (
+    r"^(?P<method>[A-Za-z][A-Za-z0-9_-]*) (?P<path>.*?)(?: (?P<protocol>[A-Z]+/[0-9.]+))?$"
+)
 # Apache writes a quote inside a quoted field as \" and a backslash as \\. Other
 # escapes (\xNN, \n) stay as written: unescaping them would put raw control bytes
 # into the data.
@@ -119,7 +121,11 @@ def parse_lines(lines: pl.LazyFrame, fmt: LogFormat) -> pl.LazyFrame:
 def split_parsed(frame: pl.LazyFrame) -> ParseResult:
     """Split the output of :func:`parse_lines` into requests and rejects."""
     ordered = [c for c in S.PARSED_SCHEMA]
-    extra = [c for c in frame.collect_schema() if c not in S.PARSED_SCHEMA and c not in (S.REASON, S.LINE)]
+    extra = [
+        c
+        for c in frame.collect_schema()
+        if c not in S.PARSED_SCHEMA and c not in (S.REASON, S.LINE)
+    ]
     rows = frame.filter(pl.col(S.REASON).is_null()).select(*ordered, *extra)
     rejects = frame.filter(pl.col(S.REASON).is_not_null()).select(
         S.SOURCE, S.LINE_NO, S.REASON, S.LINE

@@ -70,7 +70,7 @@ class LineBatch:
     data: bytes
 
     def to_frame(self) -> pl.DataFrame:
-        """Split the batch into a frame of ``source``, ``line_no``, ``line``.
+        r"""Split the batch into a frame of ``source``, ``line_no``, ``line``.
 
         Invalid UTF-8 is kept visible as ``\\xNN`` escapes (the way Apache itself
         escapes non-printable bytes), so no line is lost or rejected for its bytes.
@@ -156,24 +156,22 @@ def open_input(inp: InputFile) -> tuple[IO[bytes], Compression, IO[bytes]]:
     """
     raw = _open_raw(inp)
     buffered = raw if hasattr(raw, "peek") else open(raw.fileno(), "rb", closefd=False)  # noqa: SIM115
-    head = buffered.peek(8)[:8]  # type: ignore[attr-defined]
+    head = buffered.peek(8)[:8]
     kind = detect_compression(head)
     stream: IO[bytes]
     if kind == "gzip":
         # ISA-L inflates several times faster than zlib and releases the GIL.
         from isal import igzip
 
-        stream = igzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
+        stream = igzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[no-untyped-call,assignment]
     elif kind == "bzip2":
         stream = bz2.BZ2File(buffered, "rb")
     elif kind == "xz":
-        stream = lzma.LZMAFile(buffered, "rb")
+        stream = lzma.LZMAFile(buffered, "rb")  # noqa: SIM115 - closed by iter_batches
     elif kind == "zstd":
         import zstandard
 
-        stream = zstandard.ZstdDecompressor().stream_reader(  # type: ignore[assignment]
-            buffered, read_across_frames=True
-        )
+        stream = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
     else:
         stream = buffered
     return stream, kind, raw
@@ -308,9 +306,7 @@ def read_lines(paths: Sequence[str | Path]) -> pl.LazyFrame:
         >>> read_lines([sample_paths().log]).collect().height > 0
         True
     """
-    frames = [
-        batch.to_frame() for inp in expand_inputs(paths) for batch in iter_batches(inp)
-    ]
+    frames = [batch.to_frame() for inp in expand_inputs(paths) for batch in iter_batches(inp)]
     if not frames:
         return pl.LazyFrame(schema={S.SOURCE: pl.String, S.LINE_NO: pl.Int64, S.LINE: pl.String})
     return pl.concat(frames).lazy()

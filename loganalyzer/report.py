@@ -114,7 +114,9 @@ def render_csv(rows: pl.DataFrame, *, safe: bool = True) -> str:
 def render_parquet(analysis: Analysis) -> bytes:
     """Parquet bytes; the ``meta`` object travels in the file's key-value metadata."""
     buf = io.BytesIO()
-    analysis.rows.write_parquet(buf, metadata={"loganalyzer": json.dumps(analysis.meta, default=str)})
+    analysis.rows.write_parquet(
+        buf, metadata={"loganalyzer": json.dumps(analysis.meta, default=str)}
+    )
     return buf.getvalue()
 
 
@@ -180,7 +182,13 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
     from rich import box
 
     table = Table(
-        title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, highlight=False, padding=(0, 1), collapse_padding=True
+        title=title,
+        caption=caption,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        highlight=False,
+        padding=(0, 1),
+        collapse_padding=True,
     )
     label_rows = [_label(r, keys) for r in rows.iter_rows(named=True)]
     watched = S.WATCHED in rows.columns and bool(rows[S.WATCHED].any())
@@ -239,8 +247,17 @@ def _md_cell(value: Any) -> str:
     if value is None:
         return ""
     text = safe_text(str(value))
-    for ch, rep in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("`", "\\`"),
-                    ("*", "\\*"), ("_", "\\_"), ("[", "\\["), ("]", "\\]")):
+    for ch, rep in (
+        ("&", "&amp;"),
+        ("<", "&lt;"),
+        (">", "&gt;"),
+        ("|", "\\|"),
+        ("`", "\\`"),
+        ("*", "\\*"),
+        ("_", "\\_"),
+        ("[", "\\["),
+        ("]", "\\]"),
+    ):
         text = text.replace(ch, rep)
     return text
 
@@ -255,7 +272,11 @@ def render_markdown(analysis: Analysis) -> str:
     out.append("| " + " | ".join(_md_cell(c) for c in cols) + " |")
     out.append("|" + "|".join("---:" if rows.schema[c].is_numeric() else "---" for c in cols) + "|")
     for row in rows.iter_rows():
-        out.append("| " + " | ".join(_md_cell(round(v, 4) if isinstance(v, float) else v) for v in row) + " |")
+        out.append(
+            "| "
+            + " | ".join(_md_cell(round(v, 4) if isinstance(v, float) else v) for v in row)
+            + " |"
+        )
     out += [
         "",
         "## Provenance",
@@ -270,7 +291,9 @@ def render_markdown(analysis: Analysis) -> str:
             f"{fl['parsed']:,} parsed, {fl['rejected']:,} rejected"
         )
     for d in meta.get("databases", []):
-        out.append(f"- Database `{_md_cell(d['path'])}`: {_md_cell(d['type'])}, built {d['build_date']}")
+        out.append(
+            f"- Database `{_md_cell(d['path'])}`: {_md_cell(d['type'])}, built {d['build_date']}"
+        )
     if meta.get("filters"):
         out.append(f"- Filters: {_md_cell(', '.join(meta['filters']))}")
     out += ["", f"> {meta.get('caveat', '')}", ""]
