@@ -8,8 +8,9 @@ apachelogs' design, with Polars' Rust regex engine doing the work.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from loganalyzer import schema as S
@@ -70,6 +71,23 @@ class LogFormat:
         regex, columns = _compile(self.template)
         object.__setattr__(self, "regex", regex)
         object.__setattr__(self, "columns", columns)
+
+    def regex_for(self, columns: Iterable[str]) -> str:
+        """The same regex with only ``columns`` captured (the rest still matched).
+
+        Capturing fewer groups roughly halves the cost of a pass over the lines,
+        and a line is accepted or rejected exactly as with the full regex.
+        """
+        keep = frozenset(columns)
+        return _narrow(self.regex, self.columns, keep)
+
+
+@functools.lru_cache(maxsize=64)
+def _narrow(regex: str, columns: tuple[str, ...], keep: frozenset[str]) -> str:
+    for col in columns:
+        if col not in keep:
+            regex = regex.replace(f"(?P<{col}>", "(?:", 1)
+    return regex
 
 
 def _tokens(template: str) -> Iterator[tuple[str, str]]:

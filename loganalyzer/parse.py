@@ -6,6 +6,7 @@ with their source, line number and a reason, so parsed + rejected = lines read.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import polars as pl
@@ -51,7 +52,19 @@ def _dash_null(expr: pl.Expr) -> pl.Expr:
     return pl.when(expr == "-").then(None).otherwise(expr)
 
 
-def parse_lines(lines: pl.LazyFrame, fmt: LogFormat) -> pl.LazyFrame:
+_NEEDS: dict[str, tuple[str, ...]] = {
+    S.TS: ("_time",),
+    S.UTC_OFFSET: ("_time",),
+    S.METHOD: (S.REQUEST,),
+    S.PATH: (S.REQUEST,),
+    S.PROTOCOL: (S.REQUEST,),
+}
+"""Columns computed from other captured fields."""
+
+
+def parse_lines(
+    lines: pl.LazyFrame, fmt: LogFormat, *, columns: Iterable[str] | None = None
+) -> pl.LazyFrame:
     """Parse every line; rejected lines keep ``line`` and get a ``reason``.
 
     This is the single-pass form the pipeline uses: one frame holding both kinds
@@ -60,14 +73,25 @@ def parse_lines(lines: pl.LazyFrame, fmt: LogFormat) -> pl.LazyFrame:
     Args:
         lines: ``source``, ``line_no``, ``line``.
         fmt: the compiled log format.
+        columns: the parsed columns wanted (default all). Lines are accepted or
+            rejected the same way whatever is asked for; asking for less is faster.
 
     Returns:
-        The columns of :data:`schema.PARSED_SCHEMA` plus ``reason`` and ``line``.
+        The columns of :data:`schema.PARSED_SCHEMA` (or those asked for) plus
+        ``reason`` and ``line``.
     """
-    matched = lines.with_columns(pl.col(S.LINE).str.extract_groups(fmt.regex).alias("_m"))
-    fields = [pl.col("_m").struct.field(c).alias(c) for c in fmt.columns]
+    wanted = set(S.PARSED_SCHEMA) if columns is None else {*columns, S.CLIENT, S.TS}
+    wanted -= {S.SOURCE, S.LINE_NO}
+    for col in list(wanted):
+        wanted.update(c for c in _NEEDS.get(col, ()) if c != "_time")
+    captured = {S.CLIENT, "_time"} | wanted
+    if columns is None:
+        captured.update(fmt.columns)
+    present = [c for c in fmt.columns if c in captured]
+    regex = fmt.regex_for(present)
+    matched = lines.with_columns(pl.col(S.LINE).str.extract_groups(regex).alias("_m"))
+    fields = [pl.col("_m").struct.field(c).alias(c) for c in present]
     frame = matched.with_columns(fields).drop("_m")
-    present = set(fmt.columns)
 
     def text(col: str) -> pl.Expr:
         return pl.col(col) if col in present else pl.lit(None, pl.String)
@@ -95,9 +119,9 @@ def parse_lines(lines: pl.LazyFrame, fmt: LogFormat) -> pl.LazyFrame:
         text(S.VHOST).alias(S.VHOST),
         text(S.PORT).cast(pl.Int32, strict=False).alias(S.PORT),
     ]
-    extra = [pl.col(c) for c in fmt.columns if c not in S.PARSED_SCHEMA and c != "_time"]
+    casts = [c for c in casts if c.meta.output_name() in wanted]
+    extra = [pl.col(c) for c in present if c not in S.PARSED_SCHEMA and c != "_time"]
     typed = frame.select(pl.col(S.SOURCE), pl.col(S.LINE_NO), pl.col(S.LINE), *casts, *extra)
-    request = pl.col(S.REQUEST).str.extract_groups(_REQUEST_RE)
     stripped = pl.col(S.LINE).str.strip_chars()
     reason = (
         pl.when(pl.col(S.CLIENT).is_not_null() & pl.col(S.TS).is_not_null())
@@ -110,22 +134,20 @@ def parse_lines(lines: pl.LazyFrame, fmt: LogFormat) -> pl.LazyFrame:
         .then(pl.lit(REASON_NO_MATCH))
         .otherwise(pl.lit(REASON_BAD_TIME))
     )
-    return typed.with_columns(
-        request.struct.field("method").alias(S.METHOD),
-        request.struct.field("path").alias(S.PATH),
-        request.struct.field("protocol").alias(S.PROTOCOL),
-        reason.alias(S.REASON),
-    )
+    request = pl.col(S.REQUEST).str.extract_groups(_REQUEST_RE)
+    parts = [
+        request.struct.field(name).alias(col)
+        for name, col in (("method", S.METHOD), ("path", S.PATH), ("protocol", S.PROTOCOL))
+        if col in wanted
+    ]
+    return typed.with_columns(*parts, reason.alias(S.REASON))
 
 
 def split_parsed(frame: pl.LazyFrame) -> ParseResult:
     """Split the output of :func:`parse_lines` into requests and rejects."""
-    ordered = [c for c in S.PARSED_SCHEMA]
-    extra = [
-        c
-        for c in frame.collect_schema()
-        if c not in S.PARSED_SCHEMA and c not in (S.REASON, S.LINE)
-    ]
+    schema = frame.collect_schema()
+    ordered = [c for c in S.PARSED_SCHEMA if c in schema]
+    extra = [c for c in schema if c not in S.PARSED_SCHEMA and c not in (S.REASON, S.LINE)]
     rows = frame.filter(pl.col(S.REASON).is_null()).select(*ordered, *extra)
     rejects = frame.filter(pl.col(S.REASON).is_not_null()).select(
         S.SOURCE, S.LINE_NO, S.REASON, S.LINE
