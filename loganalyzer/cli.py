@@ -547,7 +547,13 @@ def db_info(city_db: str | None, asn_db: str | None, geoip_dir: str | None, as_j
 
 @cli.command()
 def formats() -> None:
-    """List the log formats, with their Apache template and an example line."""
+    """List the log formats, with their Apache template and an example line.
+
+    \b
+    Example:
+        loganalyzer formats
+        loganalyzer report access.log --log-format vhost_combined
+    """
     from loganalyzer.formats import PRESETS
 
     for fmt in PRESETS.values():

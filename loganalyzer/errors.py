@@ -20,7 +20,6 @@ class ExitCode(IntEnum):
     INPUT = 3
     GEO_DB = 4
     OUTPUT = 5
-    SOURCE = 6
     INTERRUPTED = 130
 
 

@@ -15,6 +15,8 @@ sys.path.insert(0, str(FIXTURES))
 
 from mmdb_builder import build_fixture_dbs, load_records  # noqa: E402
 
+__all__ = ["build_fixture_dbs", "load_records", "run_cli"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
