@@ -9,6 +9,7 @@ small lookup frame that is joined back onto requests.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from collections.abc import Iterable, Sequence
@@ -237,7 +238,8 @@ class GeoDatabases:
 _IPV4_RE = r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$"
 # IPv4 ranges that are not public (RFC 6890 and friends), as (first, last) integers.
 _V4_NOT_PUBLIC: tuple[tuple[str, str, str], ...] = (
-    ("0.0.0.0/8", "unspecified", "reserved"),
+    ("0.0.0.0/32", "unspecified", "unspecified"),
+    ("0.0.0.0/8", "reserved", "reserved"),
     ("10.0.0.0/8", "private", "private"),
     ("100.64.0.0/10", "cgnat", "cgnat"),
     ("127.0.0.0/8", "loopback", "loopback"),
@@ -245,7 +247,10 @@ _V4_NOT_PUBLIC: tuple[tuple[str, str, str], ...] = (
     ("172.16.0.0/12", "private", "private"),
     ("192.0.0.0/24", "reserved", "reserved"),
     ("192.0.2.0/24", "documentation", "documentation"),
+    ("192.31.196.0/24", "reserved", "reserved"),
+    ("192.52.193.0/24", "reserved", "reserved"),
     ("192.88.99.0/24", "reserved", "reserved"),
+    ("192.175.48.0/24", "reserved", "reserved"),
     ("192.168.0.0/16", "private", "private"),
     ("198.18.0.0/15", "reserved", "benchmarking"),
     ("198.51.100.0/24", "documentation", "documentation"),
@@ -267,8 +272,8 @@ def _strip_decoration(client: str) -> str:
     s = client.strip().strip('"')
     if s.startswith("["):
         end = s.find("]")
-        return s[1:end] if end > 0 else s
-    if s.count(":") == 1:  # IPv4 with a port
+        s = s[1:end] if end > 0 else s
+    elif s.count(":") == 1:  # IPv4 with a port
         s = s.split(":", 1)[0]
     if "%" in s:  # IPv6 zone id, e.g. fe80::1%eth0
         s = s.split("%", 1)[0]
@@ -278,10 +283,20 @@ def _strip_decoration(client: str) -> str:
 def classify_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     """Name the kind of an address: ``public`` or why it is not.
 
+    IPv4 uses the same range table as the vectorised path, so a client is
+    classified the same way however it was written.
+
     Example:
         >>> classify_address(ipaddress.ip_address("100.64.1.1"))
         'cgnat'
     """
+    if isinstance(ip, ipaddress.IPv4Address):
+        value = int(ip)
+        for cidr, name, _ in _V4_NOT_PUBLIC:
+            lo, hi = _v4_int(cidr)
+            if lo <= value <= hi:
+                return name
+        return "public"
     if ip.is_loopback:
         return "loopback"
     if ip.is_link_local:
@@ -334,6 +349,7 @@ def _normalise_slow(clients: Sequence[str]) -> pl.DataFrame:
     )
 
 
+@functools.lru_cache(maxsize=64)
 def _v4_int(cidr: str) -> tuple[int, int]:
     net = ipaddress.IPv4Network(cidr)
     return int(net.network_address), int(net.broadcast_address)

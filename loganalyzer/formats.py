@@ -42,7 +42,7 @@ _DIRECTIVES: dict[str, tuple[str, str]] = {
     "{User-Agent}i": (S.USER_AGENT, _QUOTED),
 }
 
-_DIRECTIVE_RE = re.compile(r"%(>s|\{[^}]*\}[ioe]|[a-zA-Z])")
+_DIRECTIVE_RE = re.compile(r"%(>s|\{[^}]*\}[a-zA-Z]|[a-zA-Z])")
 
 
 @dataclass(frozen=True)

@@ -75,11 +75,20 @@ class LineBatch:
         Invalid UTF-8 is kept visible as ``\\xNN`` escapes (the way Apache itself
         escapes non-printable bytes), so no line is lost or rejected for its bytes.
         """
+        data = self.data
+        # Polars sniffs compression from the first bytes it is given: a batch that
+        # happens to start like gzip, zlib or zstd (junk sent by a scanner) would be
+        # "decompressed". A leading empty line, dropped below, keeps it plain text.
+        guard = data[:1] in (b"\x1f", b"\x28", b"\x78")
+        if guard:
+            data = b"\n" + data
         try:
-            frame = pl.scan_lines(self.data, name=S.LINE, row_index_name=S.LINE_NO).collect()
+            frame = pl.scan_lines(data, name=S.LINE, row_index_name=S.LINE_NO).collect()
         except pl.exceptions.ComputeError:
-            text = self.data.decode("utf-8", "backslashreplace").encode("utf-8")
+            text = data.decode("utf-8", "backslashreplace").encode("utf-8")
             frame = pl.scan_lines(text, name=S.LINE, row_index_name=S.LINE_NO).collect()
+        if guard:
+            frame = frame.slice(1).with_columns(pl.col(S.LINE_NO) - 1)
         return frame.select(
             pl.lit(self.source, pl.String).alias(S.SOURCE),
             (pl.col(S.LINE_NO).cast(pl.Int64) + self.first_line_no),
