@@ -127,10 +127,18 @@ def parse_filter(text: str) -> Filter:
         raise UsageError(f"--where: unknown column {column!r}")
     values = tuple(v for v in rhs.split(",")) if op in ("=", "!=") else (rhs,)
     if op == "~":
+        # Polars runs Rust's regex engine (no look-around, no backreferences):
+        # check the pattern there, not with Python's re.
         try:
             re.compile(rhs)
         except re.error as exc:
             raise UsageError(f"--where {column}~: bad regular expression ({exc})") from None
+        try:
+            pl.select(pl.lit("").str.contains(rhs))
+        except pl.exceptions.PolarsError as exc:
+            errors = [ln.strip() for ln in str(exc).splitlines() if ln.strip().startswith("error:")]
+            why = errors[-1].removeprefix("error:").strip() if errors else "not supported"
+            raise UsageError(f"--where {column}~: bad regular expression ({why})") from None
     return Filter(column, op, values)
 
 

@@ -169,10 +169,7 @@ def open_input(inp: InputFile) -> tuple[IO[bytes], Compression, IO[bytes]]:
     kind = detect_compression(head)
     stream: IO[bytes]
     if kind == "gzip":
-        # ISA-L inflates several times faster than zlib and releases the GIL.
-        from isal import igzip
-
-        stream = igzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[no-untyped-call,assignment]
+        stream = _GzipStream(buffered)  # type: ignore[assignment]
     elif kind == "bzip2":
         stream = bz2.BZ2File(buffered, "rb")
     elif kind == "xz":
@@ -187,6 +184,66 @@ def open_input(inp: InputFile) -> tuple[IO[bytes], Compression, IO[bytes]]:
 
 
 _BROKEN = (EOFError, OSError, zlib.error, lzma.LZMAError, ValueError)
+
+
+class _GzipStream:
+    """Inflate gzip (all members) with ISA-L, handing out every byte before a break.
+
+    gzip.GzipFile and isal's GzipFile both raise at a truncation without returning
+    the data decoded in that last read; here the decoded bytes are returned first
+    and the error is raised on the following read.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        from isal import isal_zlib
+
+        self._zlib = isal_zlib
+        self._raw = raw
+        self._inflater = isal_zlib.decompressobj(wbits=31)
+        self._error: BaseException | None = None
+        self._done = False
+        self._pending = bytearray()
+
+    def read(self, size: int = -1) -> bytes:
+        """Return up to ``size`` inflated bytes (all with -1); ``b""`` at the end."""
+        limit = size if size >= 0 else 1 << 62
+        while len(self._pending) < limit and not self._done:
+            self._fill()
+        if not self._pending and self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        out = bytes(self._pending[:limit])
+        del self._pending[:limit]
+        return out
+
+    def _fill(self) -> None:
+        piece = self._raw.read(1 << 20)
+        if not piece:
+            if not self._inflater.eof and self._started:
+                self._error = EOFError(
+                    "Compressed file ended before the end-of-stream marker was reached"
+                )
+            self._done = True
+            return
+        self._started = True
+        while piece:
+            try:
+                self._pending += self._inflater.decompress(piece)
+            except Exception as exc:  # isal_zlib.error, untyped
+                self._error = zlib.error(str(exc))
+                self._done = True
+                return
+            piece = b""
+            if self._inflater.eof:
+                rest = self._inflater.unused_data
+                if rest.strip(b"\x00"):  # another member follows
+                    self._inflater = self._zlib.decompressobj(wbits=31)
+                    piece = rest
+
+    _started = False
+
+    def close(self) -> None:
+        """Nothing to release: the raw stream is closed by its owner."""
 
 
 @dataclass
@@ -220,11 +277,10 @@ def iter_batches(
     """
     from loganalyzer.errors import TruncatedInputError
 
-    stream, kind, raw = open_input(inp)
+    stream, _kind, raw = open_input(inp)
     line_no = 1
     carry = b""
     last_pos = 0
-    delivered = 0
     problem: str | None = None
     try:
         while True:
@@ -233,11 +289,6 @@ def iter_batches(
             except _BROKEN as exc:
                 problem = f"compressed data is truncated or corrupt ({exc})"
                 chunk = b""
-                if kind == "gzip" and inp.path is not None:
-                    # ISA-L gives up on a whole block at a break; zlib yields every
-                    # byte up to it, so nothing readable is lost.
-                    chunk = _salvage_gzip(inp.path, delivered)
-            delivered += len(chunk)
             if on_bytes is not None and inp.path is not None:
                 pos = raw.tell()
                 on_bytes(pos - last_pos)
@@ -266,29 +317,6 @@ def iter_batches(
         if faults is None:
             raise TruncatedInputError(fault.source, fault.line_no, fault.problem)
         faults.append(fault)
-
-
-def _salvage_gzip(path: Path, skip: int) -> bytes:
-    """Inflate with zlib what follows the first ``skip`` bytes, up to the break."""
-    out = bytearray()
-    seen = 0
-    inflater = zlib.decompressobj(wbits=31)
-    with path.open("rb") as fh:
-        while piece := fh.read(1 << 20):
-            while piece:
-                try:
-                    data = inflater.decompress(piece)
-                except zlib.error:
-                    piece = b""
-                    break
-                start = max(0, skip - seen)
-                seen += len(data)
-                out += data[start:]
-                piece = b""
-                if inflater.eof:  # concatenated members: start the next one
-                    piece = inflater.unused_data
-                    inflater = zlib.decompressobj(wbits=31)
-    return bytes(out)
 
 
 def prefetch(batches: Iterator[LineBatch], depth: int = 2) -> Iterator[LineBatch]:

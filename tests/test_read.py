@@ -1,0 +1,579 @@
+"""Reading: inputs and globs, compression by content, batches on line boundaries."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+import zstandard
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from loganalyzer import schema as S
+from loganalyzer.errors import InputError, InputFileError, TruncatedInputError
+from loganalyzer.read import (
+    DEFAULT_BATCH_BYTES,
+    InputFile,
+    LineBatch,
+    ReadFault,
+    detect_compression,
+    expand_inputs,
+    iter_batches,
+    open_input,
+    prefetch,
+    read_lines,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+LOGS = ROOT / "fixtures" / "logs"
+
+LINES_SCHEMA = pl.Schema({S.SOURCE: pl.String, S.LINE_NO: pl.Int64, S.LINE: pl.String})
+
+# Lines of very different lengths, so that small batches cut everywhere.
+TEXT = (
+    b"first line\n"
+    b"\n"
+    b"x\n"
+    b"a considerably longer line that spans many tiny batches, with spaces\n"
+    b"\n"
+    b"\n"
+    b"caf\xc3\xa9 \xe6\xb2\x88\xe9\x98\xb3\n"
+    b"last\n"
+)
+TEXT_LINES = TEXT.decode().split("\n")[:-1]
+
+
+def _zstd(data: bytes) -> bytes:
+    return zstandard.ZstdCompressor().compress(data)
+
+
+COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
+    "none": lambda data: data,
+    "gzip": gzip.compress,
+    "bzip2": bz2.compress,
+    "xz": lzma.compress,
+    "zstd": _zstd,
+}
+
+
+def _one(path: Path) -> InputFile:
+    (inp,) = expand_inputs([path])
+    return inp
+
+
+def _batches(path: Path, **kwargs: object) -> list[LineBatch]:
+    return list(iter_batches(_one(path), **kwargs))  # type: ignore[arg-type]
+
+
+def _frame(batches: list[LineBatch]) -> pl.DataFrame:
+    if not batches:
+        return pl.DataFrame(schema=LINES_SCHEMA)
+    return pl.concat([b.to_frame() for b in batches])
+
+
+# --- expand_inputs ---------------------------------------------------------------
+
+
+def test_expand_inputs_sorts_each_glob_and_keeps_argument_order(tmp_path: Path) -> None:
+    for name, data in [
+        ("access.log", b"abc\n"),
+        ("access.log.2.gz", b"12345"),
+        ("access.log.10.gz", b""),
+        ("other.log", b"zz\n"),
+    ]:
+        (tmp_path / name).write_bytes(data)
+    found = expand_inputs([tmp_path / "other.log", f"{tmp_path}/access.log*"])
+    assert found == [
+        InputFile(f"{tmp_path}/other.log", tmp_path / "other.log", 3),
+        InputFile(f"{tmp_path}/access.log", tmp_path / "access.log", 4),
+        InputFile(f"{tmp_path}/access.log.10.gz", tmp_path / "access.log.10.gz", 0),
+        InputFile(f"{tmp_path}/access.log.2.gz", tmp_path / "access.log.2.gz", 5),
+    ]
+
+
+def test_expand_inputs_takes_an_existing_name_with_glob_characters_literally(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a[1].log").write_bytes(b"x\n")
+    (tmp_path / "a1.log").write_bytes(b"yy\n")
+    found = expand_inputs([f"{tmp_path}/a[1].log"])
+    assert found == [InputFile(f"{tmp_path}/a[1].log", tmp_path / "a[1].log", 2)]
+
+
+def test_expand_inputs_stdin() -> None:
+    assert expand_inputs(["-"]) == [InputFile("-", None, None)]
+
+
+@pytest.mark.parametrize(
+    ("make", "arg", "problem"),
+    [
+        pytest.param(None, "missing.log", "no such file", id="missing-file"),
+        pytest.param(None, "*.nothing", "no file matches this pattern", id="glob-matches-nothing"),
+        pytest.param(
+            "dir", "logs", "is a directory; name its files, e.g. DIR/*.log*", id="directory"
+        ),
+        pytest.param(
+            "dir", "log*", "is a directory; name its files, e.g. DIR/*.log*", id="glob-to-directory"
+        ),
+    ],
+)
+def test_expand_inputs_errors(tmp_path: Path, make: str | None, arg: str, problem: str) -> None:
+    if make == "dir":
+        (tmp_path / "logs").mkdir()
+    name = f"{tmp_path}/{arg}"
+    shown = f"{tmp_path}/logs" if make == "dir" else name
+    with pytest.raises(InputFileError) as excinfo:
+        expand_inputs([name])
+    err = excinfo.value
+    assert type(err) is InputFileError
+    assert (err.path, err.problem) == (shown, problem)
+    assert str(err) == f"{shown}: {problem}"
+    assert err.exit_code == 3
+
+
+def test_expand_inputs_reports_a_missing_file_after_good_ones(tmp_path: Path) -> None:
+    (tmp_path / "ok.log").write_bytes(b"x\n")
+    with pytest.raises(InputFileError) as excinfo:
+        expand_inputs([tmp_path / "ok.log", tmp_path / "gone.log"])
+    assert str(excinfo.value) == f"{tmp_path}/gone.log: no such file"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
+def test_expand_inputs_unreadable_file(tmp_path: Path) -> None:
+    path = tmp_path / "secret.log"
+    path.write_bytes(b"x\n")
+    path.chmod(0)
+    with pytest.raises(InputFileError) as excinfo:
+        expand_inputs([path])
+    assert str(excinfo.value) == f"{path}: permission denied"
+
+
+def test_expand_inputs_nothing_given() -> None:
+    with pytest.raises(InputError) as excinfo:
+        expand_inputs([])
+    assert type(excinfo.value) is InputError
+    assert str(excinfo.value) == "no input files given"
+
+
+# --- compression ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [
+        pytest.param(b"\x1f\x8b\x08\x00", "gzip", id="gzip"),
+        pytest.param(b"BZh91AY&SY", "bzip2", id="bzip2"),
+        pytest.param(b"\xfd7zXZ\x00\x00\x04", "xz", id="xz"),
+        pytest.param(b"\x28\xb5\x2f\xfd\x20", "zstd", id="zstd"),
+        pytest.param(b"81.2.69.160 - - [", "none", id="text"),
+        pytest.param(b"\x1f", "none", id="half-gzip-magic"),
+        pytest.param(b"\xfd7zXZ", "none", id="short-xz-magic"),
+        pytest.param(b"", "none", id="empty"),
+    ],
+)
+def test_detect_compression(head: bytes, kind: str) -> None:
+    assert detect_compression(head) == kind
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [
+        pytest.param("none", "access.log.gz", id="plain-named-gz"),
+        pytest.param("none", "access.log", id="plain-named-log"),
+        pytest.param("gzip", "access.log", id="gzip-named-log"),
+        pytest.param("gzip", "access.log.bz2", id="gzip-named-bz2"),
+        pytest.param("bzip2", "access.log.xz", id="bzip2-named-xz"),
+        pytest.param("xz", "access.log.zst", id="xz-named-zst"),
+        pytest.param("zstd", "access.log.1", id="zstd-named-1"),
+    ],
+)
+def test_compression_is_detected_by_content_not_name(tmp_path: Path, kind: str, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(COMPRESSORS[kind](TEXT))
+    stream, found, raw = open_input(_one(path))
+    try:
+        assert found == kind
+        assert stream.read() == TEXT
+    finally:
+        stream.close()
+        raw.close()
+
+
+@pytest.mark.parametrize("batch_bytes", [7, DEFAULT_BATCH_BYTES], ids=["tiny-batches", "default"])
+@pytest.mark.parametrize("kind", ["gzip", "bzip2", "xz", "zstd"])
+def test_every_compression_yields_the_plain_frame(
+    tmp_path: Path, kind: str, batch_bytes: int
+) -> None:
+    plain = tmp_path / "plain" / "access.log"
+    packed = tmp_path / kind / "access.log"
+    for path, data in [(plain, TEXT), (packed, COMPRESSORS[kind](TEXT))]:
+        path.parent.mkdir()
+        path.write_bytes(data)
+    expected = _frame(_batches(plain)).drop(S.SOURCE)
+    got = _frame(_batches(packed, batch_bytes=batch_bytes))
+    assert_frame_equal(got.drop(S.SOURCE), expected)
+    assert got[S.SOURCE].unique().to_list() == [str(packed)]
+    assert got[S.LINE].to_list() == TEXT_LINES
+
+
+@pytest.mark.parametrize("kind", ["gzip", "bzip2", "xz", "zstd"])
+def test_concatenated_members_are_all_read(tmp_path: Path, kind: str) -> None:
+    # `cat a.gz b.gz > c.gz` (and logrotate's delaycompress appends) make one file
+    # of several members/streams/frames; every one of them must be read.
+    cut = TEXT.index(b"x\n") + 1  # inside a line: members need not end on a newline
+    path = tmp_path / "access.log"
+    path.write_bytes(COMPRESSORS[kind](TEXT[:cut]) + COMPRESSORS[kind](TEXT[cut:]))
+    got = _frame(_batches(path))
+    assert got[S.LINE].to_list() == TEXT_LINES
+    assert got[S.LINE_NO].to_list() == list(range(1, len(TEXT_LINES) + 1))
+
+
+def test_compressed_empty_file_yields_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "empty.gz"
+    path.write_bytes(gzip.compress(b""))
+    faults: list[ReadFault] = []
+    assert _batches(path, faults=faults) == []
+    assert faults == []
+
+
+def _gzip_cut_after_line(lines: list[bytes], good: int) -> bytes:
+    """A gzip stream of `lines`, cut at a full flush right after line `good`."""
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+    head = comp.compress(b"".join(lines[:good])) + comp.flush(zlib.Z_FULL_FLUSH)
+    comp.compress(b"".join(lines[good:]))
+    comp.flush()
+    return head
+
+
+TRUNCATED_PROBLEM = (
+    "compressed data is truncated or corrupt "
+    "(Compressed file ended before the end-of-stream marker was reached)"
+)
+
+
+@pytest.mark.parametrize(
+    "batch_bytes", [7, 4096, DEFAULT_BATCH_BYTES], ids=["tiny", "4k", "default"]
+)
+def test_truncated_gzip_yields_lines_before_the_break_and_a_fault(
+    tmp_path: Path, batch_bytes: int
+) -> None:
+    lines = [b"line %d\n" % i for i in range(1, 101)]
+    path = tmp_path / "access.log.1.gz"
+    path.write_bytes(_gzip_cut_after_line(lines, 50))
+    faults: list[ReadFault] = []
+    got = _frame(_batches(path, faults=faults, batch_bytes=batch_bytes))
+    assert got[S.LINE].to_list() == [f"line {i}" for i in range(1, 51)]
+    assert got[S.LINE_NO].to_list() == list(range(1, 51))
+    assert faults == [ReadFault(str(path), 50, TRUNCATED_PROBLEM)]
+
+
+def test_gzip_missing_only_its_trailer_yields_every_line(tmp_path: Path) -> None:
+    lines = [b"line %d\n" % i for i in range(1, 11)]
+    path = tmp_path / "access.log.gz"
+    path.write_bytes(gzip.compress(b"".join(lines))[:-4])  # ISIZE lost
+    faults: list[ReadFault] = []
+    got = _frame(_batches(path, faults=faults))
+    assert got[S.LINE].to_list() == [f"line {i}" for i in range(1, 11)]
+    assert faults == [ReadFault(str(path), 10, TRUNCATED_PROBLEM)]
+
+
+def test_truncated_gzip_without_faults_list_raises_after_yielding(tmp_path: Path) -> None:
+    lines = [b"line %d\n" % i for i in range(1, 101)]
+    path = tmp_path / "access.log.1.gz"
+    path.write_bytes(_gzip_cut_after_line(lines, 50))
+    seen: list[LineBatch] = []
+    with pytest.raises(TruncatedInputError) as excinfo:
+        seen.extend(iter_batches(_one(path), batch_bytes=64))
+    err = excinfo.value
+    assert type(err) is TruncatedInputError
+    assert (err.path, err.line_no, err.problem) == (str(path), 50, TRUNCATED_PROBLEM)
+    assert str(err) == (
+        f"{path}: {TRUNCATED_PROBLEM} after line 50; "
+        "the lines before it were analysed (use --keep-going to exit 0)"
+    )
+    assert _frame(seen)[S.LINE_NO].to_list() == list(range(1, 51))
+
+
+def test_gzip_cut_inside_its_header_is_a_fault_at_line_zero(tmp_path: Path) -> None:
+    path = tmp_path / "access.log.gz"
+    path.write_bytes(gzip.compress(b"line 1\n")[:5])
+    faults: list[ReadFault] = []
+    assert _batches(path, faults=faults) == []
+    assert faults == [ReadFault(str(path), 0, TRUNCATED_PROBLEM)]
+    with pytest.raises(TruncatedInputError) as excinfo:
+        _batches(path)
+    assert str(excinfo.value) == (
+        f"{path}: {TRUNCATED_PROBLEM} after line 0; "
+        "the lines before it were analysed (use --keep-going to exit 0)"
+    )
+
+
+def test_stdin_is_decompressed_too() -> None:
+    code = (
+        "from loganalyzer.read import expand_inputs, iter_batches\n"
+        "for inp in expand_inputs(['-']):\n"
+        "    for b in iter_batches(inp, batch_bytes=3):\n"
+        "        print(b.source, b.first_line_no, repr(b.data))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        input=gzip.compress(b"a\nbb\nccc"),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.decode().splitlines() == ["- 1 b'a\\n'", "- 2 b'bb\\n'", "- 3 b'ccc'"]
+
+
+def test_truncated_gzip_on_stdin_yields_lines_before_the_break() -> None:
+    code = (
+        "from loganalyzer.read import expand_inputs, iter_batches\n"
+        "faults = []\n"
+        "for inp in expand_inputs(['-']):\n"
+        "    for b in iter_batches(inp, faults=faults):\n"
+        "        print(b.first_line_no, b.data.count(b'\\n'))\n"
+        "print(faults)\n"
+    )
+    lines = [b"line %d\n" % i for i in range(1, 101)]
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        input=_gzip_cut_after_line(lines, 50),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.decode().splitlines() == [
+        "1 50",
+        f"[ReadFault(source='-', line_no=50, problem={TRUNCATED_PROBLEM!r})]",
+    ]
+
+
+# --- batches -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ending", [b"\n", b""], ids=["final-newline", "no-final-newline"])
+@pytest.mark.parametrize("batch_bytes", [1, 7, 64])
+def test_small_batches_equal_one_batch(tmp_path: Path, batch_bytes: int, ending: bytes) -> None:
+    path = tmp_path / "access.log"
+    path.write_bytes(TEXT.rstrip(b"\n") + ending)
+    whole = _batches(path)
+    batches = _batches(path, batch_bytes=batch_bytes)
+    assert len(batches) > len(whole)
+    # Every batch ends on a line boundary, except perhaps the file's last line.
+    assert all(b.data.endswith(b"\n") for b in batches[:-1])
+    assert b"".join(b.data for b in batches) == b"".join(b.data for b in whole) == path.read_bytes()
+    # Line numbers continue from one batch to the next.
+    starts = [b.first_line_no for b in batches]
+    assert starts == [1] + [
+        1 + sum(b.data.count(b"\n") for b in batches[:i]) for i in range(1, len(batches))
+    ]
+    got = _frame(batches)
+    assert_frame_equal(got, _frame(whole))
+    assert got[S.LINE_NO].to_list() == list(range(1, len(TEXT_LINES) + 1))
+    assert got[S.LINE].to_list() == TEXT_LINES
+
+
+@pytest.mark.parametrize(
+    ("data", "lines"),
+    [
+        pytest.param(b"a\nb\n", ["a", "b"], id="lf"),
+        pytest.param(b"a\nb", ["a", "b"], id="last-line-without-newline"),
+        pytest.param(b"a\r\nb\r\n", ["a", "b"], id="crlf"),
+        pytest.param(b"a\r\nb", ["a", "b"], id="crlf-last-without-newline"),
+        pytest.param(b"a\rb\n", ["a\rb"], id="lone-cr-inside-kept"),
+        pytest.param(b"\n\n", ["", ""], id="blank-lines"),
+        pytest.param(b"", [], id="empty"),
+        pytest.param(b"a\x00b\n\x00\n", ["a\x00b", "\x00"], id="nul-bytes-kept"),
+        pytest.param(
+            b"caf\xc3\xa9 \xff\xfe\nok\n", ["caf\u00e9 \\xff\\xfe", "ok"], id="invalid-utf8"
+        ),
+        pytest.param(b"\x80\n", ["\\x80"], id="lone-continuation-byte"),
+        pytest.param(b"\xe6\xb2\n", ["\\xe6\\xb2"], id="cut-multibyte-char"),
+    ],
+)
+def test_file_lines(tmp_path: Path, data: bytes, lines: list[str]) -> None:
+    path = tmp_path / "access.log"
+    path.write_bytes(data)
+    got = _frame(_batches(path))
+    assert got.schema == LINES_SCHEMA
+    assert got.rows() == [(str(path), i, line) for i, line in enumerate(lines, start=1)]
+
+
+@pytest.mark.parametrize(
+    ("data", "lines"),
+    [
+        pytest.param(b"a\nb\n", ["a", "b"], id="lf"),
+        pytest.param(b"a\r\nb", ["a", "b"], id="crlf"),
+        pytest.param(b"\xff\n\xc3\xa9\n", ["\\xff", "\u00e9"], id="invalid-utf8"),
+        pytest.param(b"\x00\n", ["\x00"], id="nul"),
+        pytest.param(b"", [], id="empty"),
+        pytest.param(
+            b"\x1f\x8b\x08 not gzip\nok\n", ["\x1f\\x8b\x08 not gzip", "ok"], id="starts-like-gzip"
+        ),
+        pytest.param(
+            b"\x28\xb5\x2f\xfd not zstd\nok\n",
+            ["(\\xb5/\\xfd not zstd", "ok"],
+            id="starts-like-zstd",
+        ),
+    ],
+)
+def test_line_batch_to_frame(data: bytes, lines: list[str]) -> None:
+    frame = LineBatch("web1.log", 41, data).to_frame()
+    assert frame.schema == LINES_SCHEMA
+    assert frame.rows() == [("web1.log", 41 + i, line) for i, line in enumerate(lines)]
+
+
+def _reference_lines(data: bytes) -> list[str]:
+    """What to_frame must give: split on LF, drop one CR before it, show bad bytes."""
+    pieces = data.split(b"\n")
+    if pieces[-1] == b"":
+        pieces.pop()
+    return [p.removesuffix(b"\r").decode("utf-8", "backslashreplace") for p in pieces]
+
+
+@pytest.mark.parametrize("kind", ["gzip", "bzip2", "xz", "zstd", "zlib"])
+def test_line_batch_never_decompresses_its_bytes(kind: str) -> None:
+    # read decompresses once; bytes that are still compressed are data, shown escaped.
+    data = zlib.compress(TEXT) if kind == "zlib" else COMPRESSORS[kind](TEXT)
+    frame = LineBatch("double.gz", 1, data).to_frame()
+    assert frame[S.LINE].to_list() == _reference_lines(data)
+
+
+_MAGICS = st.sampled_from(
+    [b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\x78\x9c", b"BZh", b"\xfd7zXZ\x00", b"\r", b"\n"]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(chunks=st.lists(st.one_of(st.binary(max_size=40), _MAGICS), max_size=10))
+@example(chunks=[b"\x1f\x8b", b"\x00\x00"])
+def test_line_batch_to_frame_matches_the_byte_reference(chunks: list[bytes]) -> None:
+    data = b"".join(chunks)
+    lines = _reference_lines(data)
+    frame = LineBatch("rand.log", 7, data).to_frame()
+    assert frame.rows() == [("rand.log", 7 + i, line) for i, line in enumerate(lines)]
+
+
+@pytest.mark.parametrize("batch_bytes", [1 << 20, DEFAULT_BATCH_BYTES], ids=["1MiB", "default"])
+def test_a_ten_megabyte_line_is_kept_whole(tmp_path: Path, batch_bytes: int) -> None:
+    big = b"GET /" + b"a" * (10 * 1024 * 1024) + b" HTTP/1.1"
+    path = tmp_path / "access.log"
+    path.write_bytes(b"before\n" + big + b"\nafter\n")
+    got = _frame(_batches(path, batch_bytes=batch_bytes))
+    assert got[S.LINE_NO].to_list() == [1, 2, 3]
+    assert got[S.LINE].str.len_bytes().to_list() == [6, len(big), 5]
+    assert got[S.LINE][1] == big.decode()
+    assert (got[S.LINE][0], got[S.LINE][2]) == ("before", "after")
+
+
+def test_empty_file_yields_no_batches(tmp_path: Path) -> None:
+    path = tmp_path / "empty.log"
+    path.write_bytes(b"")
+    assert _batches(path) == []
+
+
+@pytest.mark.parametrize("kind", ["none", "gzip"])
+def test_on_bytes_adds_up_to_the_size_on_disk(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "access.log"
+    path.write_bytes(COMPRESSORS[kind](TEXT * 50))
+    calls: list[int] = []
+    _batches(path, batch_bytes=100, on_bytes=calls.append)
+    assert all(n >= 0 for n in calls)
+    assert sum(calls) == path.stat().st_size
+
+
+# --- prefetch ------------------------------------------------------------------
+
+
+def _numbered(n: int, then: BaseException | None = None) -> Iterator[LineBatch]:
+    for i in range(1, n + 1):
+        yield LineBatch("s", i, b"%d\n" % i)
+    if then is not None:
+        raise then
+
+
+@pytest.mark.parametrize("depth", [1, 2, 8])
+def test_prefetch_yields_every_batch_in_order(depth: int) -> None:
+    assert list(prefetch(_numbered(20), depth=depth)) == list(_numbered(20))
+
+
+@pytest.mark.parametrize("before", [0, 1, 5], ids=["at-once", "after-1", "after-5"])
+def test_prefetch_hands_the_exception_to_the_consumer(before: int) -> None:
+    boom = ValueError("boom")
+    seen: list[LineBatch] = []
+    with pytest.raises(ValueError, match=r"^boom$") as excinfo:
+        seen.extend(prefetch(_numbered(before, then=boom), depth=2))
+    assert excinfo.value is boom
+    assert seen == list(_numbered(before))
+
+
+def test_prefetch_passes_a_truncated_input_error_through(tmp_path: Path) -> None:
+    path = tmp_path / "access.log.gz"
+    path.write_bytes(gzip.compress(b"line 1\n")[:5])
+    with pytest.raises(TruncatedInputError) as excinfo:
+        list(prefetch(iter_batches(_one(path))))
+    assert (excinfo.value.path, excinfo.value.line_no) == (str(path), 0)
+
+
+def test_prefetch_reader_thread_ends_when_the_consumer_stops() -> None:
+    def reader_threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "loganalyzer-reader"]
+
+    before = set(reader_threads())
+    gen = prefetch(_numbered(1000), depth=1)
+    assert next(gen) == LineBatch("s", 1, b"1\n")
+    gen.close()
+    deadline = time.monotonic() + 10
+    while set(reader_threads()) - before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert set(reader_threads()) - before == set()
+
+
+# --- read_lines ----------------------------------------------------------------
+
+
+def test_read_lines_on_the_combined_fixture() -> None:
+    path = LOGS / "combined.log"
+    expected = path.read_text(encoding="utf-8").splitlines()
+    frame = read_lines([path]).collect()
+    assert frame.schema == LINES_SCHEMA
+    assert frame.height == 21 == len(expected)
+    assert frame[S.SOURCE].unique().to_list() == [str(path)]
+    assert frame[S.LINE_NO].to_list() == list(range(1, 22))
+    assert frame[S.LINE].to_list() == expected
+    assert frame.row(11) == (
+        str(path),
+        12,
+        '67.43.156.7 - - [14/Sep/2026:00:01:05 +0000] "GET /favicon.ico HTTP/1.1" 200',
+    )
+
+
+def test_read_lines_numbers_each_file_from_one(tmp_path: Path) -> None:
+    (tmp_path / "a.log").write_bytes(b"a1\na2\n")
+    (tmp_path / "b.log.gz").write_bytes(gzip.compress(b"b1\nb2\nb3"))
+    (tmp_path / "c.log").write_bytes(b"")
+    frame = read_lines([f"{tmp_path}/*.log*"]).collect()
+    a, b = f"{tmp_path}/a.log", f"{tmp_path}/b.log.gz"
+    assert frame.rows() == [(a, 1, "a1"), (a, 2, "a2"), (b, 1, "b1"), (b, 2, "b2"), (b, 3, "b3")]
+
+
+def test_read_lines_of_an_empty_file_keeps_the_schema(tmp_path: Path) -> None:
+    path = tmp_path / "empty.log"
+    path.write_bytes(b"")
+    frame = read_lines([path]).collect()
+    assert frame.schema == LINES_SCHEMA
+    assert frame.height == 0
