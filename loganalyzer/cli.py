@@ -145,6 +145,10 @@ def _atomic_output(path: str | None, inputs: Sequence[str], *, binary: bool) -> 
     if not parent.is_dir():
         raise OutputError(f"{path}: folder {parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=parent)
+    # mkstemp makes the file private (0600); a report should get the usual mode.
+    umask = os.umask(0)
+    os.umask(umask)
+    Path(tmp).chmod(0o666 & ~umask)
     try:
         with os.fdopen(
             fd,

@@ -45,9 +45,9 @@ _INVISIBLE = [
 _ESCAPES = {cp: (f"\\x{cp:02x}" if cp < 0x100 else f"\\u{cp:04x}") for cp in _INVISIBLE}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _BUCKET_LABELS = {
-    "not_public": "(private/reserved)",
-    "not_found": "(not in database)",
-    "invalid_ip": "(not an address)",
+    "not_public": "(non-public)",
+    "not_found": "(not found)",
+    "invalid_ip": "(invalid IP)",
 }
 
 
@@ -200,7 +200,7 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
     for i, k in enumerate(keys):
         header = _HEADERS.get(k, k.replace("_", " "))
         longest = max([len(header), *(len(r[i]) for r in label_rows)])
-        table.add_column(header, overflow="fold", min_width=min(longest, 12))
+        table.add_column(header, overflow="fold", min_width=min(longest, 14))
     # Wide groupings leave no room for times; CSV and JSON always carry them.
     show_times = len(keys) <= 4
     stat_names = ["requests", "share", "unique IPs", "bytes"]

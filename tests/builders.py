@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
 def apache_time(ts: datetime) -> str:
@@ -13,9 +13,7 @@ def apache_time(ts: datetime) -> str:
     minutes = int(off.total_seconds() // 60)
     sign = "+" if minutes >= 0 else "-"
     hh, mm = divmod(abs(minutes), 60)
-    return (
-        f"[{ts.day:02d}/{_MONTHS[ts.month - 1]}/{ts.year}:{ts:%H:%M:%S} {sign}{hh:02d}{mm:02d}]"
-    )
+    return f"[{ts.day:02d}/{_MONTHS[ts.month - 1]}/{ts.year}:{ts:%H:%M:%S} {sign}{hh:02d}{mm:02d}]"
 
 
 def log_line(

@@ -63,8 +63,12 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
 
 
-def run_cli(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+def run_cli(
+    *args: str,
+    stdin: bytes | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[bytes]:
     """Run the real CLI in a subprocess (python -m loganalyzer), as a user would."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LOGANALYZER_")}
     full_env["COLUMNS"] = "120"

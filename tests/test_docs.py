@@ -41,7 +41,8 @@ def test_every_command_has_help_with_examples() -> None:
     for name, command in cli.commands.items():
         if name == "db":
             continue
-        assert command.help and "Example" in command.help, name
+        assert command.help, name
+        assert "Example" in command.help, name
 
 
 def test_exit_codes_table_matches_enum() -> None:
