@@ -567,6 +567,247 @@ def formats() -> None:
         )
 
 
+# --- Charts and briefings (issue 5) ---------------------------------------------------
+# Kept together so that other commands can be added above without touching this block.
+
+
+def _analysis_options(
+    logs: tuple[str, ...],
+    log_format: str,
+    since: str | None,
+    until: str | None,
+    where: tuple[str, ...],
+    city_db: str | None,
+    asn_db: str | None,
+    geoip_dir: str | None,
+    lang: str,
+    max_bad_lines: int | None,
+) -> dict[str, Any]:
+    return {
+        "log_format": log_format,
+        "where": where,
+        "since": _parse_time(since, "--since"),
+        "until": _parse_time(until, "--until"),
+        "city_db": city_db,
+        "asn_db": asn_db,
+        "geoip_dir": geoip_dir,
+        "lang": lang,
+        "max_bad_lines": max_bad_lines,
+    }
+
+
+def _refuse_input_target(out_path: str, inputs: Sequence[str]) -> None:
+    """Fail before the (long) analysis rather than after it."""
+    target = Path(out_path)
+    for name in inputs:
+        if name != "-" and Path(name).exists() and target.exists() and target.samefile(name):
+            raise OutputError(f"{out_path}: refusing to overwrite an input file")
+    if not target.parent.is_dir():
+        raise OutputError(f"{out_path}: folder {target.parent} does not exist")
+
+
+def _briefing_options(f: F) -> F:
+    decorators = [
+        click.option(
+            "--watch",
+            multiple=True,
+            metavar="CODE",
+            help="Highlight and always show a country (ES) or province (CN-LN). Repeatable.",
+        ),
+        click.option(
+            "--tz",
+            default="UTC",
+            show_default=True,
+            metavar="ZONE",
+            help="Time zone of the hours heatmap (Asia/Shanghai, Europe/Madrid, ...).",
+        ),
+        click.option(
+            "--top",
+            "top_n",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="How many places or networks to draw [default: 15; timeline 5].",
+        ),
+    ]
+    for d in reversed(decorators):
+        f = d(f)
+    return f
+
+
+@cli.command(epilog=EPILOG_EXIT_CODES)
+@log_options
+@geo_options
+@click.option(
+    "--kind",
+    "-k",
+    required=True,
+    type=click.Choice(["regions", "timeline", "hours", "map", "asn"]),
+    help="regions: bars per place; timeline: requests per hour/day; hours: hour-of-day "
+    "by weekday heatmap; map: world map; asn: top networks.",
+)
+@click.option(
+    "--by",
+    "-b",
+    type=click.Choice(["region", "country", "subregion", "city", "asn"]),
+    help="What a place is (regions, timeline, map). [default: region]",
+)
+@_briefing_options
+@click.option(
+    "--interval",
+    type=click.Choice(["auto", "hour", "day"]),
+    default="auto",
+    show_default=True,
+    help="Timeline step (auto: hours up to 14 days, else days).",
+)
+@click.option(
+    "-o",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=str),
+    metavar="FILE",
+    help="The image: .png (1600x900), .svg or .pdf, written whole then renamed into place.",
+)
+@click.pass_context
+def plot(
+    ctx: click.Context,
+    logs: tuple[str, ...],
+    log_format: str,
+    since: str | None,
+    until: str | None,
+    where: tuple[str, ...],
+    rejects: str | None,
+    max_bad_lines: int | None,
+    keep_going: bool,
+    sample: bool,
+    city_db: str | None,
+    asn_db: str | None,
+    geoip_dir: str | None,
+    lang: str,
+    kind: str,
+    by: str | None,
+    watch: tuple[str, ...],
+    tz: str,
+    top_n: int | None,
+    interval: str,
+    out_path: str,
+) -> None:
+    """Draw one chart for a slide: title, time range, sources, units.
+
+    \b
+    Examples:
+        loganalyzer plot --sample --kind regions --watch CN-LN --watch ES -o regions.png
+        loganalyzer plot access.log* --kind timeline --watch CN-LN -o timeline.svg
+        loganalyzer plot access.log --kind hours --tz Asia/Shanghai -o hours.pdf
+        loganalyzer plot access.log --kind asn --top 10 -o networks.png
+        loganalyzer plot access.log --kind map -o map.png
+    """
+    from loganalyzer.pipeline import raise_for_faults
+    from loganalyzer.plot import chart, figure_format, save_figure
+
+    quiet = bool(ctx.obj.get("quiet"))
+    logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
+    figure_format(out_path)
+    _refuse_input_target(out_path, logs)
+    options = _analysis_options(
+        logs, log_format, since, until, where, city_db, asn_db, geoip_dir, lang, max_bad_lines
+    )
+    with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
+        result = chart(
+            kind,
+            logs,
+            by=by,
+            watch=watch,
+            tz=tz,
+            interval=interval,  # type: ignore[arg-type]
+            top_n=top_n,
+            rejects=rej,
+            on_bytes=progress,
+            **options,
+        )
+    if not quiet:
+        _summarise_rejects(result.analysis.meta, rejects)
+    dbs = [d["path"] for d in result.analysis.meta["databases"]]
+    save_figure(result.figure, out_path, inputs=[*logs, *dbs])
+    if not quiet:
+        _echo_err(f"Wrote {kind} chart to {out_path}")
+    for fault in result.analysis.faults:
+        _echo_err(f"Warning: {fault.source}: {fault.problem} after line {fault.line_no}")
+    if result.analysis.faults and not keep_going:
+        raise_for_faults(result.analysis.faults)
+
+
+@cli.command(epilog=EPILOG_EXIT_CODES)
+@log_options
+@geo_options
+@_briefing_options
+@click.option(
+    "-o",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=str),
+    metavar="FILE",
+    help="briefing.html (one self-contained file) or briefing.md (Markdown, images inline).",
+)
+@click.pass_context
+def brief(
+    ctx: click.Context,
+    logs: tuple[str, ...],
+    log_format: str,
+    since: str | None,
+    until: str | None,
+    where: tuple[str, ...],
+    rejects: str | None,
+    max_bad_lines: int | None,
+    keep_going: bool,
+    sample: bool,
+    city_db: str | None,
+    asn_db: str | None,
+    geoip_dir: str | None,
+    lang: str,
+    watch: tuple[str, ...],
+    tz: str,
+    top_n: int | None,
+    out_path: str,
+) -> None:
+    """Write a one-file briefing: findings, charts, tables, provenance, caveats.
+
+    The file embeds its images and loads nothing from the network when opened.
+
+    \b
+    Examples:
+        loganalyzer brief --sample --watch CN-LN --watch ES -o briefing.html
+        loganalyzer brief access.log* --geoip-dir ~/GeoIP --tz Asia/Shanghai -o briefing.md
+    """
+    from loganalyzer.brief import briefing, briefing_format
+    from loganalyzer.pipeline import raise_for_faults
+    from loganalyzer.plot import write_atomic
+
+    quiet = bool(ctx.obj.get("quiet"))
+    logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
+    fmt = briefing_format(out_path)
+    _refuse_input_target(out_path, logs)
+    options = _analysis_options(
+        logs, log_format, since, until, where, city_db, asn_db, geoip_dir, lang, max_bad_lines
+    )
+    with _open_rejects_ctx(rejects) as rej:
+        result = briefing(
+            logs, watch=watch, tz=tz, top_n=top_n or 15, fmt=fmt, rejects=rej, **options
+        )
+    if not quiet:
+        _summarise_rejects(result.meta, rejects)
+    dbs = [d["path"] for d in result.meta["databases"]]
+    write_atomic(Path(out_path), result.text.encode("utf-8"), inputs=[*logs, *dbs])
+    if not quiet:
+        _echo_err(f"Wrote {fmt} briefing to {out_path}")
+    for fault in result.faults:
+        _echo_err(f"Warning: {fault.source}: {fault.problem} after line {fault.line_no}")
+    if result.faults and not keep_going:
+        raise_for_faults(result.faults)
+
+
+# --- end of charts and briefings ------------------------------------------------------
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and map every outcome to an exit code (the only place that does)."""
     args = list(sys.argv[1:] if argv is None else argv)
