@@ -13,9 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 sys.path.insert(0, str(FIXTURES))
 
-from mmdb_builder import build_fixture_dbs, load_records  # noqa: E402
+from mmdb_builder import build_fixture_dbs, load_records, make_mmdb  # noqa: E402
 
-__all__ = ["build_fixture_dbs", "load_records", "run_cli"]
+__all__ = ["build_fixture_dbs", "load_records", "make_mmdb", "run_cli"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
