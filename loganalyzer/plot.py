@@ -355,8 +355,10 @@ def plot_regions(
     split = ANONYMIZED in rows.columns
     with _style():
         subject = _group_title(analysis.meta)
+        every = int(analysis.meta.get("rows_total") or 0)
+        shown = f"top {len(records)} of {every:,}" if every > len(records) else "all"
         fig, ax = _new_figure(
-            title or f"Where requests came from: top {len(records)} by {subject}",
+            title or f"Where requests came from: requests by {subject} ({shown})",
             subtitle(analysis.meta, extra=f"{total:,} requests in all"),
         )
         labels = [_short(place_label(r)) for r in records]
@@ -687,10 +689,12 @@ def plot_asn(analysis: Analysis, *, top: int | None = 15, title: str | None = No
     if S.ASN not in analysis.rows.columns:
         raise UsageError("the asn chart needs an analysis grouped by asn (by=['asn'])")
     n = min(top or analysis.rows.height, analysis.rows.height, MAX_BARS)
+    every = int(analysis.meta.get("rows_total") or analysis.rows.height)
+    shown = f"top {n} of {every:,}" if every > n else f"all {n}"
     return plot_regions(
         analysis,
         top=top,
-        title=title or f"Most active networks: top {n} autonomous systems by requests",
+        title=title or f"Most active networks: requests by autonomous system ({shown})",
     )
 
 

@@ -193,7 +193,11 @@ def test_region_bars_equal_the_report_and_watched_are_highlighted():
     assert "no access" in texts
     top = rows.row(0, named=True)
     assert f"{top[S.REQUESTS]:,} ({100 * top[S.SHARE]:.1f}%)" in texts
-    assert fig._suptitle.get_text() == "Where requests came from: top 5 by province or region"
+    # "of N" counts places with access (meta.rows_total), not the zero rows of --watch.
+    places = a.meta["rows_total"]
+    assert places == a.rows.filter(pl.col(S.REQUESTS) > 0).height
+    title = f"Where requests came from: requests by province or region (top 5 of {places})"
+    assert fig.get_suptitle() == title
     assert ax.get_xlabel() == "requests (count)"
 
 
@@ -233,7 +237,9 @@ def test_asn_chart_names_the_organisations(asn_records):
     }
     for asn, label in zip(a.rows[S.ASN].head(4), tick_texts(fig), strict=True):
         assert label == f"AS{asn} {orgs[asn]}"
-    assert fig._suptitle.get_text().startswith("Most active networks: top 4")
+    assert fig.get_suptitle() == (
+        f"Most active networks: requests by autonomous system (top 4 of {a.rows.height})"
+    )
 
 
 # --- labels: long, CJK and hostile names ------------------------------------------------
