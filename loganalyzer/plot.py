@@ -496,6 +496,9 @@ def timeline_series(
             if not any(_watch_match(r, code) for r in chosen):
                 series[f"{code} (no access)"] = _fill(rows.clear(), index, all_series)
             continue
+        by_country = S.REGION_ISO not in keys and S.CITY not in keys
+        if by_country and any(_watch_match(r, code) for r in chosen):
+            continue  # already drawn as its own place
         mine = rows.filter(pl.col(S.COUNTRY_ISO) == code) if S.COUNTRY_ISO in keys else rows.clear()
         label = f"{code} (all of the country)" if mine.height else f"{code} (no access)"
         series[label] = _fill(mine, index, all_series)

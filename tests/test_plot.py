@@ -395,3 +395,23 @@ def test_map_circles_follow_requests_and_unlocated_requests_are_counted():
     assert [c == _rgb(BAR_COLOR) for c in colors] == [not w for w in watched]
     # The basemap is drawn from the vendored Natural Earth data: many country rings.
     assert len(ax.collections[0].get_paths()) > 200
+
+
+@pytest.mark.parametrize(
+    ("by", "expected"),
+    [
+        # By region, a watched country is one more series summing its provinces.
+        ("region", "ES (all of the country)"),
+        # By country it is already a place of its own: drawn once.
+        ("country", "Spain (ES)"),
+    ],
+)
+def test_timeline_draws_a_watched_country_once(by, expected):
+    a = sample_analysis(by=[by, "hour"])
+    _, series, _ = timeline_series(a, watch=["ES"], top=2)
+    spain = [k for k in series if "(ES" in k]
+    assert expected in spain
+    if by == "country":
+        assert spain == [expected]
+    rows = a.rows.filter(pl.col(S.COUNTRY_ISO) == "ES")
+    assert sum(v for v in series[expected] if v == v) == rows[S.REQUESTS].sum()
