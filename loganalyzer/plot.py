@@ -1011,8 +1011,10 @@ def chart(
         except UsageError:
             if any(str(p) == "-" for p in paths):
                 raise
-        # A half-hour zone: place each request by its own time (a second pass).
-        a = analyze(paths, by=["ts"], **options)
+        # A half-hour zone: place each request by its own time. This second pass
+        # must not write the rejected lines again, nor advance the progress bar.
+        again = {**options, "rejects": None, "on_bytes": None}
+        a = analyze(paths, by=["ts"], **again)
         return Chart(plot_hours(a, tz=tz), a)
     if kind == "map":
         a = analyze(paths, by=[place, "latitude", "longitude"], watch=watch, **options)

@@ -415,3 +415,14 @@ def test_timeline_draws_a_watched_country_once(by, expected):
         assert spain == [expected]
     rows = a.rows.filter(pl.col(S.COUNTRY_ISO) == "ES")
     assert sum(v for v in series[expected] if v == v) == rows[S.REQUESTS].sum()
+
+
+def test_half_hour_zone_writes_rejected_lines_once(tmp_path, city_db):
+    log = write_log(tmp_path / "a.log", [log_line(ip="175.167.1.2", ts=T0), "not a log line"])
+    rejects = tmp_path / "rejects.jsonl"
+    proc = run_cli(
+        "plot", str(log), "--city-db", str(city_db), "--kind", "hours", "--tz", "Asia/Kolkata",
+        "--rejects", str(rejects), "-o", str(tmp_path / "h.png"),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert len(rejects.read_text(encoding="utf-8").splitlines()) == 1
