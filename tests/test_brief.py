@@ -112,10 +112,13 @@ def test_active_hours_follow_the_time_zone(tmp_path, city_db):
         "".join(log_line(ip="175.167.1.2", ts=t0 + timedelta(minutes=m)) + "\n" for m in range(3)),
         encoding="utf-8",
     )
-    for tz, hour, share in (("UTC", 1, "0.0%"), ("Asia/Shanghai", 9, "100.0%")):
+    for tz, zone, hour, share in (
+        ("UTC", "UTC", 1, "0.0%"),
+        ("Asia/Shanghai", "Asia/Shanghai time", 9, "100.0%"),
+    ):
         b = briefing([log], city_db=city_db, tz=tz, charts=False)
         assert (
-            f"In {tz} time the busiest hour of day was {hour:02d}:00-{hour:02d}:59 (3 requests); "
+            f"In {zone} the busiest hour of day was {hour:02d}:00-{hour:02d}:59 (3 requests); "
             f"{share} of requests arrived on weekdays between 09:00 and 18:00." in b.findings
         )
 
