@@ -244,8 +244,9 @@ def findings(
         by_hour = [sum(matrix[d][h] for d in range(7)) for h in range(24)]
         peak = max(range(24), key=lambda h: (by_hour[h], -h))
         work = sum(matrix[d][h] for d in range(5) for h in range(WORK_START, WORK_END))
+        zone = "UTC" if tz == "UTC" else f"{tz} time"
         out.append(
-            f"In {'UTC' if tz == 'UTC' else tz + ' time'} the busiest hour of day was {peak:02d}:00-{peak:02d}:59 "
+            f"In {zone} the busiest hour of day was {peak:02d}:00-{peak:02d}:59 "
             f"({by_hour[peak]:,} requests); {_pct(work, total)} of requests arrived on "
             f"weekdays between {WORK_START:02d}:00 and {WORK_END:02d}:00."
         )
