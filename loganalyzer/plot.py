@@ -586,6 +586,16 @@ def _zone(tz: str) -> ZoneInfo:
         ) from None
 
 
+def _whole_hours(zone: ZoneInfo) -> bool:
+    """Whether the zone was a whole number of hours from UTC on every month start, 1970-2040."""
+    for year in range(1970, 2041):
+        for month in range(1, 13):
+            off = datetime(year, month, 1, tzinfo=UTC).astimezone(zone).utcoffset()
+            if off is not None and off.total_seconds() % 3600:
+                return False
+    return True
+
+
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -1004,7 +1014,11 @@ def chart(
         a = analyze(paths, by=[place, "hour"], **options)
         return Chart(plot_timeline(a, watch=watch, top=top_n or 5, interval=interval), a)
     if kind == "hours":
-        _zone(tz)
+        zone = _zone(tz)
+        if any(str(p) == "-" for p in paths) and not _whole_hours(zone):
+            # Standard input cannot be read twice: place requests one by one at once.
+            a = analyze(paths, by=["ts"], **options)
+            return Chart(plot_hours(a, tz=tz), a)
         a = analyze(paths, by=["hour"], **options)
         try:
             return Chart(plot_hours(a, tz=tz), a)

@@ -426,3 +426,19 @@ def test_half_hour_zone_writes_rejected_lines_once(tmp_path, city_db):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr.decode()
     assert len(rejects.read_text(encoding="utf-8").splitlines()) == 1
+
+
+@pytest.mark.parametrize(("tz", "hour"), [("Asia/Kolkata", 2), ("Asia/Shanghai", 4)])
+def test_hours_from_stdin_in_any_zone(tmp_path, city_db, tz, hour):
+    line = log_line(ip="175.167.1.2", ts=T0 + timedelta(hours=20, minutes=30))
+    out = tmp_path / "h.svg"
+    proc = run_cli(
+        "plot", "-", "--city-db", str(city_db), "--kind", "hours", "--tz", tz, "-o", str(out),
+        stdin=(line + "\n").encode(),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    # The one request is the only annotated cell: Tuesday at the local hour.
+    assert f"hour of day in {tz}" in svg_text(out.read_text(encoding="utf-8"))
+    c = chart("hours", [write_log(tmp_path / "one.log", [line])], city_db=city_db, tz=tz)
+    (image,) = c.figure.axes[0].get_images()
+    assert image.get_array()[1][hour] == 1
