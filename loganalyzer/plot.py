@@ -853,11 +853,16 @@ def plot_map(analysis: Analysis, *, top: int = 10, title: str | None = None) -> 
         # at its largest circle, with its total.
         totals: dict[str, int] = {}
         anchor: dict[str, tuple[float, float]] = {}
+        marked: set[str] = set()
         for r in records:
             name = _short(place_label(r), 32)
             totals[name] = totals.get(name, 0) + int(r[S.REQUESTS])
             anchor.setdefault(name, (float(r[S.LONGITUDE]), float(r[S.LATITUDE])))
-        ranked = sorted(totals, key=lambda n: -totals[n])[:top]
+            if r.get(S.WATCHED):
+                marked.add(name)
+        # Watched places are labelled first, however small; then the largest.
+        ranked = sorted(totals, key=lambda n: (n not in marked, -totals[n]))
+        ranked = ranked[: top + len(marked)]
         wanted = [(*anchor[n], f"{_plain(n)}: {totals[n]:,}") for n in ranked]
         for lon, lat, text, dx, dy, ha in _place_labels(wanted, px_per_deg=1380 / 360):
             ax.annotate(

@@ -442,3 +442,13 @@ def test_hours_from_stdin_in_any_zone(tmp_path, city_db, tz, hour):
     c = chart("hours", [write_log(tmp_path / "one.log", [line])], city_db=city_db, tz=tz)
     (image,) = c.figure.axes[0].get_images()
     assert image.get_array()[1][hour] == 1
+
+
+def test_map_labels_watched_places_even_when_small():
+    a = sample_analysis(by=["region", "latitude", "longitude"], watch=["BT"])
+    fig = plot_map(a, top=1)
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    bhutan = int(a.rows.filter(pl.col(S.COUNTRY_ISO) == "BT")[S.REQUESTS].sum())
+    top = a.rows.filter(pl.col(S.LATITUDE).is_not_null()).row(0, named=True)
+    assert f"Bhutan (BT): {bhutan:,}" in labels
+    assert f"{place_label(top)}: {top[S.REQUESTS]:,}" in labels
