@@ -363,7 +363,10 @@ def plot_regions(
         )
         labels = [_short(place_label(r)) for r in records]
         watched = [bool(r.get(S.WATCHED)) for r in records]
-        bucket = [r.get(S.GEO_STATUS) in _BUCKETS for r in records]
+        by_asn = S.ASN in rows.columns
+        bucket = [
+            r.get(S.GEO_STATUS) in _BUCKETS or (by_asn and r.get(S.ASN) is None) for r in records
+        ]
         requests = [int(r[S.REQUESTS] or 0) for r in records]
         y = list(range(len(records)))
         colors = [
@@ -410,7 +413,7 @@ def _legend(ax: Axes, *, split: bool, any_watched: bool, any_bucket: bool) -> No
     if any_watched:
         handles.append(Patch(color=WATCH_COLOR, label="watched (--watch)"))
     if any_bucket:
-        handles.append(Patch(color=BUCKET_COLOR, label="not located"))
+        handles.append(Patch(color=BUCKET_COLOR, label="no location or network data"))
     ax.legend(handles=handles, loc="lower right", frameon=False)
 
 

@@ -22,6 +22,7 @@ from loganalyzer.pipeline import Analysis, analyze, sample_paths
 from loganalyzer.plot import (
     ANONYMIZED,
     BAR_COLOR,
+    BUCKET_COLOR,
     WATCH_COLOR,
     chart,
     drawable,
@@ -453,3 +454,12 @@ def test_map_labels_watched_places_even_when_small():
     top = a.rows.filter(pl.col(S.LATITUDE).is_not_null()).row(0, named=True)
     total = int(a.rows.filter(pl.col(S.REGION_ISO) == top[S.REGION_ISO])[S.REQUESTS].sum())
     assert labels == [f"Bhutan (BT): {bhutan:,}", f"{place_label(top)}: {total:,}"]
+
+
+def test_asn_rows_without_a_network_are_grey():
+    a = sample_analysis(by=["asn"])
+    fig = plot_asn(a, top=None)
+    (container,) = fig.axes[0].containers
+    unknown = [asn is None for asn in a.rows[S.ASN]]
+    assert any(unknown)
+    assert [p.get_facecolor()[:3] == _rgb(BUCKET_COLOR) for p in container] == unknown
