@@ -160,6 +160,9 @@ def place_label(row: dict[str, Any]) -> str:
         >>> place_label({"geo_status": "ok", "country_iso": "CN", "country": "China",
         ...              "region_iso": "CN-LN", "region": "Liaoning"})
         'Liaoning, China (CN-LN)'
+        >>> place_label({"geo_status": "ok", "country_iso": "SE", "country": "Sweden",
+        ...              "region_iso": None, "region": None})
+        'Sweden (SE, province unknown)'
         >>> place_label({"geo_status": "not_public", "country_iso": None, "country": None})
         '(non-public addresses)'
         >>> place_label({"asn": 4837, "as_org": "CHINA UNICOM China169 Backbone"})
@@ -184,7 +187,11 @@ def place_label(row: dict[str, Any]) -> str:
             head = ", ".join(x for x in (city, name, country if name else "") if x)
             return f"{head} ({safe_text(code)})" if head else safe_text(code)
     if cc is not None:
-        return f"{country} ({safe_text(cc)})" if country != cc else safe_text(cc)
+        if country == cc:
+            return safe_text(cc)
+        # Grouped by province, a country-only row is a place whose province is unknown.
+        unknown = ", province unknown" if S.REGION_ISO in row else ""
+        return f"{country} ({safe_text(cc)}{unknown})"
     keys = [k for k in row if k not in _STAT_COLUMNS and k != S.GEO_STATUS]
     parts = [safe_text(str(row[k])) for k in keys if row.get(k) is not None]
     return " · ".join(parts) or "(unknown)"

@@ -449,11 +449,13 @@ def test_map_labels_watched_places_even_when_small():
     a = sample_analysis(by=["region", "latitude", "longitude"], watch=["BT"])
     fig = plot_map(a, top=1)
     labels = [t.get_text() for t in fig.axes[0].texts]
-    bhutan = int(a.rows.filter(pl.col(S.COUNTRY_ISO) == "BT")[S.REQUESTS].sum())
+    bt = a.rows.filter(pl.col(S.COUNTRY_ISO) == "BT")
+    bhutan = f"{place_label(bt.row(0, named=True))}: {int(bt[S.REQUESTS].sum()):,}"
+    assert bhutan.startswith("Bhutan (BT")
     # One label per place, with the place's total over all its network locations.
     top = a.rows.filter(pl.col(S.LATITUDE).is_not_null()).row(0, named=True)
     total = int(a.rows.filter(pl.col(S.REGION_ISO) == top[S.REGION_ISO])[S.REQUESTS].sum())
-    assert labels == [f"Bhutan (BT): {bhutan:,}", f"{place_label(top)}: {total:,}"]
+    assert labels == [bhutan, f"{place_label(top)}: {total:,}"]
 
 
 def test_asn_rows_without_a_network_are_grey():
