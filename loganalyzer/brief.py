@@ -23,7 +23,7 @@ import polars as pl
 
 from loganalyzer import schema as S
 from loganalyzer.errors import UsageError
-from loganalyzer.plot import ANONYMIZED, hour_matrix, place_label
+from loganalyzer.plot import ANONYMIZED, _zone_words, hour_matrix, place_label
 from loganalyzer.report import _md_cell, safe_text
 
 if TYPE_CHECKING:
@@ -244,7 +244,7 @@ def findings(
         by_hour = [sum(matrix[d][h] for d in range(7)) for h in range(24)]
         peak = max(range(24), key=lambda h: (by_hour[h], -h))
         work = sum(matrix[d][h] for d in range(5) for h in range(WORK_START, WORK_END))
-        zone = "UTC" if tz == "UTC" else f"{tz} time"
+        zone = _zone_words(tz)
         out.append(
             f"In {zone} the busiest hour of day was {peak:02d}:00-{peak:02d}:59 "
             f"({by_hour[peak]:,} requests); {_pct(work, total)} of requests arrived on "
@@ -285,8 +285,8 @@ def _charts(
             figure_bytes(plot_timeline(hourly, watch=watch)),
         ),
         (
-            f"Hours of activity in {tz} time",
-            f"Heatmap of requests by hour of day and weekday in {tz} time.",
+            f"Hours of activity in {_zone_words(tz)}",
+            f"Heatmap of requests by hour of day and weekday in {_zone_words(tz)}.",
             figure_bytes(plot_hours(hourly, tz=tz)),
         ),
         (

@@ -307,6 +307,14 @@ def _new_figure(title: str, sub: str, *, footnote: str = "") -> tuple[Figure, Ax
     return fig, ax
 
 
+def _say_empty(ax: Axes, what: str = "No requests in the selected logs and time range.") -> None:
+    """An empty chart says so, instead of showing axes that look like data."""
+    ax.text(
+        0.5, 0.5, what, transform=ax.transAxes, ha="center", va="center", fontsize=20,
+        color="#555555",
+    )  # fmt: skip
+
+
 def _thousands(ax_axis: Any) -> None:
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -406,6 +414,8 @@ def plot_regions(
                 tick.set_fontweight("bold")
                 tick.set_color(WATCH_COLOR)
         _legend(ax, split=split, any_watched=any(watched), any_bucket=any(bucket))
+        if not records:
+            _say_empty(ax)
     return fig
 
 
@@ -575,13 +585,18 @@ def plot_timeline(
                 marker="o" if len(buckets) <= 80 else None,
                 markersize=3,
             )
-        locator = AutoDateLocator()  # type: ignore[no-untyped-call]
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
         ax.set_xlabel(f"time (UTC), one point per {every}")
         ax.set_ylabel(f"requests per {every} (count)")
-        ax.set_ylim(bottom=0)
-        _thousands(ax.yaxis)
+        if buckets:
+            locator = AutoDateLocator()  # type: ignore[no-untyped-call]
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+            ax.set_ylim(bottom=0)
+            _thousands(ax.yaxis)
+        else:
+            _say_empty(ax)
+            ax.set_xticks([])
+            ax.set_yticks([])
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return fig
 
@@ -604,6 +619,10 @@ def _whole_hours(zone: ZoneInfo) -> bool:
             if off is not None and off.total_seconds() % 3600:
                 return False
     return True
+
+
+def _zone_words(tz: str) -> str:
+    return "UTC" if tz == "UTC" else f"{tz} time"
 
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -668,17 +687,20 @@ def plot_hours(analysis: Analysis, *, tz: str = "UTC", title: str | None = None)
     offset = _offset_text(tz, analysis.meta)
     with _style():
         fig, ax = _new_figure(
-            title or f"Hours of activity in {tz} time: requests by hour of day and weekday",
+            title or f"Hours of activity in {_zone_words(tz)}: requests by hour of day and weekday",
             subtitle(analysis.meta, extra=f"shown in {tz} ({offset} at the start)"),
             footnote="Each cell sums every such weekday hour in the range. "
             "IP geolocation is approximate.",
         )
-        image = ax.imshow(matrix, cmap="cividis", aspect="auto", interpolation="nearest")
+        peak = max(max(r) for r in matrix) or 1
+        # From zero, so the darkest colour always means no request.
+        image = ax.imshow(
+            matrix, cmap="cividis", aspect="auto", interpolation="nearest", vmin=0, vmax=peak
+        )
         ax.set_xticks(range(24), [f"{h:02d}" for h in range(24)])
         ax.set_yticks(range(7), list(WEEKDAYS))
         ax.set_xlabel(f"hour of day in {tz} (local time, {offset})")
         ax.set_ylabel("weekday")
-        peak = max(max(r) for r in matrix) or 1
         for wd in range(7):
             for h in range(24):
                 n = matrix[wd][h]
@@ -692,6 +714,8 @@ def plot_hours(analysis: Analysis, *, tz: str = "UTC", title: str | None = None)
                         fontsize=10 if n < 10_000 else 8,
                         color="black" if n > peak * 0.6 else "white",
                     )
+        if not any(any(r) for r in matrix):
+            _say_empty(ax)
         bar = fig.colorbar(image, ax=ax, shrink=0.9, pad=0.01)
         bar.set_label("requests in that hour (count)")
         _thousands(bar.ax.yaxis)
@@ -884,6 +908,8 @@ def plot_map(analysis: Analysis, *, top: int = 10, title: str | None = None) -> 
                 fontsize=11,
                 zorder=4,
             )
+        if not records:
+            _say_empty(ax, "No located requests in the selected logs and time range.")
         ax.set_xlim(-180, 180)
         ax.set_ylim(-60, 85)
         ax.set_aspect("equal")

@@ -465,3 +465,15 @@ def test_asn_rows_without_a_network_are_grey():
     unknown = [asn is None for asn in a.rows[S.ASN]]
     assert any(unknown)
     assert [p.get_facecolor()[:3] == _rgb(BUCKET_COLOR) for p in container] == unknown
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_chart_without_requests_says_so(kind):
+    s = sample_paths()
+    c = chart(
+        kind, [s.log], city_db=s.city_db, asn_db=s.asn_db, since=datetime(2030, 1, 1, tzinfo=UTC)
+    )
+    assert c.analysis.meta["lines"]["matched"] == 0
+    texts = [t.get_text() for t in c.figure.axes[0].texts]
+    assert any(t.startswith("No ") and "requests in the selected logs" in t for t in texts)
+    assert figure_bytes(c.figure, "png").startswith(MAGIC["png"])
