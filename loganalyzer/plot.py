@@ -403,9 +403,12 @@ def plot_regions(
         _thousands(ax.xaxis)
         peak = max(requests, default=0) or 1
         ax.set_xlim(0, peak * 1.15)
-        for yi, n in zip(y, requests, strict=True):
+        anon_counts = [int(r.get(ANONYMIZED) or 0) for r in records] if split else []
+        for i, (yi, n) in enumerate(zip(y, requests, strict=True)):
             share = f" ({100 * n / total:.1f}%)" if total else ""
             text = f"{n:,}{share}" if n else "no access"
+            if split and n:
+                text += f", {anon_counts[i]:,} through anonymizers"
             ax.annotate(
                 text, (n, yi), xytext=(5, 0), textcoords="offset points", va="center", fontsize=12
             )

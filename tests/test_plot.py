@@ -220,6 +220,12 @@ def test_region_bars_split_direct_and_anonymized_when_verdicts_exist():
     ]
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "through anonymizers" in legend
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    top = a.rows.row(0, named=True)
+    assert texts[0] == (
+        f"{top[S.REQUESTS]:,} ({100 * top[S.SHARE]:.1f}%), "
+        f"{top[S.REQUESTS] // 3:,} through anonymizers"
+    )
 
 
 def test_without_verdicts_the_legend_says_all_access():
