@@ -245,3 +245,25 @@ def test_brief_refuses_to_overwrite_its_input(tmp_path, city_db):
 )
 def test_briefing_format_from_the_extension(name, fmt):
     assert briefing_format(name) == fmt
+
+
+def test_findings_state_the_anonymized_share_when_verdicts_exist():
+    from loganalyzer.brief import findings
+    from loganalyzer.pipeline import Analysis
+    from loganalyzer.plot import ANONYMIZED
+
+    s = sample_paths()
+    opts = {"city_db": s.city_db, "asn_db": s.asn_db}
+    regions = analyze([s.log], by=["region"], **opts)
+    anon = regions.rows[S.REQUESTS] // 4
+    marked = Analysis(regions.rows.with_columns(anon.alias(ANONYMIZED)), regions.meta)
+    nets = analyze([s.log], by=["asn"], **opts)
+    hourly = analyze([s.log], by=["hour"], **opts)
+    total = regions.meta["lines"]["matched"]
+    n = int(anon.sum())
+    found = findings(marked, nets, hourly)
+    assert (
+        f"{n:,} of {total:,} requests ({100 * n / total:.1f}%) came through anonymizers "
+        "(VPN, proxy, Tor or hosting exits); their places are the exits', not the users'."
+    ) in found
+    assert not [f for f in found if f.startswith("Anonymizer verdicts were not")]
