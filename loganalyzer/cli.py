@@ -117,6 +117,29 @@ def geo_options(f: F) -> F:
     return f
 
 
+def cluster_options(f: F) -> F:
+    """Options that send the per-file work to a Dask cluster (the ``cluster`` extra)."""
+    decorators = [
+        click.option(
+            "--scheduler",
+            metavar="ADDRESS",
+            envvar="LOGANALYZER_SCHEDULER",
+            help="Run one task per file on this dask.distributed scheduler "
+            "(tcp://host:8786); the files and databases must be readable by the workers. "
+            "[env: LOGANALYZER_SCHEDULER]",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="Run one task per file on a local Dask cluster of N processes.",
+        ),
+    ]
+    for d in reversed(decorators):
+        f = d(f)
+    return f
+
+
 def _parse_time(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
@@ -312,6 +335,7 @@ def cli(ctx: click.Context, traceback: bool, quiet: bool) -> None:
     type=click.IntRange(min=40),
     help="Terminal table width [default: the terminal's, else 120].",
 )
+@cluster_options
 @click.pass_context
 def report(
     ctx: click.Context,
@@ -335,6 +359,8 @@ def report(
     out_path: str | None,
     no_csv_safety: bool,
     width: int | None,
+    scheduler: str | None,
+    workers: int | None,
 ) -> None:
     """Summarise requests by country, province, city, network or any column.
 
@@ -346,15 +372,19 @@ def report(
         loganalyzer report access.log --where region_iso=CN-LN --by path
         loganalyzer report access.log --where client_ip=175.167.0.0/16 --by day -O csv -o out.csv
         zcat old.log.gz | loganalyzer report - --by country -O json
+        loganalyzer report 'logs/*.gz' --workers 2 --by region
+        loganalyzer report 'logs/*.gz' --scheduler tcp://10.0.0.5:8786 --geoip-dir /srv/geoip
     """
-    from loganalyzer.pipeline import analyze, raise_for_faults
+    from loganalyzer.pipeline import raise_for_faults
     from loganalyzer.report import render
 
     quiet = bool(ctx.obj.get("quiet"))
     logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
     fmt_out = output or _output_from_path(out_path)
+    if rejects and (scheduler or workers):
+        raise UsageError("--rejects is not available on a cluster yet; run without it")
     with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
-        analysis = analyze(
+        analysis = _runner(scheduler, workers)(
             logs,
             log_format=log_format,
             by=by or ("region",),
@@ -388,6 +418,21 @@ def report(
         _echo_err(f"Warning: {fault.source}: {fault.problem} after line {fault.line_no}")
     if analysis.faults and not keep_going:
         raise_for_faults(analysis.faults)
+
+
+def _runner(scheduler: str | None, workers: int | None) -> Callable[..., Any]:
+    """``analyze`` here, or the same report with one task per file on a cluster."""
+    if not scheduler and not workers:
+        from loganalyzer.pipeline import analyze
+
+        return analyze
+    import functools
+
+    from loganalyzer.cluster import analyze_distributed
+
+    return functools.partial(
+        analyze_distributed, scheduler=scheduler, workers=None if scheduler else workers
+    )
 
 
 def _terminal_width() -> int:

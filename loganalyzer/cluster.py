@@ -1,0 +1,288 @@
+"""The same report on a Dask cluster: files are reduced on workers, merged here.
+
+A report is a map over files (parse, filter, reduce to per-client partials,
+look up the file's clients) and an exact merge (sums, min/max, and distinct
+clients counted only after the merge). Each worker opens the databases itself
+from the paths it is given, so nothing large travels but the partials. The
+scheduler retries the task of a lost worker; a task's result is taken once, so
+nothing is counted twice.
+
+Needs the optional extra: ``pip install 'loganalyzer[cluster]'``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import polars as pl
+
+from loganalyzer import schema as S
+from loganalyzer.aggregate import merge_partials, resolve_grouping
+from loganalyzer.enrich import GeoDatabases, lookup
+from loganalyzer.errors import (
+    LogAnalyzerError,
+    MissingDependencyError,
+    TooManyBadLinesError,
+    UsageError,
+)
+from loganalyzer.filters import Filter, parse_filter
+from loganalyzer.formats import LogFormat, get_format
+from loganalyzer.pipeline import (
+    Analysis,
+    LineCounter,
+    RejectWriter,
+    ScanPlan,
+    _parsed_batches,
+    _utc,
+    finish_analysis,
+    geo_fields,
+    reduce_batches,
+)
+from loganalyzer.read import InputFile, ReadFault, expand_inputs
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What one worker sends back for one file: small, picklable, exact."""
+
+    index: int
+    partial: pl.DataFrame
+    table: pl.DataFrame
+    counter: LineCounter
+    faults: tuple[ReadFault, ...]
+    error: LogAnalyzerError | None = None
+
+
+@functools.lru_cache(maxsize=4)
+def _worker_dbs(city: str | None, asn: str | None) -> GeoDatabases:
+    # One open per worker process, reused by every task it runs.
+    return GeoDatabases.open(city=city, asn=asn, search=False)
+
+
+def scan_file(
+    index: int,
+    inp: InputFile,
+    plan: ScanPlan,
+    city: str | None,
+    asn: str | None,
+    fields: frozenset[str],
+    lang: str,
+) -> FileResult:
+    """The map task: one file to its merged partial and its clients' lookups.
+
+    Runs on a worker (or here, for tests and single machines): it opens the
+    databases from their paths, parses, reduces and looks up. The errors the
+    library raises on purpose come back as values: they are the user's to read,
+    not a worker failure for the scheduler to log with a traceback.
+    """
+    try:
+        return _scan_file(index, inp, plan, city, asn, fields, lang)
+    except LogAnalyzerError as exc:
+        empty = pl.DataFrame()
+        return FileResult(index, empty, empty, LineCounter(), (), error=exc)
+
+
+def _scan_file(
+    index: int,
+    inp: InputFile,
+    plan: ScanPlan,
+    city: str | None,
+    asn: str | None,
+    fields: frozenset[str],
+    lang: str,
+) -> FileResult:
+    counter = LineCounter()
+    faults: list[ReadFault] = []
+    batches = _parsed_batches(
+        [inp], plan.fmt, counter, faults, RejectWriter(None), None, None, plan.columns
+    )
+    partial = reduce_batches(batches, plan)
+    dbs = _worker_dbs(city, asn)
+    table = lookup(partial[S.CLIENT].unique(), dbs, fields=set(fields), lang=lang)
+    return FileResult(index, partial, table, counter, tuple(faults))
+
+
+def merge_results(results: Sequence[FileResult], plan: ScanPlan) -> tuple[Any, ...]:
+    """Merge file results in input order: partials, lookup table, counts, faults."""
+    ordered = sorted(results, key=lambda r: r.index)
+    merged = merge_partials([r.partial for r in ordered], plan.part_keys).collect()
+    table = pl.concat([r.table for r in ordered], how="vertical").unique(
+        subset=[S.CLIENT], keep="first", maintain_order=True
+    )
+    counter = LineCounter()
+    faults: list[ReadFault] = []
+    for r in ordered:
+        counter.files.extend(r.counter.files)
+        for reason, n in r.counter.reasons.items():
+            counter.reasons[reason] = counter.reasons.get(reason, 0) + n
+        faults.extend(r.faults)
+    return merged, table, counter, faults
+
+
+def connect(scheduler: str | None = None, workers: int | None = None) -> Client:
+    """A client for an existing scheduler, or for a local cluster of N processes.
+
+    Raises:
+        MissingDependencyError: without the ``cluster`` extra.
+        UsageError: when neither or both are given.
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise MissingDependencyError(
+            "the cluster backend needs dask.distributed: pip install 'loganalyzer[cluster]'"
+        ) from None
+    if (scheduler is None) == (workers is None):
+        raise UsageError("give either a scheduler address or a number of local workers")
+    if scheduler is not None:
+        return Client(scheduler, set_as_default=False)
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+    )
+    return Client(cluster, set_as_default=False)
+
+
+def analyze_distributed(
+    paths: Sequence[str | Path],
+    *,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    log_format: str | LogFormat = "combined",
+    by: Sequence[str] = ("region",),
+    where: Sequence[str | Filter] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    watch: Sequence[str] = (),
+    top_n: int | None = None,
+    city_db: str | Path | None = None,
+    asn_db: str | Path | None = None,
+    geoip_dir: str | Path | None = None,
+    lang: str = "en",
+    max_bad_lines: int | None = None,
+    retries: int = 2,
+    on_file: Callable[[int, int], None] | None = None,
+    rejects: IO[str] | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Analysis:
+    """:func:`loganalyzer.analyze` with one task per file on a Dask cluster.
+
+    The result equals the single-process report exactly, distinct clients
+    included. Paths must be readable by the workers (a shared file system).
+
+    Args:
+        paths: log files or globs (no stdin: workers cannot read it).
+        client: a ``distributed.Client``; otherwise one is made from
+            ``scheduler`` (``tcp://host:8786``) or ``workers`` (a local cluster)
+            and closed afterwards.
+        scheduler: the address of a running scheduler.
+        workers: start a local cluster with this many worker processes.
+        log_format: as for :func:`~loganalyzer.analyze`.
+        by: as for :func:`~loganalyzer.analyze`.
+        where: as for :func:`~loganalyzer.analyze`.
+        since: as for :func:`~loganalyzer.analyze`.
+        until: as for :func:`~loganalyzer.analyze`.
+        watch: as for :func:`~loganalyzer.analyze`.
+        top_n: as for :func:`~loganalyzer.analyze`.
+        city_db: a City or Country database (a path the workers can read).
+        asn_db: an ASN database.
+        geoip_dir: a folder of databases (resolved here, passed as paths).
+        lang: language of place names.
+        max_bad_lines: fail when more lines than this are rejected in total.
+        retries: how often the scheduler reruns the task of a lost worker.
+        on_file: progress callback, called with (files done, files in total).
+        rejects: must be None: workers cannot write to this process's stream.
+        on_bytes: progress callback in bytes of input, called as files finish.
+
+    Returns:
+        The :class:`~loganalyzer.pipeline.Analysis`, as from ``analyze``.
+    """
+    if rejects is not None:
+        raise UsageError("--rejects is not available on a cluster yet; run without it")
+    fmt = get_format(log_format)
+    inputs = expand_inputs(paths)
+    if any(inp.path is None for inp in inputs):
+        raise UsageError("a cluster cannot read standard input; give files")
+    grouping = resolve_grouping(by)
+    filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
+    row_filters = [f for f in filters if f.on_rows]
+    dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
+    needs_geo = grouping.needs_geo or any(f.column != S.CLIENT_IP for f in filters if not f.on_rows)
+    if needs_geo and dbs.city is None and dbs.asn is None:
+        dbs.require_city()
+    plan = ScanPlan.make(fmt, grouping, row_filters, _utc(since), _utc(until))
+    paths_by_role = {info.role: str(Path(info.path).resolve()) for info in dbs.infos}
+    fields = frozenset(geo_fields(plan, filters))
+    own = client is None
+    if client is None:
+        client = connect(scheduler, workers)
+    try:
+        from distributed import as_completed
+
+        futures = [
+            client.submit(
+                scan_file,
+                i,
+                inp,
+                plan,
+                paths_by_role.get("city"),
+                paths_by_role.get("asn"),
+                fields,
+                lang,
+                key=f"loganalyzer-scan-{i}-{inp.name}",
+                retries=retries,
+                pure=False,
+            )
+            for i, inp in enumerate(inputs)
+        ]
+        results: list[FileResult] = []
+        for done, future in enumerate(as_completed(futures, loop=client.loop), start=1):
+            # Every task is awaited, failed or not: closing a cluster under
+            # running tasks makes workers log tracebacks the user need not see.
+            result = future.result()
+            results.append(result)
+            if on_file is not None:
+                on_file(done, len(futures))
+            if on_bytes is not None:
+                on_bytes(inputs[result.index].size or 0)
+    finally:
+        if own:
+            cluster = client.cluster
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    failed = sorted((r for r in results if r.error is not None), key=lambda r: r.index)
+    if failed and failed[0].error is not None:
+        raise failed[0].error
+    merged, table, counter, faults = merge_results(results, plan)
+    if max_bad_lines is not None and counter.rejected > max_bad_lines:
+        first = next(f for f in counter.files if f.rejected)
+        raise TooManyBadLinesError(
+            counter.rejected, counter.total, first.first_reject or 0, first.name, fmt.name
+        )
+    return finish_analysis(
+        merged,
+        counter=counter,
+        faults=faults,
+        plan=plan,
+        filters=filters,
+        dbs=dbs,
+        lang=lang,
+        watch=watch,
+        top_n=top_n,
+        table=table,
+    )
+
+
+__all__ = ["FileResult", "analyze_distributed", "connect", "merge_results", "scan_file"]
