@@ -471,10 +471,17 @@ def _open_rejects_ctx(path: str | None) -> Iterator[IO[str] | None]:
     "-o",
     "out_path",
     required=True,
-    type=click.Path(dir_okay=False, path_type=str),
-    metavar="FILE.parquet",
-    help="The Parquet file to write.",
+    type=click.Path(path_type=str),
+    metavar="FILE.parquet|DIR",
+    help="The Parquet file to write (with --partitioned, the dataset folder).",
 )
+@click.option(
+    "--partitioned",
+    is_flag=True,
+    help="Write a Hive-partitioned dataset by UTC date (DIR/date=2026-09-14/*.parquet) "
+    "that Spark, Trino, DuckDB and Polars read as one table.",
+)
+@cluster_options
 @click.pass_context
 def enrich(
     ctx: click.Context,
@@ -492,6 +499,9 @@ def enrich(
     geoip_dir: str | None,
     lang: str,
     out_path: str,
+    partitioned: bool,
+    scheduler: str | None,
+    workers: int | None,
 ) -> None:
     """Write every request with its geo and ASN columns to Parquet.
 
@@ -503,6 +513,7 @@ def enrich(
     Examples:
         loganalyzer enrich access.log.gz -o requests.parquet --geoip-dir ~/GeoIP
         python -c "import polars as pl; print(pl.read_parquet('requests.parquet'))"
+        loganalyzer enrich 'logs/*.gz' -o dataset --partitioned --workers 2
     """
     from loganalyzer.enrich import GeoDatabases
     from loganalyzer.pipeline import enrich_logs, raise_for_faults
@@ -515,22 +526,49 @@ def enrich(
             raise OutputError(f"{out_path}: refusing to overwrite an input file")
     if not target.parent.is_dir():
         raise OutputError(f"{out_path}: folder {target.parent} does not exist")
-    dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
-    dbs.require_city()
-    with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
-        meta = enrich_logs(
+    if partitioned and target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise OutputError(f"{out_path}: exists and is not an empty folder")
+    if not partitioned and target.is_dir():
+        raise OutputError(f"{out_path}: is a folder (use --partitioned to write a dataset)")
+    if scheduler or workers:
+        if not partitioned or rejects:
+            raise UsageError(
+                "on a cluster, enrich writes a --partitioned dataset, without --rejects"
+            )
+        from loganalyzer.cluster import enrich_distributed
+
+        meta = enrich_distributed(
             logs,
             out_path,
+            scheduler=scheduler,
+            workers=None if scheduler else workers,
             log_format=log_format,
             where=where,
             since=_parse_time(since, "--since"),
             until=_parse_time(until, "--until"),
-            dbs=dbs,
+            city_db=city_db,
+            asn_db=asn_db,
+            geoip_dir=geoip_dir,
             lang=lang,
-            rejects=rej,
-            max_bad_lines=max_bad_lines,
-            on_bytes=progress,
         )
+    else:
+        dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
+        dbs.require_city()
+        with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
+            meta = enrich_logs(
+                logs,
+                out_path,
+                log_format=log_format,
+                where=where,
+                since=_parse_time(since, "--since"),
+                until=_parse_time(until, "--until"),
+                dbs=dbs,
+                lang=lang,
+                rejects=rej,
+                max_bad_lines=max_bad_lines,
+                on_bytes=progress,
+                partitioned=partitioned,
+            )
     if not quiet:
         _summarise_rejects(meta, rejects)
         _echo_err(f"Wrote {meta['lines']['matched']:,} requests to {out_path}")

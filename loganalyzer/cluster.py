@@ -117,14 +117,21 @@ def merge_results(results: Sequence[FileResult], plan: ScanPlan) -> tuple[Any, .
     table = pl.concat([r.table for r in ordered], how="vertical").unique(
         subset=[S.CLIENT], keep="first", maintain_order=True
     )
+    counter, faults = _merge_counts(ordered)
+    return merged, table, counter, faults
+
+
+def _merge_counts(
+    results: Sequence[FileResult | EnrichResult],
+) -> tuple[LineCounter, list[ReadFault]]:
     counter = LineCounter()
     faults: list[ReadFault] = []
-    for r in ordered:
+    for r in sorted(results, key=lambda r: r.index):
         counter.files.extend(r.counter.files)
         for reason, n in r.counter.reasons.items():
             counter.reasons[reason] = counter.reasons.get(reason, 0) + n
         faults.extend(r.faults)
-    return merged, table, counter, faults
+    return counter, faults
 
 
 def connect(scheduler: str | None = None, workers: int | None = None) -> Client:
@@ -285,4 +292,173 @@ def analyze_distributed(
     )
 
 
-__all__ = ["FileResult", "analyze_distributed", "connect", "merge_results", "scan_file"]
+@dataclass(frozen=True)
+class EnrichResult:
+    """What one worker sends back after enriching one file into the staging area."""
+
+    index: int
+    files: tuple[str, ...]
+    counter: LineCounter
+    faults: tuple[ReadFault, ...]
+    matched: int
+    error: LogAnalyzerError | None = None
+
+
+def enrich_file(
+    index: int,
+    inp: InputFile,
+    fmt: LogFormat,
+    filters: tuple[Filter, ...],
+    since: datetime | None,
+    until: datetime | None,
+    city: str | None,
+    asn: str | None,
+    lang: str,
+    staging: str,
+) -> EnrichResult:
+    """The enrich map task: one file to partition files in a fresh staging folder.
+
+    Each attempt writes into its own folder and reports the files it wrote; only
+    the reported files of the attempt whose result was taken are published, so a
+    retried task never leaves its lost attempt's rows behind.
+    """
+    import uuid
+
+    from loganalyzer.pipeline import EnrichStream, write_partitioned
+
+    attempt = Path(staging) / f"file{index:05d}-{uuid.uuid4().hex}"
+    attempt.mkdir(parents=True)
+    counter = LineCounter()
+    faults: list[ReadFault] = []
+    try:
+        stream = EnrichStream(_worker_dbs(city, asn), lang, filters, since, until)
+        written: list[Path] = []
+        batches = _parsed_batches([inp], fmt, counter, faults, RejectWriter(None), None, None)
+        for n, rows in enumerate(batches):
+            written += write_partitioned(stream(rows), attempt, f"f{index:05d}-{n:06d}")
+    except LogAnalyzerError as exc:
+        return EnrichResult(index, (), LineCounter(), (), 0, error=exc)
+    files = tuple(str(p.relative_to(attempt)) for p in written)
+    return EnrichResult(
+        index, tuple(str(attempt / f) for f in files), counter, tuple(faults), stream.matched
+    )
+
+
+def enrich_distributed(
+    paths: Sequence[str | Path],
+    output: str | Path,
+    *,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    log_format: str | LogFormat = "combined",
+    where: Sequence[str | Filter] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    city_db: str | Path | None = None,
+    asn_db: str | Path | None = None,
+    geoip_dir: str | Path | None = None,
+    lang: str = "en",
+    retries: int = 2,
+) -> dict[str, Any]:
+    """``enrich`` with one task per file, into a Hive-partitioned dataset by date.
+
+    Workers write their partitions into a staging folder beside ``output``
+    (which must be on a file system they share); the dataset appears at
+    ``output`` only when every file is done.
+
+    Args:
+        paths: log files or globs.
+        output: the dataset folder to create (must not exist, or be empty).
+        client: a ``distributed.Client`` (else made from scheduler/workers).
+        scheduler: the address of a running scheduler.
+        workers: start a local cluster with this many worker processes.
+        log_format: as for :func:`~loganalyzer.analyze`.
+        where: as for :func:`~loganalyzer.analyze`.
+        since: as for :func:`~loganalyzer.analyze`.
+        until: as for :func:`~loganalyzer.analyze`.
+        city_db: a City or Country database the workers can read.
+        asn_db: an ASN database.
+        geoip_dir: a folder of databases (resolved here, passed as paths).
+        lang: language of place names.
+        retries: how often the scheduler reruns the task of a lost worker.
+
+    Returns:
+        The ``meta`` object, as from :func:`~loganalyzer.pipeline.enrich_logs`.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    from loganalyzer.pipeline import enrich_meta
+
+    fmt = get_format(log_format)
+    inputs = expand_inputs(paths)
+    if any(inp.path is None for inp in inputs):
+        raise UsageError("a cluster cannot read standard input; give files")
+    filters = tuple(f if isinstance(f, Filter) else parse_filter(f) for f in where)
+    dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
+    dbs.require_city()
+    role_paths = {info.role: str(Path(info.path).resolve()) for info in dbs.infos}
+    out = Path(output).resolve()
+    staging = Path(tempfile.mkdtemp(prefix=".loganalyzer-staging-", dir=out.parent))
+    own = client is None
+    try:
+        if client is None:
+            client = connect(scheduler, workers)
+        from distributed import as_completed
+
+        futures = [
+            client.submit(
+                enrich_file,
+                i,
+                inp,
+                fmt,
+                filters,
+                _utc(since),
+                _utc(until),
+                role_paths.get("city"),
+                role_paths.get("asn"),
+                lang,
+                str(staging / "attempts"),
+                key=f"loganalyzer-enrich-{i}-{inp.name}",
+                retries=retries,
+                pure=False,
+            )
+            for i, inp in enumerate(inputs)
+        ]
+        results: list[EnrichResult] = [f.result() for f in as_completed(futures, loop=client.loop)]
+        results.sort(key=lambda r: r.index)
+        failed = [r for r in results if r.error is not None]
+        if failed and failed[0].error is not None:
+            raise failed[0].error
+        dataset = staging / "dataset"
+        dataset.mkdir()
+        for r in results:
+            for f in r.files:
+                src = Path(f)
+                folder = dataset / src.parent.name
+                folder.mkdir(exist_ok=True)
+                os.replace(src, folder / src.name)
+        os.replace(dataset, out)
+    finally:
+        if own and client is not None:
+            cluster = client.cluster
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        shutil.rmtree(staging, ignore_errors=True)
+    counter, faults = _merge_counts(results)
+    return enrich_meta(counter, faults, dbs, sum(r.matched for r in results))
+
+
+__all__ = [
+    "EnrichResult",
+    "FileResult",
+    "analyze_distributed",
+    "connect",
+    "enrich_distributed",
+    "enrich_file",
+    "merge_results",
+    "scan_file",
+]

@@ -456,6 +456,67 @@ def analyze(
     )
 
 
+class EnrichStream:
+    """Joins parsed batches to their clients' lookups, each new client looked up once."""
+
+    def __init__(
+        self,
+        dbs: GeoDatabases,
+        lang: str,
+        filters: Sequence[Filter],
+        since: datetime | None,
+        until: datetime | None,
+    ) -> None:
+        self.dbs, self.lang = dbs, lang
+        self.row_cond = combine([f for f in filters if f.on_rows])
+        self.geo_cond = combine([f for f in filters if not f.on_rows])
+        self.time_cond = _time_filter(_utc(since), _utc(until))
+        self.known = pl.DataFrame(schema=S.GEO_SCHEMA)
+        self.matched = 0
+
+    def __call__(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """One batch of requests with the enrichment columns, filters applied."""
+        lf = rows.lazy()
+        for cond in (self.time_cond, self.row_cond):
+            if cond is not None:
+                lf = lf.filter(cond)
+        batch = lf.collect()
+        new = batch.select(pl.col(S.CLIENT).unique()).join(
+            self.known.select(S.CLIENT), on=S.CLIENT, how="anti"
+        )
+        if new.height:
+            looked = lookup(new[S.CLIENT], self.dbs, lang=self.lang)
+            self.known = pl.concat([self.known, looked])
+        joined = batch.join(self.known, on=S.CLIENT, how="left", maintain_order="left")
+        if self.geo_cond is not None:
+            joined = joined.filter(self.geo_cond)
+        self.matched += joined.height
+        return joined
+
+
+PARTITION_COLUMN = "date"
+"""The Hive partition key of a partitioned ``enrich``: the request's UTC date."""
+
+
+def write_partitioned(frame: pl.DataFrame, root: Path, stem: str) -> list[Path]:
+    """Write one batch under ``root/date=YYYY-MM-DD/STEM.parquet``; return the files.
+
+    The key lives in the folder name, as Hive, Spark, Trino, DuckDB and Polars
+    (``scan_parquet(..., hive_partitioning=True)``) expect.
+    """
+    written = []
+    dated = frame.with_columns(pl.col(S.TS).dt.date().alias(PARTITION_COLUMN))
+    for (day,), part in dated.group_by(PARTITION_COLUMN, maintain_order=True):
+        folder = (
+            root / f"{PARTITION_COLUMN}={day if day is not None else '__HIVE_DEFAULT_PARTITION__'}"
+        )
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{stem}.parquet"
+        part.drop(PARTITION_COLUMN).write_parquet(path)
+        written.append(path)
+    return written
+
+
 def enrich_logs(
     paths: Sequence[str | Path],
     output: str | Path,
@@ -469,61 +530,74 @@ def enrich_logs(
     rejects: IO[str] | None = None,
     max_bad_lines: int | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    partitioned: bool = False,
 ) -> dict[str, Any]:
     """Write every parsed request with its enrichment columns to Parquet.
 
     Batches are enriched as they stream (each new client looked up once) and
     written as row groups of one file, which appears only when complete.
 
+    Args:
+        paths: log files, globs, or ``-``.
+        output: the Parquet file, or with ``partitioned`` the dataset folder.
+        log_format: as for :func:`analyze`.
+        where: as for :func:`analyze`.
+        since: as for :func:`analyze`.
+        until: as for :func:`analyze`.
+        dbs: the opened databases.
+        lang: language of place names.
+        rejects: a text stream that receives rejected lines as JSON Lines.
+        max_bad_lines: fail when more lines than this are rejected.
+        on_bytes: progress callback, called with raw bytes consumed.
+        partitioned: write a Hive-partitioned dataset by UTC date
+            (``OUT/date=2026-09-14/part-000000.parquet``) instead of one file.
+
     Returns:
         The ``meta`` object (line counts, files, databases).
     """
     import os
+    import shutil
     import tempfile
 
     fmt = get_format(log_format)
     filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
-    row_cond = combine([f for f in filters if f.on_rows])
-    geo_cond = combine([f for f in filters if not f.on_rows])
-    time_cond = _time_filter(_utc(since), _utc(until))
     inputs = expand_inputs(paths)
     counter = LineCounter()
     faults: list[ReadFault] = []
-    known = pl.DataFrame(schema=S.GEO_SCHEMA)
+    stream = EnrichStream(dbs, lang, filters, since, until)
     out = Path(output)
     tmpdir = Path(tempfile.mkdtemp(prefix=".loganalyzer-", dir=out.parent))
-    matched = 0
     try:
         n = 0
+        parts = tmpdir / "parts"
+        parts.mkdir()
         for rows in _parsed_batches(
             inputs, fmt, counter, faults, RejectWriter(rejects), on_bytes, max_bad_lines
         ):
-            lf = rows.lazy()
-            for cond in (time_cond, row_cond):
-                if cond is not None:
-                    lf = lf.filter(cond)
-            batch = lf.collect()
-            new = batch.select(pl.col(S.CLIENT).unique()).join(
-                known.select(S.CLIENT), on=S.CLIENT, how="anti"
-            )
-            if new.height:
-                known = pl.concat([known, lookup(new[S.CLIENT], dbs, lang=lang)])
-            joined = batch.join(known, on=S.CLIENT, how="left", maintain_order="left")
-            if geo_cond is not None:
-                joined = joined.filter(geo_cond)
-            matched += joined.height
-            joined.write_parquet(tmpdir / f"part-{n:06d}.parquet")
+            joined = stream(rows)
+            if partitioned:
+                write_partitioned(joined, parts, f"part-{n:06d}")
+            else:
+                joined.write_parquet(parts / f"part-{n:06d}.parquet")
             n += 1
-        partial = tmpdir / "combined.parquet"
-        if n:
-            pl.scan_parquet(str(tmpdir / "part-*.parquet")).sink_parquet(partial)
+        if partitioned:
+            os.replace(parts, out)
         else:
-            pl.DataFrame(schema={**S.PARSED_SCHEMA, **S.GEO_SCHEMA}).write_parquet(partial)
-        os.replace(partial, out)
+            partial = tmpdir / "combined.parquet"
+            if n:
+                pl.scan_parquet(str(parts / "part-*.parquet")).sink_parquet(partial)
+            else:
+                pl.DataFrame(schema={**S.PARSED_SCHEMA, **S.GEO_SCHEMA}).write_parquet(partial)
+            os.replace(partial, out)
     finally:
-        for f in tmpdir.glob("*"):
-            f.unlink()
-        tmpdir.rmdir()
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    return enrich_meta(counter, faults, dbs, stream.matched)
+
+
+def enrich_meta(
+    counter: LineCounter, faults: Sequence[ReadFault], dbs: GeoDatabases, matched: int
+) -> dict[str, Any]:
+    """The ``meta`` object of an enrich run."""
     return {
         "lines": {
             "total": counter.total,
@@ -535,7 +609,7 @@ def enrich_logs(
         "files": [f.as_dict() for f in counter.files],
         "databases": [d.as_dict() for d in dbs.infos],
         "faults": [f"{f.source}: {f.problem} after line {f.line_no}" for f in faults],
-        "_faults": faults,
+        "_faults": list(faults),
     }
 
 

@@ -156,3 +156,109 @@ def test_an_unparseable_file_is_named_with_the_input_exit_code(many_files, city_
     assert r.returncode == 3, r.stderr
     assert str(bad).encode() in r.stderr
     assert b"Traceback" not in r.stderr
+
+
+def _dataset(path):
+    import polars as pl
+
+    return (
+        pl.scan_parquet(str(path / "**" / "*.parquet"), hive_partitioning=True)
+        .collect()
+        .sort(["source", "line_no"])
+    )
+
+
+def test_partitioned_enrich_equals_the_single_file(tmp_path, many_files, city_db, asn_db):
+    import polars as pl
+
+    single = tmp_path / "all.parquet"
+    r1 = run_cli(
+        "enrich", *many_files, "--city-db", str(city_db), "--asn-db", str(asn_db), "-o", str(single)
+    )
+    assert r1.returncode == 0, r1.stderr
+    here = tmp_path / "here"
+    r2 = run_cli(
+        "enrich",
+        *many_files,
+        "--city-db",
+        str(city_db),
+        "--asn-db",
+        str(asn_db),
+        "-o",
+        str(here),
+        "--partitioned",
+    )
+    assert r2.returncode == 0, r2.stderr
+    there = tmp_path / "there"
+    r3 = run_cli(
+        "enrich",
+        *many_files,
+        "--city-db",
+        str(city_db),
+        "--asn-db",
+        str(asn_db),
+        "-o",
+        str(there),
+        "--partitioned",
+        "--workers",
+        "2",
+    )
+    assert r3.returncode == 0, r3.stderr
+    want = pl.read_parquet(single).sort(["source", "line_no"])
+    for got_path in (here, there):
+        got = _dataset(got_path)
+        # Every partition folder holds only its own date.
+        assert (got["date"] == got["ts"].dt.date()).all()
+        assert_frame_equal(got.drop("date").select(want.columns), want)
+    folders = sorted(p.name for p in there.iterdir())
+    assert folders == sorted(f"date={d}" for d in want["ts"].dt.date().unique().to_list())
+    # Nothing left beside the dataset: no staging folders, no attempts.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["all.parquet", "here", "there"]
+
+
+def test_partitioned_enrich_will_not_write_into_a_full_folder(tmp_path, many_files, city_db):
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "keep.txt").write_text("mine")
+    r = run_cli(
+        "enrich", many_files[0], "--city-db", str(city_db), "-o", str(full), "--partitioned"
+    )
+    assert r.returncode == 5
+    assert (full / "keep.txt").read_text() == "mine"
+
+
+def test_a_killed_worker_leaves_no_duplicate_rows(client, tmp_path, city_db):
+    from loganalyzer.cluster import enrich_distributed
+
+    files = [
+        str(generate_log(tmp_path / f"big{i}.log", lines=150_000, seed=60 + i, city_db=city_db))
+        for i in range(4)
+    ]
+    pids = client.run(os.getpid)
+    box: dict[str, object] = {}
+    out = tmp_path / "dataset"
+
+    def run() -> None:
+        try:
+            box["meta"] = enrich_distributed(files, out, client=client, city_db=city_db)
+        except BaseException as exc:  # surfaced by the assertion below
+            box["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    killed = None
+    deadline = time.monotonic() + 60
+    while killed is None and time.monotonic() < deadline and worker.is_alive():
+        busy = [addr for addr, tasks in client.processing().items() if tasks]
+        if busy:
+            killed = pids[busy[0]]
+            os.kill(killed, signal.SIGKILL)
+        else:
+            time.sleep(0.02)
+    worker.join(timeout=180)
+    assert killed is not None, "no task was seen running"
+    assert "error" not in box, box.get("error")
+    got = _dataset(out)
+    assert got.height == box["meta"]["lines"]["parsed"]
+    assert got.select("source", "line_no").is_duplicated().sum() == 0
+    assert box["meta"]["lines"]["total"] == 4 * 150_000
