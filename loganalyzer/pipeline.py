@@ -27,8 +27,15 @@ from loganalyzer.aggregate import (
     summarize,
     top,
 )
+from loganalyzer.anonymizers import AnonymizerSources, classify, stale_sources
 from loganalyzer.enrich import GeoDatabases, lookup
-from loganalyzer.errors import InputError, TooManyBadLinesError, TruncatedInputError
+from loganalyzer.errors import (
+    InputError,
+    SourceError,
+    TooManyBadLinesError,
+    TruncatedInputError,
+    UsageError,
+)
 from loganalyzer.filters import Filter, combine, parse_filter
 from loganalyzer.formats import LogFormat, get_format
 from loganalyzer.parse import REASON_BLANK, REASON_COMMENT, parse_lines, split_parsed
@@ -188,6 +195,7 @@ def _meta(
     watch: Sequence[str],
     top_n: int | None,
     rows_total: int,
+    sources: AnonymizerSources | None = None,
 ) -> dict[str, Any]:
     from loganalyzer import __version__
 
@@ -203,6 +211,7 @@ def _meta(
         },
         "files": [f.as_dict() for f in counter.files],
         "databases": [d.as_dict() for d in dbs.infos] if dbs else [],
+        "sources": [i.as_dict() for i in sources.infos] if sources else [],
         "group_by": list(grouping.names) if grouping else [],
         "keys": list(grouping.keys) if grouping else [],
         "filters": [f"{f.column}{f.op}{','.join(f.values)}" for f in filters],
@@ -255,6 +264,7 @@ def analyze(
     rejects: IO[str] | None = None,
     max_bad_lines: int | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    sources: AnonymizerSources | None = None,
 ) -> Analysis:
     """Read, parse, enrich and aggregate logs into one report.
 
@@ -276,6 +286,9 @@ def analyze(
         rejects: a text stream that receives rejected lines as JSON Lines.
         max_bad_lines: fail when more lines than this are rejected.
         on_bytes: progress callback, called with raw bytes consumed.
+        sources: anonymizer sources (Tor, VPN, proxy, hosting, relay lists);
+            with them, each client gets a verdict and the rows
+            ``anonymized_requests`` and ``anonymized_ips``.
 
     Returns:
         The :class:`Analysis`.
@@ -283,7 +296,8 @@ def analyze(
     Raises:
         InputError: unreadable inputs, or a file none of whose lines parse.
         GeoDatabaseError: missing or wrong databases when the report needs them.
-        UsageError: bad ``by`` or ``where``.
+        SourceError: an ASN list without an ASN database.
+        UsageError: bad ``by`` or ``where``, or grouping by anonymizer without sources.
 
     Example:
         >>> s = sample_paths()
@@ -297,11 +311,20 @@ def analyze(
     filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
     row_filters = [f for f in filters if f.on_rows]
     geo_filters = [f for f in filters if not f.on_rows]
+    anon_filters = [f for f in geo_filters if f.column in S.ANON_KEY_COLUMNS]
+    geo_filters = [f for f in geo_filters if f.column not in S.ANON_KEY_COLUMNS]
     needs_geo = grouping.needs_geo or any(f.column != S.CLIENT_IP for f in geo_filters)
+    if (grouping.needs_anonymizers or anon_filters) and not sources:
+        raise UsageError(
+            "anonymizer columns need sources: --anon-db, --tor-exits, --ip-list, "
+            "--cloud-ranges, --asn-list or --sources-dir"
+        )
     if dbs is None:
         dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
     if needs_geo and dbs.city is None and dbs.asn is None:
         dbs.require_city()
+    if sources and sources.needs_asn and dbs.asn is None:
+        raise SourceError(None, "--asn-list needs an ASN database: pass --asn-db FILE")
     since, until = _utc(since), _utc(until)
     counter = _Counter()
     faults: list[ReadFault] = []
@@ -334,8 +357,12 @@ def analyze(
         else partials(pl.LazyFrame(schema=S.PARSED_SCHEMA), grouping).collect()
     )
     wanted = {k for k in grouping.geo_keys if k in S.GEO_SCHEMA} | {f.column for f in geo_filters}
+    if sources and sources.needs_asn:
+        wanted |= {S.ASN, S.AS_ORG}
     table = lookup(merged[S.CLIENT], dbs, fields=wanted - {S.CLIENT}, lang=lang)
-    geo_cond = combine(geo_filters)
+    if sources:
+        table = _classify_clients(table, merged, sources)
+    geo_cond = combine([*geo_filters, *anon_filters])
     if geo_cond is not None:
         table = table.filter(geo_cond)
     enriched = merged.lazy().join(table.lazy(), on=S.CLIENT, how="inner")
@@ -360,8 +387,29 @@ def analyze(
         watch=watch,
         top_n=top_n,
         rows_total=rows_total,
+        sources=sources,
     )
+    if sources:
+        meta["warnings"] = stale_sources(sources, _as_datetime(first), _as_datetime(last))
     return Analysis(rows=rows_out, meta=meta, faults=tuple(faults))
+
+
+def _as_datetime(value: object) -> datetime | None:
+    """A datetime from a report column's min/max (None for an empty report)."""
+    return value if isinstance(value, datetime) else None
+
+
+def _classify_clients(
+    table: pl.DataFrame, merged: pl.DataFrame, sources: AnonymizerSources
+) -> pl.DataFrame:
+    """Add the anonymizer verdict to the lookup table, one row per client.
+
+    Each client's first and last request decide whether a time-windowed source
+    (TorDNSEL) applies: an exit measured outside that span is not this client's.
+    """
+    seen = merged.group_by(S.CLIENT).agg(pl.col(S.FIRST_SEEN).min(), pl.col(S.LAST_SEEN).max())
+    with_times = table.join(seen, on=S.CLIENT, how="left", maintain_order="left")
+    return classify(with_times, sources).drop(S.FIRST_SEEN, S.LAST_SEEN)
 
 
 def enrich_logs(
@@ -377,11 +425,14 @@ def enrich_logs(
     rejects: IO[str] | None = None,
     max_bad_lines: int | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    sources: AnonymizerSources | None = None,
 ) -> dict[str, Any]:
     """Write every parsed request with its enrichment columns to Parquet.
 
     Batches are enriched as they stream (each new client looked up once) and
-    written as row groups of one file, which appears only when complete.
+    written as row groups of one file, which appears only when complete. With
+    ``sources``, every request also gets the anonymizer verdict, judged at its
+    own time for time-windowed Tor lists.
 
     Returns:
         The ``meta`` object (line counts, files, databases).
@@ -394,6 +445,13 @@ def enrich_logs(
     row_cond = combine([f for f in filters if f.on_rows])
     geo_cond = combine([f for f in filters if not f.on_rows])
     time_cond = _time_filter(_utc(since), _utc(until))
+    anon = [f for f in filters if not f.on_rows and f.column in S.ANON_KEY_COLUMNS]
+    if anon and not sources:
+        raise UsageError("--where on anonymizer columns needs anonymizer sources")
+    geo_cond = combine([f for f in filters if not f.on_rows and f not in anon])
+    anon_cond = combine(anon)
+    if sources and sources.needs_asn and dbs.asn is None:
+        raise SourceError(None, "--asn-list needs an ASN database: pass --asn-db FILE")
     inputs = expand_inputs(paths)
     counter = _Counter()
     faults: list[ReadFault] = []
@@ -417,8 +475,12 @@ def enrich_logs(
             if new.height:
                 known = pl.concat([known, lookup(new[S.CLIENT], dbs, lang=lang)])
             joined = batch.join(known, on=S.CLIENT, how="left", maintain_order="left")
+            if sources:
+                joined = _classify_requests(joined, sources)
             if geo_cond is not None:
                 joined = joined.filter(geo_cond)
+            if anon_cond is not None:
+                joined = joined.filter(anon_cond)
             matched += joined.height
             joined.write_parquet(tmpdir / f"part-{n:06d}.parquet")
             n += 1
@@ -426,7 +488,8 @@ def enrich_logs(
         if n:
             pl.scan_parquet(str(tmpdir / "part-*.parquet")).sink_parquet(partial)
         else:
-            pl.DataFrame(schema={**S.PARSED_SCHEMA, **S.GEO_SCHEMA}).write_parquet(partial)
+            empty = {**S.PARSED_SCHEMA, **S.GEO_SCHEMA, **(S.ANON_SCHEMA if sources else {})}
+            pl.DataFrame(schema=empty).write_parquet(partial)
         os.replace(partial, out)
     finally:
         for f in tmpdir.glob("*"):
@@ -442,9 +505,24 @@ def enrich_logs(
         },
         "files": [f.as_dict() for f in counter.files],
         "databases": [d.as_dict() for d in dbs.infos],
+        "sources": [i.as_dict() for i in sources.infos] if sources else [],
         "faults": [f"{f.source}: {f.problem} after line {f.line_no}" for f in faults],
         "_faults": faults,
     }
+
+
+def _classify_requests(rows: pl.DataFrame, sources: AnonymizerSources) -> pl.DataFrame:
+    """The verdict per request: per distinct (address, time), so Tor windows are exact."""
+    keys = [S.CLIENT_IP, S.TS, *([S.ASN, S.AS_ORG] if sources.needs_asn else [])]
+    distinct = (
+        rows.select(keys)
+        .unique()
+        .with_columns(pl.col(S.TS).alias(S.FIRST_SEEN), pl.col(S.TS).alias(S.LAST_SEEN))
+    )
+    verdicts = classify(distinct, sources).select(S.CLIENT_IP, S.TS, *S.ANON_SCHEMA)
+    return rows.join(
+        verdicts, on=[S.CLIENT_IP, S.TS], how="left", maintain_order="left", nulls_equal=True
+    )
 
 
 def raise_for_faults(faults: Sequence[ReadFault]) -> None:
