@@ -209,7 +209,8 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
     stat_names = ["requests", "share", "unique IPs", "bytes"]
     if anon:
         # Watched places must show how much came through anonymizers.
-        stat_names[1:1] = ["direct", "anonymized", "anon. IPs"]
+        # anonymized_ips is in CSV and JSON; the table has no room for it.
+        stat_names[1:1] = ["direct", "anonymized"]
     if show_times:
         stat_names += ["first seen", "last seen"]
     for name in stat_names:
@@ -230,7 +231,6 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
             [
                 f"{row[S.REQUESTS] - (row[S.ANONYMIZED_REQUESTS] or 0):,}",
                 f"{row[S.ANONYMIZED_REQUESTS] or 0:,}",
-                f"{row[S.ANONYMIZED_IPS] or 0:,}",
             ]
             if anon
             else []
