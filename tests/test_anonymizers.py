@@ -518,3 +518,40 @@ def test_address_keys_put_ipv4_in_the_mapped_space():
         None,
         None,
     ]
+
+
+def test_residential_proxy_database_lists_only_residential_proxies(anon_dbs):
+    records = json.loads((ANON / "residential-proxy.json").read_text())
+    ((cidr, record),) = records.items()
+    sources = AnonymizerSources.load(anon_db=[anon_dbs["residential-proxy"]])
+    inside = str(ipaddress.ip_network(cidr).network_address + 9)
+    out = verdicts(sources, [inside, "2.137.67.1"])
+    assert out[inside][S.ANONYMIZER] == "residential_proxy"
+    assert out[inside][S.ANONYMIZER_PROVIDER] == record["provider_name"]
+    assert out[inside][S.ANONYMIZER_EVIDENCE] == [
+        f"maxmind-anon:residential_proxy ({cidr}; GeoIP-Residential-Proxy 2026-01-01; "
+        f"provider {record['provider_name']}; confidence {record['anonymizer_confidence']}; "
+        f"last seen {record['network_last_seen']})"
+    ]
+    assert out["2.137.67.1"][S.ANONYMIZER] is None
+
+
+def test_notebook_aggregate_groups_enriched_rows_by_verdict(everything):
+    from loganalyzer import aggregate
+
+    rows = pl.DataFrame(
+        {
+            S.CLIENT: ["2.137.200.1", "2.137.200.1", "175.167.1.2"],
+            S.CLIENT_IP: ["2.137.200.1", "2.137.200.1", "175.167.1.2"],
+            S.TS: [T0, T0, T0],
+            S.STATUS: [200, 200, 404],
+            S.BYTES: [1, 2, 3],
+        }
+    )
+    enriched = classify(rows, everything)
+    out = aggregate(enriched, by=["anonymizer"])
+    got = {
+        r[S.ANONYMIZER]: (r[S.REQUESTS], r[S.ANONYMIZED_REQUESTS])
+        for r in out.iter_rows(named=True)
+    }
+    assert got == {"relay": (2, 2), None: (1, 0)}
