@@ -174,12 +174,26 @@ def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFra
     who = pl.coalesce(pl.col(S.CLIENT_IP), pl.col(S.CLIENT))
     keys = list(grouping.keys)
     anon: list[pl.Expr] = []
-    if S.ANONYMIZER in enriched_partials.collect_schema():
+    verdict: list[str] = []
+    schema = enriched_partials.collect_schema()
+    if S.ANONYMIZER in schema:
         listed = pl.col(S.ANONYMIZER).is_not_null()
         anon = [
             pl.col(S.REQUESTS).filter(listed).sum().cast(pl.Int64).alias(S.ANONYMIZED_REQUESTS),
             who.filter(listed).n_unique().cast(pl.Int64).alias(S.ANONYMIZED_IPS),
         ]
+        if S.CLIENT_IP in keys:
+            # One address per row: its verdict and evidence, so --by ip is the
+            # per-address evidence table (evidence joined: CSV has no lists).
+            verdict = [c for c in S.ANON_SCHEMA if c in schema and c not in keys]
+            anon += [
+                (
+                    pl.col(c).first().list.join(" | ")
+                    if c == S.ANONYMIZER_EVIDENCE
+                    else pl.col(c).first()
+                ).alias(c)
+                for c in verdict
+            ]
     grouped = enriched_partials.group_by(keys).agg(
         pl.col(S.REQUESTS).sum(),
         who.n_unique().cast(pl.Int64).alias(S.UNIQUE_IPS),
@@ -201,6 +215,7 @@ def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFra
         S.FIRST_SEEN,
         S.LAST_SEEN,
         *S.STATUS_CLASSES,
+        *verdict,
         *([S.ANONYMIZED_REQUESTS, S.ANONYMIZED_IPS] if anon else []),
     )
     return out.collect().sort(

@@ -172,6 +172,8 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
 
     rows = analysis.rows
     keys = _display_keys(rows, analysis.meta.get("keys", []))
+    if S.ANONYMIZER in rows.columns and S.ANONYMIZER not in keys:
+        keys.append(S.ANONYMIZER)  # --by ip: each address's verdict
     lines = analysis.meta["lines"]
     title = (
         f"Requests by {' + '.join(analysis.meta.get('group_by') or ['region'])}: "

@@ -301,3 +301,24 @@ def test_library_api_matches_the_cli(work, geo_dbs, anon_dbs):
     )
     row = a.rows.filter(pl.col(S.REGION_ISO) == "DE-BE").row(0, named=True)
     assert (row[S.REQUESTS], row[S.ANONYMIZED_REQUESTS], row[S.ANONYMIZED_IPS]) == (3, 2, 2)
+
+
+def test_by_ip_is_the_per_address_evidence_table(work, geo_dbs, anon_dbs):
+    r = cli(
+        work, geo_dbs, "report", "access.log", "--by", "ip", "-O", "csv", *source_args(anon_dbs)
+    )
+    assert r.returncode == 0, r.stderr
+    rows = {
+        row["client_ip"]: row
+        for row in pl.read_csv(r.stdout, infer_schema=False).iter_rows(named=True)
+    }
+    assert rows["2.137.200.1"]["anonymizer"] == "relay"
+    assert rows["2.137.200.1"]["anonymizer_evidence"] == (
+        "icloud-relay:relay ES ES-MD Madrid (2.137.200.0/24) | "
+        "ip-list:vpn-list.txt vpn (2.137.200.0/24)"
+    )
+    assert rows["175.167.1.2"]["anonymizer"] is None
+    assert rows["175.167.1.2"]["anonymized_requests"] == "0"
+    r = cli(work, geo_dbs, "-q", "report", "access.log", "--by", "ip", *source_args(anon_dbs))
+    line = next(x for x in r.stdout.decode().splitlines() if "216.160.83.57" in x)
+    assert line.split()[:2] == ["216.160.83.57", "hosting"]
