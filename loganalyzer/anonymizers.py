@@ -22,12 +22,13 @@ person connected directly.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import ipaddress
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,6 +50,8 @@ relay egress ranges; hosting comes last because VPNs and proxies also run there.
 CONFIRMED = "confirmed"
 SUSPECTED = "suspected"
 ENV_SOURCES_DIR = "LOGANALYZER_SOURCES_DIR"
+ENV_CACHE_DIR = "LOGANALYZER_CACHE_DIR"
+_CACHE_FORMAT = 1  # bump when a loader's output changes, so old cache files are ignored
 DEFAULT_TOR_SLACK = timedelta(hours=24)
 """How far from a measured exit time a request still counts as through that exit."""
 
@@ -175,6 +178,7 @@ class AnonymizerSources:
         asn_list: str | Path | None = None,
         sources_dir: str | Path | None = None,
         tor_slack: timedelta = DEFAULT_TOR_SLACK,
+        cache_dir: str | Path | None = None,
     ) -> AnonymizerSources:
         """Read and check every source given (none is fine).
 
@@ -191,6 +195,9 @@ class AnonymizerSources:
             sources_dir: a folder laid out as the README describes; files given
                 explicitly are added to what it holds.
             tor_slack: how far from a measured exit time a request still counts.
+            cache_dir: where parsed lists are kept as Parquet, keyed by the file's
+                sha256, so the next run skips parsing (default
+                ``$LOGANALYZER_CACHE_DIR``; no cache when neither is set).
 
         Raises:
             SourceError: for a missing, unreadable or wrong-format file.
@@ -207,13 +214,23 @@ class AnonymizerSources:
             pairs = [*found["ip_lists"], *pairs]
             if asn_list is None and found["asn_list"]:
                 asn_list = found["asn_list"][0][1]
+        if cache_dir is None and os.environ.get(ENV_CACHE_DIR):
+            cache_dir = os.environ[ENV_CACHE_DIR]
+        cache = Path(cache_dir) if cache_dir is not None else None
+        slack = int(tor_slack.total_seconds())
         loaded: list[_Loaded] = []
         loaded += [load_mmdb(p) for p in anon_db]
-        loaded += [load_tor(p, slack=tor_slack) for p in tor_exits]
-        loaded += [load_ip_list(p, category=c) for c, p in pairs]
-        loaded += [load_cloud(p) for p in cloud_ranges]
+        loaded += [
+            _cached(cache, p, f"tor-{slack}", functools.partial(load_tor, slack=tor_slack))
+            for p in tor_exits
+        ]
+        loaded += [
+            _cached(cache, p, f"list-{c}", functools.partial(load_ip_list, category=c))
+            for c, p in pairs
+        ]
+        loaded += [_cached(cache, p, "cloud", load_cloud) for p in cloud_ranges]
         if asn_list is not None:
-            loaded.append(load_asn_list(asn_list))
+            loaded.append(_cached(cache, asn_list, "asn", load_asn_list))
         return cls(loaded)
 
     @property
@@ -231,6 +248,50 @@ class AnonymizerSources:
 
 
 # --- reading files -------------------------------------------------------------------
+
+_FRAMES = ("ranges", "exact", "asns")
+
+
+def _cached(
+    cache: Path | None, path: str | Path, tag: str, loader: Callable[[Path], _Loaded]
+) -> _Loaded:
+    """Load a source, or its parsed table from the cache when the file is unchanged.
+
+    The key is the file's sha256 and name (evidence quotes the name), not its
+    mtime or folder: a touched or copied file still hits and an edited one never does.
+    """
+    p, data = _read_bytes(path)
+    if cache is None:
+        return loader(p)
+    sha = hashlib.sha256(data).hexdigest()
+    name = hashlib.sha256(p.name.encode()).hexdigest()[:12]
+    entry = cache / f"{sha}-{tag}-{name}-v{_CACHE_FORMAT}.parquet"
+    if entry.is_file():
+        try:
+            meta = json.loads(pl.read_parquet_metadata(entry)["loganalyzer-source"])
+            frame = pl.read_parquet(entry)
+            info = _info(p, data, **meta["info"])
+            which = meta["frame"]
+            return _Loaded(
+                info,
+                ranges=frame if which == "ranges" else None,
+                exact=frame if which == "exact" else None,
+                asns=frame if which == "asns" else None,
+            )
+        except (OSError, KeyError, ValueError, pl.exceptions.PolarsError):
+            pass  # a damaged cache file is rebuilt below
+    loaded = loader(p)
+    frame_name = next(n for n in _FRAMES if getattr(loaded, n) is not None)
+    keep = {k: getattr(loaded.info, k) for k in ("name", "kind", "entries", "date", "category")}
+    meta_json = json.dumps({"frame": frame_name, "info": keep})
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_suffix(f".{os.getpid()}.tmp")
+        getattr(loaded, frame_name).write_parquet(tmp, metadata={"loganalyzer-source": meta_json})
+        os.replace(tmp, entry)
+    except OSError:
+        pass  # the cache only saves time: a read-only or full disk must not fail the run
+    return loaded
 
 
 def _read_bytes(path: str | Path) -> tuple[Path, bytes]:

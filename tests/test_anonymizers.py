@@ -555,3 +555,30 @@ def test_notebook_aggregate_groups_enriched_rows_by_verdict(everything):
         for r in out.iter_rows(named=True)
     }
     assert got == {"relay": (2, 2), None: (1, 0)}
+
+
+def test_parsed_sources_are_cached_by_content(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    src = write(tmp_path, "list.txt", "175.167.5.0/24\n")
+    first = AnonymizerSources.load(ip_lists=[("vpn", src)], cache_dir=cache)
+    (entry,) = cache.glob("*.parquet")
+    assert entry.name.startswith(first.infos[0].sha256)
+    # The same file copied elsewhere: read from the cache, described as the copy.
+    (tmp_path / "copy").mkdir()
+    other = write(tmp_path / "copy", "list.txt", src.read_text())
+    monkeypatch.setenv("LOGANALYZER_CACHE_DIR", str(cache))
+    again = AnonymizerSources.load(ip_lists=[("vpn", other)])
+    assert list(cache.glob("*.parquet")) == [entry]
+    assert again.infos[0].path == str(other)
+    assert again.loaded[0].ranges.equals(first.loaded[0].ranges)
+    # The cached table is what is used: prove it by planting a different one.
+    planted = first.loaded[0].ranges.with_columns(pl.lit("planted").alias("evidence"))
+    meta = pl.read_parquet_metadata(entry)
+    planted.write_parquet(entry, metadata=meta)
+    hit = AnonymizerSources.load(ip_lists=[("vpn", other)])
+    assert verdicts(hit, ["175.167.5.1"])["175.167.5.1"][S.ANONYMIZER_EVIDENCE] == ["planted"]
+    # An edited file has another hash, so it is parsed afresh.
+    other.write_text("175.167.6.0/24\n", encoding="utf-8")
+    fresh = AnonymizerSources.load(ip_lists=[("vpn", other)])
+    assert verdicts(fresh, ["175.167.6.1"])["175.167.6.1"][S.ANONYMIZER] == "vpn"
+    assert len(list(cache.glob("*.parquet"))) == 2
