@@ -451,6 +451,14 @@ def _flatten(entries: Iterable[_Entry]) -> pl.DataFrame:
 def load_mmdb(path: str | Path) -> _Loaded:
     """Open a MaxMind Anonymous IP, Anonymous Plus or Residential Proxy database.
 
+    Its records are read per distinct client at classification time.
+
+    Args:
+        path: the MMDB file.
+
+    Returns:
+        The loaded source.
+
     Raises:
         SourceError: for a missing or unreadable file, or an MMDB of another kind.
     """
@@ -533,6 +541,13 @@ def load_tor(path: str | Path, *, slack: timedelta = DEFAULT_TOR_SLACK) -> _Load
     ``or_addresses`` (how IPv6 exits are covered) only suspected. The bulk list
     has no times: it says "an exit now", and its age is what the freshness check
     in the report looks at.
+
+    Args:
+        path: the list.
+        slack: how far from a measured time a request still counts.
+
+    Returns:
+        The loaded source (exact addresses with their time windows).
 
     Raises:
         SourceError: for a missing file or one in none of these formats.
@@ -670,6 +685,14 @@ def load_ip_list(path: str | Path, *, category: str | None = None) -> _Loaded:
     (``prefix,country,region,city,``), such as Apple's iCloud Private Relay
     ``egress-ip-ranges.csv``: an operator's own list, so its entries are
     confirmed; plain and MISP lists are community lists, only suspected.
+
+    Args:
+        path: the list.
+        category: one of :data:`CATEGORIES` (aliases ``tor_exit``,
+            ``privacy_relay``, ``public_proxy`` accepted).
+
+    Returns:
+        The loaded source (disjoint ranges, the most specific network winning).
 
     Raises:
         SourceError: for a missing file, a line that is not an address or network,
@@ -832,6 +855,12 @@ def load_cloud(path: str | Path) -> _Loaded:
     ``ServiceTags_Public_*.json``, Oracle ``public_ip_ranges.json``. Their
     networks overlap (AWS's ``AMAZON`` holds ``EC2``'s): the most specific wins.
 
+    Args:
+        path: the provider's JSON file.
+
+    Returns:
+        The loaded source.
+
     Raises:
         SourceError: for a missing file or a JSON file of another kind.
     """
@@ -873,6 +902,12 @@ def load_asn_list(path: str | Path) -> _Loaded:
 
     An ASN entry lists a whole network operator, customers and all: its hits are
     only ever ``suspected``, and the evidence says "whole AS".
+
+    Args:
+        path: the CSV file.
+
+    Returns:
+        The loaded source (applied through each client's ``asn``).
 
     Raises:
         SourceError: for a missing file, a bad ASN or an unknown category.
@@ -1093,6 +1128,15 @@ def stale_sources(
 
     A Tor list from today says little about a log from last year, and one from
     last year little about today's log.
+
+    Args:
+        sources: the loaded sources.
+        first: the log's first request in the report.
+        last: the log's last request.
+        days: how far the data may be from the log's time range.
+
+    Returns:
+        One warning per source too far away.
     """
     if first is None or last is None:
         return []
