@@ -555,7 +555,10 @@ def load_tor(path: str | Path, *, slack: timedelta = DEFAULT_TOR_SLACK) -> _Load
     p, data, text = _read_text(path, "a Tor exit list (bulk list, exit-addresses, Onionoo)")
     if text.lstrip().startswith("{"):
         return _load_onionoo(p, data, text, slack)
-    if any(line.startswith("ExitAddress ") for line in text.splitlines()):
+    # An archived TorDNSEL file can hold no exit at all, only its header.
+    if text.startswith("@type tordnsel") or any(
+        line.startswith("ExitAddress ") for line in text.splitlines()
+    ):
         return _load_tordnsel(p, data, text, slack)
     rows: list[dict[str, Any]] = []
     for n, raw in enumerate(text.splitlines(), 1):

@@ -582,3 +582,9 @@ def test_parsed_sources_are_cached_by_content(tmp_path, monkeypatch):
     fresh = AnonymizerSources.load(ip_lists=[("vpn", other)])
     assert verdicts(fresh, ["175.167.6.1"])["175.167.6.1"][S.ANONYMIZER] == "vpn"
     assert len(list(cache.glob("*.parquet"))) == 2
+
+
+def test_tordnsel_file_without_exits_is_empty_not_an_error(tmp_path):
+    p = write(tmp_path, "exit-addresses", "@type tordnsel 1.0\nDownloaded 2026-09-14 12:00:00\n")
+    src = load_tor(p)
+    assert (src.info.kind, src.info.entries) == ("tordnsel", 0)
