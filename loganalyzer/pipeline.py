@@ -8,7 +8,7 @@ Enrichment then looks up each distinct client once.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -105,7 +105,9 @@ class Analysis:
 
 
 @dataclass
-class _Counter:
+class LineCounter:
+    """Line counts per file and rejects per reason, across every input."""
+
     files: list[FileStats] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
 
@@ -139,12 +141,12 @@ class RejectWriter:
 def _parsed_batches(
     inputs: Sequence[InputFile],
     fmt: LogFormat,
-    counter: _Counter,
+    counter: LineCounter,
     faults: list[ReadFault],
     rejects: RejectWriter,
     on_bytes: Callable[[int], None] | None,
     max_bad_lines: int | None,
-    columns: set[str] | None = None,
+    columns: Collection[str] | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Parse every batch of every input; yield requests, count and route rejects."""
     for inp in inputs:
@@ -183,7 +185,7 @@ def _parsed_batches(
 
 def _meta(
     *,
-    counter: _Counter,
+    counter: LineCounter,
     dbs: GeoDatabases | None,
     grouping: Grouping | None,
     filters: Sequence[Filter],
@@ -244,6 +246,150 @@ def _utc(ts: datetime | None) -> datetime | None:
     if ts is None:
         return None
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """What every batch goes through before the merge: the map side of a report.
+
+    It holds only picklable values, so the same plan runs on a cluster worker
+    (see :mod:`loganalyzer.cluster`) exactly as it runs here.
+    """
+
+    fmt: LogFormat
+    grouping: Grouping
+    row_filters: tuple[Filter, ...]
+    since: datetime | None
+    until: datetime | None
+    columns: frozenset[str]
+
+    @classmethod
+    def make(
+        cls,
+        fmt: LogFormat,
+        grouping: Grouping,
+        row_filters: Sequence[Filter],
+        since: datetime | None,
+        until: datetime | None,
+    ) -> ScanPlan:
+        """Plan a scan; parse only what the report uses (lines are accepted the same)."""
+        columns = {S.CLIENT, S.TS, S.STATUS, S.BYTES}
+        columns |= {k for k in grouping.row_keys if k in S.PARSED_SCHEMA}
+        columns |= {f.column for f in row_filters if f.column in S.PARSED_SCHEMA}
+        return cls(fmt, grouping, tuple(row_filters), since, until, frozenset(columns))
+
+    @property
+    def part_keys(self) -> list[str]:
+        """The columns that identify a partial."""
+        return [S.CLIENT, *self.grouping.row_keys]
+
+
+def reduce_batches(batches: Iterable[pl.DataFrame], plan: ScanPlan) -> pl.DataFrame:
+    """Reduce parsed batches to one merged partial (per client and row keys).
+
+    Partials from any split of the input merge exactly, which is what lets
+    files be reduced separately, here or on a cluster, and merged afterwards.
+    """
+    row_cond = combine(list(plan.row_filters))
+    time_cond = _time_filter(plan.since, plan.until)
+    parts: list[pl.DataFrame] = []
+    held = 0
+    for rows in batches:
+        lf = rows.lazy()
+        if time_cond is not None:
+            lf = lf.filter(time_cond)
+        if row_cond is not None:
+            lf = lf.filter(row_cond)
+        part = partials(lf, plan.grouping).collect()
+        parts.append(part)
+        held += part.height
+        if held > _COMPACT_ROWS and len(parts) > 1:
+            parts = [merge_partials(parts, plan.part_keys).collect()]
+            held = parts[0].height
+    if not parts:
+        return partials(pl.LazyFrame(schema=S.PARSED_SCHEMA), plan.grouping).collect()
+    return merge_partials(parts, plan.part_keys).collect()
+
+
+def geo_fields(
+    plan: ScanPlan, filters: Sequence[Filter], sources: AnonymizerSources | None = None
+) -> set[str]:
+    """The enrichment columns a report needs (keys, filters, and the ASN list's ASN)."""
+    wanted = {k for k in plan.grouping.geo_keys if k in S.GEO_SCHEMA}
+    wanted |= {f.column for f in filters if not f.on_rows and f.column in S.GEO_SCHEMA}
+    if sources and sources.needs_asn:
+        wanted |= {S.ASN, S.AS_ORG}
+    return wanted - {S.CLIENT}
+
+
+def finish_analysis(
+    merged: pl.DataFrame,
+    *,
+    counter: LineCounter,
+    faults: Sequence[ReadFault],
+    plan: ScanPlan,
+    filters: Sequence[Filter],
+    dbs: GeoDatabases | None,
+    lang: str = "en",
+    watch: Sequence[str] = (),
+    top_n: int | None = None,
+    table: pl.DataFrame | None = None,
+    sources: AnonymizerSources | None = None,
+) -> Analysis:
+    """The reduce side: enrich the merged partials, group, watch, and describe.
+
+    Args:
+        merged: the merged partials of every input.
+        counter: line counts of every input.
+        faults: inputs that broke part-way.
+        plan: the scan's plan (grouping, time window, row filters).
+        filters: every filter (those on enrichment columns apply here).
+        dbs: the databases (only their descriptions when ``table`` is given).
+        lang: language of place names.
+        watch: codes always shown and marked.
+        top_n: keep the first N rows.
+        table: the clients' lookup table when already made (a cluster's
+            workers look up their own clients); looked up here otherwise.
+        sources: anonymizer sources; the verdict is made here, from the merged
+            partials, so each client's first and last request are global.
+    """
+    grouping = plan.grouping
+    if table is None:
+        assert dbs is not None
+        fields = geo_fields(plan, filters, sources)
+        table = lookup(merged[S.CLIENT], dbs, fields=fields, lang=lang)
+    if sources:
+        table = _classify_clients(table, merged, sources)
+    geo_cond = combine([f for f in filters if not f.on_rows])
+    if geo_cond is not None:
+        table = table.filter(geo_cond)
+    enriched = merged.lazy().join(table.lazy(), on=S.CLIENT, how="inner")
+    rows_out = summarize(enriched, grouping)
+    matched = int(rows_out[S.REQUESTS].sum()) if rows_out.height else 0
+    first = rows_out[S.FIRST_SEEN].min() if rows_out.height else None
+    last = rows_out[S.LAST_SEEN].max() if rows_out.height else None
+    rows_total = rows_out.height
+    if watch:
+        rows_out = mark_watched(rows_out, watch)
+    rows_out = top(rows_out, top_n)
+    meta = _meta(
+        counter=counter,
+        dbs=dbs,
+        grouping=grouping,
+        filters=filters,
+        since=plan.since,
+        until=plan.until,
+        matched=matched,
+        first=first if isinstance(first, datetime) else None,
+        last=last if isinstance(last, datetime) else None,
+        watch=watch,
+        top_n=top_n,
+        rows_total=rows_total,
+        sources=sources,
+    )
+    if sources:
+        meta["warnings"] = stale_sources(sources, _as_datetime(first), _as_datetime(last))
+    return Analysis(rows=rows_out, meta=meta, faults=tuple(faults))
 
 
 def analyze(
@@ -326,72 +472,25 @@ def analyze(
     if sources and sources.needs_asn and dbs.asn is None:
         raise SourceError(None, "--asn-list needs an ASN database: pass --asn-db FILE")
     since, until = _utc(since), _utc(until)
-    counter = _Counter()
+    counter = LineCounter()
     faults: list[ReadFault] = []
-    row_cond = combine(row_filters)
-    time_cond = _time_filter(since, until)
-    part_keys = [S.CLIENT, *grouping.row_keys]
-    parts: list[pl.DataFrame] = []
-    held = 0
-    # Parse only what the report uses: the same lines are accepted either way.
-    columns = {S.CLIENT, S.TS, S.STATUS, S.BYTES}
-    columns |= {k for k in grouping.row_keys if k in S.PARSED_SCHEMA}
-    columns |= {f.column for f in row_filters if f.column in S.PARSED_SCHEMA}
-    for rows in _parsed_batches(
-        inputs, fmt, counter, faults, RejectWriter(rejects), on_bytes, max_bad_lines, columns
-    ):
-        lf = rows.lazy()
-        if time_cond is not None:
-            lf = lf.filter(time_cond)
-        if row_cond is not None:
-            lf = lf.filter(row_cond)
-        part = partials(lf, grouping).collect()
-        parts.append(part)
-        held += part.height
-        if held > _COMPACT_ROWS and len(parts) > 1:
-            parts = [merge_partials(parts, part_keys).collect()]
-            held = parts[0].height
-    merged = (
-        merge_partials(parts, part_keys).collect()
-        if parts
-        else partials(pl.LazyFrame(schema=S.PARSED_SCHEMA), grouping).collect()
+    plan = ScanPlan.make(fmt, grouping, row_filters, since, until)
+    batches = _parsed_batches(
+        inputs, fmt, counter, faults, RejectWriter(rejects), on_bytes, max_bad_lines, plan.columns
     )
-    wanted = {k for k in grouping.geo_keys if k in S.GEO_SCHEMA} | {f.column for f in geo_filters}
-    if sources and sources.needs_asn:
-        wanted |= {S.ASN, S.AS_ORG}
-    table = lookup(merged[S.CLIENT], dbs, fields=wanted - {S.CLIENT}, lang=lang)
-    if sources:
-        table = _classify_clients(table, merged, sources)
-    geo_cond = combine([*geo_filters, *anon_filters])
-    if geo_cond is not None:
-        table = table.filter(geo_cond)
-    enriched = merged.lazy().join(table.lazy(), on=S.CLIENT, how="inner")
-    rows_out = summarize(enriched, grouping)
-    matched = int(rows_out[S.REQUESTS].sum()) if rows_out.height else 0
-    first = rows_out[S.FIRST_SEEN].min() if rows_out.height else None
-    last = rows_out[S.LAST_SEEN].max() if rows_out.height else None
-    rows_total = rows_out.height
-    if watch:
-        rows_out = mark_watched(rows_out, watch)
-    rows_out = top(rows_out, top_n)
-    meta = _meta(
+    merged = reduce_batches(batches, plan)
+    return finish_analysis(
+        merged,
         counter=counter,
-        dbs=dbs,
-        grouping=grouping,
+        faults=faults,
+        plan=plan,
         filters=filters,
-        since=since,
-        until=until,
-        matched=matched,
-        first=first if isinstance(first, datetime) else None,
-        last=last if isinstance(last, datetime) else None,
+        dbs=dbs,
+        lang=lang,
         watch=watch,
         top_n=top_n,
-        rows_total=rows_total,
         sources=sources,
     )
-    if sources:
-        meta["warnings"] = stale_sources(sources, _as_datetime(first), _as_datetime(last))
-    return Analysis(rows=rows_out, meta=meta, faults=tuple(faults))
 
 
 def _as_datetime(value: object) -> datetime | None:
@@ -453,7 +552,7 @@ def enrich_logs(
     if sources and sources.needs_asn and dbs.asn is None:
         raise SourceError(None, "--asn-list needs an ASN database: pass --asn-db FILE")
     inputs = expand_inputs(paths)
-    counter = _Counter()
+    counter = LineCounter()
     faults: list[ReadFault] = []
     known = pl.DataFrame(schema=S.GEO_SCHEMA)
     out = Path(output)

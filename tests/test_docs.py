@@ -32,7 +32,7 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
 
 def test_every_command_is_documented() -> None:
     names = set(cli.commands)
-    assert names == {"report", "enrich", "db", "sources", "formats"}
+    assert names == {"report", "enrich", "db", "sources", "formats", "bench"}
     for name in names:
         assert f"loganalyzer {name}" in README, name
 
