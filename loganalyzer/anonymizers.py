@@ -193,7 +193,9 @@ class AnonymizerSources:
                 Service Tags or Oracle ``public_ip_ranges.json``.
             asn_list: a CSV of ``ASN,category,note``.
             sources_dir: a folder laid out as the README describes; files given
-                explicitly are added to what it holds.
+                explicitly are added to what it holds. (The CLI also takes it from
+                ``$LOGANALYZER_SOURCES_DIR``; the library reads no such setting, so
+                a notebook's result does not depend on the shell it started in.)
             tor_slack: how far from a measured exit time a request still counts.
             cache_dir: where parsed lists are kept as Parquet, keyed by the file's
                 sha256, so the next run skips parsing (default
@@ -204,8 +206,6 @@ class AnonymizerSources:
         """
         anon_db, tor_exits, cloud_ranges = list(anon_db), list(tor_exits), list(cloud_ranges)
         pairs = [_split_list_spec(spec) for spec in ip_lists]
-        if sources_dir is None and os.environ.get(ENV_SOURCES_DIR):
-            sources_dir = os.environ[ENV_SOURCES_DIR]
         if sources_dir is not None:
             found = _scan_dir(Path(sources_dir))
             anon_db = [*found["anon_db"], *anon_db]
