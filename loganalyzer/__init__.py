@@ -13,6 +13,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from loganalyzer.aggregate import aggregate, by_country, by_region, top_networks
+from loganalyzer.anonymizers import AnonymizerSources, classify
 from loganalyzer.enrich import DatabaseInfo, GeoDatabases, enrich, lookup
 from loganalyzer.errors import (
     ExitCode,
@@ -20,6 +21,7 @@ from loganalyzer.errors import (
     InputError,
     LogAnalyzerError,
     OutputError,
+    SourceError,
     UsageError,
 )
 from loganalyzer.formats import COMBINED, COMMON, PRESETS, VHOST_COMBINED, LogFormat, get_format
@@ -39,6 +41,7 @@ __all__ = [
     "PRESETS",
     "VHOST_COMBINED",
     "Analysis",
+    "AnonymizerSources",
     "DatabaseInfo",
     "ExitCode",
     "GeoDatabaseError",
@@ -48,12 +51,14 @@ __all__ = [
     "LogFormat",
     "OutputError",
     "ParseResult",
+    "SourceError",
     "UsageError",
     "__version__",
     "aggregate",
     "analyze",
     "by_country",
     "by_region",
+    "classify",
     "enrich",
     "enrich_logs",
     "get_format",

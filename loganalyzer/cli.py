@@ -7,6 +7,7 @@ with a documented code, and a traceback only with ``--traceback``.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import tempfile
@@ -14,17 +15,20 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from loganalyzer.errors import ExitCode, LogAnalyzerError, OutputError, UsageError
 
+if TYPE_CHECKING:
+    from loganalyzer.anonymizers import AnonymizerSources
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 EPILOG_EXIT_CODES = (
     "Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 input (unreadable, truncated or "
-    "unparseable logs), 4 GeoIP database, 5 output, 130 interrupted."
+    "unparseable logs), 4 GeoIP database or anonymizer source, 5 output, 130 interrupted."
 )
 
 
@@ -138,6 +142,98 @@ def cluster_options(f: F) -> F:
     for d in reversed(decorators):
         f = d(f)
     return f
+
+
+_SOURCE_PARAMS = ("anon_db", "tor_exits", "ip_list", "cloud_ranges", "asn_list", "sources_dir")
+
+
+def source_options(f: F) -> F:
+    """Options that load anonymizer sources; the command gets ``anon_sources``.
+
+    The six options arrive as one loaded :class:`AnonymizerSources` (None when
+    none is given), so a command body stays one library call.
+    """
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = {k: kwargs.pop(k) for k in _SOURCE_PARAMS}
+        kwargs["anon_sources"] = _load_sources(**given)
+        return f(*args, **kwargs)
+
+    decorators = [
+        click.option(
+            "--anon-db",
+            multiple=True,
+            type=click.Path(path_type=str),
+            help="MaxMind Anonymous IP / Anonymous Plus / Residential Proxy MMDB. Repeatable.",
+        ),
+        click.option(
+            "--tor-exits",
+            multiple=True,
+            type=click.Path(path_type=str),
+            help="Tor exits: bulk list, TorDNSEL exit-addresses or Onionoo JSON. Repeatable.",
+        ),
+        click.option(
+            "--ip-list",
+            multiple=True,
+            metavar="CATEGORY=FILE",
+            help="Address/CIDR list, MISP warninglist or geofeed with its category "
+            "(tor, relay, vpn, proxy, residential_proxy, hosting). Repeatable.",
+        ),
+        click.option(
+            "--cloud-ranges",
+            multiple=True,
+            type=click.Path(path_type=str),
+            help="AWS, Google, Azure or Oracle published ranges JSON (hosting). Repeatable.",
+        ),
+        click.option(
+            "--asn-list",
+            type=click.Path(path_type=str),
+            help="CSV of ASN,category,note, applied through --asn-db (suspected only).",
+        ),
+        click.option(
+            "--sources-dir",
+            type=click.Path(path_type=str),
+            envvar="LOGANALYZER_SOURCES_DIR",
+            help="Folder of anonymizer sources under their usual names "
+            "[env: LOGANALYZER_SOURCES_DIR].",
+        ),
+    ]
+    for d in reversed(decorators):
+        wrapper = d(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def _load_sources(
+    *,
+    anon_db: tuple[str, ...],
+    tor_exits: tuple[str, ...],
+    ip_list: tuple[str, ...],
+    cloud_ranges: tuple[str, ...],
+    asn_list: str | None,
+    sources_dir: str | None,
+) -> AnonymizerSources | None:
+    if not (anon_db or tor_exits or ip_list or cloud_ranges or asn_list or sources_dir):
+        return None
+    from loganalyzer.anonymizers import AnonymizerSources
+
+    return AnonymizerSources.load(
+        anon_db=anon_db,
+        tor_exits=tor_exits,
+        ip_lists=ip_list,
+        cloud_ranges=cloud_ranges,
+        asn_list=asn_list,
+        sources_dir=sources_dir,
+    )
+
+
+def _note_sources(meta: dict[str, Any]) -> None:
+    from loganalyzer.report import safe_text
+
+    for src in meta.get("sources", []):
+        _echo_err(f"Source: {safe_text(src['path'])} ({src['kind']}, {src['entries']:,} entries)")
+    for warning in meta.get("warnings", []):
+        _echo_err(f"Warning: {safe_text(warning)}")
 
 
 def _parse_time(value: str | None, option: str) -> datetime | None:
@@ -288,13 +384,14 @@ def cli(ctx: click.Context, traceback: bool, quiet: bool) -> None:
 @cli.command(epilog=EPILOG_EXIT_CODES)
 @log_options
 @geo_options
+@source_options
 @click.option(
     "--by",
     "-b",
     multiple=True,
     metavar="KEY",
     help="Group by country, region (ISO 3166-2 province), subregion, city, asn, ip, "
-    "or any column (path, status, user_agent, vhost, day, hour). "
+    "anonymizer, provider, or any column (path, status, user_agent, vhost, day, hour). "
     "Repeat to combine. [default: region]",
 )
 @click.option(
@@ -352,6 +449,7 @@ def report(
     asn_db: str | None,
     geoip_dir: str | None,
     lang: str,
+    anon_sources: AnonymizerSources | None,
     by: tuple[str, ...],
     watch: tuple[str, ...],
     top_n: int | None,
@@ -372,6 +470,7 @@ def report(
         loganalyzer report access.log --where region_iso=CN-LN --by path
         loganalyzer report access.log --where client_ip=175.167.0.0/16 --by day -O csv -o out.csv
         zcat old.log.gz | loganalyzer report - --by country -O json
+        loganalyzer report access.log --sources-dir ~/anon --watch CN-LN --watch ES
         loganalyzer report 'logs/*.gz' --workers 2 --by region
         loganalyzer report 'logs/*.gz' --scheduler tcp://10.0.0.5:8786 --geoip-dir /srv/geoip
     """
@@ -400,11 +499,13 @@ def report(
             rejects=rej,
             max_bad_lines=max_bad_lines,
             on_bytes=progress,
+            sources=anon_sources,
         )
     if not quiet:
         _summarise_rejects(analysis.meta, rejects)
         for d in analysis.meta["databases"]:
             _echo_err(f"Database: {d['path']} ({d['type']}, built {d['build_date']})")
+        _note_sources(analysis.meta)
     to_tty = out_path is None and sys.stdout.isatty()
     if fmt_out == "parquet" and out_path is None and sys.stdout.isatty():
         raise UsageError("Parquet is binary: write it with -o FILE.parquet")
@@ -467,6 +568,7 @@ def _open_rejects_ctx(path: str | None) -> Iterator[IO[str] | None]:
 @cli.command()
 @log_options
 @geo_options
+@source_options
 @click.option(
     "-o",
     "out_path",
@@ -498,6 +600,7 @@ def enrich(
     asn_db: str | None,
     geoip_dir: str | None,
     lang: str,
+    anon_sources: AnonymizerSources | None,
     out_path: str,
     partitioned: bool,
     scheduler: str | None,
@@ -568,9 +671,11 @@ def enrich(
                 max_bad_lines=max_bad_lines,
                 on_bytes=progress,
                 partitioned=partitioned,
+                sources=anon_sources,
             )
     if not quiet:
         _summarise_rejects(meta, rejects)
+        _note_sources(meta)
         _echo_err(f"Wrote {meta['lines']['matched']:,} requests to {out_path}")
     for line in meta["faults"]:
         _echo_err(f"Warning: {line}")
@@ -630,6 +735,40 @@ def db_info(city_db: str | None, asn_db: str | None, geoip_dir: str | None, as_j
     if dbs.city is None:
         raise_missing = dbs.require_city
         raise_missing()
+
+
+@cli.group()
+def sources() -> None:
+    """Anonymizer sources (Tor, VPN, proxy, cloud, relay lists): what is loaded."""
+
+
+@sources.command("info")
+@source_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def sources_info(anon_sources: AnonymizerSources | None, as_json: bool) -> None:
+    """Show each anonymizer source a report would load: kind, date, size, entries.
+
+    \b
+    Examples:
+        loganalyzer sources info --sources-dir ~/anon
+        loganalyzer sources info --tor-exits exit-addresses --ip-list vpn=vpn.txt --json
+    """
+    import json
+
+    from loganalyzer.anonymizers import describe
+    from loganalyzer.report import safe_text
+
+    rows = [i.as_dict() for i in anon_sources.infos] if anon_sources else []
+    if as_json:
+        click.echo(json.dumps({"sources": rows}, indent=2, sort_keys=True))
+        return
+    if not rows:
+        click.echo(
+            "no anonymizer sources given: every address would be 'not listed' "
+            "(pass --sources-dir, --anon-db, --tor-exits, --ip-list, --cloud-ranges or --asn-list)"
+        )
+    for r in rows:
+        click.echo(safe_text(describe(r)))
 
 
 @cli.command()

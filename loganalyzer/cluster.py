@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 import polars as pl
 
 from loganalyzer import schema as S
-from loganalyzer.aggregate import merge_partials, resolve_grouping
+from loganalyzer.aggregate import merge_partials
 from loganalyzer.enrich import GeoDatabases, lookup
 from loganalyzer.errors import (
     LogAnalyzerError,
@@ -41,12 +41,15 @@ from loganalyzer.pipeline import (
     _utc,
     finish_analysis,
     geo_fields,
+    prepare,
     reduce_batches,
 )
 from loganalyzer.read import InputFile, ReadFault, expand_inputs
 
 if TYPE_CHECKING:
     from distributed import Client
+
+    from loganalyzer.anonymizers import AnonymizerSources
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,7 @@ def analyze_distributed(
     on_file: Callable[[int, int], None] | None = None,
     rejects: IO[str] | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    sources: AnonymizerSources | None = None,
 ) -> Analysis:
     """:func:`loganalyzer.analyze` with one task per file on a Dask cluster.
 
@@ -211,26 +215,22 @@ def analyze_distributed(
         on_file: progress callback, called with (files done, files in total).
         rejects: must be None: workers cannot write to this process's stream.
         on_bytes: progress callback in bytes of input, called as files finish.
+        sources: anonymizer sources; verdicts are made here, after the merge,
+            from each client's first and last request over every file.
 
     Returns:
         The :class:`~loganalyzer.pipeline.Analysis`, as from ``analyze``.
     """
     if rejects is not None:
         raise UsageError("--rejects is not available on a cluster yet; run without it")
-    fmt = get_format(log_format)
-    inputs = expand_inputs(paths)
+    inputs, plan, filters, dbs = prepare(
+        paths, log_format, by, where, since, until, None, city_db, asn_db, geoip_dir, sources
+    )
     if any(inp.path is None for inp in inputs):
         raise UsageError("a cluster cannot read standard input; give files")
-    grouping = resolve_grouping(by)
-    filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
-    row_filters = [f for f in filters if f.on_rows]
-    dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
-    needs_geo = grouping.needs_geo or any(f.column != S.CLIENT_IP for f in filters if not f.on_rows)
-    if needs_geo and dbs.city is None and dbs.asn is None:
-        dbs.require_city()
-    plan = ScanPlan.make(fmt, grouping, row_filters, _utc(since), _utc(until))
+    fmt = plan.fmt
     paths_by_role = {info.role: str(Path(info.path).resolve()) for info in dbs.infos}
-    fields = frozenset(geo_fields(plan, filters))
+    fields = frozenset(geo_fields(plan, filters, sources))
     own = client is None
     if client is None:
         client = connect(scheduler, workers)
@@ -289,6 +289,7 @@ def analyze_distributed(
         watch=watch,
         top_n=top_n,
         table=table,
+        sources=sources,
     )
 
 

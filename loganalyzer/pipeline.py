@@ -27,8 +27,15 @@ from loganalyzer.aggregate import (
     summarize,
     top,
 )
+from loganalyzer.anonymizers import AnonymizerSources, classify, stale_sources
 from loganalyzer.enrich import GeoDatabases, lookup
-from loganalyzer.errors import InputError, TooManyBadLinesError, TruncatedInputError
+from loganalyzer.errors import (
+    InputError,
+    SourceError,
+    TooManyBadLinesError,
+    TruncatedInputError,
+    UsageError,
+)
 from loganalyzer.filters import Filter, combine, parse_filter
 from loganalyzer.formats import LogFormat, get_format
 from loganalyzer.parse import REASON_BLANK, REASON_COMMENT, parse_lines, split_parsed
@@ -190,6 +197,7 @@ def _meta(
     watch: Sequence[str],
     top_n: int | None,
     rows_total: int,
+    sources: AnonymizerSources | None = None,
 ) -> dict[str, Any]:
     from loganalyzer import __version__
 
@@ -205,6 +213,7 @@ def _meta(
         },
         "files": [f.as_dict() for f in counter.files],
         "databases": [d.as_dict() for d in dbs.infos] if dbs else [],
+        "sources": [i.as_dict() for i in sources.infos] if sources else [],
         "group_by": list(grouping.names) if grouping else [],
         "keys": list(grouping.keys) if grouping else [],
         "filters": [f"{f.column}{f.op}{','.join(f.values)}" for f in filters],
@@ -302,10 +311,14 @@ def reduce_batches(batches: Iterable[pl.DataFrame], plan: ScanPlan) -> pl.DataFr
     return merge_partials(parts, plan.part_keys).collect()
 
 
-def geo_fields(plan: ScanPlan, filters: Sequence[Filter]) -> set[str]:
-    """The enrichment columns a report needs (keys and filters)."""
+def geo_fields(
+    plan: ScanPlan, filters: Sequence[Filter], sources: AnonymizerSources | None = None
+) -> set[str]:
+    """The enrichment columns a report needs (keys, filters, and the ASN list's ASN)."""
     wanted = {k for k in plan.grouping.geo_keys if k in S.GEO_SCHEMA}
-    wanted |= {f.column for f in filters if not f.on_rows}
+    wanted |= {f.column for f in filters if not f.on_rows and f.column in S.GEO_SCHEMA}
+    if sources and sources.needs_asn:
+        wanted |= {S.ASN, S.AS_ORG}
     return wanted - {S.CLIENT}
 
 
@@ -321,6 +334,7 @@ def finish_analysis(
     watch: Sequence[str] = (),
     top_n: int | None = None,
     table: pl.DataFrame | None = None,
+    sources: AnonymizerSources | None = None,
 ) -> Analysis:
     """The reduce side: enrich the merged partials, group, watch, and describe.
 
@@ -336,11 +350,16 @@ def finish_analysis(
         top_n: keep the first N rows.
         table: the clients' lookup table when already made (a cluster's
             workers look up their own clients); looked up here otherwise.
+        sources: anonymizer sources; the verdict is made here, from the merged
+            partials, so each client's first and last request are global.
     """
     grouping = plan.grouping
     if table is None:
         assert dbs is not None
-        table = lookup(merged[S.CLIENT], dbs, fields=geo_fields(plan, filters), lang=lang)
+        fields = geo_fields(plan, filters, sources)
+        table = lookup(merged[S.CLIENT], dbs, fields=fields, lang=lang)
+    if sources:
+        table = _classify_clients(table, merged, sources)
     geo_cond = combine([f for f in filters if not f.on_rows])
     if geo_cond is not None:
         table = table.filter(geo_cond)
@@ -366,8 +385,53 @@ def finish_analysis(
         watch=watch,
         top_n=top_n,
         rows_total=rows_total,
+        sources=sources,
     )
+    if sources:
+        meta["warnings"] = stale_sources(sources, _as_datetime(first), _as_datetime(last))
     return Analysis(rows=rows_out, meta=meta, faults=tuple(faults))
+
+
+def prepare(
+    paths: Sequence[str | Path],
+    log_format: str | LogFormat,
+    by: Sequence[str],
+    where: Sequence[str | Filter],
+    since: datetime | None,
+    until: datetime | None,
+    dbs: GeoDatabases | None,
+    city_db: str | Path | None,
+    asn_db: str | Path | None,
+    geoip_dir: str | Path | None,
+    sources: AnonymizerSources | None,
+) -> tuple[list[InputFile], ScanPlan, list[Filter], GeoDatabases]:
+    """Check a report's arguments and plan it, before any log is read.
+
+    Shared by :func:`analyze` and the cluster backend so that both refuse the
+    same things with the same messages.
+    """
+    fmt = get_format(log_format)
+    inputs = expand_inputs(paths)
+    grouping = resolve_grouping(by)
+    filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
+    row_filters = [f for f in filters if f.on_rows]
+    geo_filters = [f for f in filters if not f.on_rows]
+    anon_filters = [f for f in geo_filters if f.column in S.ANON_KEY_COLUMNS]
+    geo_filters = [f for f in geo_filters if f.column not in S.ANON_KEY_COLUMNS]
+    needs_geo = grouping.needs_geo or any(f.column != S.CLIENT_IP for f in geo_filters)
+    if (grouping.needs_anonymizers or anon_filters) and not sources:
+        raise UsageError(
+            "anonymizer columns need sources: --anon-db, --tor-exits, --ip-list, "
+            "--cloud-ranges, --asn-list or --sources-dir"
+        )
+    if dbs is None:
+        dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
+    if needs_geo and dbs.city is None and dbs.asn is None:
+        dbs.require_city()
+    if sources and sources.needs_asn and dbs.asn is None:
+        raise SourceError(None, "--asn-list needs an ASN database: pass --asn-db FILE")
+    plan = ScanPlan.make(fmt, grouping, row_filters, _utc(since), _utc(until))
+    return list(inputs), plan, filters, dbs
 
 
 def analyze(
@@ -388,6 +452,7 @@ def analyze(
     rejects: IO[str] | None = None,
     max_bad_lines: int | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    sources: AnonymizerSources | None = None,
 ) -> Analysis:
     """Read, parse, enrich and aggregate logs into one report.
 
@@ -409,6 +474,9 @@ def analyze(
         rejects: a text stream that receives rejected lines as JSON Lines.
         max_bad_lines: fail when more lines than this are rejected.
         on_bytes: progress callback, called with raw bytes consumed.
+        sources: anonymizer sources (Tor, VPN, proxy, hosting, relay lists);
+            with them, each client gets a verdict and the rows
+            ``anonymized_requests`` and ``anonymized_ips``.
 
     Returns:
         The :class:`Analysis`.
@@ -416,7 +484,8 @@ def analyze(
     Raises:
         InputError: unreadable inputs, or a file none of whose lines parse.
         GeoDatabaseError: missing or wrong databases when the report needs them.
-        UsageError: bad ``by`` or ``where``.
+        SourceError: an ASN list without an ASN database.
+        UsageError: bad ``by`` or ``where``, or grouping by anonymizer without sources.
 
     Example:
         >>> s = sample_paths()
@@ -424,21 +493,12 @@ def analyze(
         >>> a.rows.filter(a.rows["watched"])["region_iso"].to_list()
         ['CN-LN']
     """
-    fmt = get_format(log_format)
-    inputs = expand_inputs(paths)
-    grouping = resolve_grouping(by)
-    filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
-    row_filters = [f for f in filters if f.on_rows]
-    geo_filters = [f for f in filters if not f.on_rows]
-    needs_geo = grouping.needs_geo or any(f.column != S.CLIENT_IP for f in geo_filters)
-    if dbs is None:
-        dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
-    if needs_geo and dbs.city is None and dbs.asn is None:
-        dbs.require_city()
-    since, until = _utc(since), _utc(until)
+    inputs, plan, filters, dbs = prepare(
+        paths, log_format, by, where, since, until, dbs, city_db, asn_db, geoip_dir, sources
+    )
+    fmt = plan.fmt
     counter = LineCounter()
     faults: list[ReadFault] = []
-    plan = ScanPlan.make(fmt, grouping, row_filters, since, until)
     batches = _parsed_batches(
         inputs, fmt, counter, faults, RejectWriter(rejects), on_bytes, max_bad_lines, plan.columns
     )
@@ -453,11 +513,16 @@ def analyze(
         lang=lang,
         watch=watch,
         top_n=top_n,
+        sources=sources,
     )
 
 
 class EnrichStream:
-    """Joins parsed batches to their clients' lookups, each new client looked up once."""
+    """Joins parsed batches to their clients' lookups, each new client looked up once.
+
+    With anonymizer sources, every request also gets the verdict, judged at its
+    own time for time-windowed Tor lists.
+    """
 
     def __init__(
         self,
@@ -466,10 +531,15 @@ class EnrichStream:
         filters: Sequence[Filter],
         since: datetime | None,
         until: datetime | None,
+        sources: AnonymizerSources | None = None,
     ) -> None:
-        self.dbs, self.lang = dbs, lang
+        self.dbs, self.lang, self.sources = dbs, lang, sources
+        anon = [f for f in filters if not f.on_rows and f.column in S.ANON_KEY_COLUMNS]
+        if anon and not sources:
+            raise UsageError("--where on anonymizer columns needs anonymizer sources")
         self.row_cond = combine([f for f in filters if f.on_rows])
-        self.geo_cond = combine([f for f in filters if not f.on_rows])
+        self.geo_cond = combine([f for f in filters if not f.on_rows and f not in anon])
+        self.anon_cond = combine(anon)
         self.time_cond = _time_filter(_utc(since), _utc(until))
         self.known = pl.DataFrame(schema=S.GEO_SCHEMA)
         self.matched = 0
@@ -488,8 +558,11 @@ class EnrichStream:
             looked = lookup(new[S.CLIENT], self.dbs, lang=self.lang)
             self.known = pl.concat([self.known, looked])
         joined = batch.join(self.known, on=S.CLIENT, how="left", maintain_order="left")
-        if self.geo_cond is not None:
-            joined = joined.filter(self.geo_cond)
+        if self.sources:
+            joined = _classify_requests(joined, self.sources)
+        for cond in (self.geo_cond, self.anon_cond):
+            if cond is not None:
+                joined = joined.filter(cond)
         self.matched += joined.height
         return joined
 
@@ -517,6 +590,24 @@ def write_partitioned(frame: pl.DataFrame, root: Path, stem: str) -> list[Path]:
     return written
 
 
+def _as_datetime(value: object) -> datetime | None:
+    """A datetime from a report column's min/max (None for an empty report)."""
+    return value if isinstance(value, datetime) else None
+
+
+def _classify_clients(
+    table: pl.DataFrame, merged: pl.DataFrame, sources: AnonymizerSources
+) -> pl.DataFrame:
+    """Add the anonymizer verdict to the lookup table, one row per client.
+
+    Each client's first and last request decide whether a time-windowed source
+    (TorDNSEL) applies: an exit measured outside that span is not this client's.
+    """
+    seen = merged.group_by(S.CLIENT).agg(pl.col(S.FIRST_SEEN).min(), pl.col(S.LAST_SEEN).max())
+    with_times = table.join(seen, on=S.CLIENT, how="left", maintain_order="left")
+    return classify(with_times, sources).drop(S.FIRST_SEEN, S.LAST_SEEN)
+
+
 def enrich_logs(
     paths: Sequence[str | Path],
     output: str | Path,
@@ -531,11 +622,14 @@ def enrich_logs(
     max_bad_lines: int | None = None,
     on_bytes: Callable[[int], None] | None = None,
     partitioned: bool = False,
+    sources: AnonymizerSources | None = None,
 ) -> dict[str, Any]:
     """Write every parsed request with its enrichment columns to Parquet.
 
     Batches are enriched as they stream (each new client looked up once) and
-    written as row groups of one file, which appears only when complete.
+    written as row groups of one file, which appears only when complete. With
+    ``sources``, every request also gets the anonymizer verdict, judged at its
+    own time for time-windowed Tor lists.
 
     Args:
         paths: log files, globs, or ``-``.
@@ -551,6 +645,7 @@ def enrich_logs(
         on_bytes: progress callback, called with raw bytes consumed.
         partitioned: write a Hive-partitioned dataset by UTC date
             (``OUT/date=2026-09-14/part-000000.parquet``) instead of one file.
+        sources: anonymizer sources: each request gets the verdict.
 
     Returns:
         The ``meta`` object (line counts, files, databases).
@@ -561,10 +656,12 @@ def enrich_logs(
 
     fmt = get_format(log_format)
     filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
+    if sources and sources.needs_asn and dbs.asn is None:
+        raise SourceError(None, "--asn-list needs an ASN database: pass --asn-db FILE")
     inputs = expand_inputs(paths)
     counter = LineCounter()
     faults: list[ReadFault] = []
-    stream = EnrichStream(dbs, lang, filters, since, until)
+    stream = EnrichStream(dbs, lang, filters, since, until, sources)
     out = Path(output)
     tmpdir = Path(tempfile.mkdtemp(prefix=".loganalyzer-", dir=out.parent))
     try:
@@ -587,15 +684,20 @@ def enrich_logs(
             if n:
                 pl.scan_parquet(str(parts / "part-*.parquet")).sink_parquet(partial)
             else:
-                pl.DataFrame(schema={**S.PARSED_SCHEMA, **S.GEO_SCHEMA}).write_parquet(partial)
+                empty = {**S.PARSED_SCHEMA, **S.GEO_SCHEMA, **(S.ANON_SCHEMA if sources else {})}
+                pl.DataFrame(schema=empty).write_parquet(partial)
             os.replace(partial, out)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-    return enrich_meta(counter, faults, dbs, stream.matched)
+    return enrich_meta(counter, faults, dbs, stream.matched, sources)
 
 
 def enrich_meta(
-    counter: LineCounter, faults: Sequence[ReadFault], dbs: GeoDatabases, matched: int
+    counter: LineCounter,
+    faults: Sequence[ReadFault],
+    dbs: GeoDatabases,
+    matched: int,
+    sources: AnonymizerSources | None = None,
 ) -> dict[str, Any]:
     """The ``meta`` object of an enrich run."""
     return {
@@ -608,9 +710,24 @@ def enrich_meta(
         },
         "files": [f.as_dict() for f in counter.files],
         "databases": [d.as_dict() for d in dbs.infos],
+        "sources": [i.as_dict() for i in sources.infos] if sources else [],
         "faults": [f"{f.source}: {f.problem} after line {f.line_no}" for f in faults],
         "_faults": list(faults),
     }
+
+
+def _classify_requests(rows: pl.DataFrame, sources: AnonymizerSources) -> pl.DataFrame:
+    """The verdict per request: per distinct (address, time), so Tor windows are exact."""
+    keys = [S.CLIENT_IP, S.TS, *([S.ASN, S.AS_ORG] if sources.needs_asn else [])]
+    distinct = (
+        rows.select(keys)
+        .unique()
+        .with_columns(pl.col(S.TS).alias(S.FIRST_SEEN), pl.col(S.TS).alias(S.LAST_SEEN))
+    )
+    verdicts = classify(distinct, sources).select(S.CLIENT_IP, S.TS, *S.ANON_SCHEMA)
+    return rows.join(
+        verdicts, on=[S.CLIENT_IP, S.TS], how="left", maintain_order="left", nulls_equal=True
+    )
 
 
 def raise_for_faults(faults: Sequence[ReadFault]) -> None:

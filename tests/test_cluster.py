@@ -262,3 +262,23 @@ def test_a_killed_worker_leaves_no_duplicate_rows(client, tmp_path, city_db):
     assert got.height == box["meta"]["lines"]["parsed"]
     assert got.select("source", "line_no").is_duplicated().sum() == 0
     assert box["meta"]["lines"]["total"] == 4 * 150_000
+
+
+def test_cluster_verdicts_equal_single_process(client, many_files, city_db, asn_db, anon_dbs):
+    from loganalyzer.anonymizers import AnonymizerSources
+    from tests.conftest import FIXTURES
+
+    anon = FIXTURES / "anon"
+    sources = AnonymizerSources.load(
+        anon_db=[anon_dbs["anonymous-ip"]],
+        tor_exits=[anon / "exit-addresses", anon / "torbulkexitlist"],
+        ip_lists=[f"vpn={anon / 'vpn-list.txt'}", ("relay", anon / "egress-ip-ranges.csv")],
+        cloud_ranges=[anon / "ip-ranges.json"],
+        asn_list=anon / "asn-list.csv",
+    )
+    opts = {"by": ["region", "anonymizer"], "city_db": city_db, "asn_db": asn_db}
+    here = analyze(many_files, sources=sources, **opts)
+    there = analyze_distributed(many_files, client=client, sources=sources, **opts)
+    _same(here, there)
+    # The fixture logs reach some listed addresses, or this test would prove little.
+    assert here.rows["anonymized_requests"].sum() > 0
