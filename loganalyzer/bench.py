@@ -37,6 +37,32 @@ print(lf.select(pl.col("line").str.split_exact(" ", 1).struct.field("field_0")
       .n_unique()).collect().item())
 """
 
+# The loop most analysts write by hand: re + geoip2, one lookup per distinct address
+# (a dict cache), requests counted per (country, subdivision).
+NAIVE_CODE = """
+import collections, re, sys
+import geoip2.database, geoip2.errors
+LINE = re.compile(r'^(\\S+) \\S+ \\S+ \\[([^\\]]+)\\] "((?:[^"\\\\]|\\\\.)*)" (\\d{3}) (\\S+)')
+reader = geoip2.database.Reader(sys.argv[1])
+cache, counts, bad = {}, collections.Counter(), 0
+for line in open(sys.argv[2], encoding="utf-8", errors="replace"):
+    m = LINE.match(line)
+    if not m:
+        bad += 1
+        continue
+    ip = m.group(1)
+    key = cache.get(ip)
+    if key is None:
+        try:
+            r = reader.city(ip)
+            key = (r.country.iso_code, r.subdivisions.most_specific.iso_code)
+        except (geoip2.errors.AddressNotFoundError, ValueError):
+            key = (None, None)
+        cache[ip] = key
+    counts[key] += 1
+print(len(counts), bad)
+"""
+
 _PATHS = (
     "/",
     "/index.html",
@@ -93,6 +119,7 @@ class BenchResult:
     floor: Run
     report: Run
     gzip: Run | None = None
+    peers: dict[str, Run] = field(default_factory=dict)
     repeat: int = 1
     machine: dict[str, Any] = field(default_factory=dict)
 
@@ -254,16 +281,37 @@ def generate_log(
     return target
 
 
+# A process's peak memory as the kernel records it (ru_maxrss) starts from its
+# parent's at fork, so a measured command is started by this small launcher, not
+# by the benchmark's own process (which holds Polars and its data).
+_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(usage.ru_maxrss, flush=True)
+sys.exit(os.waitstatus_to_exitcode(status) & 0xFF)
+"""
+
+
 def _measure(cmd: Sequence[str]) -> Run:
-    """Run one process to completion; wall time and its own peak RSS (wait4)."""
+    """Run one process to completion: its wall time and its own peak RSS."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _LAUNCHER, *cmd],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
     seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.stderr is not None:
-        proc.stderr.close()
-    return Run(round(seconds, 3), round(usage.ru_maxrss / 1024, 1), proc.returncode)
+    try:
+        peak_kb = int(proc.stdout.split()[-1])
+    except (IndexError, ValueError):
+        peak_kb = 0
+    return Run(round(seconds, 3), round(peak_kb / 1024, 1), proc.returncode)
 
 
 def _count_lines(path: Path) -> int:
@@ -300,6 +348,7 @@ def run_benchmark(
     repeat: int = 3,
     with_gzip: bool = False,
     workdir: str | Path | None = None,
+    peers_city_db: str | Path | None = None,
 ) -> BenchResult:
     """Time ``loganalyzer report`` on ``log`` against the floor, in one sitting.
 
@@ -313,6 +362,8 @@ def run_benchmark(
         repeat: how many times to run each.
         with_gzip: also time the report on a gzip copy of the log.
         workdir: where the gzip copy goes (default beside the log).
+        peers_city_db: also time, once each, the hand-written ``re`` + geoip2
+            loop and GoAccess (when installed) with this City database.
 
     Returns:
         The measurements.
@@ -336,6 +387,27 @@ def run_benchmark(
             gz_run = _best(gz_runs)
         finally:
             gz.unlink()
+    peers: dict[str, Run] = {}
+    if peers_city_db is not None:
+        peers["python re + geoip2 loop"] = _measure(
+            [sys.executable, "-c", NAIVE_CODE, str(peers_city_db), str(path)]
+        )
+        goaccess = shutil.which("goaccess")
+        if goaccess:
+            out = Path(workdir or path.parent) / "goaccess-bench.json"
+            cmd = [
+                goaccess,
+                str(path),
+                "--log-format=COMBINED",
+                "--no-progress",
+                f"--geoip-database={peers_city_db}",
+                "-o",
+                str(out),
+            ]
+            try:
+                peers["GoAccess " + _goaccess_version(goaccess)] = _measure(cmd)
+            finally:
+                out.unlink(missing_ok=True)
     return BenchResult(
         log=str(path),
         lines=_count_lines(path),
@@ -344,9 +416,16 @@ def run_benchmark(
         floor=_best(floors),
         report=_best(reports),
         gzip=gz_run,
+        peers=peers,
         repeat=max(1, repeat),
         machine=machine(),
     )
+
+
+def _goaccess_version(binary: str) -> str:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
+    words = out.stdout.split()
+    return words[2].rstrip(".") if len(words) > 2 and words[0] == "GoAccess" else ""
 
 
 def _best(runs: Sequence[Run]) -> Run:

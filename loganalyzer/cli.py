@@ -815,6 +815,12 @@ def formats() -> None:
     "--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="Runs of each."
 )
 @click.option("--gzip", "with_gzip", is_flag=True, help="Also time a gzip copy of the log.")
+@click.option(
+    "--peers",
+    is_flag=True,
+    help="Also time, once each, a hand-written re + geoip2 loop and GoAccess (if installed) "
+    "with the same City database.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON.")
 def bench(
     log: str | None,
@@ -828,6 +834,7 @@ def bench(
     by: str,
     repeat: int,
     with_gzip: bool,
+    peers: bool,
     as_json: bool,
 ) -> None:
     """Time `report` end to end against a bare Polars floor, in one sitting.
@@ -858,11 +865,17 @@ def bench(
         if log is None:
             target = Path(keep) if keep else Path(tmp) / "bench.log"
             _echo_err(f"Generating {lines:,} lines (seed {seed}) into {target}...")
-            city = next(i.path for i in dbs.infos if i.role == "city")
-            log = str(generate_log(target, lines=lines, seed=seed, city_db=city))
+            city_path = next(i.path for i in dbs.infos if i.role == "city")
+            log = str(generate_log(target, lines=lines, seed=seed, city_db=city_path))
         _echo_err(f"Timing floor and report {repeat} times each...")
+        city = next(i.path for i in dbs.infos if i.role == "city")
         result = run_benchmark(
-            log, report_args=args, repeat=repeat, with_gzip=with_gzip, workdir=tmp
+            log,
+            report_args=args,
+            repeat=repeat,
+            with_gzip=with_gzip,
+            workdir=tmp,
+            peers_city_db=city if peers else None,
         )
     if result.report.returncode != 0:
         raise LogAnalyzerError(
@@ -885,6 +898,11 @@ def bench(
             f"gzip     {result.gzip.seconds:6.2f} s   "
             f"{result.gzip.seconds / result.report.seconds:.2f}x the plain-text report, "
             f"peak {result.gzip.peak_rss_mb:,.0f} MB"
+        )
+    for name, run in result.peers.items():
+        rate = f"{result.lines / run.seconds:,.0f} lines/s" if run.returncode == 0 else "failed"
+        click.echo(
+            f"peer     {run.seconds:6.2f} s   {rate}, peak {run.peak_rss_mb:,.0f} MB: {name}"
         )
     click.echo(
         f"machine  {m['cpus']} CPUs, {m['memory_gb']} GB, Python {m['python']}, "

@@ -112,3 +112,18 @@ def test_bench_without_a_city_database_is_a_database_error(tmp_path):
     r = run_cli("bench", "--lines", "500", "--geoip-dir", str(tmp_path), cwd=tmp_path)
     assert r.returncode == 4, r.stderr
     assert r.stderr.count(b"\n") == 1
+
+
+def test_peers_are_timed_with_their_own_memory(bench_log, city_db):
+    r = run_cli(
+        "bench", str(bench_log), "--city-db", str(city_db), "--repeat", "1", "--peers", "--json"
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    naive = out["peers"]["python re + geoip2 loop"]
+    assert naive["returncode"] == 0
+    assert naive["seconds"] > 0
+    # A plain Python loop holds a few tens of MB: the figure is the child's own peak,
+    # not the benchmark process's memory inherited at fork.
+    assert 0 < naive["peak_rss_mb"] < 80
+    assert out["report"]["peak_rss_mb"] > naive["peak_rss_mb"]
