@@ -89,6 +89,34 @@ def test_per_file_counts_keep_input_order(client, many_files, city_db):
     assert there.meta["lines"]["total"] == 3 * 3000 + 2 * 2000 + 400
 
 
+def _run_killing_a_worker(client, job):
+    """Run ``job`` in a thread, SIGKILL a worker as soon as one is busy; return the result."""
+    pids = client.run(os.getpid)
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = job()
+        except BaseException as exc:  # surfaced by the assertion below
+            box["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    killed = None
+    deadline = time.monotonic() + 60
+    while killed is None and time.monotonic() < deadline and thread.is_alive():
+        busy = [addr for addr, tasks in client.processing().items() if tasks]
+        if busy:
+            killed = pids[busy[0]]
+            os.kill(killed, signal.SIGKILL)
+        else:
+            time.sleep(0.02)
+    thread.join(timeout=180)
+    assert killed is not None, "no task was seen running"
+    assert "error" not in box, box.get("error")
+    return box["result"]
+
+
 def test_a_killed_worker_changes_nothing(client, tmp_path, city_db, asn_db):
     # Files big enough that tasks are still running when a worker is killed.
     files = [
@@ -96,32 +124,13 @@ def test_a_killed_worker_changes_nothing(client, tmp_path, city_db, asn_db):
         for i in range(4)
     ]
     expected = analyze(files, city_db=city_db, asn_db=asn_db, by=["region"])
-    pids = client.run(os.getpid)
-    box: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            box["result"] = analyze_distributed(
-                files, client=client, city_db=city_db, asn_db=asn_db, by=["region"]
-            )
-        except BaseException as exc:  # surfaced by the assertion below
-            box["error"] = exc
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    killed = None
-    deadline = time.monotonic() + 60
-    while killed is None and time.monotonic() < deadline and worker.is_alive():
-        busy = [addr for addr, tasks in client.processing().items() if tasks]
-        if busy:
-            killed = pids[busy[0]]
-            os.kill(killed, signal.SIGKILL)
-        else:
-            time.sleep(0.02)
-    worker.join(timeout=180)
-    assert killed is not None, "no task was seen running"
-    assert "error" not in box, box.get("error")
-    _same(expected, box["result"])
+    result = _run_killing_a_worker(
+        client,
+        lambda: analyze_distributed(
+            files, client=client, city_db=city_db, asn_db=asn_db, by=["region"]
+        ),
+    )
+    _same(expected, result)
 
 
 def test_cli_workers_match_the_plain_report(many_files, city_db, asn_db):
@@ -234,34 +243,14 @@ def test_a_killed_worker_leaves_no_duplicate_rows(client, tmp_path, city_db):
         str(generate_log(tmp_path / f"big{i}.log", lines=150_000, seed=60 + i, city_db=city_db))
         for i in range(4)
     ]
-    pids = client.run(os.getpid)
-    box: dict[str, object] = {}
     out = tmp_path / "dataset"
-
-    def run() -> None:
-        try:
-            box["meta"] = enrich_distributed(files, out, client=client, city_db=city_db)
-        except BaseException as exc:  # surfaced by the assertion below
-            box["error"] = exc
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    killed = None
-    deadline = time.monotonic() + 60
-    while killed is None and time.monotonic() < deadline and worker.is_alive():
-        busy = [addr for addr, tasks in client.processing().items() if tasks]
-        if busy:
-            killed = pids[busy[0]]
-            os.kill(killed, signal.SIGKILL)
-        else:
-            time.sleep(0.02)
-    worker.join(timeout=180)
-    assert killed is not None, "no task was seen running"
-    assert "error" not in box, box.get("error")
+    meta = _run_killing_a_worker(
+        client, lambda: enrich_distributed(files, out, client=client, city_db=city_db)
+    )
     got = _dataset(out)
-    assert got.height == box["meta"]["lines"]["parsed"]
+    assert got.height == meta["lines"]["parsed"]
     assert got.select("source", "line_no").is_duplicated().sum() == 0
-    assert box["meta"]["lines"]["total"] == 4 * 150_000
+    assert meta["lines"]["total"] == 4 * 150_000
 
 
 def test_cluster_verdicts_equal_single_process(client, many_files, city_db, asn_db, anon_dbs):
