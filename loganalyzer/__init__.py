@@ -13,6 +13,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from loganalyzer.aggregate import aggregate, by_country, by_region, top_networks
+from loganalyzer.anonymizers import AnonymizerSources, classify
 from loganalyzer.brief import Briefing, briefing
 from loganalyzer.enrich import DatabaseInfo, GeoDatabases, enrich, lookup
 from loganalyzer.errors import (
@@ -21,6 +22,7 @@ from loganalyzer.errors import (
     InputError,
     LogAnalyzerError,
     OutputError,
+    SourceError,
     UsageError,
 )
 from loganalyzer.formats import COMBINED, COMMON, PRESETS, VHOST_COMBINED, LogFormat, get_format
@@ -53,6 +55,7 @@ __all__ = [
     "PRESETS",
     "VHOST_COMBINED",
     "Analysis",
+    "AnonymizerSources",
     "Briefing",
     "Chart",
     "DatabaseInfo",
@@ -64,6 +67,7 @@ __all__ = [
     "LogFormat",
     "OutputError",
     "ParseResult",
+    "SourceError",
     "UsageError",
     "__version__",
     "aggregate",
@@ -72,6 +76,7 @@ __all__ = [
     "by_country",
     "by_region",
     "chart",
+    "classify",
     "enrich",
     "enrich_logs",
     "figure_bytes",

@@ -7,6 +7,7 @@ with a documented code, and a traceback only with ``--traceback``.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import tempfile
@@ -14,17 +15,20 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from loganalyzer.errors import ExitCode, LogAnalyzerError, OutputError, UsageError
 
+if TYPE_CHECKING:
+    from loganalyzer.anonymizers import AnonymizerSources
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 EPILOG_EXIT_CODES = (
     "Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 input (unreadable, truncated or "
-    "unparseable logs), 4 GeoIP database, 5 output, 130 interrupted."
+    "unparseable logs), 4 GeoIP database or anonymizer source, 5 output, 130 interrupted."
 )
 
 
@@ -115,6 +119,121 @@ def geo_options(f: F) -> F:
     for d in reversed(decorators):
         f = d(f)
     return f
+
+
+def cluster_options(f: F) -> F:
+    """Options that send the per-file work to a Dask cluster (the ``cluster`` extra)."""
+    decorators = [
+        click.option(
+            "--scheduler",
+            metavar="ADDRESS",
+            envvar="LOGANALYZER_SCHEDULER",
+            help="Run one task per file on this dask.distributed scheduler "
+            "(tcp://host:8786); the files and databases must be readable by the workers. "
+            "[env: LOGANALYZER_SCHEDULER]",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="Run one task per file on a local Dask cluster of N processes.",
+        ),
+    ]
+    for d in reversed(decorators):
+        f = d(f)
+    return f
+
+
+_SOURCE_PARAMS = ("anon_db", "tor_exits", "ip_list", "cloud_ranges", "asn_list", "sources_dir")
+
+
+def source_options(f: F) -> F:
+    """Options that load anonymizer sources; the command gets ``anon_sources``.
+
+    The six options arrive as one loaded :class:`AnonymizerSources` (None when
+    none is given), so a command body stays one library call.
+    """
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = {k: kwargs.pop(k) for k in _SOURCE_PARAMS}
+        kwargs["anon_sources"] = _load_sources(**given)
+        return f(*args, **kwargs)
+
+    decorators = [
+        click.option(
+            "--anon-db",
+            multiple=True,
+            type=click.Path(path_type=str),
+            help="MaxMind Anonymous IP / Anonymous Plus / Residential Proxy MMDB. Repeatable.",
+        ),
+        click.option(
+            "--tor-exits",
+            multiple=True,
+            type=click.Path(path_type=str),
+            help="Tor exits: bulk list, TorDNSEL exit-addresses or Onionoo JSON. Repeatable.",
+        ),
+        click.option(
+            "--ip-list",
+            multiple=True,
+            metavar="CATEGORY=FILE",
+            help="Address/CIDR list, MISP warninglist or geofeed with its category "
+            "(tor, relay, vpn, proxy, residential_proxy, hosting). Repeatable.",
+        ),
+        click.option(
+            "--cloud-ranges",
+            multiple=True,
+            type=click.Path(path_type=str),
+            help="AWS, Google, Azure or Oracle published ranges JSON (hosting). Repeatable.",
+        ),
+        click.option(
+            "--asn-list",
+            type=click.Path(path_type=str),
+            help="CSV of ASN,category,note, applied through --asn-db (suspected only).",
+        ),
+        click.option(
+            "--sources-dir",
+            type=click.Path(path_type=str),
+            envvar="LOGANALYZER_SOURCES_DIR",
+            help="Folder of anonymizer sources under their usual names "
+            "[env: LOGANALYZER_SOURCES_DIR].",
+        ),
+    ]
+    for d in reversed(decorators):
+        wrapper = d(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def _load_sources(
+    *,
+    anon_db: tuple[str, ...],
+    tor_exits: tuple[str, ...],
+    ip_list: tuple[str, ...],
+    cloud_ranges: tuple[str, ...],
+    asn_list: str | None,
+    sources_dir: str | None,
+) -> AnonymizerSources | None:
+    if not (anon_db or tor_exits or ip_list or cloud_ranges or asn_list or sources_dir):
+        return None
+    from loganalyzer.anonymizers import AnonymizerSources
+
+    return AnonymizerSources.load(
+        anon_db=anon_db,
+        tor_exits=tor_exits,
+        ip_lists=ip_list,
+        cloud_ranges=cloud_ranges,
+        asn_list=asn_list,
+        sources_dir=sources_dir,
+    )
+
+
+def _note_sources(meta: dict[str, Any]) -> None:
+    from loganalyzer.report import safe_text
+
+    for src in meta.get("sources", []):
+        _echo_err(f"Source: {safe_text(src['path'])} ({src['kind']}, {src['entries']:,} entries)")
+    for warning in meta.get("warnings", []):
+        _echo_err(f"Warning: {safe_text(warning)}")
 
 
 def _parse_time(value: str | None, option: str) -> datetime | None:
@@ -265,13 +384,14 @@ def cli(ctx: click.Context, traceback: bool, quiet: bool) -> None:
 @cli.command(epilog=EPILOG_EXIT_CODES)
 @log_options
 @geo_options
+@source_options
 @click.option(
     "--by",
     "-b",
     multiple=True,
     metavar="KEY",
     help="Group by country, region (ISO 3166-2 province), subregion, city, asn, ip, "
-    "or any column (path, status, user_agent, vhost, day, hour). "
+    "anonymizer, provider, or any column (path, status, user_agent, vhost, day, hour). "
     "Repeat to combine. [default: region]",
 )
 @click.option(
@@ -312,6 +432,7 @@ def cli(ctx: click.Context, traceback: bool, quiet: bool) -> None:
     type=click.IntRange(min=40),
     help="Terminal table width [default: the terminal's, else 120].",
 )
+@cluster_options
 @click.pass_context
 def report(
     ctx: click.Context,
@@ -328,6 +449,7 @@ def report(
     asn_db: str | None,
     geoip_dir: str | None,
     lang: str,
+    anon_sources: AnonymizerSources | None,
     by: tuple[str, ...],
     watch: tuple[str, ...],
     top_n: int | None,
@@ -335,6 +457,8 @@ def report(
     out_path: str | None,
     no_csv_safety: bool,
     width: int | None,
+    scheduler: str | None,
+    workers: int | None,
 ) -> None:
     """Summarise requests by country, province, city, network or any column.
 
@@ -346,15 +470,20 @@ def report(
         loganalyzer report access.log --where region_iso=CN-LN --by path
         loganalyzer report access.log --where client_ip=175.167.0.0/16 --by day -O csv -o out.csv
         zcat old.log.gz | loganalyzer report - --by country -O json
+        loganalyzer report access.log --sources-dir ~/anon --watch CN-LN --watch ES
+        loganalyzer report 'logs/*.gz' --workers 2 --by region
+        loganalyzer report 'logs/*.gz' --scheduler tcp://10.0.0.5:8786 --geoip-dir /srv/geoip
     """
-    from loganalyzer.pipeline import analyze, raise_for_faults
+    from loganalyzer.pipeline import raise_for_faults
     from loganalyzer.report import render
 
     quiet = bool(ctx.obj.get("quiet"))
     logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
     fmt_out = output or _output_from_path(out_path)
+    if rejects and (scheduler or workers):
+        raise UsageError("--rejects is not available on a cluster yet; run without it")
     with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
-        analysis = analyze(
+        analysis = _runner(scheduler, workers)(
             logs,
             log_format=log_format,
             by=by or ("region",),
@@ -370,11 +499,13 @@ def report(
             rejects=rej,
             max_bad_lines=max_bad_lines,
             on_bytes=progress,
+            sources=anon_sources,
         )
     if not quiet:
         _summarise_rejects(analysis.meta, rejects)
         for d in analysis.meta["databases"]:
             _echo_err(f"Database: {d['path']} ({d['type']}, built {d['build_date']})")
+        _note_sources(analysis.meta)
     to_tty = out_path is None and sys.stdout.isatty()
     if fmt_out == "parquet" and out_path is None and sys.stdout.isatty():
         raise UsageError("Parquet is binary: write it with -o FILE.parquet")
@@ -388,6 +519,21 @@ def report(
         _echo_err(f"Warning: {fault.source}: {fault.problem} after line {fault.line_no}")
     if analysis.faults and not keep_going:
         raise_for_faults(analysis.faults)
+
+
+def _runner(scheduler: str | None, workers: int | None) -> Callable[..., Any]:
+    """``analyze`` here, or the same report with one task per file on a cluster."""
+    if not scheduler and not workers:
+        from loganalyzer.pipeline import analyze
+
+        return analyze
+    import functools
+
+    from loganalyzer.cluster import analyze_distributed
+
+    return functools.partial(
+        analyze_distributed, scheduler=scheduler, workers=None if scheduler else workers
+    )
 
 
 def _terminal_width() -> int:
@@ -422,14 +568,22 @@ def _open_rejects_ctx(path: str | None) -> Iterator[IO[str] | None]:
 @cli.command()
 @log_options
 @geo_options
+@source_options
 @click.option(
     "-o",
     "out_path",
     required=True,
-    type=click.Path(dir_okay=False, path_type=str),
-    metavar="FILE.parquet",
-    help="The Parquet file to write.",
+    type=click.Path(path_type=str),
+    metavar="FILE.parquet|DIR",
+    help="The Parquet file to write (with --partitioned, the dataset folder).",
 )
+@click.option(
+    "--partitioned",
+    is_flag=True,
+    help="Write a Hive-partitioned dataset by UTC date (DIR/date=2026-09-14/*.parquet) "
+    "that Spark, Trino, DuckDB and Polars read as one table.",
+)
+@cluster_options
 @click.pass_context
 def enrich(
     ctx: click.Context,
@@ -446,7 +600,11 @@ def enrich(
     asn_db: str | None,
     geoip_dir: str | None,
     lang: str,
+    anon_sources: AnonymizerSources | None,
     out_path: str,
+    partitioned: bool,
+    scheduler: str | None,
+    workers: int | None,
 ) -> None:
     """Write every request with its geo and ASN columns to Parquet.
 
@@ -458,6 +616,7 @@ def enrich(
     Examples:
         loganalyzer enrich access.log.gz -o requests.parquet --geoip-dir ~/GeoIP
         python -c "import polars as pl; print(pl.read_parquet('requests.parquet'))"
+        loganalyzer enrich 'logs/*.gz' -o dataset --partitioned --workers 2
     """
     from loganalyzer.enrich import GeoDatabases
     from loganalyzer.pipeline import enrich_logs, raise_for_faults
@@ -470,24 +629,53 @@ def enrich(
             raise OutputError(f"{out_path}: refusing to overwrite an input file")
     if not target.parent.is_dir():
         raise OutputError(f"{out_path}: folder {target.parent} does not exist")
-    dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
-    dbs.require_city()
-    with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
-        meta = enrich_logs(
+    if partitioned and target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise OutputError(f"{out_path}: exists and is not an empty folder")
+    if not partitioned and target.is_dir():
+        raise OutputError(f"{out_path}: is a folder (use --partitioned to write a dataset)")
+    if scheduler or workers:
+        if not partitioned or rejects:
+            raise UsageError(
+                "on a cluster, enrich writes a --partitioned dataset, without --rejects"
+            )
+        from loganalyzer.cluster import enrich_distributed
+
+        meta = enrich_distributed(
             logs,
             out_path,
+            scheduler=scheduler,
+            workers=None if scheduler else workers,
             log_format=log_format,
             where=where,
             since=_parse_time(since, "--since"),
             until=_parse_time(until, "--until"),
-            dbs=dbs,
+            city_db=city_db,
+            asn_db=asn_db,
+            geoip_dir=geoip_dir,
             lang=lang,
-            rejects=rej,
-            max_bad_lines=max_bad_lines,
-            on_bytes=progress,
         )
+    else:
+        dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
+        dbs.require_city()
+        with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
+            meta = enrich_logs(
+                logs,
+                out_path,
+                log_format=log_format,
+                where=where,
+                since=_parse_time(since, "--since"),
+                until=_parse_time(until, "--until"),
+                dbs=dbs,
+                lang=lang,
+                rejects=rej,
+                max_bad_lines=max_bad_lines,
+                on_bytes=progress,
+                partitioned=partitioned,
+                sources=anon_sources,
+            )
     if not quiet:
         _summarise_rejects(meta, rejects)
+        _note_sources(meta)
         _echo_err(f"Wrote {meta['lines']['matched']:,} requests to {out_path}")
     for line in meta["faults"]:
         _echo_err(f"Warning: {line}")
@@ -549,6 +737,40 @@ def db_info(city_db: str | None, asn_db: str | None, geoip_dir: str | None, as_j
         raise_missing()
 
 
+@cli.group()
+def sources() -> None:
+    """Anonymizer sources (Tor, VPN, proxy, cloud, relay lists): what is loaded."""
+
+
+@sources.command("info")
+@source_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def sources_info(anon_sources: AnonymizerSources | None, as_json: bool) -> None:
+    """Show each anonymizer source a report would load: kind, date, size, entries.
+
+    \b
+    Examples:
+        loganalyzer sources info --sources-dir ~/anon
+        loganalyzer sources info --tor-exits exit-addresses --ip-list vpn=vpn.txt --json
+    """
+    import json
+
+    from loganalyzer.anonymizers import describe
+    from loganalyzer.report import safe_text
+
+    rows = [i.as_dict() for i in anon_sources.infos] if anon_sources else []
+    if as_json:
+        click.echo(json.dumps({"sources": rows}, indent=2, sort_keys=True))
+        return
+    if not rows:
+        click.echo(
+            "no anonymizer sources given: every address would be 'not listed' "
+            "(pass --sources-dir, --anon-db, --tor-exits, --ip-list, --cloud-ranges or --asn-list)"
+        )
+    for r in rows:
+        click.echo(safe_text(describe(r)))
+
+
 @cli.command()
 def formats() -> None:
     """List the log formats, with their Apache template and an example line.
@@ -565,6 +787,127 @@ def formats() -> None:
             f"{fmt.name}\n  {fmt.description}\n"
             f"  template: {fmt.template}\n  example:  {fmt.example}\n"
         )
+
+
+@cli.command(epilog=EPILOG_EXIT_CODES)
+@click.argument("log", required=False, type=click.Path(exists=True, dir_okay=False, path_type=str))
+@geo_options
+@click.option(
+    "--lines",
+    type=click.IntRange(min=100),
+    default=1_000_000,
+    show_default=True,
+    help="Lines to generate when no LOG is given.",
+)
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the generated log.")
+@click.option(
+    "--keep",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Keep the generated log at this path (default: a temporary file).",
+)
+@click.option(
+    "--by",
+    default="region",
+    show_default=True,
+    help="The report's grouping (as in `report --by`).",
+)
+@click.option(
+    "--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="Runs of each."
+)
+@click.option("--gzip", "with_gzip", is_flag=True, help="Also time a gzip copy of the log.")
+@click.option(
+    "--peers",
+    is_flag=True,
+    help="Also time, once each, a hand-written re + geoip2 loop and GoAccess (if installed) "
+    "with the same City database.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON.")
+def bench(
+    log: str | None,
+    city_db: str | None,
+    asn_db: str | None,
+    geoip_dir: str | None,
+    lang: str,
+    lines: int,
+    seed: int,
+    keep: str | None,
+    by: str,
+    repeat: int,
+    with_gzip: bool,
+    peers: bool,
+    as_json: bool,
+) -> None:
+    """Time `report` end to end against a bare Polars floor, in one sitting.
+
+    Without LOG, a realistic combined log is generated first (heavy-hitter
+    clients drawn from the City database's networks, a third IPv6, several
+    time zones, a few malformed lines). Each of floor and report runs --repeat
+    times as a fresh process; the fastest counts, peak memory is the largest.
+
+    \b
+    Examples:
+        loganalyzer bench --city-db GeoLite2-City.mmdb --asn-db GeoLite2-ASN.mmdb
+        loganalyzer bench big.log --geoip-dir /usr/share/GeoIP --gzip --json
+    """
+    import json
+    import tempfile
+
+    from loganalyzer.bench import generate_log, run_benchmark
+    from loganalyzer.enrich import GeoDatabases
+    from loganalyzer.report import safe_text
+
+    dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
+    dbs.require_city()
+    args = ["--by", by, "-O", "csv", "--lang", lang]
+    for info in dbs.infos:
+        args += [f"--{info.role}-db", str(info.path)]
+    with tempfile.TemporaryDirectory(prefix="loganalyzer-bench-") as tmp:
+        if log is None:
+            target = Path(keep) if keep else Path(tmp) / "bench.log"
+            _echo_err(f"Generating {lines:,} lines (seed {seed}) into {target}...")
+            city_path = next(i.path for i in dbs.infos if i.role == "city")
+            log = str(generate_log(target, lines=lines, seed=seed, city_db=city_path))
+        _echo_err(f"Timing floor and report {repeat} times each...")
+        city = next(i.path for i in dbs.infos if i.role == "city")
+        result = run_benchmark(
+            log,
+            report_args=args,
+            repeat=repeat,
+            with_gzip=with_gzip,
+            workdir=tmp,
+            peers_city_db=city if peers else None,
+        )
+    if result.report.returncode != 0:
+        raise LogAnalyzerError(
+            f"the report failed (exit {result.report.returncode}): " + " ".join(result.command)
+        )
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    m = result.machine
+    click.echo(
+        f"log      {safe_text(result.log)}: {result.lines:,} lines, "
+        f"{result.size_bytes / 1e6:,.1f} MB\n"
+        f"floor    {result.floor.seconds:6.2f} s   "
+        "bare Polars scan counting distinct first fields\n"
+        f"report   {result.report.seconds:6.2f} s   {result.lines_per_second:,.0f} lines/s, "
+        f"peak {result.report.peak_rss_mb:,.0f} MB, {result.ratio:.2f}x the floor"
+    )
+    if result.gzip is not None:
+        click.echo(
+            f"gzip     {result.gzip.seconds:6.2f} s   "
+            f"{result.gzip.seconds / result.report.seconds:.2f}x the plain-text report, "
+            f"peak {result.gzip.peak_rss_mb:,.0f} MB"
+        )
+    for name, run in result.peers.items():
+        rate = f"{result.lines / run.seconds:,.0f} lines/s" if run.returncode == 0 else "failed"
+        click.echo(
+            f"peer     {run.seconds:6.2f} s   {rate}, peak {run.peak_rss_mb:,.0f} MB: {name}"
+        )
+    click.echo(
+        f"machine  {m['cpus']} CPUs, {m['memory_gb']} GB, Python {m['python']}, "
+        f"Polars {m['polars']}; best of {result.repeat}"
+    )
 
 
 # --- Charts and briefings (issue 5) ---------------------------------------------------
@@ -637,6 +980,7 @@ def _briefing_options(f: F) -> F:
 @cli.command(epilog=EPILOG_EXIT_CODES)
 @log_options
 @geo_options
+@source_options
 @click.option(
     "--kind",
     "-k",
@@ -683,6 +1027,7 @@ def plot(
     asn_db: str | None,
     geoip_dir: str | None,
     lang: str,
+    anon_sources: AnonymizerSources | None,
     kind: str,
     by: str | None,
     watch: tuple[str, ...],
@@ -700,6 +1045,7 @@ def plot(
         loganalyzer plot access.log --kind hours --tz Asia/Shanghai -o hours.pdf
         loganalyzer plot access.log --kind asn --top 10 -o networks.png
         loganalyzer plot access.log --kind map -o map.png
+        loganalyzer plot access.log --sources-dir ~/anon --kind regions -o split.png
     """
     from loganalyzer.pipeline import raise_for_faults
     from loganalyzer.plot import chart, figure_format, save_figure
@@ -722,6 +1068,7 @@ def plot(
             top_n=top_n,
             rejects=rej,
             on_bytes=progress,
+            sources=anon_sources,
             **options,
         )
     if not quiet:
@@ -739,6 +1086,7 @@ def plot(
 @cli.command(epilog=EPILOG_EXIT_CODES)
 @log_options
 @geo_options
+@source_options
 @_briefing_options
 @click.option(
     "-o",
@@ -764,6 +1112,7 @@ def brief(
     asn_db: str | None,
     geoip_dir: str | None,
     lang: str,
+    anon_sources: AnonymizerSources | None,
     watch: tuple[str, ...],
     tz: str,
     top_n: int | None,
@@ -777,6 +1126,7 @@ def brief(
     Examples:
         loganalyzer brief --sample --watch CN-LN --watch ES -o briefing.html
         loganalyzer brief access.log* --geoip-dir ~/GeoIP --tz Asia/Shanghai -o briefing.md
+        loganalyzer brief access.log --sources-dir ~/anon --watch CN-LN -o briefing.html
     """
     from loganalyzer.brief import briefing, briefing_format
     from loganalyzer.pipeline import raise_for_faults
@@ -791,7 +1141,14 @@ def brief(
     )
     with _open_rejects_ctx(rejects) as rej:
         result = briefing(
-            logs, watch=watch, tz=tz, top_n=top_n or 15, fmt=fmt, rejects=rej, **options
+            logs,
+            watch=watch,
+            tz=tz,
+            top_n=top_n or 15,
+            fmt=fmt,
+            rejects=rej,
+            sources=anon_sources,
+            **options,
         )
     if not quiet:
         _summarise_rejects(result.meta, rejects)

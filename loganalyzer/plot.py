@@ -47,7 +47,7 @@ ChartKind = Literal["regions", "timeline", "hours", "map", "asn"]
 KINDS: tuple[str, ...] = ("regions", "timeline", "hours", "map", "asn")
 Interval = Literal["auto", "hour", "day"]
 
-ANONYMIZED = "anonymized_requests"
+ANONYMIZED = S.ANONYMIZED_REQUESTS
 """Column added by the anonymizer verdicts; when present, bars split direct from anonymized."""
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with any common
@@ -206,7 +206,8 @@ _STAT_COLUMNS = frozenset(
         S.FIRST_SEEN,
         S.LAST_SEEN,
         S.WATCHED,
-        ANONYMIZED,
+        S.ANONYMIZED_REQUESTS,
+        S.ANONYMIZED_IPS,
         *S.STATUS_CLASSES,
     }
 )

@@ -267,3 +267,21 @@ def test_findings_state_the_anonymized_share_when_verdicts_exist():
         "(VPN, proxy, Tor or hosting exits); their places are the exits', not the users'."
     ) in found
     assert not [f for f in found if f.startswith("Anonymizer verdicts were not")]
+
+
+def test_brief_with_anonymizer_sources_states_the_share(tmp_path, city_db):
+    vpn_list = Path(__file__).resolve().parent.parent / "fixtures" / "anon" / "vpn-list.txt"
+    t0 = datetime(2026, 9, 14, 8, 0, tzinfo=UTC)
+    clients = [("175.167.1.2", 5), ("2.137.200.1", 3)]  # the second is on the VPN list
+    lines = [log_line(ip=ip, ts=t0 + timedelta(minutes=i)) for ip, n in clients for i in range(n)]
+    log = tmp_path / "a.log"
+    log.write_text("".join(x + "\n" for x in lines), encoding="utf-8")
+    out = tmp_path / "b.html"
+    proc = run_cli(
+        "brief", str(log), "--city-db", str(city_db), "--ip-list", f"vpn={vpn_list}",
+        "-o", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    found = findings_of(out.read_text(encoding="utf-8"))
+    assert any(f.startswith("3 of 8 requests (37.5%) came through anonymizers") for f in found)
+    assert "<th class=n>anonymized</th>" in out.read_text(encoding="utf-8")

@@ -483,3 +483,29 @@ def test_a_chart_without_requests_says_so(kind):
     texts = [t.get_text() for t in c.figure.axes[0].texts]
     assert any(t.startswith("No ") and "requests in the selected logs" in t for t in texts)
     assert figure_bytes(c.figure, "png").startswith(MAGIC["png"])
+
+
+VPN_LIST = Path(__file__).resolve().parent.parent / "fixtures" / "anon" / "vpn-list.txt"
+
+
+def test_real_anonymizer_verdicts_split_the_bars(tmp_path, city_db):
+    from loganalyzer.anonymizers import AnonymizerSources
+
+    # 2.137.200.0/24 (Madrid) is on the VPN list; the others are direct.
+    clients = [("175.167.1.2", 3), ("2.136.4.5", 2), ("2.137.200.1", 2), ("2.137.0.10", 1)]
+    lines = [log_line(ip=ip, ts=T0 + timedelta(minutes=i)) for ip, n in clients for i in range(n)]
+    log = write_log(tmp_path / "a.log", lines)
+    out = tmp_path / "split.svg"
+    proc = run_cli(
+        "plot", str(log), "--city-db", str(city_db), "--ip-list", f"vpn={VPN_LIST}",
+        "--kind", "regions", "--watch", "ES", "-o", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    words = svg_text(out.read_text(encoding="utf-8"))
+    assert "through anonymizers" in words
+    assert "3 (37.5%), 2 through anonymizers" in words  # Madrid: 1 direct + 2 by VPN
+    sources = AnonymizerSources.load(ip_lists=[f"vpn={VPN_LIST}"])
+    a = analyze([log], city_db=city_db, by=["region"], sources=sources)
+    fig = plot_regions(a)
+    assert bar_widths(fig, "anonymized") == [float(n) for n in a.rows[ANONYMIZED]]
+    assert sum(bar_widths(fig, "anonymized")) == 2
