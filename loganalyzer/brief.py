@@ -501,6 +501,14 @@ class _Doc:
                 + (f" ({d['description']})" if d.get("description") else "")
                 + "."
             )
+        for src in meta.get("sources", []):
+            dated = f", data of {src['date']}" if src.get("date") else ""
+            out.append(
+                f"Anonymizer source {src['path']}: {src['kind']}, {src['entries']:,} entries"
+                f"{dated}, sha256 {src['sha256']}."
+            )
+        # Stale anonymizer lists and the like: a reader must see them next to the numbers.
+        out += [f"Warning: {w}" for w in meta.get("warnings", [])]
         if meta.get("filters"):
             out.append("Filters: " + ", ".join(meta["filters"]) + ".")
         if meta.get("since") or meta.get("until"):

@@ -1073,6 +1073,7 @@ def plot(
         )
     if not quiet:
         _summarise_rejects(result.analysis.meta, rejects)
+        _note_sources(result.analysis.meta)
     dbs = [d["path"] for d in result.analysis.meta["databases"]]
     save_figure(result.figure, out_path, inputs=[*logs, *dbs])
     if not quiet:
@@ -1152,6 +1153,7 @@ def brief(
         )
     if not quiet:
         _summarise_rejects(result.meta, rejects)
+        _note_sources(result.meta)
     dbs = [d["path"] for d in result.meta["databases"]]
     write_atomic(Path(out_path), result.text.encode("utf-8"), inputs=[*logs, *dbs])
     if not quiet:

@@ -284,4 +284,9 @@ def test_brief_with_anonymizer_sources_states_the_share(tmp_path, city_db):
     assert proc.returncode == 0, proc.stderr.decode()
     found = findings_of(out.read_text(encoding="utf-8"))
     assert any(f.startswith("3 of 8 requests (37.5%) came through anonymizers") for f in found)
-    assert "<th class=n>anonymized</th>" in out.read_text(encoding="utf-8")
+    doc = out.read_text(encoding="utf-8")
+    assert "<th class=n>anonymized</th>" in doc
+    digest = hashlib.sha256(vpn_list.read_bytes()).hexdigest()
+    assert f"Anonymizer source {vpn_list}: " in doc
+    assert f"sha256 {digest}." in doc
+    assert f"Source: {vpn_list}" in proc.stderr.decode()
