@@ -240,12 +240,18 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         raise UsageError(
             f"{option}: cannot read {value!r}; "
             "use ISO 8601, e.g. 2026-09-14 or 2026-09-14T08:00+08:00"
         ) from None
+    zone = _setting("time_zone")
+    if parsed.tzinfo is None and zone and zone != "UTC":
+        from zoneinfo import ZoneInfo
+
+        parsed = parsed.replace(tzinfo=ZoneInfo(zone))
+    return parsed
 
 
 @contextmanager
@@ -324,6 +330,7 @@ def _resolve_sample(
     logs: tuple[str, ...], sample: bool, city_db: str | None, asn_db: str | None, quiet: bool
 ) -> tuple[tuple[str, ...], str | None, str | None]:
     if not sample:
+        logs = logs or tuple(_setting("logs") or ())
         if not logs:
             raise UsageError("no log files given; pass LOG... (or - for stdin), or --sample")
         return logs, city_db, asn_db
@@ -361,7 +368,25 @@ def _open_rejects(path: str | None) -> IO[str] | None:
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EPILOG_EXIT_CODES,
 )
-@click.version_option(package_name="loganalyzer", prog_name="loganalyzer")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    is_eager=True,
+    expose_value=False,
+    callback=lambda ctx, _param, value: _load_config(ctx, value),
+    metavar="FILE",
+    help="Settings file [env: LOGANALYZER_CONFIG; default: "
+    "$XDG_CONFIG_HOME/loganalyzer/config.toml]. See: loganalyzer config show.",
+)
+# Not eager, so that it runs after --config and names the databases that config picks.
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    callback=lambda ctx, _param, value: _show_version(ctx) if value else None,
+    help="Show the version and the databases in use, then exit.",
+)
 @click.option(
     "--traceback", is_flag=True, help="Show the full traceback on errors (for bug reports)."
 )
@@ -480,6 +505,7 @@ def report(
     quiet = bool(ctx.obj.get("quiet"))
     logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
     fmt_out = output or _output_from_path(out_path)
+    watch = _fitting_watch(ctx, watch, by or ("region",))
     if rejects and (scheduler or workers):
         raise UsageError("--rejects is not available on a cluster yet; run without it")
     with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
@@ -544,7 +570,7 @@ def _terminal_width() -> int:
 
 def _output_from_path(path: str | None) -> str:
     if path is None:
-        return "table"
+        return str(_setting("output") or "table")
     suffix = Path(path).suffix.lower()
     return {
         ".csv": "csv",
@@ -908,6 +934,275 @@ def bench(
         f"machine  {m['cpus']} CPUs, {m['memory_gb']} GB, Python {m['python']}, "
         f"Polars {m['polars']}; best of {result.repeat}"
     )
+
+
+# === Analyst workflow (issue 9): settings, --version, lookup, compare, report --follow ===
+# Kept together so that other commands' edits elsewhere in this file merge cleanly.
+
+
+def _load_config(ctx: click.Context, path: str | None) -> None:
+    """Read the settings once, for every command: the option defaults come from them."""
+    if ctx.resilient_parsing:  # shell completion: never fail, never read files twice
+        return
+    from loganalyzer.config import load_settings
+
+    settings = load_settings(path)
+    ctx.meta["settings"] = settings
+    ctx.default_map = {**(ctx.default_map or {}), **settings.default_map()}
+
+
+def _setting(name: str) -> Any:
+    ctx = click.get_current_context(silent=True)
+    settings = ctx.meta.get("settings") if ctx is not None else None
+    return settings.get(name) if settings is not None else None
+
+
+def _show_version(ctx: click.Context) -> None:
+    from loganalyzer import __version__
+    from loganalyzer.enrich import GeoDatabases, open_database_info
+    from loganalyzer.errors import GeoDatabaseError
+    from loganalyzer.report import safe_text
+
+    click.echo(f"loganalyzer, version {__version__}")
+    city, asn, geoip_dir = _setting("city_db"), _setting("asn_db"), _setting("geoip_dir")
+    for role, given in (("city", city), ("asn", asn)):
+        try:
+            if given:
+                info = open_database_info(given, role)  # type: ignore[arg-type]
+            else:
+                dbs = GeoDatabases.open(geoip_dir=geoip_dir, search=True)
+                info = getattr(dbs, role)
+        except GeoDatabaseError as exc:
+            click.echo(f"{role} database: unusable ({safe_text(str(exc))})")
+            continue
+        if info is None:
+            click.echo(f"{role} database: none found")
+        else:
+            click.echo(
+                f"{role} database: {safe_text(info.path)} "
+                f"({info.database_type}, built {info.build_date})"
+            )
+    ctx.exit(0)
+
+
+def _fitting_watch(ctx: click.Context, watch: Sequence[str], by: Sequence[str]) -> tuple[str, ...]:
+    """A watch list from the settings file keeps only the codes this grouping can show.
+
+    Given on the command line, a code that does not fit is an error worth seeing;
+    from the settings, it would make every ``--by country`` or ``--by asn`` fail.
+    """
+    if ctx.get_parameter_source("watch") != click.core.ParameterSource.DEFAULT_MAP:
+        return tuple(watch)
+    from loganalyzer.aggregate import resolve_grouping
+    from loganalyzer.schema import COUNTRY_ISO, REGION_ISO, SUBREGION_ISO
+
+    keys = set(resolve_grouping(by).keys)
+    fits_country = COUNTRY_ISO in keys
+    fits_province = bool(keys & {REGION_ISO, SUBREGION_ISO})
+    return tuple(w for w in watch if (fits_province if "-" in w else fits_country))
+
+
+def _write_text(text: str | bytes, out_path: str | None, inputs: Sequence[str]) -> None:
+    with _atomic_output(out_path, inputs, binary=isinstance(text, bytes)) as handle:
+        handle.write(text)
+
+
+@cli.group()
+def config() -> None:
+    """Settings: a TOML file, environment variables and built-in defaults.
+
+    \b
+    Example:
+        loganalyzer config show
+        loganalyzer --config ./team.toml config show --json
+    """
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def config_show(ctx: click.Context, as_json: bool) -> None:
+    """Print the effective settings and where each came from.
+
+    Precedence: command line > environment > settings file > defaults. The file is
+    --config FILE, else $LOGANALYZER_CONFIG, else $XDG_CONFIG_HOME/loganalyzer/config.toml
+    (~/.config when XDG_CONFIG_HOME is unset).
+
+    \b
+    Example:
+        loganalyzer config show
+        LOGANALYZER_OUTPUT=csv loganalyzer config show --json
+    """
+    import json
+
+    from loganalyzer.config import describe
+    from loganalyzer.report import safe_text
+
+    settings = ctx.meta["settings"]
+    records = describe(settings)
+    file_note = (
+        f"settings file: {settings.file}"
+        if settings.file
+        else f"settings file: none (looked for {settings.searched})"
+    )
+    if as_json:
+        doc = {
+            "file": str(settings.file) if settings.file else None,
+            "searched": str(settings.searched) if settings.searched else None,
+            "settings": records,
+        }
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
+        return
+    click.echo(safe_text(file_note))
+    for r in records:
+        value = r["value"]
+        shown = "-" if value is None or value == [] else value
+        if isinstance(shown, list):
+            shown = ", ".join(shown)
+        click.echo(f"{r['name']:<11} {safe_text(str(shown))}  [{safe_text(r['source'])}]")
+
+
+_LOOKUP_EPILOG = (
+    "Exit codes: 0 every address looked up (not found and non-public are answers, not "
+    "errors), 2 usage, 3 an input is not an IP address (all rows are still printed), "
+    "4 GeoIP database, 5 output."
+)
+
+
+def _read_address_lines(stream: IO[str]) -> list[str]:
+    out = []
+    for line in stream:
+        text = line.strip()
+        if text and not text.startswith("#"):
+            out.append(text)
+    return out
+
+
+@cli.command(epilog=_LOOKUP_EPILOG)
+@click.argument("addresses", nargs=-1, metavar="[ADDRESS]...")
+@click.option(
+    "--from-log",
+    "from_log",
+    multiple=True,
+    type=click.Path(allow_dash=True, path_type=str),
+    metavar="LOG",
+    help="Look up every distinct client of LOG (repeatable), busiest first.",
+)
+@click.option(
+    "--log-format",
+    "-f",
+    default="combined",
+    show_default=True,
+    metavar="NAME|apache:FMT",
+    help="Format of --from-log logs.",
+)
+@geo_options
+@click.option(
+    "--output",
+    "-O",
+    "output",
+    type=click.Choice(["table", "csv", "json"]),
+    help="Output format [default: table; with -o, from the file's extension].",
+)
+@click.option(
+    "-o",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    metavar="FILE",
+    help="Write to FILE instead of stdout.",
+)
+@click.option(
+    "--no-csv-safety", is_flag=True, help="Do not prefix spreadsheet-formula cells with '."
+)
+@click.option("--sample", is_flag=True, help="Use the bundled invented sample databases.")
+@click.pass_context
+def lookup(
+    ctx: click.Context,
+    addresses: tuple[str, ...],
+    from_log: tuple[str, ...],
+    log_format: str,
+    city_db: str | None,
+    asn_db: str | None,
+    geoip_dir: str | None,
+    lang: str,
+    output: str | None,
+    out_path: str | None,
+    no_csv_safety: bool,
+    sample: bool,
+) -> None:
+    """Everything the databases say about some addresses.
+
+    Country, both subdivision levels (ISO 3166-2), city, coordinates and accuracy
+    radius, time zone, registered country, ASN and organisation, and the networks
+    matched. Addresses come from the arguments, from stdin (one a line, or -), or
+    from the distinct clients of a log (--from-log). Ports, brackets, zone ids and
+    IPv4-mapped IPv6 are accepted; private and reserved addresses are answered
+    without a lookup.
+
+    \b
+    Examples:
+        loganalyzer lookup 81.2.69.160 2408:8200::1 --geoip-dir ~/GeoIP
+        loganalyzer lookup --sample 175.167.1.2 -O json
+        grep -o '^[^ ]*' access.log | sort -u | loganalyzer lookup -O csv -o clients.csv
+        loganalyzer lookup --from-log access.log -O csv
+    """
+    from loganalyzer.enrich import GeoDatabases
+    from loganalyzer.errors import InputError
+    from loganalyzer.lookup import lookup_addresses, lookup_log_clients, render_lookup_table
+    from loganalyzer.pipeline import CAVEAT, Analysis, sample_paths
+    from loganalyzer.report import render_csv, render_json
+
+    if sample:
+        s = sample_paths()
+        city_db, asn_db = city_db or str(s.city_db), asn_db or str(s.asn_db)
+    if from_log and addresses:
+        raise UsageError("give addresses or --from-log LOG, not both")
+    dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
+    if dbs.city is None and dbs.asn is None:
+        dbs.require_city()
+    if from_log:
+        analysis = lookup_log_clients(from_log, dbs, log_format=log_format, lang=lang)
+        given: list[str] = []
+    else:
+        given = [a for a in addresses if a != "-"]
+        if "-" in addresses or not addresses:
+            if not addresses and sys.stdin.isatty():
+                raise UsageError("no addresses given; pass ADDRESS..., pipe them in, or --from-log")
+            given += _read_address_lines(sys.stdin)
+        if not given:
+            raise UsageError("no addresses on stdin")
+        from loganalyzer import __version__
+
+        rows = lookup_addresses(given, dbs, lang=lang)
+        meta = {
+            "tool": {"name": "loganalyzer", "version": __version__},
+            "databases": [d.as_dict() for d in dbs.infos],
+            "caveat": CAVEAT,
+        }
+        analysis = Analysis(rows=rows, meta=meta)
+    fmt_out = output or {"csv": "csv", "json": "json"}.get(_output_from_path(out_path), "table")
+    if fmt_out == "json":
+        text = render_json(analysis)
+    elif fmt_out == "csv":
+        text = render_csv(analysis.rows, safe=not no_csv_safety)
+    else:
+        text = render_lookup_table(analysis.rows)
+    _write_text(text, out_path, from_log)
+    quiet = bool(ctx.obj.get("quiet"))
+    if from_log and not quiet:
+        bad = analysis.meta["invalid_clients"]["requests"]
+        if bad:
+            _echo_err(f"{bad:,} requests had a client field that is not an IP address")
+    invalid = [
+        r["input"] for r in analysis.rows.iter_rows(named=True) if r["status"] == "invalid_ip"
+    ]
+    if invalid and not from_log:
+        from loganalyzer.report import safe_text
+
+        raise InputError(
+            f"{len(invalid)} of {len(given)} inputs not an IP address "
+            f"(first: {safe_text(invalid[0])!r}); their rows say status invalid_ip"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
