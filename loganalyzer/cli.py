@@ -1205,6 +1205,159 @@ def lookup(
         )
 
 
+@cli.command(epilog=EPILOG_EXIT_CODES)
+@log_options
+@geo_options
+@click.option(
+    "--baseline-until",
+    metavar="TIME",
+    help="Split LOGS here: requests before TIME are the baseline, the rest current "
+    "(ISO 8601; a date means its midnight).",
+)
+@click.option(
+    "--baseline",
+    "baseline",
+    multiple=True,
+    type=click.Path(allow_dash=True, path_type=str),
+    metavar="LOG",
+    help="A log of the baseline period (repeatable; with --current).",
+)
+@click.option(
+    "--current",
+    "current",
+    multiple=True,
+    type=click.Path(allow_dash=True, path_type=str),
+    metavar="LOG",
+    help="A log of the current period (repeatable; with --baseline).",
+)
+@click.option(
+    "--by",
+    "-b",
+    multiple=True,
+    metavar="KEY",
+    help="Compare by country, region, subregion, city, asn, ip or any column. "
+    "Repeat to combine. [default: region]",
+)
+@click.option(
+    "--watch",
+    multiple=True,
+    metavar="CODE",
+    help="Rank a country (ES) or province (CN-LN) first when new, and always show it.",
+)
+@click.option(
+    "--top", "top_n", type=click.IntRange(min=1), metavar="N", help="Only the first N rows."
+)
+@click.option(
+    "--output",
+    "-O",
+    "output",
+    type=click.Choice(["table", "csv", "json", "parquet", "markdown"]),
+    help="Output format [default: table; with -o, from the file's extension].",
+)
+@click.option(
+    "-o",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    metavar="FILE",
+    help="Write to FILE instead of stdout.",
+)
+@click.option(
+    "--no-csv-safety", is_flag=True, help="Do not prefix spreadsheet-formula cells with '."
+)
+@click.option("--width", type=click.IntRange(min=40), help="Terminal table width.")
+@click.pass_context
+def compare(
+    ctx: click.Context,
+    logs: tuple[str, ...],
+    log_format: str,
+    since: str | None,
+    until: str | None,
+    where: tuple[str, ...],
+    rejects: str | None,
+    max_bad_lines: int | None,
+    keep_going: bool,
+    sample: bool,
+    city_db: str | None,
+    asn_db: str | None,
+    geoip_dir: str | None,
+    lang: str,
+    baseline_until: str | None,
+    baseline: tuple[str, ...],
+    current: tuple[str, ...],
+    by: tuple[str, ...],
+    watch: tuple[str, ...],
+    top_n: int | None,
+    output: str | None,
+    out_path: str | None,
+    no_csv_safety: bool,
+    width: int | None,
+) -> None:
+    """What changed between two periods: new and gone regions and networks, and growth.
+
+    Per region (or --by asn, path, ...): requests and distinct clients in each
+    period, the change, and whether the row is new, gone, up or down (up and down
+    compare shares of requests, so periods of different lengths compare fairly).
+    Rows are ranked for an analyst: new watched places, then anything new, then
+    the biggest relative increases; gone last. The logs are read once.
+
+    \b
+    Examples:
+        loganalyzer compare --sample --baseline-until 2026-09-16 --watch CN-LN
+        loganalyzer compare access.log* --baseline-until 2026-09-10 --by asn --top 20
+        loganalyzer compare --baseline last-week.log.gz --current access.log -O csv -o diff.csv
+    """
+    from loganalyzer.compare import compare as compare_periods
+    from loganalyzer.compare import render_comparison
+    from loganalyzer.pipeline import raise_for_faults
+
+    quiet = bool(ctx.obj.get("quiet"))
+    if sample and not baseline_until:
+        raise UsageError("--sample needs --baseline-until, e.g. 2026-09-16")
+    if baseline or current:
+        if sample:
+            raise UsageError("--sample splits the sample log: use --baseline-until with it")
+        s_city, s_asn = city_db, asn_db
+    else:
+        logs, s_city, s_asn = _resolve_sample(logs, sample, city_db, asn_db, quiet)
+    fmt_out = output or _output_from_path(out_path)
+    by = by or ("region",)
+    watch = _fitting_watch(ctx, watch, by)
+    inputs = (*logs, *baseline, *current)
+    with _open_rejects_ctx(rejects) as rej, _progress(_input_size(inputs), quiet) as progress:
+        analysis = compare_periods(
+            logs,
+            baseline_until=_parse_time(baseline_until, "--baseline-until"),
+            baseline=baseline,
+            current=current,
+            log_format=log_format,
+            by=by,
+            where=where,
+            since=_parse_time(since, "--since"),
+            until=_parse_time(until, "--until"),
+            watch=watch,
+            top_n=top_n,
+            city_db=s_city,
+            asn_db=s_asn,
+            geoip_dir=geoip_dir,
+            lang=lang,
+            rejects=rej,
+            max_bad_lines=max_bad_lines,
+            on_bytes=progress,
+        )
+    if not quiet:
+        _summarise_rejects(analysis.meta, rejects)
+    if fmt_out == "parquet" and out_path is None and sys.stdout.isatty():
+        raise UsageError("Parquet is binary: write it with -o FILE.parquet")
+    to_tty = out_path is None and sys.stdout.isatty()
+    term_width = width or (_terminal_width() if to_tty else 120)
+    text = render_comparison(analysis, fmt_out, safe_csv=not no_csv_safety, width=term_width)
+    _write_text(text, out_path, inputs)
+    for fault in analysis.faults:
+        _echo_err(f"Warning: {fault.source}: {fault.problem} after line {fault.line_no}")
+    if analysis.faults and not keep_going:
+        raise_for_faults(analysis.faults)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and map every outcome to an exit code (the only place that does)."""
     args = list(sys.argv[1:] if argv is None else argv)
