@@ -457,6 +457,21 @@ def cli(ctx: click.Context, traceback: bool, quiet: bool) -> None:
     type=click.IntRange(min=40),
     help="Terminal table width [default: the terminal's, else 120].",
 )
+@click.option(
+    "--follow",
+    "-F",
+    "follow_log",
+    is_flag=True,
+    help="Keep reading LOG as it grows, like tail -F (across rotation and truncation); "
+    "Ctrl-C prints the final report and exits 0.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=2.0,
+    show_default=True,
+    help="Seconds between refreshes of the table with --follow.",
+)
 @cluster_options
 @click.pass_context
 def report(
@@ -484,6 +499,8 @@ def report(
     width: int | None,
     scheduler: str | None,
     workers: int | None,
+    follow_log: bool,
+    interval: float,
 ) -> None:
     """Summarise requests by country, province, city, network or any column.
 
@@ -498,6 +515,7 @@ def report(
         loganalyzer report access.log --sources-dir ~/anon --watch CN-LN --watch ES
         loganalyzer report 'logs/*.gz' --workers 2 --by region
         loganalyzer report 'logs/*.gz' --scheduler tcp://10.0.0.5:8786 --geoip-dir /srv/geoip
+        loganalyzer report --follow /var/log/nginx/access.log --interval 5
     """
     from loganalyzer.pipeline import raise_for_faults
     from loganalyzer.report import render
@@ -506,6 +524,30 @@ def report(
     logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
     fmt_out = output or _output_from_path(out_path)
     watch = _fitting_watch(ctx, watch, by or ("region",))
+    if follow_log:
+        if scheduler or workers:
+            raise UsageError("--follow reads in this process: drop --workers and --scheduler")
+        _follow_report(
+            ctx,
+            logs,
+            log_format=log_format,
+            since=_parse_time(since, "--since"),
+            until=_parse_time(until, "--until"),
+            where=where,
+            rejects=rejects,
+            max_bad_lines=max_bad_lines,
+            dbs_args=(city_db, asn_db, geoip_dir),
+            lang=lang,
+            by=by or ("region",),
+            watch=watch,
+            top_n=top_n,
+            fmt_out=fmt_out,
+            out_path=out_path,
+            safe_csv=not no_csv_safety,
+            width=width,
+            interval=interval,
+        )
+        return
     if rejects and (scheduler or workers):
         raise UsageError("--rejects is not available on a cluster yet; run without it")
     with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
@@ -1291,6 +1333,8 @@ def compare(
     out_path: str | None,
     no_csv_safety: bool,
     width: int | None,
+    follow_log: bool,
+    interval: float,
 ) -> None:
     """What changed between two periods: new and gone regions and networks, and growth.
 
@@ -1356,6 +1400,106 @@ def compare(
         _echo_err(f"Warning: {fault.source}: {fault.problem} after line {fault.line_no}")
     if analysis.faults and not keep_going:
         raise_for_faults(analysis.faults)
+
+
+def _follow_report(
+    ctx: click.Context,
+    logs: Sequence[str],
+    *,
+    log_format: str,
+    since: datetime | None,
+    until: datetime | None,
+    where: Sequence[str],
+    rejects: str | None,
+    max_bad_lines: int | None,
+    dbs_args: tuple[str | None, str | None, str | None],
+    lang: str,
+    by: Sequence[str],
+    watch: Sequence[str],
+    top_n: int | None,
+    fmt_out: str,
+    out_path: str | None,
+    safe_csv: bool,
+    width: int | None,
+    interval: float,
+) -> None:
+    """``report --follow``: refresh until SIGINT/SIGTERM, then the final report, exit 0."""
+    import signal
+
+    from loganalyzer.enrich import GeoDatabases
+    from loganalyzer.follow import FollowEvent, LiveReport, LogFollower, follow
+    from loganalyzer.report import render, render_table, safe_text
+
+    if len(logs) != 1 or logs[0] == "-":
+        raise UsageError("--follow reads one file (not stdin): loganalyzer report --follow LOG")
+    quiet = bool(ctx.obj.get("quiet"))
+    city_db, asn_db, geoip_dir = dbs_args
+    dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
+    follower = LogFollower(logs[0])
+    to_tty = out_path is None and sys.stdout.isatty()
+    live_table = to_tty and fmt_out == "table"
+    term_width = width or (_terminal_width() if to_tty else 120)
+    name = safe_text(logs[0])
+    last_lines = -1
+
+    def refresh(live: LiveReport) -> None:
+        nonlocal last_lines
+        if live_table:
+            # Home and clear, then the table: a redraw, not a scrolling log.
+            table = render_table(live.analysis(), width=term_width, color=True)
+            click.echo("\x1b[H\x1b[2J" + table, nl=False)
+        elif not quiet and live.lines != last_lines:
+            _echo_err(f"Following {name}: {live.lines:,} lines read")
+        last_lines = live.lines
+
+    def event(e: FollowEvent) -> None:
+        if not quiet:
+            what = "the new file" if e.kind == "rotated" else "it again"
+            _echo_err(f"Note: {safe_text(e.source)} was {e.kind}; reading {what} from its start")
+
+    stopping = False
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with _open_rejects_ctx(rejects) as rej:
+            live = LiveReport(
+                log_format=log_format,
+                by=by,
+                where=where,
+                since=since,
+                until=until,
+                watch=watch,
+                top_n=top_n,
+                dbs=dbs,
+                lang=lang,
+                rejects=rej,
+                max_bad_lines=max_bad_lines,
+            )
+            analysis = follow(
+                follower,
+                live,
+                stop=lambda: stopping,
+                interval=interval,
+                on_refresh=refresh,
+                on_event=event,
+                poll_every=min(0.2, interval),
+            )
+    finally:
+        follower.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if live_table:
+        click.echo("\x1b[H\x1b[2J", nl=False)
+    if not quiet:
+        _summarise_rejects(analysis.meta, rejects)
+        if follower.pending:
+            _echo_err("Note: the last line has no newline yet and was not counted")
+    text = render(analysis, fmt_out, safe_csv=safe_csv, width=term_width, color=to_tty)
+    _write_text(text, out_path, logs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
