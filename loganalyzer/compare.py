@@ -386,6 +386,19 @@ def _period_text(meta: dict[str, Any], label: str) -> str:
     return f"{label} {p['requests']:,} requests ({when})"
 
 
+def _stats(row: dict[str, Any]) -> list[str]:
+    return [
+        row[CHANGE],
+        f"{row['requests_baseline']:,}",
+        f"{row['requests_current']:,}",
+        f"{row['requests_change']:+,}",
+        f"{100 * row['share_baseline']:.1f}%",
+        f"{100 * row['share_current']:.1f}%",
+        f"{row['unique_ips_baseline']:,}",
+        f"{row['unique_ips_current']:,}",
+    ]
+
+
 def _bucket_label(row: dict[str, Any], keys: Sequence[str], cells: list[str]) -> list[str]:
     """Name the non-public / not found / invalid bucket where no place column would."""
     from loganalyzer.report import _BUCKET_LABELS
@@ -447,21 +460,18 @@ def render_compare_table(analysis: Analysis, *, width: int | None = 120) -> str:
         "IPs was",
         "IPs now",
     )
-    for name in names:
-        table.add_column(name, justify="left" if name == "change" else "right", no_wrap=True)
-    for row, labels in zip(rows.iter_rows(named=True), label_rows, strict=True):
-        stats = [
-            row[CHANGE],
-            f"{row['requests_baseline']:,}",
-            f"{row['requests_current']:,}",
-            f"{row['requests_change']:+,}",
-            f"{100 * row['share_baseline']:.1f}%",
-            f"{100 * row['share_current']:.1f}%",
-            f"{row['unique_ips_baseline']:,}",
-            f"{row['unique_ips_current']:,}",
-        ]
+    stat_rows = [_stats(row) for row in rows.iter_rows(named=True)]
+    for i, name in enumerate(names):
+        # Numbers never wrap; two-word headers may, so narrow terminals keep every column.
+        widest = max([len(r[i]) for r in stat_rows] or [1])
+        table.add_column(
+            name,
+            justify="left" if name == "change" else "right",
+            min_width=max(widest, *(len(w) for w in name.split())),
+        )
+    for row, labels, stats in zip(rows.iter_rows(named=True), label_rows, stat_rows, strict=True):
         prefix = [Text("*" if row.get(S.WATCHED) else "")] if watched else []
-        table.add_row(*prefix, *[Text(c) for c in labels], *[Text(s) for s in stats])
+        table.add_row(*prefix, *[Text(c) for c in labels], *[Text(x) for x in stats])
     buf = io.StringIO()
     console = Console(
         file=buf, width=width or 120, color_system=None, highlight=False, emoji=False, markup=False
