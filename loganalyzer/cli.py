@@ -1333,8 +1333,6 @@ def compare(
     out_path: str | None,
     no_csv_safety: bool,
     width: int | None,
-    follow_log: bool,
-    interval: float,
 ) -> None:
     """What changed between two periods: new and gone regions and networks, and growth.
 

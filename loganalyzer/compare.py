@@ -10,7 +10,7 @@ once for both.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -18,28 +18,22 @@ from typing import IO, Any
 import polars as pl
 
 from loganalyzer import schema as S
-from loganalyzer.aggregate import (
-    Grouping,
-    merge_partials,
-    partials,
-    resolve_grouping,
-    summarize,
-    top,
-)
+from loganalyzer.aggregate import Grouping, resolve_grouping, summarize, top
 from loganalyzer.enrich import GeoDatabases, lookup
 from loganalyzer.errors import UsageError
 from loganalyzer.filters import Filter, combine, parse_filter
 from loganalyzer.formats import LogFormat, get_format
 from loganalyzer.pipeline import (
-    _COMPACT_ROWS,
     Analysis,
+    LineCounter,
     RejectWriter,
-    _Counter,
+    ScanPlan,
     _iso,
     _meta,
     _parsed_batches,
-    _time_filter,
     _utc,
+    geo_fields,
+    reduce_batches,
 )
 from loganalyzer.read import InputFile, ReadFault, expand_inputs
 
@@ -286,11 +280,7 @@ def compare(
         (*grouping.row_keys, PERIOD),
         grouping.geo_keys,
     )
-    part_keys = [S.CLIENT, *period_grouping.row_keys]
-    columns = {S.CLIENT, S.TS, S.STATUS, S.BYTES}
-    columns |= {k for k in grouping.row_keys if k in S.PARSED_SCHEMA}
-    columns |= {f.column for f in row_filters if f.column in S.PARSED_SCHEMA}
-    row_cond, time_cond = combine(row_filters), _time_filter(since, until)
+    plan = ScanPlan.make(fmt, period_grouping, row_filters, since, until)
     sets: list[tuple[list[InputFile], pl.Expr]]
     if split:
         by_time = pl.when(pl.col(S.TS) < cut).then(pl.lit(BASELINE)).otherwise(pl.lit(CURRENT))
@@ -300,34 +290,21 @@ def compare(
             (expand_inputs(baseline), pl.lit(BASELINE)),
             (expand_inputs(current), pl.lit(CURRENT)),
         ]
-    counter = _Counter()
+    counter = LineCounter()
     faults: list[ReadFault] = []
     writer = RejectWriter(rejects)
-    parts: list[pl.DataFrame] = []
-    held = 0
-    for inputs, period in sets:
-        for rows in _parsed_batches(
-            inputs, fmt, counter, faults, writer, on_bytes, max_bad_lines, columns
-        ):
-            lf = rows.lazy()
-            for cond in (time_cond, row_cond):
-                if cond is not None:
-                    lf = lf.filter(cond)
-            lf = lf.with_columns(period.alias(PERIOD))
-            part = partials(lf, period_grouping).collect()
-            parts.append(part)
-            held += part.height
-            if held > _COMPACT_ROWS and len(parts) > 1:
-                parts = [merge_partials(parts, part_keys).collect()]
-                held = parts[0].height
-    empty = pl.LazyFrame(schema=S.PARSED_SCHEMA).with_columns(pl.lit(None, pl.String).alias(PERIOD))
-    merged = (
-        merge_partials(parts, part_keys).collect()
-        if parts
-        else partials(empty, period_grouping).collect()
-    )
-    wanted = {k for k in grouping.geo_keys if k in S.GEO_SCHEMA} | {f.column for f in geo_filters}
-    table = lookup(merged[S.CLIENT], dbs, fields=wanted - {S.CLIENT}, lang=lang)
+
+    def batches() -> Iterator[pl.DataFrame]:
+        for inputs, period in sets:
+            for rows in _parsed_batches(
+                inputs, fmt, counter, faults, writer, on_bytes, max_bad_lines, plan.columns
+            ):
+                yield rows.with_columns(period.alias(PERIOD))
+        # Logs with no lines still give a partial with the period column.
+        yield pl.DataFrame(schema={**S.PARSED_SCHEMA, PERIOD: pl.String()})
+
+    merged = reduce_batches(batches(), plan)
+    table = lookup(merged[S.CLIENT], dbs, fields=geo_fields(plan, filters), lang=lang)
     geo_cond = combine(geo_filters)
     if geo_cond is not None:
         table = table.filter(geo_cond)

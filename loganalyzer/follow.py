@@ -25,27 +25,22 @@ from typing import IO, BinaryIO
 import polars as pl
 
 from loganalyzer import schema as S
-from loganalyzer.aggregate import (
-    mark_watched,
-    merge_partials,
-    partials,
-    resolve_grouping,
-    summarize,
-    top,
-)
+from loganalyzer.aggregate import merge_partials, resolve_grouping
 from loganalyzer.enrich import GeoDatabases, lookup
 from loganalyzer.errors import InputFileError, TooManyBadLinesError
-from loganalyzer.filters import Filter, combine, parse_filter
+from loganalyzer.filters import Filter, parse_filter
 from loganalyzer.formats import LogFormat, get_format
 from loganalyzer.parse import parse_lines, split_parsed
 from loganalyzer.pipeline import (
     Analysis,
     FileStats,
+    LineCounter,
     RejectWriter,
-    _Counter,
-    _meta,
-    _time_filter,
+    ScanPlan,
     _utc,
+    finish_analysis,
+    geo_fields,
+    reduce_batches,
 )
 from loganalyzer.read import LineBatch
 
@@ -227,30 +222,23 @@ class LiveReport:
         self.grouping = resolve_grouping(by)
         self.filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
         row_filters = [f for f in self.filters if f.on_rows]
-        self.geo_filters = [f for f in self.filters if not f.on_rows]
         if self.grouping.needs_geo and dbs.city is None and dbs.asn is None:
             dbs.require_city()
         self.dbs, self.lang, self.watch, self.top_n = dbs, lang, tuple(watch), top_n
-        self.since, self.until = _utc(since), _utc(until)
         self.max_bad_lines = max_bad_lines
-        self._row_cond = combine(row_filters)
-        self._time_cond = _time_filter(self.since, self.until)
-        self._columns = {S.CLIENT, S.TS, S.STATUS, S.BYTES}
-        self._columns |= {k for k in self.grouping.row_keys if k in S.PARSED_SCHEMA}
-        self._columns |= {f.column for f in row_filters if f.column in S.PARSED_SCHEMA}
-        self._part_keys = [S.CLIENT, *self.grouping.row_keys]
-        self._merged = partials(pl.LazyFrame(schema=S.PARSED_SCHEMA), self.grouping).collect()
-        wanted = {k for k in self.grouping.geo_keys if k in S.GEO_SCHEMA}
-        self._fields = (wanted | {f.column for f in self.geo_filters}) - {S.CLIENT}
+        # The same map side as a one-shot report: the rows must come out identical.
+        self.plan = ScanPlan.make(self.fmt, self.grouping, row_filters, _utc(since), _utc(until))
+        self._merged = reduce_batches([], self.plan)
+        self._fields = geo_fields(self.plan, self.filters)
         self._known = pl.DataFrame(schema=S.GEO_SCHEMA)
-        self._counter = _Counter()
+        self._counter = LineCounter()
         self._stats: dict[str, FileStats] = {}
         self._rejects = RejectWriter(rejects)
 
     @property
     def lines(self) -> int:
         """Lines read so far."""
-        return self._counter.total
+        return int(self._counter.total)
 
     def feed(self, batch: LineBatch) -> None:
         """Parse a batch of complete lines and merge it into the report."""
@@ -259,7 +247,7 @@ class LiveReport:
             stats = FileStats(batch.source, None, format=self.fmt.name)
             self._stats[batch.source] = stats
             self._counter.files.append(stats)
-        frame = parse_lines(batch.to_frame().lazy(), self.fmt, columns=self._columns).collect()
+        frame = parse_lines(batch.to_frame().lazy(), self.fmt, columns=self.plan.columns).collect()
         result = split_parsed(frame.lazy())
         rows, bad = result.rows.collect(), result.rejects.collect()
         stats.total += frame.height
@@ -279,14 +267,10 @@ class LiveReport:
                 batch.source,
                 self.fmt.name,
             )
-        lf = rows.lazy()
-        for cond in (self._time_cond, self._row_cond):
-            if cond is not None:
-                lf = lf.filter(cond)
-        part = partials(lf, self.grouping).collect()
+        part = reduce_batches([rows], self.plan)
         if part.is_empty():
             return
-        self._merged = merge_partials([self._merged, part], self._part_keys).collect()
+        self._merged = merge_partials([self._merged, part], self.plan.part_keys).collect()
         new = part.select(pl.col(S.CLIENT).unique()).join(
             self._known.select(S.CLIENT), on=S.CLIENT, how="anti"
         )
@@ -296,34 +280,18 @@ class LiveReport:
 
     def analysis(self) -> Analysis:
         """The report as it stands (the same rows ``analyze`` gives for these lines)."""
-        table = self._known
-        geo_cond = combine(self.geo_filters)
-        if geo_cond is not None:
-            table = table.filter(geo_cond)
-        enriched = self._merged.lazy().join(table.lazy(), on=S.CLIENT, how="inner")
-        rows = summarize(enriched, self.grouping)
-        matched = int(rows[S.REQUESTS].sum()) if rows.height else 0
-        first = rows[S.FIRST_SEEN].min() if rows.height else None
-        last = rows[S.LAST_SEEN].max() if rows.height else None
-        rows_total = rows.height
-        if self.watch:
-            rows = mark_watched(rows, self.watch)
-        rows = top(rows, self.top_n)
-        meta = _meta(
+        return finish_analysis(
+            self._merged,
             counter=self._counter,
-            dbs=self.dbs,
-            grouping=self.grouping,
+            faults=(),
+            plan=self.plan,
             filters=self.filters,
-            since=self.since,
-            until=self.until,
-            matched=matched,
-            first=first if isinstance(first, datetime) else None,
-            last=last if isinstance(last, datetime) else None,
+            dbs=self.dbs,
+            lang=self.lang,
             watch=self.watch,
             top_n=self.top_n,
-            rows_total=rows_total,
+            table=self._known,
         )
-        return Analysis(rows=rows, meta=meta)
 
 
 def follow(
