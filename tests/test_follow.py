@@ -222,6 +222,18 @@ class Running:
         for raw in self.proc.stderr:
             self.err.append(raw.decode())
 
+    def finish(self) -> bytes:
+        """Stdout once the process has exited, every stderr line collected, pipes closed."""
+        # Not communicate(): it would read stderr too, racing the reader thread.
+        assert self.proc.stdout is not None
+        assert self.proc.stderr is not None
+        with self.proc.stdout:
+            out = self.proc.stdout.read()
+        self.proc.wait(timeout=30)
+        self._reader.join(timeout=10)
+        self.proc.stderr.close()
+        return out
+
     def wait_for(self, text: str, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -283,8 +295,7 @@ def test_cli_follows_appends_rotation_and_truncation(tmp_path, city_db, asn_db, 
     with open(log, "a", encoding="utf-8") as f:
         f.write(log_line(ip="175.167.1.2")[:30])  # an unfinished line: not counted
     run.proc.send_signal(sig)
-    out, _ = run.proc.communicate(timeout=30)
-    run._reader.join(timeout=5)
+    out = run.finish()
     assert run.proc.returncode == 0, "".join(run.err)
     doc = json.loads(out)
     everything = tmp_path / "everything.log"
