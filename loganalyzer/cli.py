@@ -546,6 +546,7 @@ def report(
             safe_csv=not no_csv_safety,
             width=width,
             interval=interval,
+            sources=anon_sources,
         )
         return
     if rejects and (scheduler or workers):
@@ -1157,6 +1158,7 @@ def _read_address_lines(stream: IO[str]) -> list[str]:
     "--no-csv-safety", is_flag=True, help="Do not prefix spreadsheet-formula cells with '."
 )
 @click.option("--sample", is_flag=True, help="Use the bundled invented sample databases.")
+@source_options
 @click.pass_context
 def lookup(
     ctx: click.Context,
@@ -1171,15 +1173,16 @@ def lookup(
     out_path: str | None,
     no_csv_safety: bool,
     sample: bool,
+    anon_sources: AnonymizerSources | None,
 ) -> None:
     """Everything the databases say about some addresses.
 
     Country, both subdivision levels (ISO 3166-2), city, coordinates and accuracy
-    radius, time zone, registered country, ASN and organisation, and the networks
-    matched. Addresses come from the arguments, from stdin (one a line, or -), or
-    from the distinct clients of a log (--from-log). Ports, brackets, zone ids and
-    IPv4-mapped IPv6 are accepted; private and reserved addresses are answered
-    without a lookup.
+    radius, time zone, registered country, ASN and organisation, the networks
+    matched, and with anonymizer sources the verdict and its evidence. Addresses
+    come from the arguments, from stdin (one a line, or -), or from the distinct
+    clients of a log (--from-log). Ports, brackets, zone ids and IPv4-mapped IPv6
+    are accepted; private and reserved addresses are answered without a lookup.
 
     \b
     Examples:
@@ -1187,10 +1190,16 @@ def lookup(
         loganalyzer lookup --sample 175.167.1.2 -O json
         grep -o '^[^ ]*' access.log | sort -u | loganalyzer lookup -O csv -o clients.csv
         loganalyzer lookup --from-log access.log -O csv
+        loganalyzer lookup 185.220.101.20 --sources-dir ~/anon
     """
     from loganalyzer.enrich import GeoDatabases
     from loganalyzer.errors import InputError
-    from loganalyzer.lookup import lookup_addresses, lookup_log_clients, render_lookup_table
+    from loganalyzer.lookup import (
+        flat_lists,
+        lookup_addresses,
+        lookup_log_clients,
+        render_lookup_table,
+    )
     from loganalyzer.pipeline import CAVEAT, Analysis, sample_paths
     from loganalyzer.report import render_csv, render_json
 
@@ -1203,7 +1212,9 @@ def lookup(
     if dbs.city is None and dbs.asn is None:
         dbs.require_city()
     if from_log:
-        analysis = lookup_log_clients(from_log, dbs, log_format=log_format, lang=lang)
+        analysis = lookup_log_clients(
+            from_log, dbs, log_format=log_format, lang=lang, sources=anon_sources
+        )
         given: list[str] = []
     else:
         given = [a for a in addresses if a != "-"]
@@ -1215,10 +1226,11 @@ def lookup(
             raise UsageError("no addresses on stdin")
         from loganalyzer import __version__
 
-        rows = lookup_addresses(given, dbs, lang=lang)
+        rows = lookup_addresses(given, dbs, lang=lang, sources=anon_sources)
         meta = {
             "tool": {"name": "loganalyzer", "version": __version__},
             "databases": [d.as_dict() for d in dbs.infos],
+            **({"sources": [i.as_dict() for i in anon_sources.infos]} if anon_sources else {}),
             "caveat": CAVEAT,
         }
         analysis = Analysis(rows=rows, meta=meta)
@@ -1226,7 +1238,7 @@ def lookup(
     if fmt_out == "json":
         text = render_json(analysis)
     elif fmt_out == "csv":
-        text = render_csv(analysis.rows, safe=not no_csv_safety)
+        text = render_csv(flat_lists(analysis.rows), safe=not no_csv_safety)
     else:
         text = render_lookup_table(analysis.rows)
     _write_text(text, out_path, from_log)
@@ -1307,6 +1319,7 @@ def lookup(
     "--no-csv-safety", is_flag=True, help="Do not prefix spreadsheet-formula cells with '."
 )
 @click.option("--width", type=click.IntRange(min=40), help="Terminal table width.")
+@source_options
 @click.pass_context
 def compare(
     ctx: click.Context,
@@ -1333,6 +1346,7 @@ def compare(
     out_path: str | None,
     no_csv_safety: bool,
     width: int | None,
+    anon_sources: AnonymizerSources | None,
 ) -> None:
     """What changed between two periods: new and gone regions and networks, and growth.
 
@@ -1347,6 +1361,7 @@ def compare(
         loganalyzer compare --sample --baseline-until 2026-09-16 --watch CN-LN
         loganalyzer compare access.log* --baseline-until 2026-09-10 --by asn --top 20
         loganalyzer compare --baseline last-week.log.gz --current access.log -O csv -o diff.csv
+        loganalyzer compare a.log --baseline-until 2026-09-10 --by provider --sources-dir ~/anon
     """
     from loganalyzer.compare import compare as compare_periods
     from loganalyzer.compare import render_comparison
@@ -1385,9 +1400,11 @@ def compare(
             rejects=rej,
             max_bad_lines=max_bad_lines,
             on_bytes=progress,
+            sources=anon_sources,
         )
     if not quiet:
         _summarise_rejects(analysis.meta, rejects)
+        _note_sources(analysis.meta)
     if fmt_out == "parquet" and out_path is None and sys.stdout.isatty():
         raise UsageError("Parquet is binary: write it with -o FILE.parquet")
     to_tty = out_path is None and sys.stdout.isatty()
@@ -1420,6 +1437,7 @@ def _follow_report(
     safe_csv: bool,
     width: int | None,
     interval: float,
+    sources: AnonymizerSources | None,
 ) -> None:
     """``report --follow``: refresh until SIGINT/SIGTERM, then the final report, exit 0."""
     import signal
@@ -1476,6 +1494,7 @@ def _follow_report(
                 lang=lang,
                 rejects=rej,
                 max_bad_lines=max_bad_lines,
+                sources=sources,
             )
             analysis = follow(
                 follower,

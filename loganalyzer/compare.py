@@ -13,7 +13,7 @@ import io
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -28,6 +28,7 @@ from loganalyzer.pipeline import (
     LineCounter,
     RejectWriter,
     ScanPlan,
+    _classify_clients,
     _iso,
     _meta,
     _parsed_batches,
@@ -36,6 +37,9 @@ from loganalyzer.pipeline import (
     reduce_batches,
 )
 from loganalyzer.read import InputFile, ReadFault, expand_inputs
+
+if TYPE_CHECKING:
+    from loganalyzer.anonymizers import AnonymizerSources
 
 PERIOD = "period"
 BASELINE, CURRENT = "baseline", "current"
@@ -211,6 +215,7 @@ def compare(
     rejects: IO[str] | None = None,
     max_bad_lines: int | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    sources: AnonymizerSources | None = None,
 ) -> Analysis:
     """Compare a baseline period with the current one, per region, network or column.
 
@@ -237,6 +242,8 @@ def compare(
         rejects: receives rejected lines as JSON Lines.
         max_bad_lines: fail when more lines than this are rejected.
         on_bytes: progress callback.
+        sources: anonymizer sources, for ``--by anonymizer`` / ``provider``: which
+            anonymizer providers are new or gone.
 
     Returns:
         An :class:`~loganalyzer.pipeline.Analysis` whose rows are the keys and
@@ -273,6 +280,12 @@ def compare(
     needs_geo = grouping.needs_geo or any(f.column != S.CLIENT_IP for f in geo_filters)
     if needs_geo and dbs.city is None and dbs.asn is None:
         dbs.require_city()
+    anon_filters = [f for f in geo_filters if f.column in S.ANON_KEY_COLUMNS]
+    if (grouping.needs_anonymizers or anon_filters) and not sources:
+        raise UsageError(
+            "anonymizer columns need sources: --anon-db, --tor-exits, --ip-list, "
+            "--cloud-ranges, --asn-list or --sources-dir"
+        )
     since, until, cut = _utc(since), _utc(until), _utc(baseline_until)
     period_grouping = Grouping(
         grouping.names,
@@ -304,7 +317,10 @@ def compare(
         yield pl.DataFrame(schema={**S.PARSED_SCHEMA, PERIOD: pl.String()})
 
     merged = reduce_batches(batches(), plan)
-    table = lookup(merged[S.CLIENT], dbs, fields=geo_fields(plan, filters), lang=lang)
+    table = lookup(merged[S.CLIENT], dbs, fields=geo_fields(plan, filters, sources), lang=lang)
+    if sources:
+        # A client's verdict is one for both periods: its first and last request overall.
+        table = _classify_clients(table, merged, sources)
     geo_cond = combine(geo_filters)
     if geo_cond is not None:
         table = table.filter(geo_cond)
@@ -348,6 +364,7 @@ def compare(
         watch=watch,
         top_n=top_n,
         rows_total=rows_total,
+        sources=sources,
     )
     meta["periods"] = periods
     return Analysis(rows=rows_out, meta=meta, faults=tuple(faults))

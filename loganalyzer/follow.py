@@ -20,14 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, TYPE_CHECKING, BinaryIO
 
 import polars as pl
 
 from loganalyzer import schema as S
 from loganalyzer.aggregate import merge_partials, resolve_grouping
 from loganalyzer.enrich import GeoDatabases, lookup
-from loganalyzer.errors import InputFileError, TooManyBadLinesError
+from loganalyzer.errors import InputFileError, TooManyBadLinesError, UsageError
 from loganalyzer.filters import Filter, parse_filter
 from loganalyzer.formats import LogFormat, get_format
 from loganalyzer.parse import parse_lines, split_parsed
@@ -43,6 +43,9 @@ from loganalyzer.pipeline import (
     reduce_batches,
 )
 from loganalyzer.read import LineBatch
+
+if TYPE_CHECKING:
+    from loganalyzer.anonymizers import AnonymizerSources
 
 _CHUNK = 8 * 1024 * 1024
 
@@ -193,6 +196,8 @@ class LiveReport:
         lang: the language of names.
         rejects: receives rejected lines as JSON Lines.
         max_bad_lines: fail when more lines than this are rejected.
+        sources: anonymizer sources: verdicts are made at each refresh, from each
+            client's first and last request so far.
 
     Example:
         >>> from loganalyzer import sample_paths
@@ -217,6 +222,7 @@ class LiveReport:
         lang: str = "en",
         rejects: IO[str] | None = None,
         max_bad_lines: int | None = None,
+        sources: AnonymizerSources | None = None,
     ) -> None:
         self.fmt = get_format(log_format)
         self.grouping = resolve_grouping(by)
@@ -224,12 +230,19 @@ class LiveReport:
         row_filters = [f for f in self.filters if f.on_rows]
         if self.grouping.needs_geo and dbs.city is None and dbs.asn is None:
             dbs.require_city()
+        anon_filters = [f for f in self.filters if f.column in S.ANON_KEY_COLUMNS]
+        if (self.grouping.needs_anonymizers or anon_filters) and not sources:
+            raise UsageError(
+                "anonymizer columns need sources: --anon-db, --tor-exits, --ip-list, "
+                "--cloud-ranges, --asn-list or --sources-dir"
+            )
+        self.sources = sources
         self.dbs, self.lang, self.watch, self.top_n = dbs, lang, tuple(watch), top_n
         self.max_bad_lines = max_bad_lines
         # The same map side as a one-shot report: the rows must come out identical.
         self.plan = ScanPlan.make(self.fmt, self.grouping, row_filters, _utc(since), _utc(until))
         self._merged = reduce_batches([], self.plan)
-        self._fields = geo_fields(self.plan, self.filters)
+        self._fields = geo_fields(self.plan, self.filters, sources)
         self._known = pl.DataFrame(schema=S.GEO_SCHEMA)
         self._counter = LineCounter()
         self._stats: dict[str, FileStats] = {}
@@ -291,6 +304,7 @@ class LiveReport:
             watch=self.watch,
             top_n=self.top_n,
             table=self._known,
+            sources=self.sources,
         )
 
 

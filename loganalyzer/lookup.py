@@ -10,7 +10,7 @@ address has the same ``status`` here as its ``geo_status`` in a report.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import maxminddb
@@ -20,6 +20,7 @@ from loganalyzer import schema as S
 from loganalyzer.enrich import GeoDatabases, normalise_clients
 
 if TYPE_CHECKING:
+    from loganalyzer.anonymizers import AnonymizerSources
     from loganalyzer.pipeline import Analysis
 
 INPUT = "input"  # the address as the user wrote it
@@ -27,8 +28,6 @@ STATUS = "status"  # ok | not_found | not_public | invalid_ip (as geo_status)
 NETWORK = "network"  # the City/Country record's network, e.g. 175.167.0.0/16
 ASN_NETWORK = "asn_network"  # the ASN record's network (often another size)
 
-ANONYMIZER_COLUMNS = ("anonymizer", "anonymizer_evidence", "anonymizer_provider")
-"""Reserved for the anonymizer verdict; filled by an ``annotate`` hook when one exists."""
 
 LOOKUP_SCHEMA: dict[str, pl.DataType] = {
     INPUT: pl.String(),
@@ -56,9 +55,6 @@ LOOKUP_SCHEMA: dict[str, pl.DataType] = {
     ASN_NETWORK: pl.String(),
 }
 """The columns of :func:`lookup_addresses`, in output order."""
-
-Annotator = Callable[[pl.DataFrame], pl.DataFrame]
-"""Given ``client_ip`` (public addresses), return ``client_ip`` plus extra columns."""
 
 
 def _iso(country: str | None, code: str | None) -> str | None:
@@ -116,7 +112,7 @@ def lookup_addresses(
     dbs: GeoDatabases,
     *,
     lang: str = "en",
-    annotate: Annotator | None = None,
+    sources: AnonymizerSources | None = None,
 ) -> pl.DataFrame:
     """Look up addresses one by one, with every field the databases hold.
 
@@ -125,13 +121,15 @@ def lookup_addresses(
             ``::ffff:1.2.3.4``); duplicates and junk are fine.
         dbs: the databases (either may be absent: its columns are then null).
         lang: the language of names, falling back to English.
-        annotate: adds columns per public address, such as the anonymizer verdict
-            (:data:`ANONYMIZER_COLUMNS`); it gets a frame of ``client_ip`` and
-            returns one keyed by ``client_ip``.
+        sources: anonymizer sources; when given, the verdict columns of
+            :data:`loganalyzer.schema.ANON_SCHEMA` follow (``anonymizer``,
+            ``anonymizer_confidence``, ``anonymizer_provider``,
+            ``anonymizer_evidence``). Without a time, time-windowed Tor lists
+            (TorDNSEL) cannot apply; bulk lists and databases do.
 
     Returns:
         One row per input, in input order, with the columns of
-        :data:`LOOKUP_SCHEMA` (then any the annotator adds). ``status`` is
+        :data:`LOOKUP_SCHEMA` (then the verdict, with ``sources``). ``status`` is
         ``ok``, ``not_found``, ``not_public`` (see ``ip_class`` for why) or
         ``invalid_ip``; it never raises for a bad address.
 
@@ -183,11 +181,23 @@ def lookup_addresses(
             if reader is not None:
                 reader.close()
     frame = pl.DataFrame(rows, schema=LOOKUP_SCHEMA)
-    if annotate is not None:
-        public = frame.filter(pl.col(S.IP_CLASS) == "public").select(S.CLIENT_IP).unique()
-        extra = annotate(public)
-        frame = frame.join(extra, on=S.CLIENT_IP, how="left", maintain_order="left")
-    return frame
+    return add_verdicts(frame, sources) if sources else frame
+
+
+def add_verdicts(rows: pl.DataFrame, sources: AnonymizerSources) -> pl.DataFrame:
+    """Add the anonymizer verdict to lookup rows (non-public and invalid rows get none).
+
+    Uses ``asn`` (for an ASN list) and, when present, ``first_seen``/``last_seen``
+    (for time-windowed Tor lists), as :func:`loganalyzer.anonymizers.classify` does.
+    """
+    from loganalyzer.anonymizers import classify
+
+    given = [c for c in (S.ASN, S.AS_ORG, S.FIRST_SEEN, S.LAST_SEEN) if c in rows.columns]
+    public = rows.filter(pl.col(S.IP_CLASS) == "public").select(S.CLIENT_IP, *given)
+    verdicts = classify(public, sources).select(S.CLIENT_IP, *S.ANON_SCHEMA)
+    # One verdict per address: the same address given twice is one client.
+    verdicts = verdicts.unique(S.CLIENT_IP, keep="first", maintain_order=True)
+    return rows.join(verdicts, on=S.CLIENT_IP, how="left", maintain_order="left")
 
 
 def lookup_log_clients(
@@ -196,7 +206,7 @@ def lookup_log_clients(
     *,
     log_format: str = "combined",
     lang: str = "en",
-    annotate: Annotator | None = None,
+    sources: AnonymizerSources | None = None,
 ) -> Analysis:
     """Look up every distinct client of some logs, busiest first.
 
@@ -205,7 +215,8 @@ def lookup_log_clients(
         dbs: the databases.
         log_format: the logs' format.
         lang: the language of names.
-        annotate: as for :func:`lookup_addresses`.
+        sources: anonymizer sources, as for :func:`lookup_addresses`; each
+            client's first and last request let time-windowed Tor lists apply.
 
     Returns:
         An :class:`~loganalyzer.pipeline.Analysis` whose rows are those of
@@ -218,15 +229,24 @@ def lookup_log_clients(
     a = analyze(list(paths), log_format=log_format, by=("ip",), dbs=dbs)
     valid = a.rows.filter(pl.col(S.CLIENT_IP).is_not_null())
     invalid = a.rows.filter(pl.col(S.CLIENT_IP).is_null())
-    rows = lookup_addresses(valid[S.CLIENT_IP], dbs, lang=lang, annotate=annotate)
+    rows = lookup_addresses(valid[S.CLIENT_IP], dbs, lang=lang)
     rows = pl.concat([rows, valid.select(S.REQUESTS, S.FIRST_SEEN, S.LAST_SEEN)], how="horizontal")
+    if sources:
+        rows = add_verdicts(rows, sources)
     meta = {
+        **({"sources": [i.as_dict() for i in sources.infos]} if sources else {}),
         **a.meta,
         "invalid_clients": {
             "requests": int(invalid[S.REQUESTS].sum()) if invalid.height else 0,
         },
     }
     return Analysis(rows=rows, meta=meta, faults=a.faults)
+
+
+def flat_lists(rows: pl.DataFrame) -> pl.DataFrame:
+    """List columns (``anonymizer_evidence``) as one ``; ``-separated string, for CSV."""
+    lists = [n for n, t in rows.schema.items() if isinstance(t, pl.List)]
+    return rows.with_columns(pl.col(c).list.join("; ") for c in lists) if lists else rows
 
 
 def render_lookup_table(rows: pl.DataFrame) -> str:
@@ -269,7 +289,21 @@ def render_lookup_table(rows: pl.DataFrame) -> str:
                 ("asn", pair(asn, r[S.AS_ORG])),
                 ("asn network", show(r[ASN_NETWORK])),
             ]
-        lines += [(k.replace("_", " "), show(v)) for k, v in r.items() if k not in known]
+        if S.ANONYMIZER in r and r[S.IP_CLASS] == "public":
+            verdict = r[S.ANONYMIZER]
+            if verdict is None:
+                lines.append(("anonymizer", "not listed (no source claims it; not proof of clean)"))
+            else:
+                who = ", ".join(
+                    show(v) for v in (r[S.ANONYMIZER_CONFIDENCE], r[S.ANONYMIZER_PROVIDER]) if v
+                )
+                lines.append(("anonymizer", f"{show(verdict)}" + (f" ({who})" if who else "")))
+                lines += [("evidence", show(e)) for e in r[S.ANONYMIZER_EVIDENCE] or []]
+        lines += [
+            (k.replace("_", " "), show(v))
+            for k, v in r.items()
+            if k not in known and k not in S.ANON_SCHEMA
+        ]
         if S.REQUESTS in r:
             lines.append(("requests", f"{r[S.REQUESTS]:,}"))
             first, last = r[S.FIRST_SEEN], r[S.LAST_SEEN]
@@ -283,13 +317,13 @@ def render_lookup_table(rows: pl.DataFrame) -> str:
 
 
 __all__ = [
-    "ANONYMIZER_COLUMNS",
     "ASN_NETWORK",
     "INPUT",
     "LOOKUP_SCHEMA",
     "NETWORK",
     "STATUS",
-    "Annotator",
+    "add_verdicts",
+    "flat_lists",
     "lookup_addresses",
     "lookup_log_clients",
     "render_lookup_table",

@@ -245,3 +245,28 @@ def test_cli_usage_errors(tmp_path, args, message):
     r = _cli(tmp_path, *args)
     assert r.returncode == 2
     assert message in r.stderr.decode()
+
+
+def test_new_anonymizer_providers(tmp_path, city_db, asn_db):
+    from pathlib import Path
+
+    from loganalyzer.anonymizers import AnonymizerSources
+
+    tor_list = Path(__file__).resolve().parent.parent / "fixtures" / "anon" / "torbulkexitlist"
+    tor_ip = tor_list.read_text().split()[0]
+    sources = AnonymizerSources.load(tor_exits=[tor_list])
+    log = tmp_path / "a.log"
+    pairs_b = [("175.167.1.2", "/")] * 3
+    pairs_c = [("175.167.1.2", "/")] * 2 + [(tor_ip, "/")] * 4
+    log.write_text("\n".join(_lines(pairs_b, BEFORE) + _lines(pairs_c, AFTER)) + "\n")
+    c = compare(
+        [log], baseline_until=CUT, by=["anonymizer"], city_db=city_db, asn_db=asn_db,
+        sources=sources,
+    )  # fmt: skip
+    assert c.rows.select(S.ANONYMIZER, "change", "requests_current").rows() == [
+        ("tor", "new", 4),
+        (None, "down", 2),
+    ]
+    assert [x["path"] for x in c.meta["sources"]] == [str(tor_list)]
+    with pytest.raises(UsageError, match="anonymizer columns need sources"):
+        compare([log], baseline_until=CUT, by=["provider"], city_db=city_db)

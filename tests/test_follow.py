@@ -19,11 +19,12 @@ import pytest
 from loganalyzer import schema as S
 from loganalyzer.aggregate import merge_partials, partials, resolve_grouping
 from loganalyzer.enrich import GeoDatabases
-from loganalyzer.errors import InputFileError
+from loganalyzer.errors import InputFileError, UsageError
 from loganalyzer.follow import LiveReport, LogFollower, follow
 from loganalyzer.pipeline import analyze, sample_paths
 from loganalyzer.read import LineBatch
 from tests.builders import log_line
+from tests.conftest import ROOT
 
 # --- LogFollower ------------------------------------------------------------------------
 
@@ -163,6 +164,25 @@ def test_live_report_equals_analyze_whatever_the_batches(cuts, by, watch):
     for key in ("lines", "files", "rows_total", "time_range"):
         assert got.meta[key] == {**want.meta, "files": got.meta["files"]}[key]
     assert got.meta["files"][0]["lines"] == want.meta["files"][0]["lines"]
+
+
+def test_live_report_with_anonymizer_sources_equals_analyze():
+    from loganalyzer.anonymizers import AnonymizerSources
+
+    s = sample_paths()
+    dbs = GeoDatabases.open(city=s.city_db, asn=s.asn_db, search=False)
+    vpn = ROOT / "fixtures" / "anon" / "vpn-list.txt"
+    sources = AnonymizerSources.load(ip_lists=[("vpn", vpn)])
+    lines = s.log.read_bytes().splitlines(keepends=True)
+    live = LiveReport(by=["anonymizer", "region"], dbs=dbs, sources=sources)
+    for lo in range(0, len(lines), 97):
+        live.feed(LineBatch(str(s.log), lo + 1, b"".join(lines[lo : lo + 97])))
+    want = analyze([s.log], by=["anonymizer", "region"], dbs=dbs, sources=sources)
+    got = live.analysis()
+    assert got.rows.equals(want.rows)
+    assert "vpn" in got.rows[S.ANONYMIZER].to_list()
+    with pytest.raises(UsageError, match="anonymizer columns need sources"):
+        LiveReport(by=["provider"], dbs=dbs)
 
 
 def test_follow_reads_until_stopped_then_once_more(tmp_path):

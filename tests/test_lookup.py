@@ -6,6 +6,7 @@ import csv
 import io
 import ipaddress
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -132,18 +133,56 @@ def test_asn_database_alone(asn_db, asn_records):
     assert row[S.ASN] == asn_records["81.2.69.0/24"]["autonomous_system_number"]
 
 
-def test_annotate_hook_adds_columns_per_public_address(dbs):
-    seen: list[list[str]] = []
+ANON = Path(__file__).resolve().parent.parent / "fixtures" / "anon"
 
-    def verdict(public: pl.DataFrame) -> pl.DataFrame:
-        seen.append(sorted(public[S.CLIENT_IP].to_list()))
-        return public.with_columns(
-            (pl.col(S.CLIENT_IP) == "81.2.69.160").alias("anonymizer"),
-        )
 
-    rows = lookup_addresses(["81.2.69.160", "8.8.8.8", "10.0.0.1", "x"], dbs, annotate=verdict)
-    assert seen == [["8.8.8.8", "81.2.69.160"]]
-    assert rows["anonymizer"].to_list() == [True, False, None, None]
+def _listed(name: str) -> list[str]:
+    """The entries of a fixture list: one address or network a line, # comments."""
+    text = (ANON / name).read_text(encoding="utf-8")
+    return [ln.split("#")[0].strip() for ln in text.splitlines() if ln.split("#")[0].strip()]
+
+
+def test_verdicts_from_sources(dbs):
+    from loganalyzer.anonymizers import AnonymizerSources
+
+    sources = AnonymizerSources.load(
+        tor_exits=[ANON / "torbulkexitlist"], ip_lists=[("vpn", ANON / "vpn-list.txt")]
+    )
+    tor_ip = _listed("torbulkexitlist")[0]
+    vpn_net = ipaddress.ip_network(_listed("vpn-list.txt")[0])
+    vpn_ip = str(vpn_net.network_address + 5)
+    given = [tor_ip, vpn_ip, "175.167.1.2", "10.0.0.1", "junk", tor_ip]
+    rows = lookup_addresses(given, dbs, sources=sources)
+    assert rows["input"].to_list() == given
+    got = rows.select("anonymizer", "anonymizer_confidence").rows()
+    assert got == [
+        ("tor", "confirmed"),
+        ("vpn", "suspected"),
+        (None, None),  # public but listed nowhere: "not listed", which is not "clean"
+        (None, None),
+        (None, None),
+        ("tor", "confirmed"),
+    ]
+    assert rows["anonymizer_evidence"][1].to_list() == [f"ip-list:vpn-list.txt vpn ({vpn_net})"]
+    assert lookup_addresses(given, dbs).columns == list(LOOKUP_SCHEMA)
+
+
+def test_cli_shows_the_verdict_and_its_evidence(tmp_path, city_db):
+    tor_ip = _listed("torbulkexitlist")[0]
+    args = ["lookup", tor_ip, "175.167.1.2", "--city-db", str(city_db)]
+    args += ["--tor-exits", str(ANON / "torbulkexitlist")]
+    r = _cli(tmp_path, *args)
+    assert r.returncode == 0, r.stderr
+    blocks = r.stdout.decode().split("\n\n")
+    assert "  anonymizer   tor (confirmed, Tor)" in blocks[0].splitlines()
+    assert "  evidence     tor-exits:bulk-list" in blocks[0].splitlines()
+    assert "  anonymizer   not listed (no source claims it; not proof of clean)" in blocks[1]
+    c = _cli(tmp_path, *args, "-O", "csv")
+    rows = list(csv.DictReader(io.StringIO(c.stdout.decode())))
+    assert [(x["anonymizer"], x["anonymizer_evidence"]) for x in rows] == [
+        ("tor", "tor-exits:bulk-list"),
+        ("", ""),
+    ]
 
 
 def test_lookup_log_clients_busiest_first(tmp_path, dbs):
