@@ -148,11 +148,14 @@ def merge_partials(
         keys: the columns that identify a partial (``client`` and row keys).
     """
     stacked = parts if isinstance(parts, pl.LazyFrame) else pl.concat(parts, how="vertical").lazy()
-    return stacked.group_by(list(keys)).agg(
+    merged = stacked.group_by(list(keys)).agg(
         *[pl.col(c).sum() for c in _SUMS],
         pl.col(S.FIRST_SEEN).min(),
         pl.col(S.LAST_SEEN).max(),
     )
+    # The same column order as the partials, so a merged frame can be stacked with
+    # newer partials and merged again (streaming compaction, follow mode).
+    return merged.select(stacked.collect_schema().names())
 
 
 def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFrame:

@@ -240,12 +240,18 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         raise UsageError(
             f"{option}: cannot read {value!r}; "
             "use ISO 8601, e.g. 2026-09-14 or 2026-09-14T08:00+08:00"
         ) from None
+    zone = _setting("time_zone")
+    if parsed.tzinfo is None and zone and zone != "UTC":
+        from zoneinfo import ZoneInfo
+
+        parsed = parsed.replace(tzinfo=ZoneInfo(zone))
+    return parsed
 
 
 @contextmanager
@@ -324,6 +330,7 @@ def _resolve_sample(
     logs: tuple[str, ...], sample: bool, city_db: str | None, asn_db: str | None, quiet: bool
 ) -> tuple[tuple[str, ...], str | None, str | None]:
     if not sample:
+        logs = logs or tuple(_setting("logs") or ())
         if not logs:
             raise UsageError("no log files given; pass LOG... (or - for stdin), or --sample")
         return logs, city_db, asn_db
@@ -361,7 +368,25 @@ def _open_rejects(path: str | None) -> IO[str] | None:
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EPILOG_EXIT_CODES,
 )
-@click.version_option(package_name="loganalyzer", prog_name="loganalyzer")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    is_eager=True,
+    expose_value=False,
+    callback=lambda ctx, _param, value: _load_config(ctx, value),
+    metavar="FILE",
+    help="Settings file [env: LOGANALYZER_CONFIG; default: "
+    "$XDG_CONFIG_HOME/loganalyzer/config.toml]. See: loganalyzer config show.",
+)
+# Not eager, so that it runs after --config and names the databases that config picks.
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    callback=lambda ctx, _param, value: _show_version(ctx) if value else None,
+    help="Show the version and the databases in use, then exit.",
+)
 @click.option(
     "--traceback", is_flag=True, help="Show the full traceback on errors (for bug reports)."
 )
@@ -432,6 +457,21 @@ def cli(ctx: click.Context, traceback: bool, quiet: bool) -> None:
     type=click.IntRange(min=40),
     help="Terminal table width [default: the terminal's, else 120].",
 )
+@click.option(
+    "--follow",
+    "-F",
+    "follow_log",
+    is_flag=True,
+    help="Keep reading LOG as it grows, like tail -F (across rotation and truncation); "
+    "Ctrl-C prints the final report and exits 0.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=2.0,
+    show_default=True,
+    help="Seconds between refreshes of the table with --follow.",
+)
 @cluster_options
 @click.pass_context
 def report(
@@ -459,6 +499,8 @@ def report(
     width: int | None,
     scheduler: str | None,
     workers: int | None,
+    follow_log: bool,
+    interval: float,
 ) -> None:
     """Summarise requests by country, province, city, network or any column.
 
@@ -473,6 +515,7 @@ def report(
         loganalyzer report access.log --sources-dir ~/anon --watch CN-LN --watch ES
         loganalyzer report 'logs/*.gz' --workers 2 --by region
         loganalyzer report 'logs/*.gz' --scheduler tcp://10.0.0.5:8786 --geoip-dir /srv/geoip
+        loganalyzer report --follow /var/log/nginx/access.log --interval 5
     """
     from loganalyzer.pipeline import raise_for_faults
     from loganalyzer.report import render
@@ -480,6 +523,32 @@ def report(
     quiet = bool(ctx.obj.get("quiet"))
     logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
     fmt_out = output or _output_from_path(out_path)
+    watch = _fitting_watch(ctx, watch, by or ("region",))
+    if follow_log:
+        if scheduler or workers:
+            raise UsageError("--follow reads in this process: drop --workers and --scheduler")
+        _follow_report(
+            ctx,
+            logs,
+            log_format=log_format,
+            since=_parse_time(since, "--since"),
+            until=_parse_time(until, "--until"),
+            where=where,
+            rejects=rejects,
+            max_bad_lines=max_bad_lines,
+            dbs_args=(city_db, asn_db, geoip_dir),
+            lang=lang,
+            by=by or ("region",),
+            watch=watch,
+            top_n=top_n,
+            fmt_out=fmt_out,
+            out_path=out_path,
+            safe_csv=not no_csv_safety,
+            width=width,
+            interval=interval,
+            sources=anon_sources,
+        )
+        return
     if rejects and (scheduler or workers):
         raise UsageError("--rejects is not available on a cluster yet; run without it")
     with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
@@ -544,7 +613,7 @@ def _terminal_width() -> int:
 
 def _output_from_path(path: str | None) -> str:
     if path is None:
-        return "table"
+        return str(_setting("output") or "table")
     suffix = Path(path).suffix.lower()
     return {
         ".csv": "csv",
@@ -908,6 +977,546 @@ def bench(
         f"machine  {m['cpus']} CPUs, {m['memory_gb']} GB, Python {m['python']}, "
         f"Polars {m['polars']}; best of {result.repeat}"
     )
+
+
+# === Analyst workflow (issue 9): settings, --version, lookup, compare, report --follow ===
+# Kept together so that other commands' edits elsewhere in this file merge cleanly.
+
+
+def _load_config(ctx: click.Context, path: str | None) -> None:
+    """Read the settings once, for every command: the option defaults come from them."""
+    if ctx.resilient_parsing:  # shell completion: never fail, never read files twice
+        return
+    from loganalyzer.config import load_settings
+
+    settings = load_settings(path)
+    ctx.meta["settings"] = settings
+    ctx.default_map = {**(ctx.default_map or {}), **settings.default_map()}
+
+
+def _setting(name: str) -> Any:
+    ctx = click.get_current_context(silent=True)
+    settings = ctx.meta.get("settings") if ctx is not None else None
+    return settings.get(name) if settings is not None else None
+
+
+def _show_version(ctx: click.Context) -> None:
+    from loganalyzer import __version__
+    from loganalyzer.enrich import GeoDatabases, open_database_info
+    from loganalyzer.errors import GeoDatabaseError
+    from loganalyzer.report import safe_text
+
+    click.echo(f"loganalyzer, version {__version__}")
+    city, asn, geoip_dir = _setting("city_db"), _setting("asn_db"), _setting("geoip_dir")
+    for role, given in (("city", city), ("asn", asn)):
+        try:
+            if given:
+                info = open_database_info(given, role)  # type: ignore[arg-type]
+            else:
+                dbs = GeoDatabases.open(geoip_dir=geoip_dir, search=True)
+                info = getattr(dbs, role)
+        except GeoDatabaseError as exc:
+            click.echo(f"{role} database: unusable ({safe_text(str(exc))})")
+            continue
+        if info is None:
+            click.echo(f"{role} database: none found")
+        else:
+            click.echo(
+                f"{role} database: {safe_text(info.path)} "
+                f"({info.database_type}, built {info.build_date})"
+            )
+    ctx.exit(0)
+
+
+def _fitting_watch(ctx: click.Context, watch: Sequence[str], by: Sequence[str]) -> tuple[str, ...]:
+    """A watch list from the settings file keeps only the codes this grouping can show.
+
+    Given on the command line, a code that does not fit is an error worth seeing;
+    from the settings, it would make every ``--by country`` or ``--by asn`` fail.
+    """
+    if ctx.get_parameter_source("watch") != click.core.ParameterSource.DEFAULT_MAP:
+        return tuple(watch)
+    from loganalyzer.aggregate import resolve_grouping
+    from loganalyzer.schema import COUNTRY_ISO, REGION_ISO, SUBREGION_ISO
+
+    keys = set(resolve_grouping(by).keys)
+    fits_country = COUNTRY_ISO in keys
+    fits_province = bool(keys & {REGION_ISO, SUBREGION_ISO})
+    return tuple(w for w in watch if (fits_province if "-" in w else fits_country))
+
+
+def _write_text(text: str | bytes, out_path: str | None, inputs: Sequence[str]) -> None:
+    with _atomic_output(out_path, inputs, binary=isinstance(text, bytes)) as handle:
+        handle.write(text)
+
+
+@cli.group()
+def config() -> None:
+    """Settings: a TOML file, environment variables and built-in defaults.
+
+    \b
+    Example:
+        loganalyzer config show
+        loganalyzer --config ./team.toml config show --json
+    """
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def config_show(ctx: click.Context, as_json: bool) -> None:
+    """Print the effective settings and where each came from.
+
+    Precedence: command line > environment > settings file > defaults. The file is
+    --config FILE, else $LOGANALYZER_CONFIG, else $XDG_CONFIG_HOME/loganalyzer/config.toml
+    (~/.config when XDG_CONFIG_HOME is unset).
+
+    \b
+    Example:
+        loganalyzer config show
+        LOGANALYZER_OUTPUT=csv loganalyzer config show --json
+    """
+    import json
+
+    from loganalyzer.config import describe
+    from loganalyzer.report import safe_text
+
+    settings = ctx.meta["settings"]
+    records = describe(settings)
+    file_note = (
+        f"settings file: {settings.file}"
+        if settings.file
+        else f"settings file: none (looked for {settings.searched})"
+    )
+    if as_json:
+        doc = {
+            "file": str(settings.file) if settings.file else None,
+            "searched": str(settings.searched) if settings.searched else None,
+            "settings": records,
+        }
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
+        return
+    click.echo(safe_text(file_note))
+    for r in records:
+        value = r["value"]
+        shown = "-" if value is None or value == [] else value
+        if isinstance(shown, list):
+            shown = ", ".join(shown)
+        click.echo(f"{r['name']:<11} {safe_text(str(shown))}  [{safe_text(r['source'])}]")
+
+
+_LOOKUP_EPILOG = (
+    "Exit codes: 0 every address looked up (not found and non-public are answers, not "
+    "errors), 2 usage, 3 an input is not an IP address (all rows are still printed), "
+    "4 GeoIP database, 5 output."
+)
+
+
+def _read_address_lines(stream: IO[str]) -> list[str]:
+    out = []
+    for line in stream:
+        text = line.strip()
+        if text and not text.startswith("#"):
+            out.append(text)
+    return out
+
+
+@cli.command(epilog=_LOOKUP_EPILOG)
+@click.argument("addresses", nargs=-1, metavar="[ADDRESS]...")
+@click.option(
+    "--from-log",
+    "from_log",
+    multiple=True,
+    type=click.Path(allow_dash=True, path_type=str),
+    metavar="LOG",
+    help="Look up every distinct client of LOG (repeatable), busiest first.",
+)
+@click.option(
+    "--log-format",
+    "-f",
+    default="combined",
+    show_default=True,
+    metavar="NAME|apache:FMT",
+    help="Format of --from-log logs.",
+)
+@geo_options
+@click.option(
+    "--output",
+    "-O",
+    "output",
+    type=click.Choice(["table", "csv", "json"]),
+    help="Output format [default: table; with -o, from the file's extension].",
+)
+@click.option(
+    "-o",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    metavar="FILE",
+    help="Write to FILE instead of stdout.",
+)
+@click.option(
+    "--no-csv-safety", is_flag=True, help="Do not prefix spreadsheet-formula cells with '."
+)
+@click.option("--sample", is_flag=True, help="Use the bundled invented sample databases.")
+@source_options
+@click.pass_context
+def lookup(
+    ctx: click.Context,
+    addresses: tuple[str, ...],
+    from_log: tuple[str, ...],
+    log_format: str,
+    city_db: str | None,
+    asn_db: str | None,
+    geoip_dir: str | None,
+    lang: str,
+    output: str | None,
+    out_path: str | None,
+    no_csv_safety: bool,
+    sample: bool,
+    anon_sources: AnonymizerSources | None,
+) -> None:
+    """Everything the databases say about some addresses.
+
+    Country, both subdivision levels (ISO 3166-2), city, coordinates and accuracy
+    radius, time zone, registered country, ASN and organisation, the networks
+    matched, and with anonymizer sources the verdict and its evidence. Addresses
+    come from the arguments, from stdin (one a line, or -), or from the distinct
+    clients of a log (--from-log). Ports, brackets, zone ids and IPv4-mapped IPv6
+    are accepted; private and reserved addresses are answered without a lookup.
+
+    \b
+    Examples:
+        loganalyzer lookup 81.2.69.160 2408:8200::1 --geoip-dir ~/GeoIP
+        loganalyzer lookup --sample 175.167.1.2 -O json
+        grep -o '^[^ ]*' access.log | sort -u | loganalyzer lookup -O csv -o clients.csv
+        loganalyzer lookup --from-log access.log -O csv
+        loganalyzer lookup 185.220.101.20 --sources-dir ~/anon
+    """
+    from loganalyzer.enrich import GeoDatabases
+    from loganalyzer.errors import InputError
+    from loganalyzer.lookup import (
+        flat_lists,
+        lookup_addresses,
+        lookup_log_clients,
+        render_lookup_table,
+    )
+    from loganalyzer.pipeline import CAVEAT, Analysis, sample_paths
+    from loganalyzer.report import render_csv, render_json
+
+    if sample:
+        s = sample_paths()
+        city_db, asn_db = city_db or str(s.city_db), asn_db or str(s.asn_db)
+    if from_log and addresses:
+        raise UsageError("give addresses or --from-log LOG, not both")
+    dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
+    if dbs.city is None and dbs.asn is None:
+        dbs.require_city()
+    if from_log:
+        analysis = lookup_log_clients(
+            from_log, dbs, log_format=log_format, lang=lang, sources=anon_sources
+        )
+        given: list[str] = []
+    else:
+        given = [a for a in addresses if a != "-"]
+        if "-" in addresses or not addresses:
+            if not addresses and sys.stdin.isatty():
+                raise UsageError("no addresses given; pass ADDRESS..., pipe them in, or --from-log")
+            given += _read_address_lines(sys.stdin)
+        if not given:
+            raise UsageError("no addresses on stdin")
+        from loganalyzer import __version__
+
+        rows = lookup_addresses(given, dbs, lang=lang, sources=anon_sources)
+        meta = {
+            "tool": {"name": "loganalyzer", "version": __version__},
+            "databases": [d.as_dict() for d in dbs.infos],
+            **({"sources": [i.as_dict() for i in anon_sources.infos]} if anon_sources else {}),
+            "caveat": CAVEAT,
+        }
+        analysis = Analysis(rows=rows, meta=meta)
+    fmt_out = output or {"csv": "csv", "json": "json"}.get(_output_from_path(out_path), "table")
+    if fmt_out == "json":
+        text = render_json(analysis)
+    elif fmt_out == "csv":
+        text = render_csv(flat_lists(analysis.rows), safe=not no_csv_safety)
+    else:
+        text = render_lookup_table(analysis.rows)
+    _write_text(text, out_path, from_log)
+    quiet = bool(ctx.obj.get("quiet"))
+    if from_log and not quiet:
+        bad = analysis.meta["invalid_clients"]["requests"]
+        if bad:
+            _echo_err(f"{bad:,} requests had a client field that is not an IP address")
+    invalid = [
+        r["input"] for r in analysis.rows.iter_rows(named=True) if r["status"] == "invalid_ip"
+    ]
+    if invalid and not from_log:
+        from loganalyzer.report import safe_text
+
+        raise InputError(
+            f"{len(invalid)} of {len(given)} inputs not an IP address "
+            f"(first: {safe_text(invalid[0])!r}); their rows say status invalid_ip"
+        )
+
+
+@cli.command(epilog=EPILOG_EXIT_CODES)
+@log_options
+@geo_options
+@click.option(
+    "--baseline-until",
+    metavar="TIME",
+    help="Split LOGS here: requests before TIME are the baseline, the rest current "
+    "(ISO 8601; a date means its midnight).",
+)
+@click.option(
+    "--baseline",
+    "baseline",
+    multiple=True,
+    type=click.Path(allow_dash=True, path_type=str),
+    metavar="LOG",
+    help="A log of the baseline period (repeatable; with --current).",
+)
+@click.option(
+    "--current",
+    "current",
+    multiple=True,
+    type=click.Path(allow_dash=True, path_type=str),
+    metavar="LOG",
+    help="A log of the current period (repeatable; with --baseline).",
+)
+@click.option(
+    "--by",
+    "-b",
+    multiple=True,
+    metavar="KEY",
+    help="Compare by country, region, subregion, city, asn, ip or any column. "
+    "Repeat to combine. [default: region]",
+)
+@click.option(
+    "--watch",
+    multiple=True,
+    metavar="CODE",
+    help="Rank a country (ES) or province (CN-LN) first when new, and always show it.",
+)
+@click.option(
+    "--top", "top_n", type=click.IntRange(min=1), metavar="N", help="Only the first N rows."
+)
+@click.option(
+    "--output",
+    "-O",
+    "output",
+    type=click.Choice(["table", "csv", "json", "parquet", "markdown"]),
+    help="Output format [default: table; with -o, from the file's extension].",
+)
+@click.option(
+    "-o",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    metavar="FILE",
+    help="Write to FILE instead of stdout.",
+)
+@click.option(
+    "--no-csv-safety", is_flag=True, help="Do not prefix spreadsheet-formula cells with '."
+)
+@click.option("--width", type=click.IntRange(min=40), help="Terminal table width.")
+@source_options
+@click.pass_context
+def compare(
+    ctx: click.Context,
+    logs: tuple[str, ...],
+    log_format: str,
+    since: str | None,
+    until: str | None,
+    where: tuple[str, ...],
+    rejects: str | None,
+    max_bad_lines: int | None,
+    keep_going: bool,
+    sample: bool,
+    city_db: str | None,
+    asn_db: str | None,
+    geoip_dir: str | None,
+    lang: str,
+    baseline_until: str | None,
+    baseline: tuple[str, ...],
+    current: tuple[str, ...],
+    by: tuple[str, ...],
+    watch: tuple[str, ...],
+    top_n: int | None,
+    output: str | None,
+    out_path: str | None,
+    no_csv_safety: bool,
+    width: int | None,
+    anon_sources: AnonymizerSources | None,
+) -> None:
+    """What changed between two periods: new and gone regions and networks, and growth.
+
+    Per region (or --by asn, path, ...): requests and distinct clients in each
+    period, the change, and whether the row is new, gone, up or down (up and down
+    compare shares of requests, so periods of different lengths compare fairly).
+    Rows are ranked for an analyst: new watched places, then anything new, then
+    the biggest relative increases; gone last. The logs are read once.
+
+    \b
+    Examples:
+        loganalyzer compare --sample --baseline-until 2026-09-16 --watch CN-LN
+        loganalyzer compare access.log* --baseline-until 2026-09-10 --by asn --top 20
+        loganalyzer compare --baseline last-week.log.gz --current access.log -O csv -o diff.csv
+        loganalyzer compare a.log --baseline-until 2026-09-10 --by provider --sources-dir ~/anon
+    """
+    from loganalyzer.compare import compare as compare_periods
+    from loganalyzer.compare import render_comparison
+    from loganalyzer.pipeline import raise_for_faults
+
+    quiet = bool(ctx.obj.get("quiet"))
+    if sample and not baseline_until:
+        raise UsageError("--sample needs --baseline-until, e.g. 2026-09-16")
+    if baseline or current:
+        if sample:
+            raise UsageError("--sample splits the sample log: use --baseline-until with it")
+        s_city, s_asn = city_db, asn_db
+    else:
+        logs, s_city, s_asn = _resolve_sample(logs, sample, city_db, asn_db, quiet)
+    fmt_out = output or _output_from_path(out_path)
+    by = by or ("region",)
+    watch = _fitting_watch(ctx, watch, by)
+    inputs = (*logs, *baseline, *current)
+    with _open_rejects_ctx(rejects) as rej, _progress(_input_size(inputs), quiet) as progress:
+        analysis = compare_periods(
+            logs,
+            baseline_until=_parse_time(baseline_until, "--baseline-until"),
+            baseline=baseline,
+            current=current,
+            log_format=log_format,
+            by=by,
+            where=where,
+            since=_parse_time(since, "--since"),
+            until=_parse_time(until, "--until"),
+            watch=watch,
+            top_n=top_n,
+            city_db=s_city,
+            asn_db=s_asn,
+            geoip_dir=geoip_dir,
+            lang=lang,
+            rejects=rej,
+            max_bad_lines=max_bad_lines,
+            on_bytes=progress,
+            sources=anon_sources,
+        )
+    if not quiet:
+        _summarise_rejects(analysis.meta, rejects)
+        _note_sources(analysis.meta)
+    if fmt_out == "parquet" and out_path is None and sys.stdout.isatty():
+        raise UsageError("Parquet is binary: write it with -o FILE.parquet")
+    to_tty = out_path is None and sys.stdout.isatty()
+    term_width = width or (_terminal_width() if to_tty else 120)
+    text = render_comparison(analysis, fmt_out, safe_csv=not no_csv_safety, width=term_width)
+    _write_text(text, out_path, inputs)
+    for fault in analysis.faults:
+        _echo_err(f"Warning: {fault.source}: {fault.problem} after line {fault.line_no}")
+    if analysis.faults and not keep_going:
+        raise_for_faults(analysis.faults)
+
+
+def _follow_report(
+    ctx: click.Context,
+    logs: Sequence[str],
+    *,
+    log_format: str,
+    since: datetime | None,
+    until: datetime | None,
+    where: Sequence[str],
+    rejects: str | None,
+    max_bad_lines: int | None,
+    dbs_args: tuple[str | None, str | None, str | None],
+    lang: str,
+    by: Sequence[str],
+    watch: Sequence[str],
+    top_n: int | None,
+    fmt_out: str,
+    out_path: str | None,
+    safe_csv: bool,
+    width: int | None,
+    interval: float,
+    sources: AnonymizerSources | None,
+) -> None:
+    """``report --follow``: refresh until SIGINT/SIGTERM, then the final report, exit 0."""
+    import signal
+
+    from loganalyzer.enrich import GeoDatabases
+    from loganalyzer.follow import FollowEvent, LiveReport, LogFollower, follow
+    from loganalyzer.report import render, render_table, safe_text
+
+    if len(logs) != 1 or logs[0] == "-":
+        raise UsageError("--follow reads one file (not stdin): loganalyzer report --follow LOG")
+    quiet = bool(ctx.obj.get("quiet"))
+    city_db, asn_db, geoip_dir = dbs_args
+    dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
+    follower = LogFollower(logs[0])
+    to_tty = out_path is None and sys.stdout.isatty()
+    live_table = to_tty and fmt_out == "table"
+    term_width = width or (_terminal_width() if to_tty else 120)
+    name = safe_text(logs[0])
+    last_lines = -1
+
+    def refresh(live: LiveReport) -> None:
+        nonlocal last_lines
+        if live_table:
+            # Home and clear, then the table: a redraw, not a scrolling log.
+            table = render_table(live.analysis(), width=term_width, color=True)
+            click.echo("\x1b[H\x1b[2J" + table, nl=False)
+        elif not quiet and live.lines != last_lines:
+            _echo_err(f"Following {name}: {live.lines:,} lines read")
+        last_lines = live.lines
+
+    def event(e: FollowEvent) -> None:
+        if not quiet:
+            what = "the new file" if e.kind == "rotated" else "it again"
+            _echo_err(f"Note: {safe_text(e.source)} was {e.kind}; reading {what} from its start")
+
+    stopping = False
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with _open_rejects_ctx(rejects) as rej:
+            live = LiveReport(
+                log_format=log_format,
+                by=by,
+                where=where,
+                since=since,
+                until=until,
+                watch=watch,
+                top_n=top_n,
+                dbs=dbs,
+                lang=lang,
+                rejects=rej,
+                max_bad_lines=max_bad_lines,
+                sources=sources,
+            )
+            analysis = follow(
+                follower,
+                live,
+                stop=lambda: stopping,
+                interval=interval,
+                on_refresh=refresh,
+                on_event=event,
+                poll_every=min(0.2, interval),
+            )
+    finally:
+        follower.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if live_table:
+        click.echo("\x1b[H\x1b[2J", nl=False)
+    if not quiet:
+        _summarise_rejects(analysis.meta, rejects)
+        if follower.pending:
+            _echo_err("Note: the last line has no newline yet and was not counted")
+    text = render(analysis, fmt_out, safe_csv=safe_csv, width=term_width, color=to_tty)
+    _write_text(text, out_path, logs)
 
 
 # --- Charts and briefings (issue 5) ---------------------------------------------------

@@ -78,6 +78,8 @@ def run_cli(
     """Run the real CLI in a subprocess (python -m loganalyzer), as a user would."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LOGANALYZER_")}
     full_env["COLUMNS"] = "120"
+    # A settings file in the developer's home must not change what tests see.
+    full_env["XDG_CONFIG_HOME"] = str(ROOT / "fixtures" / "no-such-config-dir")
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "loganalyzer", *args],

@@ -509,3 +509,24 @@ def test_real_anonymizer_verdicts_split_the_bars(tmp_path, city_db):
     fig = plot_regions(a)
     assert bar_widths(fig, "anonymized") == [float(n) for n in a.rows[ANONYMIZED]]
     assert sum(bar_widths(fig, "anonymized")) == 2
+
+
+def test_plot_and_brief_use_the_settings_file(tmp_path):
+    s = sample_paths()
+    cfg = tmp_path / "settings.toml"
+    cfg.write_text(
+        f'city_db = "{s.city_db}"\nasn_db = "{s.asn_db}"\nlogs = ["{s.log}"]\nwatch = ["KP-01"]\n',
+        encoding="utf-8",
+    )
+    env = {"LOGANALYZER_CONFIG": str(cfg), "LOGANALYZER_GEOIP_DIR": str(tmp_path)}
+    out = tmp_path / "r.svg"
+    proc = run_cli("-q", "plot", "--kind", "regions", "--top", "1", "-o", str(out), env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    words = svg_text(out.read_text(encoding="utf-8"))
+    # The configured province is drawn (watched) though it is far from the top 1.
+    assert "Pyongyang, North Korea (KP-01)" in words
+    assert "GeoLite2-ASN built 2026-01-01" in words
+    brief = tmp_path / "b.md"
+    proc = run_cli("-q", "brief", "-o", str(brief), env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "- Watched Pyongyang, North Korea (KP-01): " in brief.read_text(encoding="utf-8")
