@@ -27,11 +27,19 @@ from loganalyzer.aggregate import (
     summarize,
     top,
 )
+from loganalyzer.detect import detect_format
 from loganalyzer.enrich import GeoDatabases, lookup
 from loganalyzer.errors import InputError, TooManyBadLinesError, TruncatedInputError
 from loganalyzer.filters import Filter, combine, parse_filter
-from loganalyzer.formats import LogFormat, get_format
-from loganalyzer.parse import REASON_BLANK, REASON_COMMENT, parse_lines, split_parsed
+from loganalyzer.formats import AUTO, LogFormat, get_format
+from loganalyzer.parse import (
+    REASON_BLANK,
+    REASON_COMMENT,
+    ParseOptions,
+    ParseState,
+    parse_lines,
+    split_parsed,
+)
 from loganalyzer.read import InputFile, ReadFault, expand_inputs, iter_batches, prefetch
 
 CAVEAT = (
@@ -70,12 +78,18 @@ class FileStats:
     first_reject: int | None = None
     fault: str | None = None
     format: str = ""
+    format_match_rate: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form used in ``meta.files``."""
         return {
             "path": self.name,
             "format": self.format,
+            **(
+                {"format_match_rate": self.format_match_rate}
+                if self.format_match_rate is not None
+                else {}
+            ),
             "size_bytes": self.size,
             "lines": {"total": self.total, "parsed": self.parsed, "rejected": self.rejected},
             **({"error": self.fault} if self.fault else {}),
@@ -131,21 +145,33 @@ class RejectWriter:
 
 def _parsed_batches(
     inputs: Sequence[InputFile],
-    fmt: LogFormat,
+    fmt: LogFormat | None,
     counter: _Counter,
     faults: list[ReadFault],
     rejects: RejectWriter,
     on_bytes: Callable[[int], None] | None,
     max_bad_lines: int | None,
     columns: set[str] | None = None,
+    options: ParseOptions | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """Parse every batch of every input; yield requests, count and route rejects."""
+    """Parse every batch of every input; yield requests, count and route rejects.
+
+    With ``fmt`` None the format is detected per file from its first batch.
+    """
     for inp in inputs:
-        stats = FileStats(inp.name, inp.size, format=fmt.name)
+        stats = FileStats(inp.name, inp.size, format=fmt.name if fmt else "")
         counter.files.append(stats)
         nonblank_rejects = 0
+        file_fmt, state = fmt, ParseState()
         for batch in prefetch(iter_batches(inp, on_bytes=on_bytes, faults=faults)):
-            frame = parse_lines(batch.to_frame().lazy(), fmt, columns=columns).collect()
+            lines = batch.to_frame()
+            if file_fmt is None:
+                found = detect_format(lines, source=inp.name, options=options)
+                file_fmt, stats.format = found.format, found.format.name
+                stats.format_match_rate = found.rate
+            frame = parse_lines(
+                lines.lazy(), file_fmt, columns=columns, options=options, state=state
+            ).collect()
             result = split_parsed(frame.lazy())
             rows = result.rows.collect()
             bad = result.rejects.collect()
@@ -162,7 +188,7 @@ def _parsed_batches(
                 rejects.write(bad)
             if max_bad_lines is not None and counter.rejected > max_bad_lines:
                 raise TooManyBadLinesError(
-                    counter.rejected, counter.total, stats.first_reject or 0, inp.name, fmt.name
+                    counter.rejected, counter.total, stats.first_reject or 0, inp.name, stats.format
                 )
             yield rows
         for fault in faults:
@@ -170,7 +196,7 @@ def _parsed_batches(
                 stats.fault = f"{fault.problem} after line {fault.line_no}"
         if stats.parsed == 0 and nonblank_rejects > 0:
             raise TooManyBadLinesError(
-                nonblank_rejects, stats.total, stats.first_reject or 0, inp.name, fmt.name
+                nonblank_rejects, stats.total, stats.first_reject or 0, inp.name, stats.format
             )
 
 
@@ -240,7 +266,8 @@ def _utc(ts: datetime | None) -> datetime | None:
 def analyze(
     paths: Sequence[str | Path],
     *,
-    log_format: str | LogFormat = "combined",
+    log_format: str | LogFormat = AUTO,
+    parse_options: ParseOptions | None = None,
     by: Sequence[str] = ("region",),
     where: Sequence[str | Filter] = (),
     since: datetime | None = None,
@@ -260,8 +287,10 @@ def analyze(
 
     Args:
         paths: log files, globs, or ``-`` for stdin; compressed files are fine.
-        log_format: a preset (``combined``, ``common``, ``vhost_combined``) or
-            ``apache:<LogFormat>``.
+        log_format: ``auto`` (detected per file), a preset (``combined``,
+            ``nginx_main``, ``w3c``...), ``apache:<LogFormat>``, ``nginx:<log_format>``
+            or ``json:<column=path,...>``.
+        parse_options: ``--assume-tz``, ``--client-ip`` and ``--trusted-proxy``.
         by: grouping names or columns (``region``, ``asn``, ``path``, ``day``...).
         where: filters such as ``region_iso=CN-LN`` or ``client_ip=175.167.0.0/16``.
         since: keep requests at or after this time (naive times are UTC).
@@ -291,7 +320,7 @@ def analyze(
         >>> a.rows.filter(a.rows["watched"])["region_iso"].to_list()
         ['CN-LN']
     """
-    fmt = get_format(log_format)
+    fmt = None if log_format == AUTO else get_format(log_format)
     inputs = expand_inputs(paths)
     grouping = resolve_grouping(by)
     filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
@@ -315,7 +344,15 @@ def analyze(
     columns |= {k for k in grouping.row_keys if k in S.PARSED_SCHEMA}
     columns |= {f.column for f in row_filters if f.column in S.PARSED_SCHEMA}
     for rows in _parsed_batches(
-        inputs, fmt, counter, faults, RejectWriter(rejects), on_bytes, max_bad_lines, columns
+        inputs,
+        fmt,
+        counter,
+        faults,
+        RejectWriter(rejects),
+        on_bytes,
+        max_bad_lines,
+        columns,
+        parse_options,
     ):
         lf = rows.lazy()
         if time_cond is not None:
@@ -368,7 +405,8 @@ def enrich_logs(
     paths: Sequence[str | Path],
     output: str | Path,
     *,
-    log_format: str | LogFormat = "combined",
+    log_format: str | LogFormat = AUTO,
+    parse_options: ParseOptions | None = None,
     where: Sequence[str | Filter] = (),
     since: datetime | None = None,
     until: datetime | None = None,
@@ -389,7 +427,7 @@ def enrich_logs(
     import os
     import tempfile
 
-    fmt = get_format(log_format)
+    fmt = None if log_format == AUTO else get_format(log_format)
     filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
     row_cond = combine([f for f in filters if f.on_rows])
     geo_cond = combine([f for f in filters if not f.on_rows])
@@ -404,7 +442,14 @@ def enrich_logs(
     try:
         n = 0
         for rows in _parsed_batches(
-            inputs, fmt, counter, faults, RejectWriter(rejects), on_bytes, max_bad_lines
+            inputs,
+            fmt,
+            counter,
+            faults,
+            RejectWriter(rejects),
+            on_bytes,
+            max_bad_lines,
+            options=parse_options,
         ):
             lf = rows.lazy()
             for cond in (time_cond, row_cond):
@@ -424,7 +469,10 @@ def enrich_logs(
             n += 1
         partial = tmpdir / "combined.parquet"
         if n:
-            pl.scan_parquet(str(tmpdir / "part-*.parquet")).sink_parquet(partial)
+            # Files in different formats (or W3C segments) bring different extra
+            # columns: the union keeps them all, null where a batch had none.
+            parts = [pl.scan_parquet(f) for f in sorted(tmpdir.glob("part-*.parquet"))]
+            pl.concat(parts, how="diagonal_relaxed").sink_parquet(partial)
         else:
             pl.DataFrame(schema={**S.PARSED_SCHEMA, **S.GEO_SCHEMA}).write_parquet(partial)
         os.replace(partial, out)
