@@ -363,7 +363,7 @@ CLOUDFRONT_FIELDS = (
 _W3C_CORE = frozenset({"_date", "_time", S.CLIENT, S.STATUS, S.METHOD, S.PATH})
 
 
-def _compile_w3c(fields: str) -> tuple[str, tuple[str, ...], str]:
+def _compile_w3c(fields: str, sep: str) -> tuple[str, tuple[str, ...], str]:
     names = fields.split()
     columns: list[str] = []
     parts: list[str] = []
@@ -382,10 +382,9 @@ def _compile_w3c(fields: str) -> tuple[str, tuple[str, ...], str]:
     core = max((i for i, c in enumerate(columns) if c in _W3C_CORE), default=len(parts) - 1)
     tail = ""
     for part in reversed(parts[core + 1 :]):
-        tail = rf"(?:[ \t]+{part}{tail})?"
-    # Separated by spaces (IIS) or tabs (CloudFront); extra trailing fields tolerated.
-    head = r"[ \t]+".join(parts[: core + 1])
-    regex = r"^[ \t]*" + head + tail + r"(?:[ \t].*)?$"
+        tail = rf"(?:{sep}{part}{tail})?"
+    head = sep.join(parts[: core + 1])
+    regex = r"^[ \t]*" + head + tail + rf"(?:{sep}.*)?$"
     return regex, tuple(columns), "w3c_local" if local else "w3c"
 
 
@@ -448,6 +447,8 @@ class LogFormat:
         time: the time kind for ``syntax="regex"`` (see :data:`TIME_KINDS`).
         json_fields: for ``syntax="json"``: (column, JSON paths tried in order).
         w3c_require: for ``syntax="w3c"``: a field every ``#Fields`` line must have.
+        w3c_separator: for ``syntax="w3c"``: the regex between values (spaces
+            or tabs for IIS, tabs for CloudFront).
         plus_spaces: W3C/IIS writes spaces in ``cs(User-Agent)`` as ``+``.
 
     Example:
@@ -465,6 +466,7 @@ class LogFormat:
     time: str = "clf"
     json_fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
     w3c_require: str = ""
+    w3c_separator: str = r"[ \t]+"
     plus_spaces: bool = False
     regex: str = field(init=False)
     columns: tuple[str, ...] = field(init=False)
@@ -475,7 +477,7 @@ class LogFormat:
         elif self.syntax == "nginx":
             regex, columns, kind = _compile_tokens(list(_nginx_tokens(self.template)))
         elif self.syntax == "w3c":
-            regex, columns, kind = _compile_w3c(self.template)
+            regex, columns, kind = _compile_w3c(self.template, self.w3c_separator)
         elif self.syntax == "json":
             regex, columns, kind = "", tuple(c for c, _ in self.json_fields), self.time
         else:
@@ -514,6 +516,7 @@ def _w3c_variant(fmt: LogFormat, fields: str) -> LogFormat:
         description=fmt.description,
         syntax="w3c",
         w3c_require=fmt.w3c_require,
+        w3c_separator=fmt.w3c_separator,
         plus_spaces=fmt.plus_spaces,
     )
 
@@ -726,6 +729,8 @@ CLOUDFRONT = LogFormat(
     syntax="w3c",
     template=CLOUDFRONT_FIELDS,
     w3c_require="x-edge-location",
+    # CloudFront separates with tabs only; IIS lines (spaces) must not pass for it.
+    w3c_separator=r"\t",
     description="Amazon CloudFront standard log (tab-separated W3C; #Fields honoured)",
     example=(
         "2026-09-14\t00:01:02\tLAX1-C1\t1043\t2.136.4.5\tGET\t"

@@ -91,9 +91,11 @@ class ParseState:
 
     Attributes:
         w3c_fields: the ``#Fields:`` line in effect at the end of the last batch.
+        w3c_date: the ``#Date:`` directive's date in effect then.
     """
 
     w3c_fields: str | None = None
+    w3c_date: str | None = None
 
 
 @dataclass(frozen=True)
@@ -321,14 +323,26 @@ def _parse_w3c(
         .then(header.str.strip_prefix("#Fields:").str.strip_chars())
         .otherwise(None)
     )
+    # Logs without a date field (IIS 4) date their lines by the #Date: directive.
+    date = (
+        pl.when(header.str.starts_with("#Date:"))
+        .then(header.str.extract(r"^#Date:\s*(\d{4}-\d{2}-\d{2})"))
+        .otherwise(None)
+    )
     start = state.w3c_fields if state is not None and state.w3c_fields else fmt.template
     frame = (
         lines.with_row_index("_row")
-        .with_columns(fields.forward_fill().fill_null(start).alias("_fields"))
+        .with_columns(
+            fields.forward_fill().fill_null(start).alias("_fields"),
+            date.forward_fill()
+            .fill_null(pl.lit(state.w3c_date if state is not None else None, pl.String))
+            .alias("_directive_date"),
+        )
         .collect()
     )
     if state is not None and frame.height:
         state.w3c_fields = frame["_fields"][-1]
+        state.w3c_date = frame["_directive_date"][-1]
     wanted = None if columns is None else list(columns)
     parts = []
     for text in frame["_fields"].unique(maintain_order=True).to_list() or [start]:
@@ -358,7 +372,10 @@ def _parse_regular(
     captured = {S.CLIENT, "_time", "_date"} | wanted
     for col in list(wanted):
         captured.update(_NEEDS.get(col, ()))
-    if options.client_ip != "conn":
+    # Without an address field of its own (nginx's $proxy_add_x_forwarded_for
+    # first), the connection's address is the header's last entry.
+    conn_from_xff = S.CLIENT not in fmt.columns and S.XFF in fmt.columns
+    if options.client_ip != "conn" or conn_from_xff:
         captured.add(S.XFF)
     if columns is None:
         captured.update(fmt.columns)
@@ -389,7 +406,11 @@ def _parse_regular(
         expr = raw(col)
         return _dash_null(expr) if w3c else expr
 
-    ts, offset = _time_exprs(fmt.time, raw("_time"), raw("_date"), options.assume_tz)
+    schema = frame.collect_schema()
+    date = raw("_date")
+    if "_date" not in present and "_directive_date" in schema:
+        date = pl.col("_directive_date")
+    ts, offset = _time_exprs(fmt.time, raw("_time"), date, options.assume_tz)
     request_parts = raw(S.REQUEST).str.extract_groups(_REQUEST_RE)
     method = text(S.METHOD) if S.METHOD in present else request_parts.struct.field("method")
     path = text(S.PATH) if S.PATH in present else request_parts.struct.field("path")
@@ -423,6 +444,8 @@ def _parse_regular(
     # "-" stays: S3 writes it for AWS's own requests, and it must count as a request.
     conn = raw(S.CLIENT)
     xff = _dash_null(raw(S.XFF))
+    if conn_from_xff:
+        conn = _normalise_address(raw(S.XFF).str.split(",").list.last())
     casts = [
         _client_expr(conn, xff, options).alias(S.CLIENT),
         conn.alias(S.CLIENT_CONN),
@@ -447,10 +470,12 @@ def _parse_regular(
     extra = [
         text(c).alias(c) for c in present if c not in S.PARSED_SCHEMA and not c.startswith("_")
     ]
-    if "_matched" in frame.collect_schema():
+    if "_matched" in schema:
         matched = pl.col("_matched")
+    elif S.CLIENT in present:
+        matched = pl.col(S.CLIENT).is_not_null()
     else:
-        matched = pl.col(S.CLIENT).is_not_null() if S.CLIENT in present else pl.lit(False)
+        matched = pl.col(S.XFF).is_not_null() if conn_from_xff else pl.lit(False)
     typed = frame.select(
         pl.col(S.SOURCE),
         pl.col(S.LINE_NO),
@@ -458,7 +483,7 @@ def _parse_regular(
         *casts,
         *extra,
         matched.alias("_ok"),
-        *([pl.col("_row")] if "_row" in frame.collect_schema() else []),
+        *([pl.col("_row")] if "_row" in schema else []),
     )
     stripped = pl.col(S.LINE).str.strip_chars()
     reason = (
