@@ -16,7 +16,7 @@ import polars as pl
 from loganalyzer import schema as S
 from loganalyzer.errors import InputError
 from loganalyzer.formats import PRESETS, LogFormat
-from loganalyzer.parse import ParseOptions, ParseState, parse_lines
+from loganalyzer.parse import REASON_NOT_ACCESS, ParseOptions, ParseState, parse_lines
 
 SAMPLE_LINES = 200
 MIN_MATCH_RATE = 0.5
@@ -103,11 +103,21 @@ def detect_format(
         frame = parse_lines(
             head.lazy(), fmt, columns=(S.CLIENT, S.TS), options=options, state=ParseState()
         )
-        parsed = frame.select(pl.col(S.REASON).is_null().sum()).collect().item()
+        parsed, other = (
+            frame.select(
+                pl.col(S.REASON).is_null().sum().alias("parsed"),
+                (pl.col(S.REASON) == REASON_NOT_ACCESS).sum().alias("other"),
+            )
+            .collect()
+            .row(0)
+        )
+        # JSON records of another kind (start-up messages) are not counted against
+        # a JSON access-log format, as long as it reads some records.
+        tried = data - other if parsed else data
         # More fields is more specific (combined beats common on a combined log);
         # with as many, the longer pattern asks more of a line (nginx_main's
         # trailing X-Forwarded-For field over combined).
-        scored.append((parsed / data, len(fmt.columns), len(fmt.regex), -order, fmt))
+        scored.append((parsed / tried, len(fmt.columns), len(fmt.regex), -order, fmt))
     scored.sort(key=lambda s: s[:4], reverse=True)
     rates = tuple((s[4].name, round(s[0], 4)) for s in scored)
     best_rate, _, _, _, best = scored[0]

@@ -826,6 +826,34 @@ JSON = LogFormat(
         '"http_user_agent":"curl/8.5.0"}'
     ),
 )
+CLOUDFLARE = LogFormat(
+    name="cloudflare",
+    syntax="json",
+    time="any",
+    template="Cloudflare Logpush http_requests dataset (JSON lines)",
+    json_fields=(
+        (S.CLIENT, ("$.ClientIP",)),
+        ("_time", ("$.EdgeStartTimestamp",)),
+        (S.STATUS, ("$.EdgeResponseStatus",)),
+        (S.BYTES, ("$.EdgeResponseBytes",)),
+        (S.METHOD, ("$.ClientRequestMethod",)),
+        (S.PATH, ("$.ClientRequestURI",)),
+        (S.PROTOCOL, ("$.ClientRequestProtocol",)),
+        (S.VHOST, ("$.ClientRequestHost",)),
+        (S.USER_AGENT, ("$.ClientRequestUserAgent",)),
+        (S.REFERER, ("$.ClientRequestReferer",)),
+        ("client_country", ("$.ClientCountry",)),
+        ("ray_id", ("$.RayID",)),
+    ),
+    description="Cloudflare Logpush HTTP requests (JSON; any timestamp_format)",
+    example=(
+        '{"ClientIP":"2.136.4.5","ClientRequestHost":"www.example.org",'
+        '"ClientRequestMethod":"GET","ClientRequestURI":"/login",'
+        '"ClientRequestUserAgent":"curl/8.5.0","EdgeResponseBytes":1043,'
+        '"EdgeResponseStatus":200,"EdgeStartTimestamp":1789344062000000000,'
+        '"RayID":"87a1b2c3d4e5f001","ClientCountry":"es"}'
+    ),
+)
 _CTIME = r"[A-Z][a-z]{2} [A-Z][a-z]{2} +\d{1,2} \d{2}:\d{2}:\d{2} \d{4}"
 VSFTPD = LogFormat(
     name="vsftpd",
@@ -876,6 +904,7 @@ PRESETS: dict[str, LogFormat] = {
         W3C,
         CADDY,
         TRAEFIK,
+        CLOUDFLARE,
         JSON,
         VSFTPD,
         XFERLOG,

@@ -22,6 +22,8 @@ REASON_BLANK = "blank line"
 REASON_COMMENT = "comment line"
 REASON_NO_MATCH = "does not match the log format"
 REASON_BAD_TIME = "unreadable timestamp"
+# A JSON record of another kind in a JSON access log (Caddy's start-up messages).
+REASON_NOT_ACCESS = "not an access record"
 
 ClientIP = Literal["conn", "xff", "xff-first"]
 
@@ -197,8 +199,17 @@ def _time_exprs(kind: str, t: pl.Expr, d: pl.Expr, tz: str) -> tuple[pl.Expr, pl
     if kind == "any":
         iso_ts, iso_off = _iso(t, tz)
         num = t.cast(pl.Float64, strict=False)
-        # Epoch numbers: seconds, or milliseconds once they are too big for seconds.
-        epoch = pl.when(num > 1e11).then(_epoch(t, 1e3)).otherwise(_epoch(t, 1e6))
+        # Epoch numbers in seconds, ms, us or ns: told apart by size (seconds reach
+        # 1e11 only in the year 5138).
+        epoch = (
+            pl.when(num > 1e17)
+            .then(_epoch(t, 1e-3))
+            .when(num > 1e14)
+            .then(_epoch(t, 1.0))
+            .when(num > 1e11)
+            .then(_epoch(t, 1e3))
+            .otherwise(_epoch(t, 1e6))
+        )
         clf_ts, clf_off = _time_exprs("clf", t, d, tz)
         return pl.coalesce(iso_ts, epoch, clf_ts), pl.coalesce(iso_off, clf_off)
     raise ValueError(f"unknown time kind {kind!r}")
@@ -486,6 +497,7 @@ def _parse_regular(
         *([pl.col("_row")] if "_row" in schema else []),
     )
     stripped = pl.col(S.LINE).str.strip_chars()
+    other_record = pl.lit(fmt.syntax == "json") & stripped.str.contains(r"^[^{]*\{.*\}$")
     reason = (
         pl.when(pl.col("_ok") & pl.col(S.TS).is_not_null() & pl.lit(not reject_all))
         .then(pl.lit(None, pl.String))
@@ -493,6 +505,8 @@ def _parse_regular(
         .then(pl.lit(REASON_BLANK))
         .when(stripped.str.starts_with("#"))
         .then(pl.lit(REASON_COMMENT))
+        .when(~pl.col("_ok") & other_record)
+        .then(pl.lit(REASON_NOT_ACCESS))
         .when(~pl.col("_ok") | pl.lit(reject_all))
         .then(pl.lit(REASON_NO_MATCH))
         .otherwise(pl.lit(REASON_BAD_TIME))

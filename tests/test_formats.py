@@ -27,8 +27,8 @@ def _parse_one(line: str, fmt: str | LogFormat) -> dict[str, object]:
 
 PRESET_NAMES = [
     "common", "combined", "vhost_combined", "common_vhost", "nginx_main", "icecast", "haproxy",
-    "aws_alb", "aws_elb", "aws_s3", "cloudfront", "w3c", "caddy", "traefik", "json", "vsftpd",
-    "xferlog",
+    "aws_alb", "aws_elb", "aws_s3", "cloudfront", "w3c", "caddy", "traefik", "cloudflare", "json",
+    "vsftpd", "xferlog",
 ]  # fmt: skip
 
 
@@ -380,6 +380,8 @@ PRESET_EXAMPLES = [
      "/login", 200, 1043, "curl/8.5.0"),
     ("traefik", "81.2.69.160", datetime(2026, 9, 14, 0, 1, 2, 123456, tzinfo=UTC), "+0000",
      "GET", "/login", 200, 1043, "curl/8.5.0"),
+    ("cloudflare", "2.136.4.5", _t(2026, 9, 14, 0, 1, 2), None, "GET", "/login", 200, 1043,
+     "curl/8.5.0"),
     ("json", "175.167.3.4", _t(2026, 9, 14, 0, 1, 2), "+0800", "GET", "/login", 200, 1043,
      "curl/8.5.0"),
     ("vsftpd", "81.2.69.160", _t(2026, 9, 14, 8, 1, 2), None, "OK DOWNLOAD", "/pub/file.iso",
