@@ -62,8 +62,6 @@ def _sample(lines: pl.DataFrame, n: int) -> tuple[pl.DataFrame, int]:
     is_data = (stripped != "") & ~stripped.str.starts_with("#") & pl.col(S.LINE).is_not_null()
     marked = lines.select(S.SOURCE, S.LINE_NO, S.LINE, is_data.cum_sum().alias("_n"))
     head = marked.filter(pl.col("_n") <= n)
-    if head.height < marked.height:
-        head = marked.head(head.height + 1)
     data = int(head.select(is_data.sum()).item() or 0)
     return head.drop("_n"), data
 

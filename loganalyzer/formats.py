@@ -376,7 +376,9 @@ def _compile_w3c(fields: str, sep: str) -> tuple[str, tuple[str, ...], str]:
         while name in columns:
             name, n = f"{column}_{n}", n + 1
         columns.append(name)
-        parts.append(f"(?P<{name}>{_W3C_VALUE})")
+        # Tab-separated values (CloudFront) may hold spaces; quoting is IIS's.
+        value = r"[^\t]*" if sep == r"\t" else _W3C_VALUE
+        parts.append(f"(?P<{name}>{value})")
     # Fields after the last one we need may be missing (CloudFront added fields
     # over the years; a line written before the header grew lacks them).
     core = max((i for i, c in enumerate(columns) if c in _W3C_CORE), default=len(parts) - 1)

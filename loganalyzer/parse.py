@@ -273,7 +273,14 @@ def _captures(lines: pl.LazyFrame, fmt: LogFormat, present: list[str]) -> pl.Laz
     if fmt.syntax == "json":
         # Anything before the first brace (a container name, a syslog prefix) is
         # not part of the record.
-        doc = pl.col(S.LINE).str.replace(r"^[^{]*", "")
+        doc = (
+            pl.col(S.LINE)
+            .str.replace(r"^[^{]*", "")
+            # The reader shows invalid UTF-8 as \xNN, which is no JSON escape, and a
+            # raw control byte is no JSON either: neither may cost the record.
+            .str.replace_all(r"\\x([0-9A-Fa-f]{2})", r"\u00${1}")
+            .str.replace_all(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", " ")
+        )
         paths = dict(fmt.json_fields)
         fields = [
             pl.coalesce([doc.str.json_path_match(p) for p in paths[c]]).alias(c) for c in present
