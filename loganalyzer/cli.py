@@ -631,10 +631,10 @@ def formats() -> None:
     for alias, name in ALIASES.items():
         aliases.setdefault(name, []).append(alias)
     for fmt in PRESETS.values():
-        also = f" (also: {', '.join(aliases[fmt.name])})" if fmt.name in aliases else ""
+        also = f"  aliases:  {', '.join(aliases[fmt.name])}\n" if fmt.name in aliases else ""
         definition = "regex" if fmt.syntax == "regex" else fmt.syntax
         click.echo(
-            f"{fmt.name}{also}\n  {fmt.description}\n"
+            f"{fmt.name}\n  {fmt.description}\n{also}"
             f"  {definition}: {safe_text(fmt.template)}\n  example:  {safe_text(fmt.example)}\n"
         )
 
