@@ -25,7 +25,8 @@ from loganalyzer.errors import UsageError
 Syntax = Literal["apache", "nginx", "regex", "w3c", "json"]
 
 # How a format's time field is written; parse.py turns each into a UTC datetime.
-#   clf      14/Sep/2026:08:01:02 +0800, with or without Apache's brackets
+#   clf      [14/Sep/2026:08:01:02 +0800], as Apache's %t writes it
+#   clf_bare 14/Sep/2026:08:01:02 +0800 (nginx's $time_local)
 #   iso8601  2026-09-14T08:01:02.123+08:00, Z, or no zone (--assume-tz)
 #   epoch    seconds since 1970 (float); epoch_ms / epoch_us likewise
 #   w3c      separate date and time columns in UTC (W3C/IIS, CloudFront)
@@ -36,6 +37,7 @@ Syntax = Literal["apache", "nginx", "regex", "w3c", "json"]
 #   any      the first of iso8601, epoch, clf that reads (generic JSON)
 TIME_KINDS = (
     "clf",
+    "clf_bare",
     "iso8601",
     "epoch",
     "epoch_ms",
@@ -220,7 +222,7 @@ _NGINX_VARS: dict[str, tuple[str, str, str]] = {
     "binary_remote_addr": (S.CLIENT, _TOKEN, ""),
     "remote_user": (S.USER, _TOKEN, ""),
     "remote_port": ("client_port", r"\d+|-", ""),
-    "time_local": ("_time", _CLF_TIME, "clf"),
+    "time_local": ("_time", _CLF_TIME, "clf_bare"),
     "time_iso8601": ("_time", _ISO_TIME, "iso8601"),
     "msec": ("_time", r"\d+(?:\.\d+)?", "epoch"),
     "request": (S.REQUEST, _QUOTED, ""),

@@ -162,9 +162,13 @@ def _time_exprs(kind: str, t: pl.Expr, d: pl.Expr, tz: str) -> tuple[pl.Expr, pl
     """(UTC timestamp, original offset as +HHMM) for one time kind."""
     none = pl.lit(None, pl.String)
     if kind == "clf":
-        s = t.str.strip_prefix("[").str.strip_suffix("]")
-        ts = s.str.to_datetime("%d/%b/%Y:%H:%M:%S %z", strict=False, time_unit="us")
-        return ts.dt.convert_time_zone("UTC"), s.str.extract(r" ([+-]\d{4})$")
+        # Apache's %t keeps its brackets: parsing them in place saves a string copy
+        # on the hottest path.
+        ts = t.str.to_datetime("[%d/%b/%Y:%H:%M:%S %z]", strict=False, time_unit="us")
+        return ts.dt.convert_time_zone("UTC"), t.str.extract(r" ([+-]\d{4})\]$")
+    if kind == "clf_bare":
+        ts = t.str.to_datetime("%d/%b/%Y:%H:%M:%S %z", strict=False, time_unit="us")
+        return ts.dt.convert_time_zone("UTC"), t.str.extract(r" ([+-]\d{4})$")
     if kind == "iso8601":
         return _iso(t, tz)
     if kind in ("epoch", "epoch_ms", "epoch_us"):
@@ -210,7 +214,8 @@ def _time_exprs(kind: str, t: pl.Expr, d: pl.Expr, tz: str) -> tuple[pl.Expr, pl
             .then(_epoch(t, 1e3))
             .otherwise(_epoch(t, 1e6))
         )
-        clf_ts, clf_off = _time_exprs("clf", t, d, tz)
+        bare = t.str.strip_prefix("[").str.strip_suffix("]")
+        clf_ts, clf_off = _time_exprs("clf_bare", bare, d, tz)
         return pl.coalesce(iso_ts, epoch, clf_ts), pl.coalesce(iso_off, clf_off)
     raise ValueError(f"unknown time kind {kind!r}")
 
@@ -504,17 +509,20 @@ def _parse_regular(
         *([pl.col("_row")] if "_row" in schema else []),
     )
     stripped = pl.col(S.LINE).str.strip_chars()
-    other_record = pl.lit(fmt.syntax == "json") & stripped.str.contains(r"^[^{]*\{.*\}$")
+    ok = pl.col("_ok") & pl.col(S.TS).is_not_null()
     reason = (
-        pl.when(pl.col("_ok") & pl.col(S.TS).is_not_null() & pl.lit(not reject_all))
+        pl.when(ok if not reject_all else pl.lit(False))
         .then(pl.lit(None, pl.String))
         .when(stripped == "")
         .then(pl.lit(REASON_BLANK))
         .when(stripped.str.starts_with("#"))
         .then(pl.lit(REASON_COMMENT))
-        .when(~pl.col("_ok") & other_record)
-        .then(pl.lit(REASON_NOT_ACCESS))
-        .when(~pl.col("_ok") | pl.lit(reject_all))
+    )
+    if fmt.syntax == "json":
+        other_record = stripped.str.contains(r"^[^{]*\{.*\}$")
+        reason = reason.when(~pl.col("_ok") & other_record).then(pl.lit(REASON_NOT_ACCESS))
+    reason = (
+        reason.when(~pl.col("_ok") | pl.lit(reject_all))
         .then(pl.lit(REASON_NO_MATCH))
         .otherwise(pl.lit(REASON_BAD_TIME))
     )
