@@ -510,6 +510,11 @@ def _parse_regular(
     )
     stripped = pl.col(S.LINE).str.strip_chars()
     ok = pl.col("_ok") & pl.col(S.TS).is_not_null()
+    # Only JSON formats look for records of another kind: a regex over every
+    # line of every other format would cost a second pass.
+    other_record = (
+        stripped.str.contains(r"^[^{]*\{.*\}$") if fmt.syntax == "json" else pl.lit(False)
+    )
     reason = (
         pl.when(ok if not reject_all else pl.lit(False))
         .then(pl.lit(None, pl.String))
@@ -517,12 +522,9 @@ def _parse_regular(
         .then(pl.lit(REASON_BLANK))
         .when(stripped.str.starts_with("#"))
         .then(pl.lit(REASON_COMMENT))
-    )
-    if fmt.syntax == "json":
-        other_record = stripped.str.contains(r"^[^{]*\{.*\}$")
-        reason = reason.when(~pl.col("_ok") & other_record).then(pl.lit(REASON_NOT_ACCESS))
-    reason = (
-        reason.when(~pl.col("_ok") | pl.lit(reject_all))
+        .when(~pl.col("_ok") & other_record)
+        .then(pl.lit(REASON_NOT_ACCESS))
+        .when(~pl.col("_ok") | pl.lit(reject_all))
         .then(pl.lit(REASON_NO_MATCH))
         .otherwise(pl.lit(REASON_BAD_TIME))
     )
