@@ -914,7 +914,7 @@ PRESETS: dict[str, LogFormat] = {
         XFERLOG,
     )
 }
-ALIASES: dict[str, str] = {"iis": "w3c", "nginx": "nginx_main", "main": "nginx_main"}
+ALIASES: dict[str, str] = {"iis": "w3c", "nginx": "nginx_main"}
 AUTO = "auto"
 
 
