@@ -13,6 +13,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from loganalyzer.aggregate import aggregate, by_country, by_region, top_networks
+from loganalyzer.detect import Detection, FormatDetectionError, detect_format
 from loganalyzer.enrich import DatabaseInfo, GeoDatabases, enrich, lookup
 from loganalyzer.errors import (
     ExitCode,
@@ -23,7 +24,7 @@ from loganalyzer.errors import (
     UsageError,
 )
 from loganalyzer.formats import COMBINED, COMMON, PRESETS, VHOST_COMBINED, LogFormat, get_format
-from loganalyzer.parse import ParseResult, parse
+from loganalyzer.parse import ParseOptions, ParseResult, parse
 from loganalyzer.pipeline import Analysis, analyze, enrich_logs, sample_paths
 from loganalyzer.read import read_lines
 from loganalyzer.report import render
@@ -40,13 +41,16 @@ __all__ = [
     "VHOST_COMBINED",
     "Analysis",
     "DatabaseInfo",
+    "Detection",
     "ExitCode",
+    "FormatDetectionError",
     "GeoDatabaseError",
     "GeoDatabases",
     "InputError",
     "LogAnalyzerError",
     "LogFormat",
     "OutputError",
+    "ParseOptions",
     "ParseResult",
     "UsageError",
     "__version__",
@@ -54,6 +58,7 @@ __all__ = [
     "analyze",
     "by_country",
     "by_region",
+    "detect_format",
     "enrich",
     "enrich_logs",
     "get_format",

@@ -198,7 +198,7 @@ def _time_exprs(kind: str, t: pl.Expr, d: pl.Expr, tz: str) -> tuple[pl.Expr, pl
         s = t.str.replace_all(" +", " ")
         if "%z" in fmt:
             ts = s.str.to_datetime(fmt, strict=False, time_unit="us").dt.convert_time_zone("UTC")
-            return ts, s.str.extract(r"([+-]\d{4})")
+            return ts, s.str.extract(r"([+-]\d{4})\D*$")
         return _local(s.str.to_datetime(fmt, strict=False, time_unit="us"), tz), none
     if kind == "any":
         iso_ts, iso_off = _iso(t, tz)
