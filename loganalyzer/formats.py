@@ -613,6 +613,35 @@ NGINX_MAIN = LogFormat(
         '"curl/8.5.0" "175.167.3.4"'
     ),
 )
+NPM_PROXY = LogFormat(
+    name="npm_proxy",
+    template=(
+        "[$time_local] $upstream_cache_status $upstream_status $status - $request_method "
+        '$scheme $host "$request_uri" [Client $remote_addr] [Length $body_bytes_sent] '
+        '[Gzip $gzip_ratio] [Sent-to $server] "$http_user_agent" "$http_referer"'
+    ),
+    syntax="nginx",
+    description="Nginx Proxy Manager's 'proxy' log_format (proxy hosts)",
+    example=(
+        '[14/Sep/2026:08:01:02 +0800] - 200 200 - GET https www.example.org "/login" '
+        "[Client 175.167.3.4] [Length 1043] [Gzip 2.10] [Sent-to 10.0.0.8] "
+        '"curl/8.5.0" "-"'
+    ),
+)
+NPM_STANDARD = LogFormat(
+    name="npm_standard",
+    template=(
+        '[$time_local] $status - $request_method $scheme $host "$request_uri" '
+        "[Client $remote_addr] [Length $body_bytes_sent] [Gzip $gzip_ratio] "
+        '"$http_user_agent" "$http_referer"'
+    ),
+    syntax="nginx",
+    description="Nginx Proxy Manager's 'standard' log_format (redirections, dead hosts)",
+    example=(
+        '[14/Sep/2026:08:01:02 +0800] 301 - GET http www.example.org "/old" '
+        '[Client 2.136.4.5] [Length 0] [Gzip -] "curl/8.5.0" "-"'
+    ),
+)
 ICECAST = LogFormat(
     name="icecast",
     template='%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %T',
@@ -899,6 +928,8 @@ PRESETS: dict[str, LogFormat] = {
         VHOST_COMBINED,
         COMMON_VHOST,
         NGINX_MAIN,
+        NPM_PROXY,
+        NPM_STANDARD,
         ICECAST,
         HAPROXY,
         AWS_ALB,

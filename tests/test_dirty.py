@@ -14,6 +14,7 @@ from loganalyzer.read import LineBatch
 SLOTS = {
     "combined": (b"Mozilla/5.0 (X11; Linux x86_64)", "2.136.4.5"),
     "nginx_main": (b"curl/8.5.0", "10.0.0.5"),
+    "npm_proxy": (b"/login", "175.167.3.4"),
     "vhost_combined": (b"curl/8.5.0", "81.2.69.160"),
     "haproxy": (b"/login", "175.167.3.4"),
     "aws_alb": (b"curl/8.5.0", "175.167.3.4"),

@@ -26,7 +26,8 @@ def _parse_one(line: str, fmt: str | LogFormat) -> dict[str, object]:
 
 
 PRESET_NAMES = [
-    "common", "combined", "vhost_combined", "common_vhost", "nginx_main", "icecast", "haproxy",
+    "common", "combined", "vhost_combined", "common_vhost", "nginx_main", "npm_proxy",
+    "npm_standard", "icecast", "haproxy",
     "aws_alb", "aws_elb", "aws_s3", "cloudfront", "w3c", "caddy", "traefik", "cloudflare", "json",
     "vsftpd", "xferlog",
 ]  # fmt: skip
@@ -361,6 +362,10 @@ PRESET_EXAMPLES = [
      "curl/8.5.0"),
     ("common_vhost", "2.136.4.5", _t(2026, 9, 14, 0, 1, 2), "+0200", "GET", "/", 200, 512, None),
     ("nginx_main", "10.0.0.5", _t(2026, 9, 14, 0, 1, 2), "+0800", "GET", "/api", 200, 88,
+     "curl/8.5.0"),
+    ("npm_proxy", "175.167.3.4", _t(2026, 9, 14, 0, 1, 2), "+0800", "GET", "/login", 200, 1043,
+     "curl/8.5.0"),
+    ("npm_standard", "2.136.4.5", _t(2026, 9, 14, 0, 1, 2), "+0800", "GET", "/old", 301, 0,
      "curl/8.5.0"),
     ("icecast", "81.2.69.160", _t(2026, 9, 14, 9, 0, 0), "+0000", "GET", "/stream.mp3", 200,
      7340032, "VLC/3.0.20 LibVLC/3.0.20"),
