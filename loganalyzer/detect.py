@@ -15,7 +15,7 @@ import polars as pl
 
 from loganalyzer import schema as S
 from loganalyzer.errors import InputError
-from loganalyzer.formats import PRESETS, LogFormat
+from loganalyzer.formats import AUTO, PRESETS, LogFormat, get_format
 from loganalyzer.parse import REASON_NOT_ACCESS, ParseOptions, ParseState, parse_lines
 
 SAMPLE_LINES = 200
@@ -122,3 +122,40 @@ def detect_format(
     if best_rate <= min_rate:
         raise FormatDetectionError(source, data, rates)
     return Detection(best, round(best_rate, 4), data, rates)
+
+
+def format_for(
+    spec: str | LogFormat | None,
+    lines: pl.DataFrame,
+    *,
+    source: str,
+    options: ParseOptions | None = None,
+) -> Detection:
+    """The format of one file: ``spec`` itself, or detected from ``lines`` for ``auto``.
+
+    The one call every reader of files needs (the pipeline, and any other loop
+    over batches): pass the file's first batch.
+
+    Args:
+        spec: ``auto`` (or None), or anything :func:`get_format` takes.
+        lines: the file's first lines (used only for ``auto``).
+        source: the file's name, for the error message.
+        options: time zone and client choice.
+
+    Returns:
+        A :class:`Detection`; for a named format its ``rate`` is None.
+
+    Raises:
+        FormatDetectionError: ``auto`` and no preset fits.
+        UsageError: an unknown format name.
+
+    Example:
+        >>> import polars as pl
+        >>> one = pl.DataFrame({"source": ["a"], "line_no": [1], "line": ["x"]})
+        >>> found = format_for("common", one, source="a")
+        >>> (found.format.name, found.rate)
+        ('common', None)
+    """
+    if spec is None or (isinstance(spec, str) and spec == AUTO):
+        return detect_format(lines, source=source, options=options)
+    return Detection(get_format(spec), None, 0, ())

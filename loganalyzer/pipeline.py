@@ -27,7 +27,7 @@ from loganalyzer.aggregate import (
     summarize,
     top,
 )
-from loganalyzer.detect import detect_format
+from loganalyzer.detect import format_for
 from loganalyzer.enrich import GeoDatabases, lookup
 from loganalyzer.errors import InputError, TooManyBadLinesError, TruncatedInputError
 from loganalyzer.filters import Filter, combine, parse_filter
@@ -166,7 +166,7 @@ def _parsed_batches(
         for batch in prefetch(iter_batches(inp, on_bytes=on_bytes, faults=faults)):
             lines = batch.to_frame()
             if file_fmt is None:
-                found = detect_format(lines, source=inp.name, options=options)
+                found = format_for(AUTO, lines, source=inp.name, options=options)
                 file_fmt, stats.format = found.format, found.format.name
                 stats.format_match_rate = found.rate
             frame = parse_lines(

@@ -160,3 +160,19 @@ def test_parse_auto_detects_and_parses() -> None:
     lines = _lines(["#Fields: date time c-ip sc-status", "2026-09-14 08:00:01 81.2.69.160 200"])
     rows = parse(lines, fmt="auto").rows.collect()
     assert rows.select(S.CLIENT, S.STATUS).rows() == [("81.2.69.160", 200)]
+
+
+@pytest.mark.parametrize(
+    ("spec", "name", "rate"),
+    [
+        pytest.param("auto", "haproxy", 1.0, id="auto"),
+        pytest.param(None, "haproxy", 1.0, id="none-is-auto"),
+        pytest.param("combined", "combined", None, id="named"),
+        pytest.param(PRESETS["aws_elb"], "aws_elb", None, id="logformat"),
+    ],
+)
+def test_format_for_names_or_detects(spec, name, rate) -> None:
+    from loganalyzer.detect import format_for
+
+    found = format_for(spec, _lines([PRESETS["haproxy"].example]), source="t.log")
+    assert (found.format.name, found.rate) == (name, rate)
