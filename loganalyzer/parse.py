@@ -435,8 +435,16 @@ def _parse_regular(
         date = pl.col("_directive_date")
     ts, offset = _time_exprs(fmt.time, raw("_time"), date, options.assume_tz)
     request_parts = raw(S.REQUEST).str.extract_groups(_REQUEST_RE)
-    method = text(S.METHOD) if S.METHOD in present else request_parts.struct.field("method")
-    path = text(S.PATH) if S.PATH in present else request_parts.struct.field("path")
+
+    def part(col: str, name: str) -> pl.Expr:
+        # A field of its own wins; a JSON record may have only the request line.
+        from_request = request_parts.struct.field(name)
+        if col not in present:
+            return from_request
+        return pl.coalesce(text(col), from_request) if S.REQUEST in present else text(col)
+
+    method = part(S.METHOD, "method")
+    path = part(S.PATH, "path")
     if "_query" in present:
         query = text("_query").str.strip_prefix("?")
         path = (
@@ -444,17 +452,16 @@ def _parse_regular(
             .then(path)
             .otherwise(pl.concat_str([path, query], separator="?"))
         )
-    protocol = text(S.PROTOCOL) if S.PROTOCOL in present else request_parts.struct.field("protocol")
-    if S.REQUEST in present:
-        request = raw(S.REQUEST)
-    elif S.METHOD in present or S.PATH in present:
-        request = (
+    protocol = part(S.PROTOCOL, "protocol")
+    request = raw(S.REQUEST)
+    if S.METHOD in present or S.PATH in present:
+        # W3C and JSON logs have no request line: it is rebuilt from its parts.
+        rebuilt = (
             pl.when(method.is_null() & path.is_null())
             .then(None)
             .otherwise(pl.concat_str([method, path, protocol], separator=" ", ignore_nulls=True))
         )
-    else:
-        request = pl.lit(None, pl.String)
+        request = pl.coalesce(request, rebuilt) if S.REQUEST in present else rebuilt
     agent = _dash_null(raw(S.USER_AGENT))
     if w3c:
         # IIS writes the spaces of a user agent as "+"; CloudFront URL-encodes them.

@@ -607,3 +607,88 @@ def test_json_field_mapping_needs_pairs(bad: str) -> None:
 )
 def test_json_line_after_a_prefix(line: str, prefix: str) -> None:
     assert _parse_one(prefix + line, "caddy")[S.CLIENT] == "175.167.3.4"
+
+
+# --- each preset's documented quirks --------------------------------------------------------
+
+QUIRKS = [
+    # (preset, line, expected fields)
+    ("haproxy",
+     "2026-09-14T08:01:02.345678+08:00 lb1 haproxy[1234]: 175.167.3.4:51234 "
+     "[14/Sep/2026:08:01:02.345] www~ app/web1 0/0/1/12/13 200 1043 - - ---- 3/3/0/0/0 0/0 "
+     '"GET / HTTP/1.1"',
+     {"client": "175.167.3.4", "status": 200}),
+    ("haproxy",
+     "<134>Sep 14 08:01:02 lb1 haproxy[1234]: 2001:218::1:51234 [14/Sep/2026:08:01:02.345] "
+     "www~ app/<NOSRV> -1/-1/-1/-1/0 -1 +0 - - CR-- 1/1/0/0/0 0/0 \"<BADREQ>\"",
+     {"client": "2001:218::1", "client_port": "51234", "status": None, "bytes_sent": 0,
+      "request": "<BADREQ>", "method": None}),
+    ("haproxy",
+     "81.2.69.160:51234 [14/Sep/2026:08:01:02.345] www/1: SSL handshake failure",
+     {"client": "81.2.69.160", "connection_error": "www/1: SSL handshake failure",
+      "request": None, "status": None}),
+    ("haproxy",
+     "175.167.3.4:51234 [14/Sep/2026:08:01:02.345] www~ app/web1 0/0/1/12/13 200 1043 - - "
+     '---- 3/3/0/0/0 0/0 {curl/8.5.0|www.example.org} {} "GET / HTTP/1.1"',
+     {"captured_request_headers": "curl/8.5.0|www.example.org", "path": "/"}),
+    ("aws_alb",
+     'h2 2026-09-14T00:01:02.123456Z app/my-alb/50dc 2001:218::1:51234 - -1 -1 -1 460 - 120 0 '
+     '"GET https://www.example.org:443/ HTTP/2.0" "curl/8.5.0" ECDHE-RSA-AES128-GCM-SHA256 '
+     'TLSv1.2 - "Root=1-58337262-36d228ad5d99923122bbe354" "www.example.org" "-" 0',
+     {"client": "2001:218::1", "status": 460, "bytes_sent": 0, "target": "-",
+      "vhost": "www.example.org", "protocol": "HTTP/2.0"}),
+    ("aws_elb",
+     '2026-09-14T00:01:02.123456Z my-elb 2.136.4.5:51234 10.0.0.1:80 0.001 0.0003 0.0004 - - '
+     '82 305 "- - - " "-" - -',
+     {"client": "2.136.4.5", "status": None, "request": "- - - ", "method": None,
+      "bytes_sent": 305, "user_agent": None}),
+    ("aws_elb",
+     '2026-09-14T00:01:02.123456Z my-elb 2.136.4.5:51234 10.0.0.1:80 0.001 0.0003 0.0004 200 '
+     '200 0 57 "GET http://www.example.org:80/ HTTP/1.1"',
+     {"client": "2.136.4.5", "status": 200, "user_agent": None}),
+    ("aws_s3",
+     "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be example-bucket "
+     "[14/Sep/2026:00:01:02 +0000] - svc:lifecycle 3E57427F33A59F07 S3.EXPIRE.OBJECT "
+     "old/cat.jpg - 204 - - 1043 - - - - -",
+     {"client": "-", "request": None, "status": 204, "bytes_sent": None, "user_agent": None,
+      "operation": "S3.EXPIRE.OBJECT"}),
+    ("vsftpd", 'Mon Sep 14 08:01:02 2026 [pid 4242] CONNECT: Client "::ffff:81.2.69.160"',
+     {"client": "::ffff:81.2.69.160", "user": None, "method": "CONNECT", "path": None}),
+    ("vsftpd",
+     'Mon Sep  7 08:01:02 2026 [pid 4242] [alice] FAIL LOGIN: Client "2.136.4.5"',
+     {"client": "2.136.4.5", "user": "alice", "method": "FAIL LOGIN"}),
+    ("xferlog",
+     "Mon Sep  7 08:01:02 2026 12 2.136.4.5 1043 /pub/my file.iso b _ i r alice ftp 0 * i",
+     {"client": "2.136.4.5", "path": "/pub/my file.iso", "direction": "i",
+      "completion": "i", "user": "alice"}),
+    ("caddy",
+     '{"ts":1789344062.5,"logger":"http.log.access","request":{"remote_ip":"2.136.4.5",'
+     '"method":"GET","uri":"/"},"status":200,"size":5}',
+     {"client": "2.136.4.5", "remote_ip": "2.136.4.5", "path": "/", "user_agent": None}),
+    ("traefik",
+     '{"ClientHost":"2408:8200::1","DownstreamStatus":"404","DownstreamContentSize":"19",'
+     '"RequestMethod":"GET","RequestPath":"/x","StartUTC":"2026-09-14T00:01:02Z",'
+     '"ClientUsername":"-"}',
+     {"client": "2408:8200::1", "status": 404, "bytes_sent": 19, "user": None}),
+    ("json",
+     '{"@timestamp":"2026-09-14T00:01:02.5Z","clientip":"81.2.69.160","status":"301",'
+     '"request":"GET /old HTTP/1.1"}',
+     {"client": "81.2.69.160", "status": 301, "path": "/old", "protocol": "HTTP/1.1"}),
+    ("icecast",
+     '81.2.69.160 - - [14/Sep/2026:09:00:00 +0000] "SOURCE /live HTTP/1.0" 200 0 "-" '
+     '"butt 0.1.34" 86400',
+     {"method": "SOURCE", "duration_s": "86400"}),
+    ("nginx_main",
+     '10.0.0.5 - - [14/Sep/2026:08:01:02 +0800] "GET / HTTP/2.0" 499 0 "-" "curl/8.5.0" '
+     '"175.167.3.4, 10.0.0.4"',
+     {"client": "10.0.0.5", "xff": "175.167.3.4, 10.0.0.4", "status": 499}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "expected"),
+    [pytest.param(*q, id=f"{q[0]}-{i}") for i, q in enumerate(QUIRKS)],
+)
+def test_preset_quirks(name: str, line: str, expected: dict) -> None:
+    row = _parse_one(line, name)
+    assert {k: row[k] for k in expected} == expected
