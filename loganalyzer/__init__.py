@@ -13,6 +13,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from loganalyzer.aggregate import aggregate, by_country, by_region, top_networks
+from loganalyzer.anonymizers import AnonymizerSources, classify
 from loganalyzer.detect import Detection, FormatDetectionError, detect_format
 from loganalyzer.enrich import DatabaseInfo, GeoDatabases, enrich, lookup
 from loganalyzer.errors import (
@@ -21,6 +22,7 @@ from loganalyzer.errors import (
     InputError,
     LogAnalyzerError,
     OutputError,
+    SourceError,
     UsageError,
 )
 from loganalyzer.formats import COMBINED, COMMON, PRESETS, VHOST_COMBINED, LogFormat, get_format
@@ -40,6 +42,7 @@ __all__ = [
     "PRESETS",
     "VHOST_COMBINED",
     "Analysis",
+    "AnonymizerSources",
     "DatabaseInfo",
     "Detection",
     "ExitCode",
@@ -52,12 +55,14 @@ __all__ = [
     "OutputError",
     "ParseOptions",
     "ParseResult",
+    "SourceError",
     "UsageError",
     "__version__",
     "aggregate",
     "analyze",
     "by_country",
     "by_region",
+    "classify",
     "detect_format",
     "enrich",
     "enrich_logs",

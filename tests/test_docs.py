@@ -32,14 +32,24 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
 
 def test_every_command_is_documented() -> None:
     names = set(cli.commands)
-    assert names == {"report", "enrich", "db", "formats"}
+    assert names == {
+        "report",
+        "enrich",
+        "db",
+        "sources",
+        "formats",
+        "bench",
+        "lookup",
+        "compare",
+        "config",
+    }
     for name in names:
         assert f"loganalyzer {name}" in README, name
 
 
 def test_every_command_has_help_with_examples() -> None:
     for name, command in cli.commands.items():
-        if name == "db":
+        if name in ("db", "sources", "config"):  # groups: their subcommands carry the examples
             continue
         assert command.help, name
         assert "Example" in command.help, name
@@ -58,3 +68,17 @@ def test_presets_table_lists_every_preset_and_alias() -> None:
     first_column = re.findall(r"^\| (.+?) \|", table, re.MULTILINE)
     names = set(re.findall(r"`([a-z_0-9]+)`", " ".join(first_column)))
     assert names == set(PRESETS) | set(ALIASES)
+
+
+def test_analyst_workflow_section_sits_before_the_python_api() -> None:
+    sections = re.findall(r"(?m)^## (.+)$", README)
+    assert sections.index("Analyst workflow") == sections.index("Python API") - 1
+    workflow = README.split("## Analyst workflow", 1)[1].split("\n## ", 1)[0]
+    for needle in (
+        "loganalyzer lookup",
+        "loganalyzer compare",
+        "report --follow",
+        "loganalyzer config show",
+        "_LOGANALYZER_COMPLETE=bash_source loganalyzer",
+    ):
+        assert needle in workflow, needle
