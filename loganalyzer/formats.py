@@ -178,8 +178,9 @@ def _apache_directive(mod: str, arg: str | None, letter: str) -> tuple[str, str,
         prefix = {"i": "req", "o": "resp", "e": "env", "n": "note", "C": "cookie"}[letter]
         return f"{prefix}_{name}", _TOKEN, ""
     if letter == "a":
-        # %a is the client (mod_remoteip may have rewritten it); %{c}a the peer.
-        return S.CLIENT, _TOKEN, ""
+        # %a is the client (mod_remoteip may have put the real one there); %{c}a is
+        # the peer of the connection, the client only when nothing else is logged.
+        return ("peer_ip" if arg == "c" else S.CLIENT), _TOKEN, ""
     if letter == "p":
         if arg in (None, "canonical", "local"):
             return S.PORT, r"\d+|-", ""
@@ -270,6 +271,11 @@ def _nginx_tokens(template: str) -> Iterator[tuple[str, str, str, str]]:
 def _compile_tokens(
     tokens: list[tuple[str, str, str, str]],
 ) -> tuple[str, tuple[str, ...], str]:
+    if not any(kind == "field" and text == S.CLIENT for kind, text, _, _ in tokens):
+        tokens = [
+            (kind, S.CLIENT if text == "peer_ip" else text, pattern, tkind)
+            for kind, text, pattern, tkind in tokens
+        ]
     parts: list[str] = ["^"]
     columns: list[str] = []
     time_kind = ""

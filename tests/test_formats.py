@@ -442,6 +442,8 @@ APACHE_DIRECTIVES = [
     ("%h %t %a", f"81.2.69.160 {T0} 10.0.0.1", {"client": "81.2.69.160", "client_2": "10.0.0.1"}),
     ("%a %t", f"2001:218::1 {T0}", {"client": "2001:218::1"}),
     ("%{c}a %t", f"10.0.0.9 {T0}", {"client": "10.0.0.9"}),
+    ("%{c}a %a %t", f"10.0.0.9 175.167.3.4 {T0}",
+     {"client": "175.167.3.4", "peer_ip": "10.0.0.9"}),
     ("%h %l %u %t", f"81.2.69.160 ident1 alice {T0}", {"ident": "ident1", "user": "alice"}),
     ('%h %t "%r"', f'81.2.69.160 {T0} "POST /a?b=1 HTTP/2.0"',
      {"request": "POST /a?b=1 HTTP/2.0", "method": "POST", "path": "/a?b=1",
