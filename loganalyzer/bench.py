@@ -436,4 +436,57 @@ def _best(runs: Sequence[Run]) -> Run:
     return Run(fastest.seconds, max(r.peak_rss_mb for r in runs), 0)
 
 
-__all__ = ["FLOOR_CODE", "BenchResult", "Run", "generate_log", "machine", "run_benchmark"]
+@dataclass(frozen=True)
+class FormatSpeed:
+    """Parse throughput of one preset, in lines per second."""
+
+    name: str
+    report_columns: float
+    all_columns: float
+
+
+def format_throughput(lines: int = 200_000, repeat: int = 3) -> list[FormatSpeed]:
+    """Parse each preset's example line, repeated, and time it in this process.
+
+    Two figures per preset: parsing only what ``report --by region`` uses
+    (client, time, status, bytes) and parsing every column (``enrich``). The
+    fastest of ``repeat`` runs counts. Reading and inflating are left out: this
+    is the parser alone, so presets compare with one another.
+    """
+    from loganalyzer import schema as S
+    from loganalyzer.formats import PRESETS
+    from loganalyzer.parse import ParseState, parse_lines
+
+    report_cols = {S.CLIENT, S.TS, S.STATUS, S.BYTES}
+    out = []
+    for name, fmt in PRESETS.items():
+        frame = pl.DataFrame(
+            {
+                S.SOURCE: pl.repeat("bench", lines, eager=True),
+                S.LINE_NO: pl.int_range(1, lines + 1, eager=True),
+                S.LINE: pl.repeat(fmt.example, lines, eager=True),
+            }
+        )
+        best: dict[str, float] = {}
+        for label, cols in (("report", report_cols), ("all", None)):
+            for _ in range(max(1, repeat)):
+                start = time.perf_counter()
+                parsed = parse_lines(frame.lazy(), fmt, columns=cols, state=ParseState()).collect()
+                took = time.perf_counter() - start
+                if parsed[S.REASON].null_count() != lines:
+                    raise RuntimeError(f"{name}: its example line does not parse")
+                best[label] = min(best.get(label, took), took)
+        out.append(FormatSpeed(name, lines / best["report"], lines / best["all"]))
+    return out
+
+
+__all__ = [
+    "FLOOR_CODE",
+    "BenchResult",
+    "FormatSpeed",
+    "Run",
+    "format_throughput",
+    "generate_log",
+    "machine",
+    "run_benchmark",
+]

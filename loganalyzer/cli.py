@@ -960,6 +960,12 @@ def formats() -> None:
     help="Also time, once each, a hand-written re + geoip2 loop and GoAccess (if installed) "
     "with the same City database.",
 )
+@click.option(
+    "--formats",
+    "formats_only",
+    is_flag=True,
+    help="Only time the parser on each preset's example line (no databases needed).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON.")
 def bench(
     log: str | None,
@@ -974,6 +980,7 @@ def bench(
     repeat: int,
     with_gzip: bool,
     peers: bool,
+    formats_only: bool,
     as_json: bool,
 ) -> None:
     """Time `report` end to end against a bare Polars floor, in one sitting.
@@ -987,13 +994,25 @@ def bench(
     Examples:
         loganalyzer bench --city-db GeoLite2-City.mmdb --asn-db GeoLite2-ASN.mmdb
         loganalyzer bench big.log --geoip-dir /usr/share/GeoIP --gzip --json
+        loganalyzer bench --formats
     """
     import json
     import tempfile
 
-    from loganalyzer.bench import generate_log, run_benchmark
+    from loganalyzer.bench import format_throughput, generate_log, run_benchmark
     from loganalyzer.enrich import GeoDatabases
     from loganalyzer.report import safe_text
+
+    if formats_only:
+        _echo_err(f"Parsing each preset's example line {min(lines, 200_000):,} times...")
+        speeds = format_throughput(lines=min(lines, 200_000), repeat=repeat)
+        if as_json:
+            click.echo(json.dumps([vars(x) for x in speeds], indent=2))
+            return
+        click.echo(f"{'format':16} {'report columns':>16} {'all columns':>14}   (lines/s)")
+        for x in speeds:
+            click.echo(f"{x.name:16} {x.report_columns:16,.0f} {x.all_columns:14,.0f}")
+        return
 
     dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
     dbs.require_city()

@@ -127,3 +127,15 @@ def test_peers_are_timed_with_their_own_memory(bench_log, city_db):
     # not the benchmark process's memory inherited at fork.
     assert 0 < naive["peak_rss_mb"] < 80
     assert out["report"]["peak_rss_mb"] > naive["peak_rss_mb"]
+
+
+def test_format_throughput_covers_every_preset():
+    from loganalyzer.formats import PRESETS
+
+    r = run_cli("bench", "--formats", "--lines", "500", "--repeat", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    speeds = {x["name"]: x for x in json.loads(r.stdout)}
+    assert set(speeds) == set(PRESETS)
+    for x in speeds.values():
+        assert x["report_columns"] > 0
+        assert x["all_columns"] > 0
