@@ -8,8 +8,10 @@ with a documented code, and a traceback only with ``--traceback``.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -29,7 +31,13 @@ EPILOG_EXIT_CODES = (
 
 
 def _echo_err(message: str) -> None:
-    click.echo(message, err=True)
+    # File names and log text reach these lines: click strips only CSI sequences,
+    # and only when stderr is not a terminal, so escape every control character
+    # (OSC title and hyperlink sequences included) and bytes that are not UTF-8.
+    from loganalyzer.read import display_name
+    from loganalyzer.report import safe_text
+
+    click.echo(safe_text(display_name(message)), err=True)
 
 
 def log_options(f: F) -> F:
@@ -567,10 +575,23 @@ def formats() -> None:
         )
 
 
+class _Interrupt(BaseException):
+    """Ctrl-C, kept from click (which prints a blank line and calls it Abort)."""
+
+
+def _interrupt_once(signum: int, frame: object) -> None:
+    # A second Ctrl-C (or a second delivery while Polars winds down) must not
+    # break the cleanup that removes temporary output files.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise _Interrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and map every outcome to an exit code (the only place that does)."""
     args = list(sys.argv[1:] if argv is None else argv)
     show_traceback = "--traceback" in args
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _interrupt_once)
     try:
         cli.main(args=args, prog_name="loganalyzer", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -581,7 +602,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         _echo_err("Interrupted.")
         return ExitCode.INTERRUPTED
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Interrupt):
+        if sys.stderr.isatty():  # end the terminal's "^C" line; a pipe gets one line
+            click.echo(err=True)
         _echo_err("Interrupted.")
         return ExitCode.INTERRUPTED
     except BrokenPipeError:
