@@ -422,6 +422,13 @@ def _open_rejects_ctx(path: str | None) -> Iterator[IO[str] | None]:
     handle = _open_rejects(path)
     try:
         yield handle
+    except (KeyboardInterrupt, _Interrupt):
+        # Rejects stream out as lines are read (kept on errors, to see what was
+        # wrong), but an interrupted run leaves no half-written file behind.
+        if handle is not None and path is not None:
+            handle.close()
+            Path(path).unlink(missing_ok=True)
+        raise
     finally:
         if handle is not None:
             handle.close()

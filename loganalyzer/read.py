@@ -193,6 +193,9 @@ def detect_compression(head: bytes, *, complete: bool = False) -> Compression:
     for magic, kind in _MAGIC:
         if head.startswith(magic):
             return kind
+    # pzstd (and seekable zstd) files open with a skippable frame, 0x184D2A5?.
+    if head[1:4] == b"\x2a\x4d\x18" and 0x50 <= head[0] <= 0x5F:
+        return "zstd"
     if head[:3] == b"BZh" and head[3:4] in b"123456789" and len(head) >= 4:
         block = head[4:_HEAD_BYTES]
         short = complete and len(block) < len(_BZIP2_BLOCK[0])

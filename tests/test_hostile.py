@@ -363,6 +363,8 @@ def test_ctrl_c_while_reading(work, city_db, command, out_name):
             str(city_db),
             "-o",
             f"out/{out_name}",
+            "--rejects",
+            "out/rejects.jsonl",
         ],
         cwd=work,
         env=env,
@@ -371,9 +373,14 @@ def test_ctrl_c_while_reading(work, city_db, command, out_name):
     )
     fd = _open_fifo_writer(fifo, proc)
     try:
-        block = "".join(line + "\n" for line in _good_lines(2000)).encode()
+        block = "".join(line + "\n" for line in [*_good_lines(2000), "junk"]).encode()
         for _ in range(10):  # ~3.5 MB: written only as fast as the CLI reads it
             os.write(fd, block)
+        # The rejects file is being written: it must not survive the interrupt either.
+        deadline = time.monotonic() + 60
+        while not (out_dir / "rejects.jsonl").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (out_dir / "rejects.jsonl").exists()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:

@@ -183,6 +183,9 @@ def test_expand_inputs_nothing_given() -> None:
         pytest.param(b"\xfd7zXZ", "none", id="short-xz-magic"),
         pytest.param(b"", "none", id="empty"),
         pytest.param(b"BZh9\x17rE8P\x90\x00", "bzip2", id="bzip2-empty-stream"),
+        pytest.param(b"\x50\x2a\x4d\x18\x04\x00", "zstd", id="zstd-skippable-frame-first"),
+        pytest.param(b"\x5f\x2a\x4d\x18\x04\x00", "zstd", id="zstd-skippable-frame-last"),
+        pytest.param(b"\x60\x2a\x4d\x18\x04\x00", "none", id="not-a-skippable-frame"),
         pytest.param(b"BZh Ltd - - [14/Sep", "none", id="text-starting-BZh"),
         pytest.param(b"BZh91AY&SX", "none", id="bzip2-block-magic-wrong"),
         pytest.param(b"BZh01AY&SY", "none", id="bzip2-level-zero"),
@@ -266,6 +269,16 @@ def test_concatenated_members_are_all_read(tmp_path: Path, kind: str) -> None:
     got = _frame(_batches(path))
     assert got[S.LINE].to_list() == TEXT_LINES
     assert got[S.LINE_NO].to_list() == list(range(1, len(TEXT_LINES) + 1))
+
+
+def test_zstd_after_a_skippable_frame_as_pzstd_writes(tmp_path: Path) -> None:
+    # RFC 8878 skippable frame: magic 0x184D2A5?, a 4-byte size, then that many bytes.
+    skippable = (0x184D2A50).to_bytes(4, "little") + (4).to_bytes(4, "little") + b"\x00\x01\x02\x03"
+    path = tmp_path / "access.log.zst"
+    path.write_bytes(skippable + _zstd(TEXT[:20]) + skippable + _zstd(TEXT[20:]))
+    faults: list[ReadFault] = []
+    assert b"".join(b.data for b in _batches(path, faults=faults)) == TEXT
+    assert faults == []
 
 
 def test_compressed_empty_file_yields_nothing(tmp_path: Path) -> None:
