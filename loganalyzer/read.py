@@ -342,7 +342,7 @@ class _Decoder:
             else:
                 out = dec.decompress(data, size)
                 self._input = b""
-                self._more = not dec.eof and not dec.needs_input
+                self._more = bool(out) and not dec.eof and not dec.needs_input
         except Exception as exc:  # isal, bz2, lzma and zstd each raise their own type
             self._input, self._more, self._done = b"", False, True
             raise StreamBroken(str(exc) or type(exc).__name__) from None
