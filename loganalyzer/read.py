@@ -402,7 +402,10 @@ def iter_batches(
     def progress() -> None:
         nonlocal last_pos
         if on_bytes is not None and inp.path is not None:
-            pos = raw.tell()
+            try:
+                pos = raw.tell()
+            except OSError:  # a named pipe has no position
+                return
             on_bytes(pos - last_pos)
             last_pos = pos
 

@@ -672,6 +672,27 @@ def test_on_bytes_adds_up_to_the_size_on_disk(tmp_path: Path, kind: str) -> None
     assert sum(calls) == path.stat().st_size
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_is_read_like_a_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "access.log"
+    os.mkfifo(fifo)
+    data = gzip.compress(TEXT * 3)
+
+    def write() -> None:
+        with fifo.open("wb") as f:
+            f.write(data)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    calls: list[int] = []
+    try:
+        got = _frame(_batches(fifo, batch_bytes=16, on_bytes=calls.append))
+    finally:
+        writer.join(timeout=30)
+    assert got[S.LINE].to_list() == TEXT_LINES * 3
+    assert calls == []  # a pipe has no position to report progress with
+
+
 # --- prefetch ------------------------------------------------------------------
 
 
