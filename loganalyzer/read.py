@@ -38,6 +38,15 @@ _MAGIC: tuple[tuple[bytes, Compression], ...] = (
 # of the end of an empty stream (sqrt(pi)).
 _BZIP2_BLOCK = (b"1AY&SY", b"\x17rE8P\x90")
 _HEAD_BYTES = 10
+# Formats people hand over as "the logs" that are not read here: named at once,
+# with the way to feed them in, rather than reported as lines that do not parse.
+_UNSUPPORTED: tuple[tuple[bytes, str, str], ...] = (
+    (b"PK\x03\x04", "a zip archive", "unzip -p FILE"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "7z x -so FILE"),
+    (b"\x04\x22\x4d\x18", "lz4-compressed", "lz4 -dc FILE"),
+    (b"\x1f\x9d", "compress(1)-compressed (.Z)", "zcat FILE"),
+    (b"LZIP\x01", "lzip-compressed", "lzip -dc FILE"),
+)
 
 # glibc serves allocations of 32 MiB and more with a fresh mmap, which the kernel
 # must fault in and zero: reading 830 MB in 32 MiB pieces took 0.50 s against
@@ -233,10 +242,21 @@ def open_input(inp: InputFile) -> tuple[ByteStream, Compression, IO[bytes]]:
         position measures progress through the file on disk). Reading the stream
         raises :class:`StreamBroken` at a truncation or corruption, only after
         every byte decoded before it has been returned.
+
+    Raises:
+        InputFileError: the file cannot be opened, or is an archive or a
+            compression that is not read (zip, 7-Zip, lz4, .Z, lzip).
     """
     raw = _open_raw(inp)
     buffered = raw if hasattr(raw, "peek") else open(raw.fileno(), "rb", closefd=False)  # noqa: SIM115
     head = buffered.peek(_HEAD_BYTES)[:_HEAD_BYTES]
+    for magic, what, command in _UNSUPPORTED:
+        if head.startswith(magic):
+            if inp.path is not None:
+                raw.close()
+            raise InputFileError(
+                inp.name, f"is {what}, not a log; feed it in with {command} | loganalyzer ... -"
+            )
     kind = detect_compression(head, complete=len(head) < _HEAD_BYTES)
     if kind == "none":
         return buffered, kind, raw

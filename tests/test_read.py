@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import os
 import random
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -269,6 +271,60 @@ def test_concatenated_members_are_all_read(tmp_path: Path, kind: str) -> None:
     got = _frame(_batches(path))
     assert got[S.LINE].to_list() == TEXT_LINES
     assert got[S.LINE_NO].to_list() == list(range(1, len(TEXT_LINES) + 1))
+
+
+def _zip(data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("access.log", data)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        pytest.param(
+            _zip(TEXT),
+            "is a zip archive, not a log; feed it in with unzip -p FILE | loganalyzer ... -",
+            id="zip",
+        ),
+        pytest.param(
+            b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(24),
+            "is a 7-Zip archive, not a log; feed it in with 7z x -so FILE | loganalyzer ... -",
+            id="7z",
+        ),
+        pytest.param(
+            b"\x04\x22\x4d\x18\x64\x40\xa7" + bytes(8),
+            "is lz4-compressed, not a log; feed it in with lz4 -dc FILE | loganalyzer ... -",
+            id="lz4",
+        ),
+        pytest.param(
+            b"\x1f\x9d\x90" + b"line 1\n",
+            "is compress(1)-compressed (.Z), not a log; "
+            "feed it in with zcat FILE | loganalyzer ... -",
+            id="dot-Z",
+        ),
+        pytest.param(
+            b"LZIP\x01\x0c" + bytes(20),
+            "is lzip-compressed, not a log; feed it in with lzip -dc FILE | loganalyzer ... -",
+            id="lzip",
+        ),
+    ],
+)
+def test_archives_and_unread_compressions_are_named(
+    tmp_path: Path, data: bytes, problem: str
+) -> None:
+    path = tmp_path / "access.log.1"
+    path.write_bytes(data)
+    with pytest.raises(InputFileError) as excinfo:
+        _batches(path)
+    assert (excinfo.value.path, excinfo.value.problem) == (str(path), problem)
+
+
+def test_text_that_merely_starts_like_lzip_is_text(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    path.write_bytes(b"LZIP host - - [14/Sep/2026]\n")
+    assert _frame(_batches(path))[S.LINE].to_list() == ["LZIP host - - [14/Sep/2026]"]
 
 
 def test_zstd_after_a_skippable_frame_as_pzstd_writes(tmp_path: Path) -> None:
