@@ -597,8 +597,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and map every outcome to an exit code (the only place that does)."""
     args = list(sys.argv[1:] if argv is None else argv)
     show_traceback = "--traceback" in args
+    previous = None
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _interrupt_once)
+        previous = signal.signal(signal.SIGINT, _interrupt_once)
     try:
         cli.main(args=args, prog_name="loganalyzer", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -634,6 +635,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(run again with --traceback and report it)"
         )
         return ExitCode.ERROR
+    finally:
+        # In-process callers get their Ctrl-C back (unless it was used: then we exit).
+        if previous is not None and signal.getsignal(signal.SIGINT) is _interrupt_once:
+            signal.signal(signal.SIGINT, previous)
     return ExitCode.OK
 
 

@@ -393,6 +393,15 @@ def test_ctrl_c_while_reading(work, city_db, command, out_name):
     assert list(out_dir.iterdir()) == []
 
 
+def test_main_in_process_gives_ctrl_c_back(capsys):
+    from loganalyzer.cli import main
+
+    before = signal.getsignal(signal.SIGINT)
+    assert main(["formats"]) == 0
+    assert signal.getsignal(signal.SIGINT) is before
+    assert "combined" in capsys.readouterr().out
+
+
 # --- no network -------------------------------------------------------------------------------
 
 SITECUSTOMIZE = """
