@@ -341,12 +341,17 @@ def _open_fifo_writer(fifo: Path, proc: subprocess.Popen[bytes]) -> int:
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
 @pytest.mark.parametrize(
-    ("command", "out_name"),
-    [("report", "out.csv"), ("enrich", "x.parquet")],
+    ("command", "out_name", "megabytes"),
+    [
+        pytest.param("report", "out.csv", 3, id="report-first-batch"),
+        pytest.param("report", "out.csv", 40, id="report-after-a-batch"),
+        pytest.param("enrich", "x.parquet", 40, id="enrich-after-a-batch"),
+    ],
 )
-def test_ctrl_c_while_reading(work, city_db, command, out_name):
+def test_ctrl_c_while_reading(work, city_db, command, out_name, megabytes):
     # The log arrives through a named pipe that stays open, so the CLI is certainly
-    # still reading (or parsing what it read) when the signal comes.
+    # still running when the signal comes: waiting for its first batch, or after
+    # parsing one (batches are ~31 MB), with rejects and enrich's row groups on disk.
     fifo = work / "big.log"
     os.mkfifo(fifo)
     out_dir = work / "out"
@@ -373,20 +378,35 @@ def test_ctrl_c_while_reading(work, city_db, command, out_name):
     )
     fd = _open_fifo_writer(fifo, proc)
     try:
-        block = "".join(line + "\n" for line in [*_good_lines(2000), "junk"]).encode()
-        for _ in range(10):  # ~3.5 MB: written only as fast as the CLI reads it
+        # Enough junk that the rejects file's buffer is flushed during the first batch.
+        lines = [*_good_lines(2000), *(f"junk {i}" for i in range(40))]
+        block = "".join(line + "\n" for line in lines).encode()
+        for _ in range(megabytes * 2**20 // len(block) + 1):  # as fast as the CLI reads
             os.write(fd, block)
         # The rejects file is being written: it must not survive the interrupt either.
+        rejects = out_dir / "rejects.jsonl"
+
+        def ready() -> bool:
+            if megabytes < 31:
+                return rejects.exists()
+            if command == "enrich":  # a finished batch waits in a temporary folder
+                return any(out_dir.glob(".loganalyzer-*/part-*.parquet"))
+            return rejects.exists() and rejects.stat().st_size > 0
+
         deadline = time.monotonic() + 60
-        while not (out_dir / "rejects.jsonl").exists() and time.monotonic() < deadline:
+        while not ready() and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert (out_dir / "rejects.jsonl").exists()
+        assert ready()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
         os.close(fd)
         if proc.poll() is None:
             proc.kill()
+        proc.wait(timeout=60)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
     assert proc.returncode == 130
     assert out == b""
     assert err == b"Interrupted.\n"
