@@ -390,7 +390,7 @@ def test_ctrl_c_while_reading(work, city_db, command, out_name, megabytes):
             if megabytes < 31:
                 return rejects.exists()
             if command == "enrich":  # a finished batch waits in a temporary folder
-                return any(out_dir.glob(".loganalyzer-*/part-*.parquet"))
+                return any(out_dir.glob(".loganalyzer-*/**/part-*.parquet"))
             return rejects.exists() and rejects.stat().st_size > 0
 
         deadline = time.monotonic() + 60
