@@ -13,6 +13,8 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from loganalyzer.aggregate import aggregate, by_country, by_region, top_networks
+from loganalyzer.anonymizers import AnonymizerSources, classify
+from loganalyzer.brief import Briefing, briefing
 from loganalyzer.enrich import DatabaseInfo, GeoDatabases, enrich, lookup
 from loganalyzer.errors import (
     ExitCode,
@@ -20,11 +22,25 @@ from loganalyzer.errors import (
     InputError,
     LogAnalyzerError,
     OutputError,
+    SourceError,
     UsageError,
 )
 from loganalyzer.formats import COMBINED, COMMON, PRESETS, VHOST_COMBINED, LogFormat, get_format
 from loganalyzer.parse import ParseResult, parse
 from loganalyzer.pipeline import Analysis, analyze, enrich_logs, sample_paths
+
+# Charts import matplotlib inside each function: `import loganalyzer` stays light.
+from loganalyzer.plot import (
+    Chart,
+    chart,
+    figure_bytes,
+    plot_asn,
+    plot_hours,
+    plot_map,
+    plot_regions,
+    plot_timeline,
+    save_figure,
+)
 from loganalyzer.read import read_lines
 from loganalyzer.report import render
 
@@ -39,6 +55,9 @@ __all__ = [
     "PRESETS",
     "VHOST_COMBINED",
     "Analysis",
+    "AnonymizerSources",
+    "Briefing",
+    "Chart",
     "DatabaseInfo",
     "ExitCode",
     "GeoDatabaseError",
@@ -48,19 +67,30 @@ __all__ = [
     "LogFormat",
     "OutputError",
     "ParseResult",
+    "SourceError",
     "UsageError",
     "__version__",
     "aggregate",
     "analyze",
+    "briefing",
     "by_country",
     "by_region",
+    "chart",
+    "classify",
     "enrich",
     "enrich_logs",
+    "figure_bytes",
     "get_format",
     "lookup",
     "parse",
+    "plot_asn",
+    "plot_hours",
+    "plot_map",
+    "plot_regions",
+    "plot_timeline",
     "read_lines",
     "render",
     "sample_paths",
+    "save_figure",
     "top_networks",
 ]

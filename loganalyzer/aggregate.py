@@ -27,6 +27,8 @@ GROUPINGS: dict[str, tuple[str, ...]] = {
     "city": (S.COUNTRY_ISO, S.COUNTRY, S.REGION_ISO, S.REGION, S.CITY),
     "asn": (S.ASN, S.AS_ORG),
     "ip": (S.CLIENT_IP,),
+    "anonymizer": (S.ANONYMIZER, S.ANONYMIZER_CONFIDENCE),
+    "provider": (S.ANONYMIZER, S.ANONYMIZER_PROVIDER),
 }
 """Named groupings for ``--by``; any parsed or enriched column works as well."""
 
@@ -36,7 +38,10 @@ _DERIVED: dict[str, pl.Expr] = {
     HOUR: pl.col(S.TS).dt.truncate("1h").alias(HOUR),
 }
 ROW_COLUMNS = frozenset(S.PARSED_SCHEMA) | frozenset(_DERIVED)
-GEO_COLUMNS = frozenset(S.GEO_COLUMNS)
+ANON_COLUMNS = frozenset(S.ANON_KEY_COLUMNS)
+GEO_COLUMNS = frozenset(S.GEO_COLUMNS) | ANON_COLUMNS
+# Keys that need no geo database: the address itself and the anonymizer verdict.
+_NO_GEO = frozenset((S.CLIENT_IP, S.IP_VERSION, S.IP_CLASS)) | ANON_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,12 @@ class Grouping:
     @property
     def needs_geo(self) -> bool:
         """Whether any key comes from a database lookup."""
-        return any(k != S.CLIENT_IP for k in self.geo_keys)
+        return any(k not in _NO_GEO for k in self.geo_keys)
+
+    @property
+    def needs_anonymizers(self) -> bool:
+        """Whether any key is an anonymizer verdict column."""
+        return any(k in ANON_COLUMNS for k in self.geo_keys)
 
 
 def resolve_grouping(by: Sequence[str]) -> Grouping:
@@ -87,10 +97,7 @@ def resolve_grouping(by: Sequence[str]) -> Grouping:
             raise UsageError(f"cannot group by {raw!r}; use {choices}")
         keys.extend(c for c in cols if c not in keys)
     geo = [k for k in keys if k in GEO_COLUMNS]
-    if (
-        any(k not in (S.CLIENT_IP, S.IP_VERSION, S.IP_CLASS) for k in geo)
-        and S.GEO_STATUS not in keys
-    ):
+    if any(k not in _NO_GEO for k in geo) and S.GEO_STATUS not in keys:
         # Private, unknown and invalid addresses stay visible as their own rows.
         keys.insert(0, S.GEO_STATUS)
         geo.insert(0, S.GEO_STATUS)
@@ -141,11 +148,14 @@ def merge_partials(
         keys: the columns that identify a partial (``client`` and row keys).
     """
     stacked = parts if isinstance(parts, pl.LazyFrame) else pl.concat(parts, how="vertical").lazy()
-    return stacked.group_by(list(keys)).agg(
+    merged = stacked.group_by(list(keys)).agg(
         *[pl.col(c).sum() for c in _SUMS],
         pl.col(S.FIRST_SEEN).min(),
         pl.col(S.LAST_SEEN).max(),
     )
+    # The same column order as the partials, so a merged frame can be stacked with
+    # newer partials and merged again (streaming compaction, follow mode).
+    return merged.select(stacked.collect_schema().names())
 
 
 def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFrame:
@@ -158,11 +168,35 @@ def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFra
     Returns:
         One row per key: the keys, ``requests``, ``unique_ips``, ``bytes_sent``,
         ``share``, ``first_seen``, ``last_seen``, status-class counts; sorted by
-        requests (descending), then keys.
+        requests (descending), then keys. When the partials carry the
+        anonymizer verdict, also ``anonymized_requests`` and ``anonymized_ips``
+        (requests and clients some source lists; the rest are not listed, which
+        is not proof of a direct user).
     """
     # A client that is not an address still counts once, by what was written.
     who = pl.coalesce(pl.col(S.CLIENT_IP), pl.col(S.CLIENT))
     keys = list(grouping.keys)
+    anon: list[pl.Expr] = []
+    verdict: list[str] = []
+    schema = enriched_partials.collect_schema()
+    if S.ANONYMIZER in schema:
+        listed = pl.col(S.ANONYMIZER).is_not_null()
+        anon = [
+            pl.col(S.REQUESTS).filter(listed).sum().cast(pl.Int64).alias(S.ANONYMIZED_REQUESTS),
+            who.filter(listed).n_unique().cast(pl.Int64).alias(S.ANONYMIZED_IPS),
+        ]
+        if S.CLIENT_IP in keys:
+            # One address per row: its verdict and evidence, so --by ip is the
+            # per-address evidence table (evidence joined: CSV has no lists).
+            verdict = [c for c in S.ANON_SCHEMA if c in schema and c not in keys]
+            anon += [
+                (
+                    pl.col(c).first().list.join(" | ")
+                    if c == S.ANONYMIZER_EVIDENCE
+                    else pl.col(c).first()
+                ).alias(c)
+                for c in verdict
+            ]
     grouped = enriched_partials.group_by(keys).agg(
         pl.col(S.REQUESTS).sum(),
         who.n_unique().cast(pl.Int64).alias(S.UNIQUE_IPS),
@@ -170,6 +204,7 @@ def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFra
         pl.col(S.FIRST_SEEN).min(),
         pl.col(S.LAST_SEEN).max(),
         *[pl.col(c).sum() for c in S.STATUS_CLASSES],
+        *anon,
     )
     total = pl.col(S.REQUESTS).sum()
     out = grouped.with_columns(
@@ -183,6 +218,8 @@ def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFra
         S.FIRST_SEEN,
         S.LAST_SEEN,
         *S.STATUS_CLASSES,
+        *verdict,
+        *([S.ANONYMIZED_REQUESTS, S.ANONYMIZED_IPS] if anon else []),
     )
     return out.collect().sort(
         [S.REQUESTS, *keys], descending=[True, *([False] * len(keys))], nulls_last=True
@@ -210,7 +247,8 @@ def aggregate(
     """
     grouping = resolve_grouping(by)
     lf = enriched.lazy()
-    geo_cols = [c for c in S.GEO_COLUMNS if c in lf.collect_schema()]
+    schema = lf.collect_schema()
+    geo_cols = [c for c in (*S.GEO_COLUMNS, *S.ANON_KEY_COLUMNS) if c in schema]
     row_grouping = Grouping(grouping.names, grouping.keys, (*grouping.row_keys, *geo_cols), ())
     parts = partials(lf, row_grouping)
     return summarize(parts, grouping)
@@ -277,7 +315,18 @@ def mark_watched(rows: pl.DataFrame, watch: Sequence[str]) -> pl.DataFrame:
             [
                 {
                     **dict.fromkeys(rows.columns),
-                    **{c: 0 for c in (S.REQUESTS, S.UNIQUE_IPS, S.BYTES, *S.STATUS_CLASSES)},
+                    **{
+                        c: 0
+                        for c in (
+                            S.REQUESTS,
+                            S.UNIQUE_IPS,
+                            S.BYTES,
+                            *S.STATUS_CLASSES,
+                            S.ANONYMIZED_REQUESTS,
+                            S.ANONYMIZED_IPS,
+                        )
+                        if c in cols
+                    },
                     S.SHARE: 0.0,
                     **({S.GEO_STATUS: "ok"} if S.GEO_STATUS in cols else {}),
                     **z,

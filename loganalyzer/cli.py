@@ -7,6 +7,7 @@ with a documented code, and a traceback only with ``--traceback``.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -16,17 +17,20 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from loganalyzer.errors import ExitCode, LogAnalyzerError, OutputError, UsageError
 
+if TYPE_CHECKING:
+    from loganalyzer.anonymizers import AnonymizerSources
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 EPILOG_EXIT_CODES = (
     "Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 input (unreadable, truncated or "
-    "unparseable logs), 4 GeoIP database, 5 output, 130 interrupted."
+    "unparseable logs), 4 GeoIP database or anonymizer source, 5 output, 130 interrupted."
 )
 
 
@@ -125,16 +129,137 @@ def geo_options(f: F) -> F:
     return f
 
 
+def cluster_options(f: F) -> F:
+    """Options that send the per-file work to a Dask cluster (the ``cluster`` extra)."""
+    decorators = [
+        click.option(
+            "--scheduler",
+            metavar="ADDRESS",
+            envvar="LOGANALYZER_SCHEDULER",
+            help="Run one task per file on this dask.distributed scheduler "
+            "(tcp://host:8786); the files and databases must be readable by the workers. "
+            "[env: LOGANALYZER_SCHEDULER]",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="Run one task per file on a local Dask cluster of N processes.",
+        ),
+    ]
+    for d in reversed(decorators):
+        f = d(f)
+    return f
+
+
+_SOURCE_PARAMS = ("anon_db", "tor_exits", "ip_list", "cloud_ranges", "asn_list", "sources_dir")
+
+
+def source_options(f: F) -> F:
+    """Options that load anonymizer sources; the command gets ``anon_sources``.
+
+    The six options arrive as one loaded :class:`AnonymizerSources` (None when
+    none is given), so a command body stays one library call.
+    """
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = {k: kwargs.pop(k) for k in _SOURCE_PARAMS}
+        kwargs["anon_sources"] = _load_sources(**given)
+        return f(*args, **kwargs)
+
+    decorators = [
+        click.option(
+            "--anon-db",
+            multiple=True,
+            type=click.Path(path_type=str),
+            help="MaxMind Anonymous IP / Anonymous Plus / Residential Proxy MMDB. Repeatable.",
+        ),
+        click.option(
+            "--tor-exits",
+            multiple=True,
+            type=click.Path(path_type=str),
+            help="Tor exits: bulk list, TorDNSEL exit-addresses or Onionoo JSON. Repeatable.",
+        ),
+        click.option(
+            "--ip-list",
+            multiple=True,
+            metavar="CATEGORY=FILE",
+            help="Address/CIDR list, MISP warninglist or geofeed with its category "
+            "(tor, relay, vpn, proxy, residential_proxy, hosting). Repeatable.",
+        ),
+        click.option(
+            "--cloud-ranges",
+            multiple=True,
+            type=click.Path(path_type=str),
+            help="AWS, Google, Azure or Oracle published ranges JSON (hosting). Repeatable.",
+        ),
+        click.option(
+            "--asn-list",
+            type=click.Path(path_type=str),
+            help="CSV of ASN,category,note, applied through --asn-db (suspected only).",
+        ),
+        click.option(
+            "--sources-dir",
+            type=click.Path(path_type=str),
+            envvar="LOGANALYZER_SOURCES_DIR",
+            help="Folder of anonymizer sources under their usual names "
+            "[env: LOGANALYZER_SOURCES_DIR].",
+        ),
+    ]
+    for d in reversed(decorators):
+        wrapper = d(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def _load_sources(
+    *,
+    anon_db: tuple[str, ...],
+    tor_exits: tuple[str, ...],
+    ip_list: tuple[str, ...],
+    cloud_ranges: tuple[str, ...],
+    asn_list: str | None,
+    sources_dir: str | None,
+) -> AnonymizerSources | None:
+    if not (anon_db or tor_exits or ip_list or cloud_ranges or asn_list or sources_dir):
+        return None
+    from loganalyzer.anonymizers import AnonymizerSources
+
+    return AnonymizerSources.load(
+        anon_db=anon_db,
+        tor_exits=tor_exits,
+        ip_lists=ip_list,
+        cloud_ranges=cloud_ranges,
+        asn_list=asn_list,
+        sources_dir=sources_dir,
+    )
+
+
+def _note_sources(meta: dict[str, Any]) -> None:
+    from loganalyzer.report import safe_text
+
+    for src in meta.get("sources", []):
+        _echo_err(f"Source: {safe_text(src['path'])} ({src['kind']}, {src['entries']:,} entries)")
+    for warning in meta.get("warnings", []):
+        _echo_err(f"Warning: {safe_text(warning)}")
+
+
 def _parse_time(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         raise UsageError(
             f"{option}: cannot read {value!r}; "
             "use ISO 8601, e.g. 2026-09-14 or 2026-09-14T08:00+08:00"
         ) from None
+    zone = _setting("time_zone")
+    if parsed.tzinfo is None and zone and zone != "UTC":
+        from zoneinfo import ZoneInfo
+
+        parsed = parsed.replace(tzinfo=ZoneInfo(zone))
+    return parsed
 
 
 @contextmanager
@@ -213,6 +338,7 @@ def _resolve_sample(
     logs: tuple[str, ...], sample: bool, city_db: str | None, asn_db: str | None, quiet: bool
 ) -> tuple[tuple[str, ...], str | None, str | None]:
     if not sample:
+        logs = logs or tuple(_setting("logs") or ())
         if not logs:
             raise UsageError("no log files given; pass LOG... (or - for stdin), or --sample")
         return logs, city_db, asn_db
@@ -250,7 +376,25 @@ def _open_rejects(path: str | None) -> IO[str] | None:
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EPILOG_EXIT_CODES,
 )
-@click.version_option(package_name="loganalyzer", prog_name="loganalyzer")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    is_eager=True,
+    expose_value=False,
+    callback=lambda ctx, _param, value: _load_config(ctx, value),
+    metavar="FILE",
+    help="Settings file [env: LOGANALYZER_CONFIG; default: "
+    "$XDG_CONFIG_HOME/loganalyzer/config.toml]. See: loganalyzer config show.",
+)
+# Not eager, so that it runs after --config and names the databases that config picks.
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    callback=lambda ctx, _param, value: _show_version(ctx) if value else None,
+    help="Show the version and the databases in use, then exit.",
+)
 @click.option(
     "--traceback", is_flag=True, help="Show the full traceback on errors (for bug reports)."
 )
@@ -273,13 +417,14 @@ def cli(ctx: click.Context, traceback: bool, quiet: bool) -> None:
 @cli.command(epilog=EPILOG_EXIT_CODES)
 @log_options
 @geo_options
+@source_options
 @click.option(
     "--by",
     "-b",
     multiple=True,
     metavar="KEY",
     help="Group by country, region (ISO 3166-2 province), subregion, city, asn, ip, "
-    "or any column (path, status, user_agent, vhost, day, hour). "
+    "anonymizer, provider, or any column (path, status, user_agent, vhost, day, hour). "
     "Repeat to combine. [default: region]",
 )
 @click.option(
@@ -320,6 +465,22 @@ def cli(ctx: click.Context, traceback: bool, quiet: bool) -> None:
     type=click.IntRange(min=40),
     help="Terminal table width [default: the terminal's, else 120].",
 )
+@click.option(
+    "--follow",
+    "-F",
+    "follow_log",
+    is_flag=True,
+    help="Keep reading LOG as it grows, like tail -F (across rotation and truncation); "
+    "Ctrl-C prints the final report and exits 0.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=2.0,
+    show_default=True,
+    help="Seconds between refreshes of the table with --follow.",
+)
+@cluster_options
 @click.pass_context
 def report(
     ctx: click.Context,
@@ -336,6 +497,7 @@ def report(
     asn_db: str | None,
     geoip_dir: str | None,
     lang: str,
+    anon_sources: AnonymizerSources | None,
     by: tuple[str, ...],
     watch: tuple[str, ...],
     top_n: int | None,
@@ -343,6 +505,10 @@ def report(
     out_path: str | None,
     no_csv_safety: bool,
     width: int | None,
+    scheduler: str | None,
+    workers: int | None,
+    follow_log: bool,
+    interval: float,
 ) -> None:
     """Summarise requests by country, province, city, network or any column.
 
@@ -354,15 +520,47 @@ def report(
         loganalyzer report access.log --where region_iso=CN-LN --by path
         loganalyzer report access.log --where client_ip=175.167.0.0/16 --by day -O csv -o out.csv
         zcat old.log.gz | loganalyzer report - --by country -O json
+        loganalyzer report access.log --sources-dir ~/anon --watch CN-LN --watch ES
+        loganalyzer report 'logs/*.gz' --workers 2 --by region
+        loganalyzer report 'logs/*.gz' --scheduler tcp://10.0.0.5:8786 --geoip-dir /srv/geoip
+        loganalyzer report --follow /var/log/nginx/access.log --interval 5
     """
-    from loganalyzer.pipeline import analyze, raise_for_faults
+    from loganalyzer.pipeline import raise_for_faults
     from loganalyzer.report import render
 
     quiet = bool(ctx.obj.get("quiet"))
     logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
     fmt_out = output or _output_from_path(out_path)
+    watch = _fitting_watch(ctx, watch, by or ("region",))
+    if follow_log:
+        if scheduler or workers:
+            raise UsageError("--follow reads in this process: drop --workers and --scheduler")
+        _follow_report(
+            ctx,
+            logs,
+            log_format=log_format,
+            since=_parse_time(since, "--since"),
+            until=_parse_time(until, "--until"),
+            where=where,
+            rejects=rejects,
+            max_bad_lines=max_bad_lines,
+            dbs_args=(city_db, asn_db, geoip_dir),
+            lang=lang,
+            by=by or ("region",),
+            watch=watch,
+            top_n=top_n,
+            fmt_out=fmt_out,
+            out_path=out_path,
+            safe_csv=not no_csv_safety,
+            width=width,
+            interval=interval,
+            sources=anon_sources,
+        )
+        return
+    if rejects and (scheduler or workers):
+        raise UsageError("--rejects is not available on a cluster yet; run without it")
     with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
-        analysis = analyze(
+        analysis = _runner(scheduler, workers)(
             logs,
             log_format=log_format,
             by=by or ("region",),
@@ -378,11 +576,13 @@ def report(
             rejects=rej,
             max_bad_lines=max_bad_lines,
             on_bytes=progress,
+            sources=anon_sources,
         )
     if not quiet:
         _summarise_rejects(analysis.meta, rejects)
         for d in analysis.meta["databases"]:
             _echo_err(f"Database: {d['path']} ({d['type']}, built {d['build_date']})")
+        _note_sources(analysis.meta)
     to_tty = out_path is None and sys.stdout.isatty()
     if fmt_out == "parquet" and out_path is None and sys.stdout.isatty():
         raise UsageError("Parquet is binary: write it with -o FILE.parquet")
@@ -398,6 +598,21 @@ def report(
         raise_for_faults(analysis.faults)
 
 
+def _runner(scheduler: str | None, workers: int | None) -> Callable[..., Any]:
+    """``analyze`` here, or the same report with one task per file on a cluster."""
+    if not scheduler and not workers:
+        from loganalyzer.pipeline import analyze
+
+        return analyze
+    import functools
+
+    from loganalyzer.cluster import analyze_distributed
+
+    return functools.partial(
+        analyze_distributed, scheduler=scheduler, workers=None if scheduler else workers
+    )
+
+
 def _terminal_width() -> int:
     import shutil
 
@@ -406,7 +621,7 @@ def _terminal_width() -> int:
 
 def _output_from_path(path: str | None) -> str:
     if path is None:
-        return "table"
+        return str(_setting("output") or "table")
     suffix = Path(path).suffix.lower()
     return {
         ".csv": "csv",
@@ -437,14 +652,22 @@ def _open_rejects_ctx(path: str | None) -> Iterator[IO[str] | None]:
 @cli.command()
 @log_options
 @geo_options
+@source_options
 @click.option(
     "-o",
     "out_path",
     required=True,
-    type=click.Path(dir_okay=False, path_type=str),
-    metavar="FILE.parquet",
-    help="The Parquet file to write.",
+    type=click.Path(path_type=str),
+    metavar="FILE.parquet|DIR",
+    help="The Parquet file to write (with --partitioned, the dataset folder).",
 )
+@click.option(
+    "--partitioned",
+    is_flag=True,
+    help="Write a Hive-partitioned dataset by UTC date (DIR/date=2026-09-14/*.parquet) "
+    "that Spark, Trino, DuckDB and Polars read as one table.",
+)
+@cluster_options
 @click.pass_context
 def enrich(
     ctx: click.Context,
@@ -461,7 +684,11 @@ def enrich(
     asn_db: str | None,
     geoip_dir: str | None,
     lang: str,
+    anon_sources: AnonymizerSources | None,
     out_path: str,
+    partitioned: bool,
+    scheduler: str | None,
+    workers: int | None,
 ) -> None:
     """Write every request with its geo and ASN columns to Parquet.
 
@@ -473,6 +700,7 @@ def enrich(
     Examples:
         loganalyzer enrich access.log.gz -o requests.parquet --geoip-dir ~/GeoIP
         python -c "import polars as pl; print(pl.read_parquet('requests.parquet'))"
+        loganalyzer enrich 'logs/*.gz' -o dataset --partitioned --workers 2
     """
     from loganalyzer.enrich import GeoDatabases
     from loganalyzer.pipeline import enrich_logs, raise_for_faults
@@ -485,24 +713,53 @@ def enrich(
             raise OutputError(f"{out_path}: refusing to overwrite an input file")
     if not target.parent.is_dir():
         raise OutputError(f"{out_path}: folder {target.parent} does not exist")
-    dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
-    dbs.require_city()
-    with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
-        meta = enrich_logs(
+    if partitioned and target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise OutputError(f"{out_path}: exists and is not an empty folder")
+    if not partitioned and target.is_dir():
+        raise OutputError(f"{out_path}: is a folder (use --partitioned to write a dataset)")
+    if scheduler or workers:
+        if not partitioned or rejects:
+            raise UsageError(
+                "on a cluster, enrich writes a --partitioned dataset, without --rejects"
+            )
+        from loganalyzer.cluster import enrich_distributed
+
+        meta = enrich_distributed(
             logs,
             out_path,
+            scheduler=scheduler,
+            workers=None if scheduler else workers,
             log_format=log_format,
             where=where,
             since=_parse_time(since, "--since"),
             until=_parse_time(until, "--until"),
-            dbs=dbs,
+            city_db=city_db,
+            asn_db=asn_db,
+            geoip_dir=geoip_dir,
             lang=lang,
-            rejects=rej,
-            max_bad_lines=max_bad_lines,
-            on_bytes=progress,
         )
+    else:
+        dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
+        dbs.require_city()
+        with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
+            meta = enrich_logs(
+                logs,
+                out_path,
+                log_format=log_format,
+                where=where,
+                since=_parse_time(since, "--since"),
+                until=_parse_time(until, "--until"),
+                dbs=dbs,
+                lang=lang,
+                rejects=rej,
+                max_bad_lines=max_bad_lines,
+                on_bytes=progress,
+                partitioned=partitioned,
+                sources=anon_sources,
+            )
     if not quiet:
         _summarise_rejects(meta, rejects)
+        _note_sources(meta)
         _echo_err(f"Wrote {meta['lines']['matched']:,} requests to {out_path}")
     for line in meta["faults"]:
         _echo_err(f"Warning: {line}")
@@ -564,6 +821,40 @@ def db_info(city_db: str | None, asn_db: str | None, geoip_dir: str | None, as_j
         raise_missing()
 
 
+@cli.group()
+def sources() -> None:
+    """Anonymizer sources (Tor, VPN, proxy, cloud, relay lists): what is loaded."""
+
+
+@sources.command("info")
+@source_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def sources_info(anon_sources: AnonymizerSources | None, as_json: bool) -> None:
+    """Show each anonymizer source a report would load: kind, date, size, entries.
+
+    \b
+    Examples:
+        loganalyzer sources info --sources-dir ~/anon
+        loganalyzer sources info --tor-exits exit-addresses --ip-list vpn=vpn.txt --json
+    """
+    import json
+
+    from loganalyzer.anonymizers import describe
+    from loganalyzer.report import safe_text
+
+    rows = [i.as_dict() for i in anon_sources.infos] if anon_sources else []
+    if as_json:
+        click.echo(json.dumps({"sources": rows}, indent=2, sort_keys=True))
+        return
+    if not rows:
+        click.echo(
+            "no anonymizer sources given: every address would be 'not listed' "
+            "(pass --sources-dir, --anon-db, --tor-exits, --ip-list, --cloud-ranges or --asn-list)"
+        )
+    for r in rows:
+        click.echo(safe_text(describe(r)))
+
+
 @cli.command()
 def formats() -> None:
     """List the log formats, with their Apache template and an example line.
@@ -580,6 +871,924 @@ def formats() -> None:
             f"{fmt.name}\n  {fmt.description}\n"
             f"  template: {fmt.template}\n  example:  {fmt.example}\n"
         )
+
+
+@cli.command(epilog=EPILOG_EXIT_CODES)
+@click.argument("log", required=False, type=click.Path(exists=True, dir_okay=False, path_type=str))
+@geo_options
+@click.option(
+    "--lines",
+    type=click.IntRange(min=100),
+    default=1_000_000,
+    show_default=True,
+    help="Lines to generate when no LOG is given.",
+)
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the generated log.")
+@click.option(
+    "--keep",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Keep the generated log at this path (default: a temporary file).",
+)
+@click.option(
+    "--by",
+    default="region",
+    show_default=True,
+    help="The report's grouping (as in `report --by`).",
+)
+@click.option(
+    "--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="Runs of each."
+)
+@click.option("--gzip", "with_gzip", is_flag=True, help="Also time a gzip copy of the log.")
+@click.option(
+    "--peers",
+    is_flag=True,
+    help="Also time, once each, a hand-written re + geoip2 loop and GoAccess (if installed) "
+    "with the same City database.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON.")
+def bench(
+    log: str | None,
+    city_db: str | None,
+    asn_db: str | None,
+    geoip_dir: str | None,
+    lang: str,
+    lines: int,
+    seed: int,
+    keep: str | None,
+    by: str,
+    repeat: int,
+    with_gzip: bool,
+    peers: bool,
+    as_json: bool,
+) -> None:
+    """Time `report` end to end against a bare Polars floor, in one sitting.
+
+    Without LOG, a realistic combined log is generated first (heavy-hitter
+    clients drawn from the City database's networks, a third IPv6, several
+    time zones, a few malformed lines). Each of floor and report runs --repeat
+    times as a fresh process; the fastest counts, peak memory is the largest.
+
+    \b
+    Examples:
+        loganalyzer bench --city-db GeoLite2-City.mmdb --asn-db GeoLite2-ASN.mmdb
+        loganalyzer bench big.log --geoip-dir /usr/share/GeoIP --gzip --json
+    """
+    import json
+    import tempfile
+
+    from loganalyzer.bench import generate_log, run_benchmark
+    from loganalyzer.enrich import GeoDatabases
+    from loganalyzer.report import safe_text
+
+    dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
+    dbs.require_city()
+    args = ["--by", by, "-O", "csv", "--lang", lang]
+    for info in dbs.infos:
+        args += [f"--{info.role}-db", str(info.path)]
+    with tempfile.TemporaryDirectory(prefix="loganalyzer-bench-") as tmp:
+        if log is None:
+            target = Path(keep) if keep else Path(tmp) / "bench.log"
+            _echo_err(f"Generating {lines:,} lines (seed {seed}) into {target}...")
+            city_path = next(i.path for i in dbs.infos if i.role == "city")
+            log = str(generate_log(target, lines=lines, seed=seed, city_db=city_path))
+        _echo_err(f"Timing floor and report {repeat} times each...")
+        city = next(i.path for i in dbs.infos if i.role == "city")
+        result = run_benchmark(
+            log,
+            report_args=args,
+            repeat=repeat,
+            with_gzip=with_gzip,
+            workdir=tmp,
+            peers_city_db=city if peers else None,
+        )
+    if result.report.returncode != 0:
+        raise LogAnalyzerError(
+            f"the report failed (exit {result.report.returncode}): " + " ".join(result.command)
+        )
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    m = result.machine
+    click.echo(
+        f"log      {safe_text(result.log)}: {result.lines:,} lines, "
+        f"{result.size_bytes / 1e6:,.1f} MB\n"
+        f"floor    {result.floor.seconds:6.2f} s   "
+        "bare Polars scan counting distinct first fields\n"
+        f"report   {result.report.seconds:6.2f} s   {result.lines_per_second:,.0f} lines/s, "
+        f"peak {result.report.peak_rss_mb:,.0f} MB, {result.ratio:.2f}x the floor"
+    )
+    if result.gzip is not None:
+        click.echo(
+            f"gzip     {result.gzip.seconds:6.2f} s   "
+            f"{result.gzip.seconds / result.report.seconds:.2f}x the plain-text report, "
+            f"peak {result.gzip.peak_rss_mb:,.0f} MB"
+        )
+    for name, run in result.peers.items():
+        rate = f"{result.lines / run.seconds:,.0f} lines/s" if run.returncode == 0 else "failed"
+        click.echo(
+            f"peer     {run.seconds:6.2f} s   {rate}, peak {run.peak_rss_mb:,.0f} MB: {name}"
+        )
+    click.echo(
+        f"machine  {m['cpus']} CPUs, {m['memory_gb']} GB, Python {m['python']}, "
+        f"Polars {m['polars']}; best of {result.repeat}"
+    )
+
+
+# === Analyst workflow (issue 9): settings, --version, lookup, compare, report --follow ===
+# Kept together so that other commands' edits elsewhere in this file merge cleanly.
+
+
+def _load_config(ctx: click.Context, path: str | None) -> None:
+    """Read the settings once, for every command: the option defaults come from them."""
+    if ctx.resilient_parsing:  # shell completion: never fail, never read files twice
+        return
+    from loganalyzer.config import load_settings
+
+    settings = load_settings(path)
+    ctx.meta["settings"] = settings
+    ctx.default_map = {**(ctx.default_map or {}), **settings.default_map()}
+
+
+def _setting(name: str) -> Any:
+    ctx = click.get_current_context(silent=True)
+    settings = ctx.meta.get("settings") if ctx is not None else None
+    return settings.get(name) if settings is not None else None
+
+
+def _show_version(ctx: click.Context) -> None:
+    from loganalyzer import __version__
+    from loganalyzer.enrich import GeoDatabases, open_database_info
+    from loganalyzer.errors import GeoDatabaseError
+    from loganalyzer.report import safe_text
+
+    click.echo(f"loganalyzer, version {__version__}")
+    city, asn, geoip_dir = _setting("city_db"), _setting("asn_db"), _setting("geoip_dir")
+    for role, given in (("city", city), ("asn", asn)):
+        try:
+            if given:
+                info = open_database_info(given, role)  # type: ignore[arg-type]
+            else:
+                dbs = GeoDatabases.open(geoip_dir=geoip_dir, search=True)
+                info = getattr(dbs, role)
+        except GeoDatabaseError as exc:
+            click.echo(f"{role} database: unusable ({safe_text(str(exc))})")
+            continue
+        if info is None:
+            click.echo(f"{role} database: none found")
+        else:
+            click.echo(
+                f"{role} database: {safe_text(info.path)} "
+                f"({info.database_type}, built {info.build_date})"
+            )
+    ctx.exit(0)
+
+
+def _fitting_watch(ctx: click.Context, watch: Sequence[str], by: Sequence[str]) -> tuple[str, ...]:
+    """A watch list from the settings file keeps only the codes this grouping can show.
+
+    Given on the command line, a code that does not fit is an error worth seeing;
+    from the settings, it would make every ``--by country`` or ``--by asn`` fail.
+    """
+    if ctx.get_parameter_source("watch") != click.core.ParameterSource.DEFAULT_MAP:
+        return tuple(watch)
+    from loganalyzer.aggregate import resolve_grouping
+    from loganalyzer.schema import COUNTRY_ISO, REGION_ISO, SUBREGION_ISO
+
+    keys = set(resolve_grouping(by).keys)
+    fits_country = COUNTRY_ISO in keys
+    fits_province = bool(keys & {REGION_ISO, SUBREGION_ISO})
+    return tuple(w for w in watch if (fits_province if "-" in w else fits_country))
+
+
+def _write_text(text: str | bytes, out_path: str | None, inputs: Sequence[str]) -> None:
+    with _atomic_output(out_path, inputs, binary=isinstance(text, bytes)) as handle:
+        handle.write(text)
+
+
+@cli.group()
+def config() -> None:
+    """Settings: a TOML file, environment variables and built-in defaults.
+
+    \b
+    Example:
+        loganalyzer config show
+        loganalyzer --config ./team.toml config show --json
+    """
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def config_show(ctx: click.Context, as_json: bool) -> None:
+    """Print the effective settings and where each came from.
+
+    Precedence: command line > environment > settings file > defaults. The file is
+    --config FILE, else $LOGANALYZER_CONFIG, else $XDG_CONFIG_HOME/loganalyzer/config.toml
+    (~/.config when XDG_CONFIG_HOME is unset).
+
+    \b
+    Example:
+        loganalyzer config show
+        LOGANALYZER_OUTPUT=csv loganalyzer config show --json
+    """
+    import json
+
+    from loganalyzer.config import describe
+    from loganalyzer.report import safe_text
+
+    settings = ctx.meta["settings"]
+    records = describe(settings)
+    file_note = (
+        f"settings file: {settings.file}"
+        if settings.file
+        else f"settings file: none (looked for {settings.searched})"
+    )
+    if as_json:
+        doc = {
+            "file": str(settings.file) if settings.file else None,
+            "searched": str(settings.searched) if settings.searched else None,
+            "settings": records,
+        }
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
+        return
+    click.echo(safe_text(file_note))
+    for r in records:
+        value = r["value"]
+        shown = "-" if value is None or value == [] else value
+        if isinstance(shown, list):
+            shown = ", ".join(shown)
+        click.echo(f"{r['name']:<11} {safe_text(str(shown))}  [{safe_text(r['source'])}]")
+
+
+_LOOKUP_EPILOG = (
+    "Exit codes: 0 every address looked up (not found and non-public are answers, not "
+    "errors), 2 usage, 3 an input is not an IP address (all rows are still printed), "
+    "4 GeoIP database, 5 output."
+)
+
+
+def _read_address_lines(stream: IO[str]) -> list[str]:
+    out = []
+    for line in stream:
+        text = line.strip()
+        if text and not text.startswith("#"):
+            out.append(text)
+    return out
+
+
+@cli.command(epilog=_LOOKUP_EPILOG)
+@click.argument("addresses", nargs=-1, metavar="[ADDRESS]...")
+@click.option(
+    "--from-log",
+    "from_log",
+    multiple=True,
+    type=click.Path(allow_dash=True, path_type=str),
+    metavar="LOG",
+    help="Look up every distinct client of LOG (repeatable), busiest first.",
+)
+@click.option(
+    "--log-format",
+    "-f",
+    default="combined",
+    show_default=True,
+    metavar="NAME|apache:FMT",
+    help="Format of --from-log logs.",
+)
+@geo_options
+@click.option(
+    "--output",
+    "-O",
+    "output",
+    type=click.Choice(["table", "csv", "json"]),
+    help="Output format [default: table; with -o, from the file's extension].",
+)
+@click.option(
+    "-o",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    metavar="FILE",
+    help="Write to FILE instead of stdout.",
+)
+@click.option(
+    "--no-csv-safety", is_flag=True, help="Do not prefix spreadsheet-formula cells with '."
+)
+@click.option("--sample", is_flag=True, help="Use the bundled invented sample databases.")
+@source_options
+@click.pass_context
+def lookup(
+    ctx: click.Context,
+    addresses: tuple[str, ...],
+    from_log: tuple[str, ...],
+    log_format: str,
+    city_db: str | None,
+    asn_db: str | None,
+    geoip_dir: str | None,
+    lang: str,
+    output: str | None,
+    out_path: str | None,
+    no_csv_safety: bool,
+    sample: bool,
+    anon_sources: AnonymizerSources | None,
+) -> None:
+    """Everything the databases say about some addresses.
+
+    Country, both subdivision levels (ISO 3166-2), city, coordinates and accuracy
+    radius, time zone, registered country, ASN and organisation, the networks
+    matched, and with anonymizer sources the verdict and its evidence. Addresses
+    come from the arguments, from stdin (one a line, or -), or from the distinct
+    clients of a log (--from-log). Ports, brackets, zone ids and IPv4-mapped IPv6
+    are accepted; private and reserved addresses are answered without a lookup.
+
+    \b
+    Examples:
+        loganalyzer lookup 81.2.69.160 2408:8200::1 --geoip-dir ~/GeoIP
+        loganalyzer lookup --sample 175.167.1.2 -O json
+        grep -o '^[^ ]*' access.log | sort -u | loganalyzer lookup -O csv -o clients.csv
+        loganalyzer lookup --from-log access.log -O csv
+        loganalyzer lookup 185.220.101.20 --sources-dir ~/anon
+    """
+    from loganalyzer.enrich import GeoDatabases
+    from loganalyzer.errors import InputError
+    from loganalyzer.lookup import (
+        flat_lists,
+        lookup_addresses,
+        lookup_log_clients,
+        render_lookup_table,
+    )
+    from loganalyzer.pipeline import CAVEAT, Analysis, sample_paths
+    from loganalyzer.report import render_csv, render_json
+
+    if sample:
+        s = sample_paths()
+        city_db, asn_db = city_db or str(s.city_db), asn_db or str(s.asn_db)
+    if from_log and addresses:
+        raise UsageError("give addresses or --from-log LOG, not both")
+    dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
+    if dbs.city is None and dbs.asn is None:
+        dbs.require_city()
+    if from_log:
+        analysis = lookup_log_clients(
+            from_log, dbs, log_format=log_format, lang=lang, sources=anon_sources
+        )
+        given: list[str] = []
+    else:
+        given = [a for a in addresses if a != "-"]
+        if "-" in addresses or not addresses:
+            if not addresses and sys.stdin.isatty():
+                raise UsageError("no addresses given; pass ADDRESS..., pipe them in, or --from-log")
+            given += _read_address_lines(sys.stdin)
+        if not given:
+            raise UsageError("no addresses on stdin")
+        from loganalyzer import __version__
+
+        rows = lookup_addresses(given, dbs, lang=lang, sources=anon_sources)
+        meta = {
+            "tool": {"name": "loganalyzer", "version": __version__},
+            "databases": [d.as_dict() for d in dbs.infos],
+            **({"sources": [i.as_dict() for i in anon_sources.infos]} if anon_sources else {}),
+            "caveat": CAVEAT,
+        }
+        analysis = Analysis(rows=rows, meta=meta)
+    fmt_out = output or {"csv": "csv", "json": "json"}.get(_output_from_path(out_path), "table")
+    if fmt_out == "json":
+        text = render_json(analysis)
+    elif fmt_out == "csv":
+        text = render_csv(flat_lists(analysis.rows), safe=not no_csv_safety)
+    else:
+        text = render_lookup_table(analysis.rows)
+    _write_text(text, out_path, from_log)
+    quiet = bool(ctx.obj.get("quiet"))
+    if from_log and not quiet:
+        bad = analysis.meta["invalid_clients"]["requests"]
+        if bad:
+            _echo_err(f"{bad:,} requests had a client field that is not an IP address")
+    invalid = [
+        r["input"] for r in analysis.rows.iter_rows(named=True) if r["status"] == "invalid_ip"
+    ]
+    if invalid and not from_log:
+        from loganalyzer.report import safe_text
+
+        raise InputError(
+            f"{len(invalid)} of {len(given)} inputs not an IP address "
+            f"(first: {safe_text(invalid[0])!r}); their rows say status invalid_ip"
+        )
+
+
+@cli.command(epilog=EPILOG_EXIT_CODES)
+@log_options
+@geo_options
+@click.option(
+    "--baseline-until",
+    metavar="TIME",
+    help="Split LOGS here: requests before TIME are the baseline, the rest current "
+    "(ISO 8601; a date means its midnight).",
+)
+@click.option(
+    "--baseline",
+    "baseline",
+    multiple=True,
+    type=click.Path(allow_dash=True, path_type=str),
+    metavar="LOG",
+    help="A log of the baseline period (repeatable; with --current).",
+)
+@click.option(
+    "--current",
+    "current",
+    multiple=True,
+    type=click.Path(allow_dash=True, path_type=str),
+    metavar="LOG",
+    help="A log of the current period (repeatable; with --baseline).",
+)
+@click.option(
+    "--by",
+    "-b",
+    multiple=True,
+    metavar="KEY",
+    help="Compare by country, region, subregion, city, asn, ip or any column. "
+    "Repeat to combine. [default: region]",
+)
+@click.option(
+    "--watch",
+    multiple=True,
+    metavar="CODE",
+    help="Rank a country (ES) or province (CN-LN) first when new, and always show it.",
+)
+@click.option(
+    "--top", "top_n", type=click.IntRange(min=1), metavar="N", help="Only the first N rows."
+)
+@click.option(
+    "--output",
+    "-O",
+    "output",
+    type=click.Choice(["table", "csv", "json", "parquet", "markdown"]),
+    help="Output format [default: table; with -o, from the file's extension].",
+)
+@click.option(
+    "-o",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    metavar="FILE",
+    help="Write to FILE instead of stdout.",
+)
+@click.option(
+    "--no-csv-safety", is_flag=True, help="Do not prefix spreadsheet-formula cells with '."
+)
+@click.option("--width", type=click.IntRange(min=40), help="Terminal table width.")
+@source_options
+@click.pass_context
+def compare(
+    ctx: click.Context,
+    logs: tuple[str, ...],
+    log_format: str,
+    since: str | None,
+    until: str | None,
+    where: tuple[str, ...],
+    rejects: str | None,
+    max_bad_lines: int | None,
+    keep_going: bool,
+    sample: bool,
+    city_db: str | None,
+    asn_db: str | None,
+    geoip_dir: str | None,
+    lang: str,
+    baseline_until: str | None,
+    baseline: tuple[str, ...],
+    current: tuple[str, ...],
+    by: tuple[str, ...],
+    watch: tuple[str, ...],
+    top_n: int | None,
+    output: str | None,
+    out_path: str | None,
+    no_csv_safety: bool,
+    width: int | None,
+    anon_sources: AnonymizerSources | None,
+) -> None:
+    """What changed between two periods: new and gone regions and networks, and growth.
+
+    Per region (or --by asn, path, ...): requests and distinct clients in each
+    period, the change, and whether the row is new, gone, up or down (up and down
+    compare shares of requests, so periods of different lengths compare fairly).
+    Rows are ranked for an analyst: new watched places, then anything new, then
+    the biggest relative increases; gone last. The logs are read once.
+
+    \b
+    Examples:
+        loganalyzer compare --sample --baseline-until 2026-09-16 --watch CN-LN
+        loganalyzer compare access.log* --baseline-until 2026-09-10 --by asn --top 20
+        loganalyzer compare --baseline last-week.log.gz --current access.log -O csv -o diff.csv
+        loganalyzer compare a.log --baseline-until 2026-09-10 --by provider --sources-dir ~/anon
+    """
+    from loganalyzer.compare import compare as compare_periods
+    from loganalyzer.compare import render_comparison
+    from loganalyzer.pipeline import raise_for_faults
+
+    quiet = bool(ctx.obj.get("quiet"))
+    if sample and not baseline_until:
+        raise UsageError("--sample needs --baseline-until, e.g. 2026-09-16")
+    if baseline or current:
+        if sample:
+            raise UsageError("--sample splits the sample log: use --baseline-until with it")
+        s_city, s_asn = city_db, asn_db
+    else:
+        logs, s_city, s_asn = _resolve_sample(logs, sample, city_db, asn_db, quiet)
+    fmt_out = output or _output_from_path(out_path)
+    by = by or ("region",)
+    watch = _fitting_watch(ctx, watch, by)
+    inputs = (*logs, *baseline, *current)
+    with _open_rejects_ctx(rejects) as rej, _progress(_input_size(inputs), quiet) as progress:
+        analysis = compare_periods(
+            logs,
+            baseline_until=_parse_time(baseline_until, "--baseline-until"),
+            baseline=baseline,
+            current=current,
+            log_format=log_format,
+            by=by,
+            where=where,
+            since=_parse_time(since, "--since"),
+            until=_parse_time(until, "--until"),
+            watch=watch,
+            top_n=top_n,
+            city_db=s_city,
+            asn_db=s_asn,
+            geoip_dir=geoip_dir,
+            lang=lang,
+            rejects=rej,
+            max_bad_lines=max_bad_lines,
+            on_bytes=progress,
+            sources=anon_sources,
+        )
+    if not quiet:
+        _summarise_rejects(analysis.meta, rejects)
+        _note_sources(analysis.meta)
+    if fmt_out == "parquet" and out_path is None and sys.stdout.isatty():
+        raise UsageError("Parquet is binary: write it with -o FILE.parquet")
+    to_tty = out_path is None and sys.stdout.isatty()
+    term_width = width or (_terminal_width() if to_tty else 120)
+    text = render_comparison(analysis, fmt_out, safe_csv=not no_csv_safety, width=term_width)
+    _write_text(text, out_path, inputs)
+    for fault in analysis.faults:
+        _echo_err(f"Warning: {fault.source}: {fault.problem} after line {fault.line_no}")
+    if analysis.faults and not keep_going:
+        raise_for_faults(analysis.faults)
+
+
+def _follow_report(
+    ctx: click.Context,
+    logs: Sequence[str],
+    *,
+    log_format: str,
+    since: datetime | None,
+    until: datetime | None,
+    where: Sequence[str],
+    rejects: str | None,
+    max_bad_lines: int | None,
+    dbs_args: tuple[str | None, str | None, str | None],
+    lang: str,
+    by: Sequence[str],
+    watch: Sequence[str],
+    top_n: int | None,
+    fmt_out: str,
+    out_path: str | None,
+    safe_csv: bool,
+    width: int | None,
+    interval: float,
+    sources: AnonymizerSources | None,
+) -> None:
+    """``report --follow``: refresh until SIGINT/SIGTERM, then the final report, exit 0."""
+    import signal
+
+    from loganalyzer.enrich import GeoDatabases
+    from loganalyzer.follow import FollowEvent, LiveReport, LogFollower, follow
+    from loganalyzer.report import render, render_table, safe_text
+
+    if len(logs) != 1 or logs[0] == "-":
+        raise UsageError("--follow reads one file (not stdin): loganalyzer report --follow LOG")
+    quiet = bool(ctx.obj.get("quiet"))
+    city_db, asn_db, geoip_dir = dbs_args
+    dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
+    follower = LogFollower(logs[0])
+    to_tty = out_path is None and sys.stdout.isatty()
+    live_table = to_tty and fmt_out == "table"
+    term_width = width or (_terminal_width() if to_tty else 120)
+    name = safe_text(logs[0])
+    last_lines = -1
+
+    def refresh(live: LiveReport) -> None:
+        nonlocal last_lines
+        if live_table:
+            # Home and clear, then the table: a redraw, not a scrolling log.
+            table = render_table(live.analysis(), width=term_width, color=True)
+            click.echo("\x1b[H\x1b[2J" + table, nl=False)
+        elif not quiet and live.lines != last_lines:
+            _echo_err(f"Following {name}: {live.lines:,} lines read")
+        last_lines = live.lines
+
+    def event(e: FollowEvent) -> None:
+        if not quiet:
+            what = "the new file" if e.kind == "rotated" else "it again"
+            _echo_err(f"Note: {safe_text(e.source)} was {e.kind}; reading {what} from its start")
+
+    stopping = False
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with _open_rejects_ctx(rejects) as rej:
+            live = LiveReport(
+                log_format=log_format,
+                by=by,
+                where=where,
+                since=since,
+                until=until,
+                watch=watch,
+                top_n=top_n,
+                dbs=dbs,
+                lang=lang,
+                rejects=rej,
+                max_bad_lines=max_bad_lines,
+                sources=sources,
+            )
+            analysis = follow(
+                follower,
+                live,
+                stop=lambda: stopping,
+                interval=interval,
+                on_refresh=refresh,
+                on_event=event,
+                poll_every=min(0.2, interval),
+            )
+    finally:
+        follower.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if live_table:
+        click.echo("\x1b[H\x1b[2J", nl=False)
+    if not quiet:
+        _summarise_rejects(analysis.meta, rejects)
+        if follower.pending:
+            _echo_err("Note: the last line has no newline yet and was not counted")
+    text = render(analysis, fmt_out, safe_csv=safe_csv, width=term_width, color=to_tty)
+    _write_text(text, out_path, logs)
+
+
+# --- Charts and briefings (issue 5) ---------------------------------------------------
+# Kept together so that other commands can be added above without touching this block.
+
+
+def _analysis_options(
+    logs: tuple[str, ...],
+    log_format: str,
+    since: str | None,
+    until: str | None,
+    where: tuple[str, ...],
+    city_db: str | None,
+    asn_db: str | None,
+    geoip_dir: str | None,
+    lang: str,
+    max_bad_lines: int | None,
+) -> dict[str, Any]:
+    return {
+        "log_format": log_format,
+        "where": where,
+        "since": _parse_time(since, "--since"),
+        "until": _parse_time(until, "--until"),
+        "city_db": city_db,
+        "asn_db": asn_db,
+        "geoip_dir": geoip_dir,
+        "lang": lang,
+        "max_bad_lines": max_bad_lines,
+    }
+
+
+def _refuse_input_target(out_path: str, inputs: Sequence[str]) -> None:
+    """Fail before the (long) analysis rather than after it."""
+    target = Path(out_path)
+    for name in inputs:
+        if name != "-" and Path(name).exists() and target.exists() and target.samefile(name):
+            raise OutputError(f"{out_path}: refusing to overwrite an input file")
+    if not target.parent.is_dir():
+        raise OutputError(f"{out_path}: folder {target.parent} does not exist")
+
+
+def _briefing_options(f: F) -> F:
+    decorators = [
+        click.option(
+            "--watch",
+            multiple=True,
+            metavar="CODE",
+            help="Highlight and always show a country (ES) or province (CN-LN). Repeatable.",
+        ),
+        click.option(
+            "--tz",
+            default="UTC",
+            show_default=True,
+            metavar="ZONE",
+            help="Time zone of the hours heatmap (Asia/Shanghai, Europe/Madrid, ...).",
+        ),
+        click.option(
+            "--top",
+            "top_n",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="How many places or networks to draw [default: 15; timeline 5].",
+        ),
+    ]
+    for d in reversed(decorators):
+        f = d(f)
+    return f
+
+
+@cli.command(epilog=EPILOG_EXIT_CODES)
+@log_options
+@geo_options
+@source_options
+@click.option(
+    "--kind",
+    "-k",
+    required=True,
+    type=click.Choice(["regions", "timeline", "hours", "map", "asn"]),
+    help="regions: bars per place; timeline: requests per hour/day; hours: hour-of-day "
+    "by weekday heatmap; map: world map; asn: top networks.",
+)
+@click.option(
+    "--by",
+    "-b",
+    type=click.Choice(["region", "country", "subregion", "city", "asn"]),
+    help="What a place is (regions, timeline, map). [default: region]",
+)
+@_briefing_options
+@click.option(
+    "--interval",
+    type=click.Choice(["auto", "hour", "day"]),
+    default="auto",
+    show_default=True,
+    help="Timeline step (auto: hours up to 14 days, else days).",
+)
+@click.option(
+    "-o",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=str),
+    metavar="FILE",
+    help="The image: .png (1600x900), .svg or .pdf, written whole then renamed into place.",
+)
+@click.pass_context
+def plot(
+    ctx: click.Context,
+    logs: tuple[str, ...],
+    log_format: str,
+    since: str | None,
+    until: str | None,
+    where: tuple[str, ...],
+    rejects: str | None,
+    max_bad_lines: int | None,
+    keep_going: bool,
+    sample: bool,
+    city_db: str | None,
+    asn_db: str | None,
+    geoip_dir: str | None,
+    lang: str,
+    anon_sources: AnonymizerSources | None,
+    kind: str,
+    by: str | None,
+    watch: tuple[str, ...],
+    tz: str,
+    top_n: int | None,
+    interval: str,
+    out_path: str,
+) -> None:
+    """Draw one chart for a slide: title, time range, sources, units.
+
+    \b
+    Examples:
+        loganalyzer plot --sample --kind regions --watch CN-LN --watch ES -o regions.png
+        loganalyzer plot access.log* --kind timeline --watch CN-LN -o timeline.svg
+        loganalyzer plot access.log --kind hours --tz Asia/Shanghai -o hours.pdf
+        loganalyzer plot access.log --kind asn --top 10 -o networks.png
+        loganalyzer plot access.log --kind map -o map.png
+        loganalyzer plot access.log --sources-dir ~/anon --kind regions -o split.png
+    """
+    from loganalyzer.pipeline import raise_for_faults
+    from loganalyzer.plot import chart, figure_format, save_figure
+
+    quiet = bool(ctx.obj.get("quiet"))
+    logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
+    figure_format(out_path)
+    _refuse_input_target(out_path, logs)
+    options = _analysis_options(
+        logs, log_format, since, until, where, city_db, asn_db, geoip_dir, lang, max_bad_lines
+    )
+    with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
+        result = chart(
+            kind,
+            logs,
+            by=by,
+            watch=watch,
+            tz=tz,
+            interval=interval,  # type: ignore[arg-type]
+            top_n=top_n,
+            rejects=rej,
+            on_bytes=progress,
+            sources=anon_sources,
+            **options,
+        )
+    if not quiet:
+        _summarise_rejects(result.analysis.meta, rejects)
+        _note_sources(result.analysis.meta)
+    dbs = [d["path"] for d in result.analysis.meta["databases"]]
+    save_figure(result.figure, out_path, inputs=[*logs, *dbs])
+    if not quiet:
+        _echo_err(f"Wrote {kind} chart to {out_path}")
+    for fault in result.analysis.faults:
+        _echo_err(f"Warning: {fault.source}: {fault.problem} after line {fault.line_no}")
+    if result.analysis.faults and not keep_going:
+        raise_for_faults(result.analysis.faults)
+
+
+@cli.command(epilog=EPILOG_EXIT_CODES)
+@log_options
+@geo_options
+@source_options
+@_briefing_options
+@click.option(
+    "-o",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=str),
+    metavar="FILE",
+    help="briefing.html (one self-contained file) or briefing.md (Markdown, images inline).",
+)
+@click.pass_context
+def brief(
+    ctx: click.Context,
+    logs: tuple[str, ...],
+    log_format: str,
+    since: str | None,
+    until: str | None,
+    where: tuple[str, ...],
+    rejects: str | None,
+    max_bad_lines: int | None,
+    keep_going: bool,
+    sample: bool,
+    city_db: str | None,
+    asn_db: str | None,
+    geoip_dir: str | None,
+    lang: str,
+    anon_sources: AnonymizerSources | None,
+    watch: tuple[str, ...],
+    tz: str,
+    top_n: int | None,
+    out_path: str,
+) -> None:
+    """Write a one-file briefing: findings, charts, tables, provenance, caveats.
+
+    The file embeds its images and loads nothing from the network when opened.
+
+    \b
+    Examples:
+        loganalyzer brief --sample --watch CN-LN --watch ES -o briefing.html
+        loganalyzer brief access.log* --geoip-dir ~/GeoIP --tz Asia/Shanghai -o briefing.md
+        loganalyzer brief access.log --sources-dir ~/anon --watch CN-LN -o briefing.html
+    """
+    from loganalyzer.brief import briefing, briefing_format
+    from loganalyzer.pipeline import raise_for_faults
+    from loganalyzer.plot import write_atomic
+
+    quiet = bool(ctx.obj.get("quiet"))
+    logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
+    fmt = briefing_format(out_path)
+    _refuse_input_target(out_path, logs)
+    options = _analysis_options(
+        logs, log_format, since, until, where, city_db, asn_db, geoip_dir, lang, max_bad_lines
+    )
+    with _open_rejects_ctx(rejects) as rej:
+        result = briefing(
+            logs,
+            watch=watch,
+            tz=tz,
+            top_n=top_n or 15,
+            fmt=fmt,
+            rejects=rej,
+            sources=anon_sources,
+            **options,
+        )
+    if not quiet:
+        _summarise_rejects(result.meta, rejects)
+        _note_sources(result.meta)
+    dbs = [d["path"] for d in result.meta["databases"]]
+    write_atomic(Path(out_path), result.text.encode("utf-8"), inputs=[*logs, *dbs])
+    if not quiet:
+        _echo_err(f"Wrote {fmt} briefing to {out_path}")
+    for fault in result.faults:
+        _echo_err(f"Warning: {fault.source}: {fault.problem} after line {fault.line_no}")
+    if result.faults and not keep_going:
+        raise_for_faults(result.faults)
+
+
+# --- end of charts and briefings ------------------------------------------------------
 
 
 class _Interrupt(BaseException):

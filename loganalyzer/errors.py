@@ -112,6 +112,23 @@ class WrongDatabaseTypeError(GeoDatabaseError):
         )
 
 
+class SourceError(LogAnalyzerError):
+    """An anonymizer source (Tor list, IP list, cloud ranges, ...) that cannot be used.
+
+    Shares the database exit code: both are reference data the analysis needs.
+    """
+
+    exit_code = ExitCode.GEO_DB
+
+    def __init__(self, path: str | Path | None, problem: str) -> None:
+        self.path = None if path is None else str(path)
+        self.problem = problem
+        super().__init__(self.path, problem)
+
+    def __str__(self) -> str:
+        return self.problem if self.path is None else f"{self.path}: {self.problem}"
+
+
 class OutputError(LogAnalyzerError):
     """An output that cannot be written (or would overwrite an input)."""
 

@@ -8,7 +8,7 @@ Enrichment then looks up each distinct client once.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -27,8 +27,15 @@ from loganalyzer.aggregate import (
     summarize,
     top,
 )
+from loganalyzer.anonymizers import AnonymizerSources, classify, stale_sources
 from loganalyzer.enrich import GeoDatabases, lookup
-from loganalyzer.errors import InputError, TooManyBadLinesError, TruncatedInputError
+from loganalyzer.errors import (
+    InputError,
+    SourceError,
+    TooManyBadLinesError,
+    TruncatedInputError,
+    UsageError,
+)
 from loganalyzer.filters import Filter, combine, parse_filter
 from loganalyzer.formats import LogFormat, get_format
 from loganalyzer.parse import REASON_BLANK, REASON_COMMENT, parse_lines, split_parsed
@@ -98,7 +105,9 @@ class Analysis:
 
 
 @dataclass
-class _Counter:
+class LineCounter:
+    """Line counts per file and rejects per reason, across every input."""
+
     files: list[FileStats] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
 
@@ -132,12 +141,12 @@ class RejectWriter:
 def _parsed_batches(
     inputs: Sequence[InputFile],
     fmt: LogFormat,
-    counter: _Counter,
+    counter: LineCounter,
     faults: list[ReadFault],
     rejects: RejectWriter,
     on_bytes: Callable[[int], None] | None,
     max_bad_lines: int | None,
-    columns: set[str] | None = None,
+    columns: Collection[str] | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Parse every batch of every input; yield requests, count and route rejects."""
     for inp in inputs:
@@ -176,7 +185,7 @@ def _parsed_batches(
 
 def _meta(
     *,
-    counter: _Counter,
+    counter: LineCounter,
     dbs: GeoDatabases | None,
     grouping: Grouping | None,
     filters: Sequence[Filter],
@@ -188,6 +197,7 @@ def _meta(
     watch: Sequence[str],
     top_n: int | None,
     rows_total: int,
+    sources: AnonymizerSources | None = None,
 ) -> dict[str, Any]:
     from loganalyzer import __version__
 
@@ -203,6 +213,7 @@ def _meta(
         },
         "files": [f.as_dict() for f in counter.files],
         "databases": [d.as_dict() for d in dbs.infos] if dbs else [],
+        "sources": [i.as_dict() for i in sources.infos] if sources else [],
         "group_by": list(grouping.names) if grouping else [],
         "keys": list(grouping.keys) if grouping else [],
         "filters": [f"{f.column}{f.op}{','.join(f.values)}" for f in filters],
@@ -237,6 +248,192 @@ def _utc(ts: datetime | None) -> datetime | None:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
+@dataclass(frozen=True)
+class ScanPlan:
+    """What every batch goes through before the merge: the map side of a report.
+
+    It holds only picklable values, so the same plan runs on a cluster worker
+    (see :mod:`loganalyzer.cluster`) exactly as it runs here.
+    """
+
+    fmt: LogFormat
+    grouping: Grouping
+    row_filters: tuple[Filter, ...]
+    since: datetime | None
+    until: datetime | None
+    columns: frozenset[str]
+
+    @classmethod
+    def make(
+        cls,
+        fmt: LogFormat,
+        grouping: Grouping,
+        row_filters: Sequence[Filter],
+        since: datetime | None,
+        until: datetime | None,
+    ) -> ScanPlan:
+        """Plan a scan; parse only what the report uses (lines are accepted the same)."""
+        columns = {S.CLIENT, S.TS, S.STATUS, S.BYTES}
+        columns |= {k for k in grouping.row_keys if k in S.PARSED_SCHEMA}
+        columns |= {f.column for f in row_filters if f.column in S.PARSED_SCHEMA}
+        return cls(fmt, grouping, tuple(row_filters), since, until, frozenset(columns))
+
+    @property
+    def part_keys(self) -> list[str]:
+        """The columns that identify a partial."""
+        return [S.CLIENT, *self.grouping.row_keys]
+
+
+def reduce_batches(batches: Iterable[pl.DataFrame], plan: ScanPlan) -> pl.DataFrame:
+    """Reduce parsed batches to one merged partial (per client and row keys).
+
+    Partials from any split of the input merge exactly, which is what lets
+    files be reduced separately, here or on a cluster, and merged afterwards.
+    """
+    row_cond = combine(list(plan.row_filters))
+    time_cond = _time_filter(plan.since, plan.until)
+    parts: list[pl.DataFrame] = []
+    held = 0
+    for rows in batches:
+        lf = rows.lazy()
+        if time_cond is not None:
+            lf = lf.filter(time_cond)
+        if row_cond is not None:
+            lf = lf.filter(row_cond)
+        part = partials(lf, plan.grouping).collect()
+        parts.append(part)
+        held += part.height
+        if held > _COMPACT_ROWS and len(parts) > 1:
+            parts = [merge_partials(parts, plan.part_keys).collect()]
+            held = parts[0].height
+    if not parts:
+        return partials(pl.LazyFrame(schema=S.PARSED_SCHEMA), plan.grouping).collect()
+    return merge_partials(parts, plan.part_keys).collect()
+
+
+def geo_fields(
+    plan: ScanPlan, filters: Sequence[Filter], sources: AnonymizerSources | None = None
+) -> set[str]:
+    """The enrichment columns a report needs (keys, filters, and the ASN list's ASN)."""
+    wanted = {k for k in plan.grouping.geo_keys if k in S.GEO_SCHEMA}
+    wanted |= {f.column for f in filters if not f.on_rows and f.column in S.GEO_SCHEMA}
+    if sources and sources.needs_asn:
+        wanted |= {S.ASN, S.AS_ORG}
+    return wanted - {S.CLIENT}
+
+
+def finish_analysis(
+    merged: pl.DataFrame,
+    *,
+    counter: LineCounter,
+    faults: Sequence[ReadFault],
+    plan: ScanPlan,
+    filters: Sequence[Filter],
+    dbs: GeoDatabases | None,
+    lang: str = "en",
+    watch: Sequence[str] = (),
+    top_n: int | None = None,
+    table: pl.DataFrame | None = None,
+    sources: AnonymizerSources | None = None,
+) -> Analysis:
+    """The reduce side: enrich the merged partials, group, watch, and describe.
+
+    Args:
+        merged: the merged partials of every input.
+        counter: line counts of every input.
+        faults: inputs that broke part-way.
+        plan: the scan's plan (grouping, time window, row filters).
+        filters: every filter (those on enrichment columns apply here).
+        dbs: the databases (only their descriptions when ``table`` is given).
+        lang: language of place names.
+        watch: codes always shown and marked.
+        top_n: keep the first N rows.
+        table: the clients' lookup table when already made (a cluster's
+            workers look up their own clients); looked up here otherwise.
+        sources: anonymizer sources; the verdict is made here, from the merged
+            partials, so each client's first and last request are global.
+    """
+    grouping = plan.grouping
+    if table is None:
+        assert dbs is not None
+        fields = geo_fields(plan, filters, sources)
+        table = lookup(merged[S.CLIENT], dbs, fields=fields, lang=lang)
+    if sources:
+        table = _classify_clients(table, merged, sources)
+    geo_cond = combine([f for f in filters if not f.on_rows])
+    if geo_cond is not None:
+        table = table.filter(geo_cond)
+    enriched = merged.lazy().join(table.lazy(), on=S.CLIENT, how="inner")
+    rows_out = summarize(enriched, grouping)
+    matched = int(rows_out[S.REQUESTS].sum()) if rows_out.height else 0
+    first = rows_out[S.FIRST_SEEN].min() if rows_out.height else None
+    last = rows_out[S.LAST_SEEN].max() if rows_out.height else None
+    rows_total = rows_out.height
+    if watch:
+        rows_out = mark_watched(rows_out, watch)
+    rows_out = top(rows_out, top_n)
+    meta = _meta(
+        counter=counter,
+        dbs=dbs,
+        grouping=grouping,
+        filters=filters,
+        since=plan.since,
+        until=plan.until,
+        matched=matched,
+        first=first if isinstance(first, datetime) else None,
+        last=last if isinstance(last, datetime) else None,
+        watch=watch,
+        top_n=top_n,
+        rows_total=rows_total,
+        sources=sources,
+    )
+    if sources:
+        meta["warnings"] = stale_sources(sources, _as_datetime(first), _as_datetime(last))
+    return Analysis(rows=rows_out, meta=meta, faults=tuple(faults))
+
+
+def prepare(
+    paths: Sequence[str | Path],
+    log_format: str | LogFormat,
+    by: Sequence[str],
+    where: Sequence[str | Filter],
+    since: datetime | None,
+    until: datetime | None,
+    dbs: GeoDatabases | None,
+    city_db: str | Path | None,
+    asn_db: str | Path | None,
+    geoip_dir: str | Path | None,
+    sources: AnonymizerSources | None,
+) -> tuple[list[InputFile], ScanPlan, list[Filter], GeoDatabases]:
+    """Check a report's arguments and plan it, before any log is read.
+
+    Shared by :func:`analyze` and the cluster backend so that both refuse the
+    same things with the same messages.
+    """
+    fmt = get_format(log_format)
+    inputs = expand_inputs(paths)
+    grouping = resolve_grouping(by)
+    filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
+    row_filters = [f for f in filters if f.on_rows]
+    geo_filters = [f for f in filters if not f.on_rows]
+    anon_filters = [f for f in geo_filters if f.column in S.ANON_KEY_COLUMNS]
+    geo_filters = [f for f in geo_filters if f.column not in S.ANON_KEY_COLUMNS]
+    needs_geo = grouping.needs_geo or any(f.column != S.CLIENT_IP for f in geo_filters)
+    if (grouping.needs_anonymizers or anon_filters) and not sources:
+        raise UsageError(
+            "anonymizer columns need sources: --anon-db, --tor-exits, --ip-list, "
+            "--cloud-ranges, --asn-list or --sources-dir"
+        )
+    if dbs is None:
+        dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
+    if needs_geo and dbs.city is None and dbs.asn is None:
+        dbs.require_city()
+    if sources and sources.needs_asn and dbs.asn is None:
+        raise SourceError(None, "--asn-list needs an ASN database: pass --asn-db FILE")
+    plan = ScanPlan.make(fmt, grouping, row_filters, _utc(since), _utc(until))
+    return list(inputs), plan, filters, dbs
+
+
 def analyze(
     paths: Sequence[str | Path],
     *,
@@ -255,6 +452,7 @@ def analyze(
     rejects: IO[str] | None = None,
     max_bad_lines: int | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    sources: AnonymizerSources | None = None,
 ) -> Analysis:
     """Read, parse, enrich and aggregate logs into one report.
 
@@ -276,6 +474,9 @@ def analyze(
         rejects: a text stream that receives rejected lines as JSON Lines.
         max_bad_lines: fail when more lines than this are rejected.
         on_bytes: progress callback, called with raw bytes consumed.
+        sources: anonymizer sources (Tor, VPN, proxy, hosting, relay lists);
+            with them, each client gets a verdict and the rows
+            ``anonymized_requests`` and ``anonymized_ips``.
 
     Returns:
         The :class:`Analysis`.
@@ -283,7 +484,8 @@ def analyze(
     Raises:
         InputError: unreadable inputs, or a file none of whose lines parse.
         GeoDatabaseError: missing or wrong databases when the report needs them.
-        UsageError: bad ``by`` or ``where``.
+        SourceError: an ASN list without an ASN database.
+        UsageError: bad ``by`` or ``where``, or grouping by anonymizer without sources.
 
     Example:
         >>> s = sample_paths()
@@ -291,77 +493,119 @@ def analyze(
         >>> a.rows.filter(a.rows["watched"])["region_iso"].to_list()
         ['CN-LN']
     """
-    fmt = get_format(log_format)
-    inputs = expand_inputs(paths)
-    grouping = resolve_grouping(by)
-    filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
-    row_filters = [f for f in filters if f.on_rows]
-    geo_filters = [f for f in filters if not f.on_rows]
-    needs_geo = grouping.needs_geo or any(f.column != S.CLIENT_IP for f in geo_filters)
-    if dbs is None:
-        dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
-    if needs_geo and dbs.city is None and dbs.asn is None:
-        dbs.require_city()
-    since, until = _utc(since), _utc(until)
-    counter = _Counter()
-    faults: list[ReadFault] = []
-    row_cond = combine(row_filters)
-    time_cond = _time_filter(since, until)
-    part_keys = [S.CLIENT, *grouping.row_keys]
-    parts: list[pl.DataFrame] = []
-    held = 0
-    # Parse only what the report uses: the same lines are accepted either way.
-    columns = {S.CLIENT, S.TS, S.STATUS, S.BYTES}
-    columns |= {k for k in grouping.row_keys if k in S.PARSED_SCHEMA}
-    columns |= {f.column for f in row_filters if f.column in S.PARSED_SCHEMA}
-    for rows in _parsed_batches(
-        inputs, fmt, counter, faults, RejectWriter(rejects), on_bytes, max_bad_lines, columns
-    ):
-        lf = rows.lazy()
-        if time_cond is not None:
-            lf = lf.filter(time_cond)
-        if row_cond is not None:
-            lf = lf.filter(row_cond)
-        part = partials(lf, grouping).collect()
-        parts.append(part)
-        held += part.height
-        if held > _COMPACT_ROWS and len(parts) > 1:
-            parts = [merge_partials(parts, part_keys).collect()]
-            held = parts[0].height
-    merged = (
-        merge_partials(parts, part_keys).collect()
-        if parts
-        else partials(pl.LazyFrame(schema=S.PARSED_SCHEMA), grouping).collect()
+    inputs, plan, filters, dbs = prepare(
+        paths, log_format, by, where, since, until, dbs, city_db, asn_db, geoip_dir, sources
     )
-    wanted = {k for k in grouping.geo_keys if k in S.GEO_SCHEMA} | {f.column for f in geo_filters}
-    table = lookup(merged[S.CLIENT], dbs, fields=wanted - {S.CLIENT}, lang=lang)
-    geo_cond = combine(geo_filters)
-    if geo_cond is not None:
-        table = table.filter(geo_cond)
-    enriched = merged.lazy().join(table.lazy(), on=S.CLIENT, how="inner")
-    rows_out = summarize(enriched, grouping)
-    matched = int(rows_out[S.REQUESTS].sum()) if rows_out.height else 0
-    first = rows_out[S.FIRST_SEEN].min() if rows_out.height else None
-    last = rows_out[S.LAST_SEEN].max() if rows_out.height else None
-    rows_total = rows_out.height
-    if watch:
-        rows_out = mark_watched(rows_out, watch)
-    rows_out = top(rows_out, top_n)
-    meta = _meta(
+    fmt = plan.fmt
+    counter = LineCounter()
+    faults: list[ReadFault] = []
+    batches = _parsed_batches(
+        inputs, fmt, counter, faults, RejectWriter(rejects), on_bytes, max_bad_lines, plan.columns
+    )
+    merged = reduce_batches(batches, plan)
+    return finish_analysis(
+        merged,
         counter=counter,
-        dbs=dbs,
-        grouping=grouping,
+        faults=faults,
+        plan=plan,
         filters=filters,
-        since=since,
-        until=until,
-        matched=matched,
-        first=first if isinstance(first, datetime) else None,
-        last=last if isinstance(last, datetime) else None,
+        dbs=dbs,
+        lang=lang,
         watch=watch,
         top_n=top_n,
-        rows_total=rows_total,
+        sources=sources,
     )
-    return Analysis(rows=rows_out, meta=meta, faults=tuple(faults))
+
+
+class EnrichStream:
+    """Joins parsed batches to their clients' lookups, each new client looked up once.
+
+    With anonymizer sources, every request also gets the verdict, judged at its
+    own time for time-windowed Tor lists.
+    """
+
+    def __init__(
+        self,
+        dbs: GeoDatabases,
+        lang: str,
+        filters: Sequence[Filter],
+        since: datetime | None,
+        until: datetime | None,
+        sources: AnonymizerSources | None = None,
+    ) -> None:
+        self.dbs, self.lang, self.sources = dbs, lang, sources
+        anon = [f for f in filters if not f.on_rows and f.column in S.ANON_KEY_COLUMNS]
+        if anon and not sources:
+            raise UsageError("--where on anonymizer columns needs anonymizer sources")
+        self.row_cond = combine([f for f in filters if f.on_rows])
+        self.geo_cond = combine([f for f in filters if not f.on_rows and f not in anon])
+        self.anon_cond = combine(anon)
+        self.time_cond = _time_filter(_utc(since), _utc(until))
+        self.known = pl.DataFrame(schema=S.GEO_SCHEMA)
+        self.matched = 0
+
+    def __call__(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """One batch of requests with the enrichment columns, filters applied."""
+        lf = rows.lazy()
+        for cond in (self.time_cond, self.row_cond):
+            if cond is not None:
+                lf = lf.filter(cond)
+        batch = lf.collect()
+        new = batch.select(pl.col(S.CLIENT).unique()).join(
+            self.known.select(S.CLIENT), on=S.CLIENT, how="anti"
+        )
+        if new.height:
+            looked = lookup(new[S.CLIENT], self.dbs, lang=self.lang)
+            self.known = pl.concat([self.known, looked])
+        joined = batch.join(self.known, on=S.CLIENT, how="left", maintain_order="left")
+        if self.sources:
+            joined = _classify_requests(joined, self.sources)
+        for cond in (self.geo_cond, self.anon_cond):
+            if cond is not None:
+                joined = joined.filter(cond)
+        self.matched += joined.height
+        return joined
+
+
+PARTITION_COLUMN = "date"
+"""The Hive partition key of a partitioned ``enrich``: the request's UTC date."""
+
+
+def write_partitioned(frame: pl.DataFrame, root: Path, stem: str) -> list[Path]:
+    """Write one batch under ``root/date=YYYY-MM-DD/STEM.parquet``; return the files.
+
+    The key lives in the folder name, as Hive, Spark, Trino, DuckDB and Polars
+    (``scan_parquet(..., hive_partitioning=True)``) expect.
+    """
+    written = []
+    dated = frame.with_columns(pl.col(S.TS).dt.date().alias(PARTITION_COLUMN))
+    for (day,), part in dated.group_by(PARTITION_COLUMN, maintain_order=True):
+        folder = (
+            root / f"{PARTITION_COLUMN}={day if day is not None else '__HIVE_DEFAULT_PARTITION__'}"
+        )
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{stem}.parquet"
+        part.drop(PARTITION_COLUMN).write_parquet(path)
+        written.append(path)
+    return written
+
+
+def _as_datetime(value: object) -> datetime | None:
+    """A datetime from a report column's min/max (None for an empty report)."""
+    return value if isinstance(value, datetime) else None
+
+
+def _classify_clients(
+    table: pl.DataFrame, merged: pl.DataFrame, sources: AnonymizerSources
+) -> pl.DataFrame:
+    """Add the anonymizer verdict to the lookup table, one row per client.
+
+    Each client's first and last request decide whether a time-windowed source
+    (TorDNSEL) applies: an exit measured outside that span is not this client's.
+    """
+    seen = merged.group_by(S.CLIENT).agg(pl.col(S.FIRST_SEEN).min(), pl.col(S.LAST_SEEN).max())
+    with_times = table.join(seen, on=S.CLIENT, how="left", maintain_order="left")
+    return classify(with_times, sources).drop(S.FIRST_SEEN, S.LAST_SEEN)
 
 
 def enrich_logs(
@@ -377,61 +621,85 @@ def enrich_logs(
     rejects: IO[str] | None = None,
     max_bad_lines: int | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    partitioned: bool = False,
+    sources: AnonymizerSources | None = None,
 ) -> dict[str, Any]:
     """Write every parsed request with its enrichment columns to Parquet.
 
     Batches are enriched as they stream (each new client looked up once) and
-    written as row groups of one file, which appears only when complete.
+    written as row groups of one file, which appears only when complete. With
+    ``sources``, every request also gets the anonymizer verdict, judged at its
+    own time for time-windowed Tor lists.
+
+    Args:
+        paths: log files, globs, or ``-``.
+        output: the Parquet file, or with ``partitioned`` the dataset folder.
+        log_format: as for :func:`analyze`.
+        where: as for :func:`analyze`.
+        since: as for :func:`analyze`.
+        until: as for :func:`analyze`.
+        dbs: the opened databases.
+        lang: language of place names.
+        rejects: a text stream that receives rejected lines as JSON Lines.
+        max_bad_lines: fail when more lines than this are rejected.
+        on_bytes: progress callback, called with raw bytes consumed.
+        partitioned: write a Hive-partitioned dataset by UTC date
+            (``OUT/date=2026-09-14/part-000000.parquet``) instead of one file.
+        sources: anonymizer sources: each request gets the verdict.
 
     Returns:
         The ``meta`` object (line counts, files, databases).
     """
     import os
+    import shutil
     import tempfile
 
     fmt = get_format(log_format)
     filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
-    row_cond = combine([f for f in filters if f.on_rows])
-    geo_cond = combine([f for f in filters if not f.on_rows])
-    time_cond = _time_filter(_utc(since), _utc(until))
+    if sources and sources.needs_asn and dbs.asn is None:
+        raise SourceError(None, "--asn-list needs an ASN database: pass --asn-db FILE")
     inputs = expand_inputs(paths)
-    counter = _Counter()
+    counter = LineCounter()
     faults: list[ReadFault] = []
-    known = pl.DataFrame(schema=S.GEO_SCHEMA)
+    stream = EnrichStream(dbs, lang, filters, since, until, sources)
     out = Path(output)
     tmpdir = Path(tempfile.mkdtemp(prefix=".loganalyzer-", dir=out.parent))
-    matched = 0
     try:
         n = 0
+        parts = tmpdir / "parts"
+        parts.mkdir()
         for rows in _parsed_batches(
             inputs, fmt, counter, faults, RejectWriter(rejects), on_bytes, max_bad_lines
         ):
-            lf = rows.lazy()
-            for cond in (time_cond, row_cond):
-                if cond is not None:
-                    lf = lf.filter(cond)
-            batch = lf.collect()
-            new = batch.select(pl.col(S.CLIENT).unique()).join(
-                known.select(S.CLIENT), on=S.CLIENT, how="anti"
-            )
-            if new.height:
-                known = pl.concat([known, lookup(new[S.CLIENT], dbs, lang=lang)])
-            joined = batch.join(known, on=S.CLIENT, how="left", maintain_order="left")
-            if geo_cond is not None:
-                joined = joined.filter(geo_cond)
-            matched += joined.height
-            joined.write_parquet(tmpdir / f"part-{n:06d}.parquet")
+            joined = stream(rows)
+            if partitioned:
+                write_partitioned(joined, parts, f"part-{n:06d}")
+            else:
+                joined.write_parquet(parts / f"part-{n:06d}.parquet")
             n += 1
-        partial = tmpdir / "combined.parquet"
-        if n:
-            pl.scan_parquet(str(tmpdir / "part-*.parquet")).sink_parquet(partial)
+        if partitioned:
+            os.replace(parts, out)
         else:
-            pl.DataFrame(schema={**S.PARSED_SCHEMA, **S.GEO_SCHEMA}).write_parquet(partial)
-        os.replace(partial, out)
+            partial = tmpdir / "combined.parquet"
+            if n:
+                pl.scan_parquet(str(parts / "part-*.parquet")).sink_parquet(partial)
+            else:
+                empty = {**S.PARSED_SCHEMA, **S.GEO_SCHEMA, **(S.ANON_SCHEMA if sources else {})}
+                pl.DataFrame(schema=empty).write_parquet(partial)
+            os.replace(partial, out)
     finally:
-        for f in tmpdir.glob("*"):
-            f.unlink()
-        tmpdir.rmdir()
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    return enrich_meta(counter, faults, dbs, stream.matched, sources)
+
+
+def enrich_meta(
+    counter: LineCounter,
+    faults: Sequence[ReadFault],
+    dbs: GeoDatabases,
+    matched: int,
+    sources: AnonymizerSources | None = None,
+) -> dict[str, Any]:
+    """The ``meta`` object of an enrich run."""
     return {
         "lines": {
             "total": counter.total,
@@ -442,9 +710,24 @@ def enrich_logs(
         },
         "files": [f.as_dict() for f in counter.files],
         "databases": [d.as_dict() for d in dbs.infos],
+        "sources": [i.as_dict() for i in sources.infos] if sources else [],
         "faults": [f"{f.source}: {f.problem} after line {f.line_no}" for f in faults],
-        "_faults": faults,
+        "_faults": list(faults),
     }
+
+
+def _classify_requests(rows: pl.DataFrame, sources: AnonymizerSources) -> pl.DataFrame:
+    """The verdict per request: per distinct (address, time), so Tor windows are exact."""
+    keys = [S.CLIENT_IP, S.TS, *([S.ASN, S.AS_ORG] if sources.needs_asn else [])]
+    distinct = (
+        rows.select(keys)
+        .unique()
+        .with_columns(pl.col(S.TS).alias(S.FIRST_SEEN), pl.col(S.TS).alias(S.LAST_SEEN))
+    )
+    verdicts = classify(distinct, sources).select(S.CLIENT_IP, S.TS, *S.ANON_SCHEMA)
+    return rows.join(
+        verdicts, on=[S.CLIENT_IP, S.TS], how="left", maintain_order="left", nulls_equal=True
+    )
 
 
 def raise_for_faults(faults: Sequence[ReadFault]) -> None:

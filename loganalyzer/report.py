@@ -159,6 +159,8 @@ _HEADERS = {
     S.SUBREGION_ISO: "subregion code",
     S.AS_ORG: "organisation",
     S.CLIENT_IP: "address",
+    S.ANONYMIZER_CONFIDENCE: "confidence",
+    S.ANONYMIZER_PROVIDER: "provider",
 }
 
 
@@ -170,6 +172,8 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
 
     rows = analysis.rows
     keys = _display_keys(rows, analysis.meta.get("keys", []))
+    if S.ANONYMIZER in rows.columns and S.ANONYMIZER not in keys:
+        keys.append(S.ANONYMIZER)  # --by ip: each address's verdict
     lines = analysis.meta["lines"]
     title = (
         f"Requests by {' + '.join(analysis.meta.get('group_by') or ['region'])}: "
@@ -202,8 +206,13 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
         longest = max([len(header), *(len(r[i]) for r in label_rows)])
         table.add_column(header, overflow="fold", min_width=min(longest, 14))
     # Wide groupings leave no room for times; CSV and JSON always carry them.
-    show_times = len(keys) <= 4
+    anon = S.ANONYMIZED_REQUESTS in rows.columns
+    show_times = len(keys) <= (2 if anon else 4)
     stat_names = ["requests", "share", "unique IPs", "bytes"]
+    if anon:
+        # Watched places must show how much came through anonymizers.
+        # anonymized_ips is in CSV and JSON; the table has no room for it.
+        stat_names[1:1] = ["direct", "anonymized"]
     if show_times:
         stat_names += ["first seen", "last seen"]
     for name in stat_names:
@@ -220,8 +229,17 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
     for row, labels in zip(rows.iter_rows(named=True), label_rows, strict=True):
         cells = [Text(c) for c in labels]
         first, last = row.get(S.FIRST_SEEN), row.get(S.LAST_SEEN)
+        anon_cells = (
+            [
+                f"{row[S.REQUESTS] - (row[S.ANONYMIZED_REQUESTS] or 0):,}",
+                f"{row[S.ANONYMIZED_REQUESTS] or 0:,}",
+            ]
+            if anon
+            else []
+        )
         stats: list[str] = [
             f"{row[S.REQUESTS]:,}",
+            *anon_cells,
             f"{100 * (row[S.SHARE] or 0):.1f}%",
             f"{row[S.UNIQUE_IPS]:,}",
             _human_bytes(row[S.BYTES]),
@@ -243,6 +261,14 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
     console.print(table)
     if watched:
         console.print(Text("* watched (--watch); zero rows mean no access from there"))
+    if anon:
+        console.print(
+            Text(
+                "anonymized: listed by a loaded source as Tor, relay, VPN, proxy or hosting "
+                "(the place is the exit's); direct: not listed, which is not proof of a "
+                "direct user"
+            )
+        )
     return buf.getvalue()
 
 
@@ -296,6 +322,11 @@ def render_markdown(analysis: Analysis) -> str:
     for d in meta.get("databases", []):
         out.append(
             f"- Database `{_md_cell(d['path'])}`: {_md_cell(d['type'])}, built {d['build_date']}"
+        )
+    for src in meta.get("sources", []):
+        out.append(
+            f"- Anonymizer source `{_md_cell(src['path'])}`: {_md_cell(src['kind'])}, "
+            f"{src['entries']:,} entries, sha256 {src['sha256'][:12]}"
         )
     if meta.get("filters"):
         out.append(f"- Filters: {_md_cell(', '.join(meta['filters']))}")

@@ -55,6 +55,12 @@ TIME_ZONE = "time_zone"
 ASN = "asn"
 AS_ORG = "as_org"
 
+# --- anonymizers: one verdict per distinct client (see loganalyzer.anonymizers) -------
+ANONYMIZER = "anonymizer"  # tor | relay | vpn | proxy | residential_proxy | hosting | null
+ANONYMIZER_CONFIDENCE = "anonymizer_confidence"  # confirmed | suspected | null
+ANONYMIZER_PROVIDER = "anonymizer_provider"  # NordVPN, AWS, iCloud Private Relay, Tor, ...
+ANONYMIZER_EVIDENCE = "anonymizer_evidence"  # every source's claim, strongest first
+
 # --- aggregate ------------------------------------------------------------------------
 REQUESTS = "requests"
 UNIQUE_IPS = "unique_ips"
@@ -62,6 +68,8 @@ SHARE = "share"
 FIRST_SEEN = "first_seen"
 LAST_SEEN = "last_seen"
 WATCHED = "watched"
+ANONYMIZED_REQUESTS = "anonymized_requests"  # only when anonymizer sources were loaded
+ANONYMIZED_IPS = "anonymized_ips"
 STATUS_CLASSES = ("status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_other")
 
 DATETIME = pl.Datetime("us", "UTC")
@@ -92,6 +100,17 @@ GEO_SCHEMA: dict[str, pl.DataType] = {
 """The lookup table :func:`loganalyzer.enrich.lookup` returns, keyed by CLIENT."""
 
 GEO_COLUMNS = tuple(c for c in GEO_SCHEMA if c != CLIENT)
+
+ANON_SCHEMA: dict[str, pl.DataType] = {
+    ANONYMIZER: pl.String(),
+    ANONYMIZER_CONFIDENCE: pl.String(),
+    ANONYMIZER_PROVIDER: pl.String(),
+    ANONYMIZER_EVIDENCE: pl.List(pl.String()),
+}
+"""The verdict columns :func:`loganalyzer.anonymizers.classify` adds per client."""
+
+ANON_KEY_COLUMNS = (ANONYMIZER, ANONYMIZER_CONFIDENCE, ANONYMIZER_PROVIDER)
+"""Verdict columns a report can group or filter by (the evidence list cannot)."""
 
 PARSED_SCHEMA: dict[str, pl.DataType] = {
     SOURCE: pl.String(),

@@ -13,9 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 sys.path.insert(0, str(FIXTURES))
 
-from mmdb_builder import build_fixture_dbs, load_records  # noqa: E402
+from mmdb_builder import build_anon_dbs, build_fixture_dbs, load_records, make_mmdb  # noqa: E402
 
-__all__ = ["build_fixture_dbs", "load_records", "run_cli"]
+__all__ = ["build_anon_dbs", "build_fixture_dbs", "load_records", "make_mmdb", "run_cli"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -31,6 +31,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def geo_dbs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """City, Country and ASN databases built from the JSON fixtures."""
     return build_fixture_dbs(tmp_path_factory.mktemp("geo"))
+
+
+@pytest.fixture(scope="session")
+def anon_dbs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Anonymous IP and Anonymous Plus databases built from fixtures/anon/*.json."""
+    return build_anon_dbs(tmp_path_factory.mktemp("anon"))
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +78,8 @@ def run_cli(
     """Run the real CLI in a subprocess (python -m loganalyzer), as a user would."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LOGANALYZER_")}
     full_env["COLUMNS"] = "120"
+    # A settings file in the developer's home must not change what tests see.
+    full_env["XDG_CONFIG_HOME"] = str(ROOT / "fixtures" / "no-such-config-dir")
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "loganalyzer", *args],

@@ -119,8 +119,8 @@ def test_resolve_grouping_unknown_name(name):
         resolve_grouping(["region", name])
     assert type(info.value) is UsageError
     assert str(info.value) == (
-        f"cannot group by {name!r}; use country, region, subregion, city, asn, ip, "
-        "or a column such as path, status, day, hour"
+        f"cannot group by {name!r}; use country, region, subregion, city, asn, ip, anonymizer, "
+        "provider, or a column such as path, status, day, hour"
     )
 
 

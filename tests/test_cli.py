@@ -75,8 +75,16 @@ def test_top_level_help(work):
 
 @pytest.mark.parametrize(
     "command",
-    [["report"], ["enrich"], ["db", "info"], ["formats"]],
-    ids=["report", "enrich", "db-info", "formats"],
+    [
+        ["report"],
+        ["enrich"],
+        ["db", "info"],
+        ["formats"],
+        ["lookup"],
+        ["compare"],
+        ["config", "show"],
+    ],
+    ids=["report", "enrich", "db-info", "formats", "lookup", "compare", "config-show"],
 )
 def test_command_help_shows_examples(work, command):
     r = cli(work, *command, "--help")
@@ -93,7 +101,10 @@ def test_version(work):
     r = cli(work, "--version")
     assert r.returncode == 0
     assert r.stderr == b""
-    assert text(r.stdout) == f"loganalyzer, version {version('loganalyzer')}\n"
+    assert text(r.stdout) == (
+        f"loganalyzer, version {version('loganalyzer')}\n"
+        "city database: none found\nasn database: none found\n"
+    )
 
 
 def test_formats_lists_every_preset(work):
@@ -197,7 +208,7 @@ USAGE_BOGUS = (
             ["report", "access.log", "--city-db", "{city}", "--by", "nope"],
             2,
             "Error: cannot group by 'nope'; use country, region, subregion, city, asn, ip, "
-            "or a column such as path, status, day, hour\n",
+            "anonymizer, provider, or a column such as path, status, day, hour\n",
             id="usage-bad-by",
         ),
         pytest.param(

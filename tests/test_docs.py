@@ -32,14 +32,26 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
 
 def test_every_command_is_documented() -> None:
     names = set(cli.commands)
-    assert names == {"report", "enrich", "db", "formats"}
+    assert names == {
+        "report",
+        "enrich",
+        "db",
+        "sources",
+        "formats",
+        "bench",
+        "lookup",
+        "compare",
+        "config",
+        "plot",
+        "brief",
+    }
     for name in names:
         assert f"loganalyzer {name}" in README, name
 
 
 def test_every_command_has_help_with_examples() -> None:
     for name, command in cli.commands.items():
-        if name == "db":
+        if name in ("db", "sources", "config"):  # groups: their subcommands carry the examples
             continue
         assert command.help, name
         assert "Example" in command.help, name
@@ -49,3 +61,17 @@ def test_exit_codes_table_matches_enum() -> None:
     table = README.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
     documented = {int(m) for m in re.findall(r"^\| (\d+) \|", table, re.MULTILINE)}
     assert documented == {int(c) for c in ExitCode}
+
+
+def test_analyst_workflow_section_sits_before_the_python_api() -> None:
+    sections = re.findall(r"(?m)^## (.+)$", README)
+    assert sections.index("Analyst workflow") == sections.index("Python API") - 1
+    workflow = README.split("## Analyst workflow", 1)[1].split("\n## ", 1)[0]
+    for needle in (
+        "loganalyzer lookup",
+        "loganalyzer compare",
+        "report --follow",
+        "loganalyzer config show",
+        "_LOGANALYZER_COMPLETE=bash_source loganalyzer",
+    ):
+        assert needle in workflow, needle

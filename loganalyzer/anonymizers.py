@@ -1,0 +1,1184 @@
+"""Anonymizers: which clients are Tor exits, VPN, proxy, relay or hosting addresses.
+
+Every source is a file the user supplies and is read offline: MaxMind's Anonymous
+IP / Anonymous Plus / Residential Proxy MMDB, Tor exit lists (bulk list,
+TorDNSEL ``exit-addresses``, Onionoo details JSON), address and CIDR lists (plain
+text or MISP warninglist JSON), cloud provider range files (AWS, Google, Azure,
+Oracle), RFC 8805 geofeeds such as Apple's iCloud Private Relay egress list, and
+an ``ASN,category,note`` list applied through the ASN database.
+
+Each network source becomes a table of sorted, non-overlapping integer ranges
+(IPv4 as IPv4-mapped IPv6, so one 128-bit key space holds both), where the most
+specific network wins; the distinct client addresses are matched against it with
+one ``join_asof``. Tor lists are exact addresses with a time window, matched by
+an equi-join and an overlap test against the client's first and last request.
+
+The verdict for a client is the strongest category any source claims, in the
+order of :data:`CATEGORIES`; the evidence keeps every claim, disagreements
+included. An address no source lists is *not listed*: that is not proof that a
+person connected directly.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import io
+import ipaddress
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import maxminddb
+import polars as pl
+
+from loganalyzer import schema as S
+from loganalyzer.errors import SourceError
+
+CATEGORIES = ("tor", "relay", "vpn", "proxy", "residential_proxy", "hosting")
+"""Verdict categories, strongest first: a client gets the first any source claims.
+
+A relay (iCloud Private Relay) outranks VPN because VPN lists wrongly include
+relay egress ranges; hosting comes last because VPNs and proxies also run there.
+"""
+
+CONFIRMED = "confirmed"
+SUSPECTED = "suspected"
+ENV_SOURCES_DIR = "LOGANALYZER_SOURCES_DIR"
+ENV_CACHE_DIR = "LOGANALYZER_CACHE_DIR"
+_CACHE_FORMAT = 1  # bump when a loader's output changes, so old cache files are ignored
+DEFAULT_TOR_SLACK = timedelta(hours=24)
+"""How far from a measured exit time a request still counts as through that exit."""
+
+_RANK = {c: i for i, c in enumerate(CATEGORIES)}
+_V4_BASE = 0xFFFF << 32  # IPv4 a.b.c.d is keyed as ::ffff:a.b.c.d
+_IPV4_RE = r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$"
+_KEY = "_key"
+_RID = "_rid"
+_HIT_SCHEMA: dict[str, pl.DataType] = {
+    _RID: pl.UInt32(),
+    "category": pl.String(),
+    "evidence": pl.String(),
+    "provider": pl.String(),
+    "confirmed": pl.Boolean(),
+}
+_RANGE_SCHEMA: dict[str, pl.DataType] = {
+    "start": pl.UInt128(),
+    "end": pl.UInt128(),
+    "category": pl.String(),
+    "evidence": pl.String(),
+    "provider": pl.String(),
+    "confirmed": pl.Boolean(),
+}
+_EXACT_SCHEMA: dict[str, pl.DataType] = {
+    _KEY: pl.UInt128(),
+    "valid_from": S.DATETIME,
+    "valid_to": S.DATETIME,
+    "category": pl.String(),
+    "evidence": pl.String(),
+    "provider": pl.String(),
+    "confirmed": pl.Boolean(),
+}
+_MMDB_FLAGS = (
+    ("is_tor_exit_node", "tor"),
+    ("is_anonymous_vpn", "vpn"),
+    ("is_public_proxy", "proxy"),
+    ("is_residential_proxy", "residential_proxy"),
+    ("is_hosting_provider", "hosting"),
+)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """Provenance of one loaded source, as reported in ``meta.sources``.
+
+    Attributes:
+        name: the prefix its evidence carries (``tor-exits``, ``aws``, ``ip-list``...).
+        kind: the file format (``tordnsel``, ``aws-ip-ranges``, ``mmdb``, ...).
+        path: the file.
+        sha256: the file's hash (identifies the exact version used).
+        size_bytes: the file's size.
+        modified: the file's modification time (ISO 8601 UTC).
+        date: the date the data itself states (build date, createDate, version),
+            if any.
+        entries: how many addresses, networks or ASNs it lists.
+        category: the category it claims, when it claims one for every entry.
+    """
+
+    name: str
+    kind: str
+    path: str
+    sha256: str
+    size_bytes: int
+    modified: str
+    date: str | None
+    entries: int
+    category: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form used in ``meta.sources``."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "path": self.path,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "modified": self.modified,
+            "date": self.date,
+            "entries": self.entries,
+            "category": self.category,
+        }
+
+    @property
+    def data_time(self) -> datetime:
+        """When the data was true: its own date if it states one, else the file's mtime."""
+        for text in (self.date, self.modified):
+            if text:
+                try:
+                    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+                except ValueError:
+                    continue
+                return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return datetime.fromtimestamp(0, UTC)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    info: SourceInfo
+    ranges: pl.DataFrame | None = None
+    exact: pl.DataFrame | None = None
+    asns: pl.DataFrame | None = None
+    mmdb_type: str | None = None
+
+
+@dataclass
+class AnonymizerSources:
+    """The anonymizer sources a run uses; build it with :meth:`load`.
+
+    Example:
+        >>> AnonymizerSources.load().infos
+        []
+    """
+
+    loaded: list[_Loaded] = field(default_factory=list)
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        anon_db: Iterable[str | Path] = (),
+        tor_exits: Iterable[str | Path] = (),
+        ip_lists: Iterable[str | tuple[str | None, str | Path]] = (),
+        cloud_ranges: Iterable[str | Path] = (),
+        asn_list: str | Path | None = None,
+        sources_dir: str | Path | None = None,
+        tor_slack: timedelta = DEFAULT_TOR_SLACK,
+        cache_dir: str | Path | None = None,
+    ) -> AnonymizerSources:
+        """Read and check every source given (none is fine).
+
+        Args:
+            anon_db: MaxMind Anonymous IP, Anonymous Plus or Residential Proxy MMDBs.
+            tor_exits: Tor bulk exit lists, TorDNSEL ``exit-addresses`` files or
+                Onionoo details JSON (told apart by content).
+            ip_lists: ``CATEGORY=FILE`` strings or ``(category, path)`` pairs;
+                plain address/CIDR lists, MISP warninglists or RFC 8805 geofeeds.
+                The category may be omitted for a MISP list whose name says it.
+            cloud_ranges: AWS ``ip-ranges.json``, Google ``cloud.json``, Azure
+                Service Tags or Oracle ``public_ip_ranges.json``.
+            asn_list: a CSV of ``ASN,category,note``.
+            sources_dir: a folder laid out as the README describes; files given
+                explicitly are added to what it holds. (The CLI also takes it from
+                ``$LOGANALYZER_SOURCES_DIR``; the library reads no such setting, so
+                a notebook's result does not depend on the shell it started in.)
+            tor_slack: how far from a measured exit time a request still counts.
+            cache_dir: where parsed lists are kept as Parquet, keyed by the file's
+                sha256, so the next run skips parsing (default
+                ``$LOGANALYZER_CACHE_DIR``; no cache when neither is set).
+
+        Raises:
+            SourceError: for a missing, unreadable or wrong-format file.
+        """
+        anon_db, tor_exits, cloud_ranges = list(anon_db), list(tor_exits), list(cloud_ranges)
+        pairs = [_split_list_spec(spec) for spec in ip_lists]
+        if sources_dir is not None:
+            found = _scan_dir(Path(sources_dir))
+            anon_db = [*found["anon_db"], *anon_db]
+            tor_exits = [*found["tor_exits"], *tor_exits]
+            cloud_ranges = [*found["cloud_ranges"], *cloud_ranges]
+            pairs = [*found["ip_lists"], *pairs]
+            if asn_list is None and found["asn_list"]:
+                asn_list = found["asn_list"][0][1]
+        if cache_dir is None and os.environ.get(ENV_CACHE_DIR):
+            cache_dir = os.environ[ENV_CACHE_DIR]
+        cache = Path(cache_dir) if cache_dir is not None else None
+        slack = int(tor_slack.total_seconds())
+        loaded: list[_Loaded] = []
+        loaded += [load_mmdb(p) for p in anon_db]
+        loaded += [
+            _cached(cache, p, f"tor-{slack}", functools.partial(load_tor, slack=tor_slack))
+            for p in tor_exits
+        ]
+        loaded += [
+            _cached(cache, p, f"list-{c}", functools.partial(load_ip_list, category=c))
+            for c, p in pairs
+        ]
+        loaded += [_cached(cache, p, "cloud", load_cloud) for p in cloud_ranges]
+        if asn_list is not None:
+            loaded.append(_cached(cache, asn_list, "asn", load_asn_list))
+        return cls(loaded)
+
+    @property
+    def infos(self) -> list[SourceInfo]:
+        """What was loaded, for ``meta.sources``."""
+        return [s.info for s in self.loaded]
+
+    @property
+    def needs_asn(self) -> bool:
+        """Whether a source (the ASN list) needs each client's ASN."""
+        return any(s.asns is not None for s in self.loaded)
+
+    def __bool__(self) -> bool:
+        return bool(self.loaded)
+
+
+# --- reading files -------------------------------------------------------------------
+
+_FRAMES = ("ranges", "exact", "asns")
+
+
+def _cached(
+    cache: Path | None, path: str | Path, tag: str, loader: Callable[[Path], _Loaded]
+) -> _Loaded:
+    """Load a source, or its parsed table from the cache when the file is unchanged.
+
+    The key is the file's sha256 and name (evidence quotes the name), not its
+    mtime or folder: a touched or copied file still hits and an edited one never does.
+    """
+    p, data = _read_bytes(path)
+    if cache is None:
+        return loader(p)
+    sha = hashlib.sha256(data).hexdigest()
+    name = hashlib.sha256(p.name.encode()).hexdigest()[:12]
+    entry = cache / f"{sha}-{tag}-{name}-v{_CACHE_FORMAT}.parquet"
+    if entry.is_file():
+        try:
+            meta = json.loads(pl.read_parquet_metadata(entry)["loganalyzer-source"])
+            frame = pl.read_parquet(entry)
+            info = _info(p, data, **meta["info"])
+            which = meta["frame"]
+            return _Loaded(
+                info,
+                ranges=frame if which == "ranges" else None,
+                exact=frame if which == "exact" else None,
+                asns=frame if which == "asns" else None,
+            )
+        except (OSError, KeyError, ValueError, pl.exceptions.PolarsError):
+            pass  # a damaged cache file is rebuilt below
+    loaded = loader(p)
+    frame_name = next(n for n in _FRAMES if getattr(loaded, n) is not None)
+    keep = {k: getattr(loaded.info, k) for k in ("name", "kind", "entries", "date", "category")}
+    meta_json = json.dumps({"frame": frame_name, "info": keep})
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_suffix(f".{os.getpid()}.tmp")
+        getattr(loaded, frame_name).write_parquet(tmp, metadata={"loganalyzer-source": meta_json})
+        os.replace(tmp, entry)
+    except OSError:
+        pass  # the cache only saves time: a read-only or full disk must not fail the run
+    return loaded
+
+
+def _read_bytes(path: str | Path) -> tuple[Path, bytes]:
+    p = Path(path)
+    if not p.exists():
+        raise SourceError(p, "no such source file")
+    if p.is_dir():
+        raise SourceError(p, "is a directory; use --sources-dir for a folder of sources")
+    try:
+        return p, p.read_bytes()
+    except PermissionError:
+        raise SourceError(p, "permission denied") from None
+    except OSError as exc:
+        raise SourceError(p, f"cannot read ({exc.strerror})") from None
+
+
+def _read_text(path: str | Path, expected: str) -> tuple[Path, bytes, str]:
+    p, data = _read_bytes(path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SourceError(p, f"is not a text file; expected {expected}") from None
+    if "\x00" in text:
+        raise SourceError(p, f"is not a text file; expected {expected}")
+    return p, data, text
+
+
+def _read_json(path: str | Path, expected: str) -> tuple[Path, bytes, Any]:
+    p, data, text = _read_text(path, expected)
+    try:
+        return p, data, json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SourceError(p, f"is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+
+
+def _info(
+    p: Path,
+    data: bytes,
+    *,
+    name: str,
+    kind: str,
+    entries: int,
+    date: str | None = None,
+    category: str | None = None,
+) -> SourceInfo:
+    st = p.stat()
+    return SourceInfo(
+        name=name,
+        kind=kind,
+        path=str(p),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=st.st_size,
+        modified=datetime.fromtimestamp(st.st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        date=date,
+        entries=entries,
+        category=category,
+    )
+
+
+def _check_category(p: Path | None, category: str, where: str = "") -> str:
+    value = category.strip().lower().replace("-", "_")
+    value = {"tor_exit": "tor", "privacy_relay": "relay", "public_proxy": "proxy"}.get(value, value)
+    if value not in _RANK:
+        raise SourceError(
+            p, f"{where}unknown category {category!r}; use one of {', '.join(CATEGORIES)}"
+        )
+    return value
+
+
+def _split_list_spec(spec: str | tuple[str | None, str | Path]) -> tuple[str | None, str | Path]:
+    if isinstance(spec, tuple):
+        return spec
+    category, sep, path = spec.partition("=")
+    if sep and category.strip().replace("_", "").replace("-", "").isalpha():
+        return category, path
+    return None, spec
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(text.strip(), strict=False)
+
+
+def _net_range(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, int]:
+    lo, hi = int(net.network_address), int(net.broadcast_address)
+    if net.version == 4:
+        return lo | _V4_BASE, hi | _V4_BASE
+    return lo, hi
+
+
+def _show(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    """A network as written, unwrapping IPv4-mapped IPv6 (``::ffff:1.2.3.0/120``)."""
+    if net.version == 6 and net.prefixlen >= 96:
+        mapped = net.network_address.ipv4_mapped
+        if mapped is not None:
+            return f"{mapped}/{net.prefixlen - 96}"
+    return str(net)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    start: int
+    end: int
+    category: str
+    evidence: str
+    provider: str | None
+    confirmed: bool
+    rank: int = 0  # among entries for the same network, the lower wins
+
+
+def _flatten(entries: Iterable[_Entry]) -> pl.DataFrame:
+    """Turn nested or repeated networks into disjoint ranges, most specific first.
+
+    CIDR networks are either nested or disjoint, so one sweep with a stack of the
+    networks still open gives every address the innermost network holding it.
+    """
+    best: dict[tuple[int, int], _Entry] = {}
+    for e in entries:
+        key = (e.start, e.end)
+        if key not in best or (e.rank, e.evidence) < (best[key].rank, best[key].evidence):
+            best[key] = e
+    ordered = sorted(best.values(), key=lambda e: (e.start, -e.end))
+    out: list[tuple[int, int, _Entry]] = []
+    stack: list[_Entry] = []
+    cursor = 0
+
+    def close_until(limit: int | None) -> None:
+        nonlocal cursor
+        while stack and (limit is None or stack[-1].end < limit):
+            top = stack.pop()
+            if cursor <= top.end:
+                out.append((cursor, top.end, top))
+            cursor = top.end + 1
+
+    for e in ordered:
+        close_until(e.start)
+        if stack and cursor < e.start:
+            out.append((cursor, e.start - 1, stack[-1]))
+        stack.append(e)
+        cursor = e.start
+    close_until(None)
+    return pl.DataFrame(
+        {
+            "start": [a for a, _, _ in out],
+            "end": [b for _, b, _ in out],
+            "category": [e.category for _, _, e in out],
+            "evidence": [e.evidence for _, _, e in out],
+            "provider": [e.provider for _, _, e in out],
+            "confirmed": [e.confirmed for _, _, e in out],
+        },
+        schema=_RANGE_SCHEMA,
+    )
+
+
+# --- MaxMind ---------------------------------------------------------------------------
+
+
+def load_mmdb(path: str | Path) -> _Loaded:
+    """Open a MaxMind Anonymous IP, Anonymous Plus or Residential Proxy database.
+
+    Its records are read per distinct client at classification time.
+
+    Args:
+        path: the MMDB file.
+
+    Returns:
+        The loaded source.
+
+    Raises:
+        SourceError: for a missing or unreadable file, or an MMDB of another kind.
+    """
+    p, data = _read_bytes(path)
+    try:
+        with maxminddb.open_database(str(p)) as reader:
+            meta = reader.metadata()
+    except (maxminddb.InvalidDatabaseError, ValueError, OSError) as exc:
+        raise SourceError(
+            p,
+            f"is not a readable MaxMind DB file ({exc}); expected GeoIP2-Anonymous-IP, "
+            "GeoIP-Anonymous-Plus or GeoIP-Residential-Proxy",
+        ) from None
+    kind = str(meta.database_type)
+    if "anonymous" not in kind.lower() and "residential-proxy" not in kind.lower():
+        raise SourceError(
+            p,
+            f"is a {kind!r} database, but --anon-db needs GeoIP2-Anonymous-IP, "
+            "GeoIP-Anonymous-Plus or GeoIP-Residential-Proxy",
+        )
+    built = datetime.fromtimestamp(int(meta.build_epoch), UTC).strftime("%Y-%m-%d")
+    info = _info(p, data, name="maxmind-anon", kind=kind, entries=int(meta.node_count), date=built)
+    return _Loaded(info, mmdb_type=kind)
+
+
+def _mmdb_hits(src: _Loaded, keyed: pl.DataFrame) -> list[dict[str, Any]]:
+    """Look up each distinct address once; absent and empty records are not listed."""
+    hits: list[dict[str, Any]] = []
+    residential = "residential-proxy" in (src.mmdb_type or "").lower()
+    label = f"{src.mmdb_type} {src.info.date}"
+    with maxminddb.open_database(src.info.path) as reader:
+        for rid, ip in keyed.select(_RID, S.CLIENT_IP).iter_rows():
+            record, prefix = reader.get_with_prefix_len(ip)
+            if not isinstance(record, dict) or not record:
+                continue
+            net = ipaddress.ip_network(f"{ip}/{prefix}", strict=False)
+            details = [f"{_show(net)}", label]
+            provider = record.get("provider_name")
+            if provider:
+                details.append(f"provider {provider}")
+            if record.get("anonymizer_confidence") is not None:
+                details.append(f"confidence {record['anonymizer_confidence']}")
+            if record.get("network_last_seen"):
+                details.append(f"last seen {record['network_last_seen']}")
+            detail = "; ".join(details)
+            flags = [(f, c) for f, c in _MMDB_FLAGS if record.get(f) is True]
+            if residential and not flags:
+                flags = [("residential_proxy", "residential_proxy")]
+            for flag, category in flags:
+                hits.append(
+                    {
+                        _RID: rid,
+                        "category": category,
+                        "evidence": f"maxmind-anon:{flag} ({detail})",
+                        "provider": str(provider) if provider else None,
+                        "confirmed": True,
+                    }
+                )
+    return hits
+
+
+# --- Tor -------------------------------------------------------------------------------
+
+
+def _tor_time(text: str) -> datetime:
+    return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+
+
+def _key_of(text: str) -> int:
+    ip = ipaddress.ip_address(text.strip())
+    return int(ip) | _V4_BASE if ip.version == 4 else int(ip)
+
+
+def load_tor(path: str | Path, *, slack: timedelta = DEFAULT_TOR_SLACK) -> _Loaded:
+    """Read a Tor exit list: bulk list, TorDNSEL ``exit-addresses`` or Onionoo JSON.
+
+    TorDNSEL gives the time each exit address was measured: a request counts as
+    through that exit only within ``slack`` of a measurement. Onionoo gives each
+    relay's first and last seen; its ``exit_addresses`` are confirmed, its other
+    ``or_addresses`` (how IPv6 exits are covered) only suspected. The bulk list
+    has no times: it says "an exit now", and its age is what the freshness check
+    in the report looks at.
+
+    Args:
+        path: the list.
+        slack: how far from a measured time a request still counts.
+
+    Returns:
+        The loaded source (exact addresses with their time windows).
+
+    Raises:
+        SourceError: for a missing file or one in none of these formats.
+    """
+    p, data, text = _read_text(path, "a Tor exit list (bulk list, exit-addresses, Onionoo)")
+    if text.lstrip().startswith("{"):
+        return _load_onionoo(p, data, text, slack)
+    # An archived TorDNSEL file can hold no exit at all, only its header.
+    if text.startswith("@type tordnsel") or any(
+        line.startswith("ExitAddress ") for line in text.splitlines()
+    ):
+        return _load_tordnsel(p, data, text, slack)
+    rows: list[dict[str, Any]] = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            key = _key_of(line)
+        except ValueError:
+            raise SourceError(
+                p, f"line {n}: {line[:60]!r} is not an address; expected a Tor exit list"
+            ) from None
+        rows.append({_KEY: key, "evidence": "tor-exits:bulk-list", "confirmed": True})
+    return _tor_loaded(p, data, rows, kind="tor-bulk-list")
+
+
+def _tor_loaded(p: Path, data: bytes, rows: list[dict[str, Any]], *, kind: str) -> _Loaded:
+    frame = pl.DataFrame(
+        [
+            {"valid_from": None, "valid_to": None, **r, "category": "tor", "provider": "Tor"}
+            for r in rows
+        ],
+        schema=_EXACT_SCHEMA,
+    )
+    dates = [r["valid_to"] for r in rows if r.get("valid_to") is not None]
+    date = max(dates).strftime("%Y-%m-%dT%H:%M:%SZ") if dates else None
+    entries = frame[_KEY].n_unique() if frame.height else 0
+    info = _info(p, data, name="tor-exits", kind=kind, entries=entries, date=date, category="tor")
+    return _Loaded(info, exact=frame)
+
+
+def _load_tordnsel(p: Path, data: bytes, text: str, slack: timedelta) -> _Loaded:
+    rows: list[dict[str, Any]] = []
+    newest: datetime | None = None
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.startswith("ExitAddress "):
+            continue
+        parts = line.split(None, 2)
+        try:
+            key = _key_of(parts[1])
+            when = _tor_time(parts[2])
+        except (ValueError, IndexError):
+            raise SourceError(
+                p,
+                f"line {n}: cannot read {line[:80]!r}; "
+                "expected 'ExitAddress IP YYYY-MM-DD HH:MM:SS'",
+            ) from None
+        newest = when if newest is None or when > newest else newest
+        rows.append(
+            {
+                _KEY: key,
+                "valid_from": when - slack,
+                "valid_to": when + slack,
+                "evidence": f"tor-exits:exit-addresses ({when:%Y-%m-%d %H:%M}Z)",
+                "confirmed": True,
+            }
+        )
+    loaded = _tor_loaded(p, data, rows, kind="tordnsel")
+    date = newest.strftime("%Y-%m-%dT%H:%M:%SZ") if newest else None
+    info = SourceInfo(**{**loaded.info.as_dict(), "date": date})
+    return _Loaded(info, exact=loaded.exact)
+
+
+def _load_onionoo(p: Path, data: bytes, text: str, slack: timedelta) -> _Loaded:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SourceError(p, f"is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("relays"), list):
+        raise SourceError(p, "is JSON but not an Onionoo details document (no 'relays' list)")
+    rows: list[dict[str, Any]] = []
+    for relay in doc["relays"]:
+        if not isinstance(relay, dict) or "Exit" not in (relay.get("flags") or []):
+            continue
+        try:
+            first = _tor_time(relay["first_seen"]) - slack
+            last = _tor_time(relay["last_seen"]) + slack
+        except (KeyError, ValueError, TypeError):
+            raise SourceError(
+                p, f"relay {relay.get('fingerprint', '?')!r}: no readable first_seen/last_seen"
+            ) from None
+        seen = f"{relay['first_seen'][:10]}..{relay['last_seen'][:10]}"
+        name = f"relay {relay.get('nickname', '?')}, seen {seen}"
+        exits = {str(a) for a in relay.get("exit_addresses") or []}
+        ors = {str(a).rsplit(":", 1)[0].strip("[]") for a in relay.get("or_addresses") or []}
+        for addr, confirmed in [
+            *((a, True) for a in sorted(exits)),
+            *((a, False) for a in sorted(ors - exits)),
+        ]:
+            try:
+                key = _key_of(addr)
+            except ValueError:
+                raise SourceError(
+                    p, f"relay {relay.get('nickname', '?')!r}: bad address {addr!r}"
+                ) from None
+            what = "exit_address" if confirmed else "or_address of an exit relay"
+            rows.append(
+                {
+                    _KEY: key,
+                    "valid_from": first,
+                    "valid_to": last,
+                    "evidence": f"tor-exits:onionoo {what} ({name})",
+                    "confirmed": confirmed,
+                }
+            )
+    loaded = _tor_loaded(p, data, rows, kind="onionoo")
+    date = doc.get("relays_published")
+    info = SourceInfo(**{**loaded.info.as_dict(), "date": str(date) if date else None})
+    return _Loaded(info, exact=loaded.exact)
+
+
+# --- address lists and geofeeds ---------------------------------------------------------
+
+
+def _looks_like_geofeed(lines: Sequence[str]) -> bool:
+    data = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    return bool(data) and all("," in ln for ln in data[:20])
+
+
+def load_ip_list(path: str | Path, *, category: str | None = None) -> _Loaded:
+    """Read an address/CIDR list with a category.
+
+    Plain text: one address or network a line; ``#`` starts a comment (whole line
+    or after the entry) and blank lines are skipped. MISP warninglist JSON:
+    ``{"name", "version", "list": [...]}``; without a category given, one is taken
+    from its name when the name says ``vpn`` or ``tor``. RFC 8805 geofeed CSV
+    (``prefix,country,region,city,``), such as Apple's iCloud Private Relay
+    ``egress-ip-ranges.csv``: an operator's own list, so its entries are
+    confirmed; plain and MISP lists are community lists, only suspected.
+
+    Args:
+        path: the list.
+        category: one of :data:`CATEGORIES` (aliases ``tor_exit``,
+            ``privacy_relay``, ``public_proxy`` accepted).
+
+    Returns:
+        The loaded source (disjoint ranges, the most specific network winning).
+
+    Raises:
+        SourceError: for a missing file, a line that is not an address or network,
+            an unknown category, or none at all.
+    """
+    p, data, text = _read_text(path, "an address/CIDR list, MISP JSON or geofeed CSV")
+    cat = _check_category(p, category) if category is not None else None
+    if text.lstrip().startswith("{"):
+        return _load_misp(p, data, text, cat)
+    if cat is None:
+        raise SourceError(p, "give the list's category, e.g. --ip-list vpn=FILE")
+    lines = text.splitlines()
+    if _looks_like_geofeed(lines):
+        return _load_geofeed(p, data, lines, cat)
+    entries: list[_Entry] = []
+    for n, raw in enumerate(lines, 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            net = _network(line.split()[0])
+        except ValueError:
+            raise SourceError(
+                p, f"line {n}: {line[:60]!r} is not an address or network (CIDR)"
+            ) from None
+        lo, hi = _net_range(net)
+        entries.append(_Entry(lo, hi, cat, f"ip-list:{p.name} {cat} ({_show(net)})", None, False))
+    info = _info(p, data, name="ip-list", kind="cidr-list", entries=len(entries), category=cat)
+    return _Loaded(info, ranges=_flatten(entries))
+
+
+def _load_misp(p: Path, data: bytes, text: str, cat: str | None) -> _Loaded:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SourceError(p, f"is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("list"), list):
+        raise SourceError(p, "is JSON but not a MISP warninglist (no 'list' array)")
+    name = str(doc.get("name") or p.name)
+    if cat is None:
+        lowered = name.lower()
+        guess = (
+            "vpn" if "vpn" in lowered else "tor" if "tor " in lowered or "tor-" in lowered else None
+        )
+        if guess is None:
+            raise SourceError(
+                p, f"MISP list {name!r}: give its category, e.g. --ip-list hosting=FILE"
+            )
+        cat = guess
+    version = doc.get("version")
+    label = f"{name} v{version}" if version is not None else name
+    entries: list[_Entry] = []
+    for item in doc["list"]:
+        try:
+            net = _network(str(item))
+        except ValueError:
+            raise SourceError(
+                p, f"MISP list entry {str(item)[:60]!r} is not an address or network"
+            ) from None
+        lo, hi = _net_range(net)
+        entries.append(_Entry(lo, hi, cat, f"misp:{label} {cat} ({_show(net)})", None, False))
+    info = _info(
+        p,
+        data,
+        name="misp",
+        kind="misp-warninglist",
+        entries=len(entries),
+        date=str(version) if version is not None else None,
+        category=cat,
+    )
+    return _Loaded(info, ranges=_flatten(entries))
+
+
+def _load_geofeed(p: Path, data: bytes, lines: Sequence[str], cat: str) -> _Loaded:
+    apple = p.name.startswith("egress-ip-ranges")
+    name = "icloud-relay" if apple else "geofeed"
+    provider = "iCloud Private Relay" if apple else None
+    entries: list[_Entry] = []
+    for n, row in enumerate(csv.reader(lines), 1):
+        if not row or not row[0].strip() or row[0].lstrip().startswith("#"):
+            continue
+        try:
+            net = _network(row[0])
+        except ValueError:
+            raise SourceError(
+                p, f"line {n}: {row[0][:60]!r} is not a network (geofeed CSV)"
+            ) from None
+        place = " ".join(x.strip() for x in row[1:4] if x.strip())
+        lo, hi = _net_range(net)
+        where = f" {place}" if place else ""
+        entries.append(_Entry(lo, hi, cat, f"{name}:{cat}{where} ({_show(net)})", provider, True))
+    info = _info(p, data, name=name, kind="geofeed", entries=len(entries), category=cat)
+    return _Loaded(info, ranges=_flatten(entries))
+
+
+# --- cloud ranges ------------------------------------------------------------------------
+
+
+def _cloud_entries(doc: Any) -> tuple[str, str, str | None, Iterator[tuple[str, str, str, int]]]:
+    """(name, provider, date, (cidr, region, service, rank)...) of a provider's file."""
+    if isinstance(doc, dict) and isinstance(doc.get("prefixes"), list):
+        prefixes = doc["prefixes"]
+        if (
+            any(isinstance(x, dict) and "ip_prefix" in x for x in prefixes)
+            or "ipv6_prefixes" in doc
+        ):
+
+            def aws() -> Iterator[tuple[str, str, str, int]]:
+                for x in [*prefixes, *(doc.get("ipv6_prefixes") or [])]:
+                    cidr = x.get("ip_prefix") or x.get("ipv6_prefix")
+                    service = str(x.get("service", ""))
+                    # AMAZON repeats every other service's networks: name the specific one.
+                    yield str(cidr), str(x.get("region", "")), service, int(service == "AMAZON")
+
+            created = str(doc.get("createDate") or "")
+            # AWS writes 2026-09-10-12-00-00: make it ISO 8601 so its age can be told.
+            date = (
+                f"{created[:10]}T{created[11:].replace('-', ':')}Z" if len(created) == 19 else None
+            )
+            return "aws", "AWS", date, aws()
+
+        def google() -> Iterator[tuple[str, str, str, int]]:
+            for x in prefixes:
+                cidr = x.get("ipv4Prefix") or x.get("ipv6Prefix")
+                yield str(cidr), str(x.get("scope", "")), str(x.get("service", "")), 0
+
+        return "google", "Google Cloud", doc.get("creationTime"), google()
+    if isinstance(doc, dict) and isinstance(doc.get("values"), list):
+
+        def azure() -> Iterator[tuple[str, str, str, int]]:
+            for v in doc["values"]:
+                props = v.get("properties") or {}
+                name = str(v.get("name", ""))
+                for cidr in props.get("addressPrefixes") or []:
+                    # Tags without a region suffix (AzureCloud) span all regions.
+                    yield str(cidr), str(props.get("region", "")), name, int("." not in name)
+
+        change = doc.get("changeNumber")
+        return "azure", "Azure", f"change {change}" if change is not None else None, azure()
+    if isinstance(doc, dict) and isinstance(doc.get("regions"), list):
+
+        def oracle() -> Iterator[tuple[str, str, str, int]]:
+            for r in doc["regions"]:
+                for c in r.get("cidrs") or []:
+                    yield (
+                        str(c.get("cidr")),
+                        str(r.get("region", "")),
+                        ",".join(c.get("tags") or []),
+                        0,
+                    )
+
+        return "oracle", "Oracle Cloud", doc.get("last_updated_timestamp"), oracle()
+    raise ValueError("unknown cloud ranges format")
+
+
+def load_cloud(path: str | Path) -> _Loaded:
+    """Read a cloud provider's published ranges as ``hosting``, with provider and region.
+
+    Formats: AWS ``ip-ranges.json``, Google ``cloud.json``, Azure Service Tags
+    ``ServiceTags_Public_*.json``, Oracle ``public_ip_ranges.json``. Their
+    networks overlap (AWS's ``AMAZON`` holds ``EC2``'s): the most specific wins.
+
+    Args:
+        path: the provider's JSON file.
+
+    Returns:
+        The loaded source.
+
+    Raises:
+        SourceError: for a missing file or a JSON file of another kind.
+    """
+    expected = "AWS ip-ranges.json, Google cloud.json, Azure ServiceTags or Oracle JSON"
+    p, data, doc = _read_json(path, expected)
+    try:
+        name, provider, date, rows = _cloud_entries(doc)
+    except ValueError:
+        raise SourceError(p, f"is not a cloud ranges file; expected {expected}") from None
+    entries: list[_Entry] = []
+    for cidr, region, service, rank in rows:
+        try:
+            net = _network(cidr)
+        except ValueError:
+            raise SourceError(p, f"{cidr[:60]!r} is not a network ({name} ranges)") from None
+        lo, hi = _net_range(net)
+        label = " ".join(x for x in (region, service) if x)
+        evidence = (
+            f"{name}:hosting {label} ({_show(net)})" if label else f"{name}:hosting ({_show(net)})"
+        )
+        entries.append(_Entry(lo, hi, "hosting", evidence, provider, True, rank))
+    info = _info(
+        p,
+        data,
+        name=name,
+        kind=f"{name}-ranges",
+        entries=len(entries),
+        date=str(date) if date else None,
+        category="hosting",
+    )
+    return _Loaded(info, ranges=_flatten(entries))
+
+
+# --- ASN list ------------------------------------------------------------------------------
+
+
+def load_asn_list(path: str | Path) -> _Loaded:
+    """Read ``ASN,category,note`` lines (``AS9009,vpn,M247``); ``#`` comments allowed.
+
+    An ASN entry lists a whole network operator, customers and all: its hits are
+    only ever ``suspected``, and the evidence says "whole AS".
+
+    Args:
+        path: the CSV file.
+
+    Returns:
+        The loaded source (applied through each client's ``asn``).
+
+    Raises:
+        SourceError: for a missing file, a bad ASN or an unknown category.
+    """
+    p, data, text = _read_text(path, "a CSV of ASN,category,note")
+    asns: list[int] = []
+    cats: list[str] = []
+    notes: list[str | None] = []
+    for n, row in enumerate(csv.reader(io.StringIO(text)), 1):
+        if not row or not row[0].strip() or row[0].lstrip().startswith("#"):
+            continue
+        first = row[0].strip()
+        if n == 1 and first.lower() in ("asn", "as"):
+            continue
+        digits = first[2:] if first.upper().startswith("AS") else first
+        if not digits.isdigit() or len(row) < 2:
+            raise SourceError(
+                p, f"line {n}: expected ASN,category,note, got {','.join(row)[:60]!r}"
+            )
+        asns.append(int(digits))
+        cats.append(_check_category(p, row[1], f"line {n}: "))
+        note = ",".join(row[2:]).strip()
+        notes.append(note or None)
+    frame = pl.DataFrame(
+        {S.ASN: asns, "category": cats, "note": notes},
+        schema={S.ASN: pl.Int64, "category": pl.String, "note": pl.String},
+    ).unique(S.ASN, keep="first", maintain_order=True)
+    info = _info(p, data, name="asn-list", kind="asn-csv", entries=frame.height)
+    return _Loaded(info, asns=frame)
+
+
+# --- a folder of sources -----------------------------------------------------------------------
+
+_CLOUD_NAMES = ("ip-ranges.json", "cloud.json", "public_ip_ranges.json")
+
+
+def _scan_dir(d: Path) -> dict[str, list[Any]]:
+    if not d.is_dir():
+        raise SourceError(d, "sources directory does not exist")
+    found: dict[str, list[Any]] = {
+        k: [] for k in ("anon_db", "tor_exits", "cloud_ranges", "ip_lists", "asn_list")
+    }
+    for f in sorted(d.iterdir()):
+        name = f.name.lower()
+        if not f.is_file():
+            continue
+        if name.endswith(".mmdb"):
+            try:
+                with maxminddb.open_database(str(f)) as reader:
+                    kind = str(reader.metadata().database_type).lower()
+            except (maxminddb.InvalidDatabaseError, ValueError, OSError):
+                continue
+            if "anonymous" in kind or "residential-proxy" in kind:
+                found["anon_db"].append(f)
+        elif name.startswith(("torbulkexitlist", "exit-addresses", "onionoo")):
+            found["tor_exits"].append(f)
+        elif name in _CLOUD_NAMES or name.startswith("servicetags"):
+            found["cloud_ranges"].append(f)
+        elif name.startswith("egress-ip-ranges"):
+            found["ip_lists"].append(("relay", f))
+        elif name == "asn-list.csv":
+            found["asn_list"].append((None, f))
+    lists = d / "lists"
+    if lists.is_dir():
+        for sub in sorted(lists.iterdir()):
+            if sub.is_dir():
+                found["ip_lists"] += [(sub.name, f) for f in sorted(sub.iterdir()) if f.is_file()]
+    return found
+
+
+# --- classifying clients --------------------------------------------------------------------------
+
+
+def address_keys(ips: pl.Series) -> pl.Series:
+    """128-bit keys of canonical addresses; IPv4 as IPv4-mapped IPv6, null if invalid.
+
+    Dotted IPv4 is converted with Polars expressions; anything else goes through
+    :mod:`ipaddress` once per distinct string.
+
+    Example:
+        >>> address_keys(pl.Series(["1.2.3.4", "::ffff:1.2.3.4", "x"])).to_list()[0] == (
+        ...     0xFFFF << 32 | 0x01020304)
+        True
+    """
+    frame = ips.rename("ip").to_frame()
+    octets = pl.col("ip").str.extract_groups(_IPV4_RE)
+    parts = [octets.struct.field(str(i)).cast(pl.UInt128, strict=False) for i in (1, 2, 3, 4)]
+    ok = pl.all_horizontal([pt <= 255 for pt in parts]).fill_null(False)
+    v4 = (
+        pl.lit(_V4_BASE, pl.UInt128)
+        + parts[0] * (1 << 24)
+        + parts[1] * (1 << 16)
+        + parts[2] * 256
+        + parts[3]
+    )
+    keyed = frame.with_columns(pl.when(ok).then(v4).alias(_KEY))
+    others = keyed.filter(pl.col(_KEY).is_null() & pl.col("ip").is_not_null())["ip"].unique()
+    slow: dict[str, int | None] = {}
+    for text in others.to_list():
+        try:
+            slow[text] = _key_of(text)
+        except ValueError:
+            slow[text] = None
+    if slow:
+        lookup = pl.DataFrame(
+            {"ip": list(slow), "_slow": list(slow.values())},
+            schema={"ip": pl.String, "_slow": pl.UInt128},
+        )
+        keyed = keyed.join(lookup, on="ip", how="left", maintain_order="left").with_columns(
+            pl.coalesce(_KEY, "_slow").alias(_KEY)
+        )
+    return keyed[_KEY].rename(_KEY)
+
+
+def _range_hits(ranges: pl.DataFrame, keyed: pl.DataFrame) -> pl.DataFrame:
+    if ranges.is_empty():
+        return pl.DataFrame(schema=_HIT_SCHEMA)
+    left = keyed.select(_RID, _KEY).sort(_KEY)
+    joined = left.join_asof(ranges, left_on=_KEY, right_on="start", strategy="backward")
+    return joined.filter(pl.col(_KEY) <= pl.col("end")).select(list(_HIT_SCHEMA))
+
+
+def _exact_hits(exact: pl.DataFrame, keyed: pl.DataFrame) -> pl.DataFrame:
+    joined = keyed.join(exact, on=_KEY, how="inner")
+    timed = pl.col("valid_from").is_not_null()
+    # A measured exit counts only if the client's requests overlap its window.
+    inside = (pl.col("valid_from") <= pl.col(S.LAST_SEEN)) & (
+        pl.col("valid_to") >= pl.col(S.FIRST_SEEN)
+    )
+    return joined.filter(~timed | inside.fill_null(False)).select(list(_HIT_SCHEMA))
+
+
+def _asn_hits(asns: pl.DataFrame, keyed: pl.DataFrame) -> pl.DataFrame:
+    if S.ASN not in keyed.columns:
+        return pl.DataFrame(schema=_HIT_SCHEMA)
+    org = pl.col(S.AS_ORG) if S.AS_ORG in keyed.columns else pl.lit(None, pl.String)
+    joined = keyed.with_columns(org.alias("_org")).join(asns, on=S.ASN, how="inner")
+    label = pl.coalesce(pl.col("note"), pl.col("_org"), pl.lit("no note"))
+    evidence = pl.format(
+        "asn-list:AS{} {} ({}; whole AS)", pl.col(S.ASN), pl.col("category"), label
+    )
+    return joined.select(
+        pl.col(_RID),
+        pl.col("category"),
+        evidence.alias("evidence"),
+        pl.col("note").alias("provider"),
+        pl.lit(False).alias("confirmed"),
+    )
+
+
+def classify(clients: pl.DataFrame, sources: AnonymizerSources) -> pl.DataFrame:
+    """Add the anonymizer verdict to each row of ``clients``.
+
+    Args:
+        clients: one row per client (or per client and time): ``client_ip`` (the
+            canonical address, as from :func:`loganalyzer.enrich.lookup`), and
+            when available ``first_seen``/``last_seen`` (UTC datetimes; needed for
+            time-windowed Tor lists, rows without them never match those) and
+            ``asn``/``as_org`` (needed by the ASN list).
+        sources: the loaded sources.
+
+    Returns:
+        ``clients`` with :data:`schema.ANON_SCHEMA`: ``anonymizer`` (the strongest
+        category claimed, in :data:`CATEGORIES` order, or null when no source
+        lists the address: *not listed*, which is not *clean*),
+        ``anonymizer_confidence`` (``confirmed`` when an authoritative source
+        claims that category, else ``suspected``), ``anonymizer_provider`` and
+        ``anonymizer_evidence`` (every claim, strongest first).
+    """
+    base = clients.with_row_index(_RID)
+    for col in (S.FIRST_SEEN, S.LAST_SEEN):
+        if col not in base.columns:
+            base = base.with_columns(pl.lit(None, S.DATETIME).alias(col))
+    keyed = base.with_columns(address_keys(base[S.CLIENT_IP]).alias(_KEY)).filter(
+        pl.col(_KEY).is_not_null()
+    )
+    hits: list[pl.DataFrame] = []
+    distinct = keyed.unique(S.CLIENT_IP, keep="first").select(_RID, S.CLIENT_IP, _KEY)
+    # Static sources see each address once; rows sharing it get its hits back.
+    static_hits: list[pl.DataFrame] = []
+    for src in sources.loaded:
+        if src.ranges is not None:
+            static_hits.append(_range_hits(src.ranges, distinct))
+        elif src.mmdb_type is not None:
+            static_hits.append(pl.DataFrame(_mmdb_hits(src, distinct), schema=_HIT_SCHEMA))
+        elif src.exact is not None:
+            hits.append(_exact_hits(src.exact, keyed))
+        elif src.asns is not None:
+            hits.append(_asn_hits(src.asns, keyed))
+    if static_hits:
+        per_ip = pl.concat(static_hits).join(distinct.select(_RID, S.CLIENT_IP), on=_RID)
+        hits.append(
+            keyed.select(_RID, S.CLIENT_IP)
+            .join(per_ip.drop(_RID), on=S.CLIENT_IP)
+            .select(list(_HIT_SCHEMA))
+        )
+    all_hits = pl.concat(hits) if hits else pl.DataFrame(schema=_HIT_SCHEMA)
+    rank = pl.col("category").replace_strict(_RANK, return_dtype=pl.Int32)
+    ranked = all_hits.with_columns(rank.alias("_rank")).sort([_RID, "_rank", "evidence"])
+    verdict = ranked.group_by(_RID, maintain_order=True).agg(
+        pl.col("category").first().alias(S.ANONYMIZER),
+        pl.when((pl.col("confirmed") & (pl.col("_rank") == pl.col("_rank").min())).any())
+        .then(pl.lit(CONFIRMED))
+        .otherwise(pl.lit(SUSPECTED))
+        .alias(S.ANONYMIZER_CONFIDENCE),
+        pl.col("provider").drop_nulls().first().alias(S.ANONYMIZER_PROVIDER),
+        pl.col("evidence").unique(maintain_order=True).alias(S.ANONYMIZER_EVIDENCE),
+    )
+    out = base.join(verdict, on=_RID, how="left", maintain_order="left")
+    drop = [_RID] + [c for c in (S.FIRST_SEEN, S.LAST_SEEN) if c not in clients.columns]
+    return out.drop(drop).with_columns([pl.col(c).cast(t) for c, t in S.ANON_SCHEMA.items()])
+
+
+def stale_sources(
+    sources: AnonymizerSources, first: datetime | None, last: datetime | None, *, days: int = 30
+) -> list[str]:
+    """Warnings for sources whose data is far from the log's time range.
+
+    A Tor list from today says little about a log from last year, and one from
+    last year little about today's log.
+
+    Args:
+        sources: the loaded sources.
+        first: the log's first request in the report.
+        last: the log's last request.
+        days: how far the data may be from the log's time range.
+
+    Returns:
+        One warning per source too far away.
+    """
+    if first is None or last is None:
+        return []
+    out = []
+    for info in sources.infos:
+        t = info.data_time
+        gap = first - t if t < first else t - last if t > last else timedelta(0)
+        if gap > timedelta(days=days):
+            when = "before" if t < first else "after"
+            out.append(
+                f"{info.path}: its data ({t:%Y-%m-%d}) is {gap.days} days {when} the log's "
+                f"time range; its verdicts may not hold for these requests"
+            )
+    return out
+
+
+def describe(mapping: Mapping[str, Any]) -> str:
+    """One line about a source for ``loganalyzer sources info``."""
+    cat = f" {mapping['category']}" if mapping.get("category") else ""
+    date = f", data of {mapping['date']}" if mapping.get("date") else ""
+    return (
+        f"{mapping['name']:13} {mapping['kind']}{cat}: {mapping['entries']:,} entries{date}, "
+        f"file {mapping['modified'][:10]}, sha256 {mapping['sha256'][:12]}  {mapping['path']}"
+    )
+
+
+__all__ = [
+    "CATEGORIES",
+    "CONFIRMED",
+    "ENV_SOURCES_DIR",
+    "SUSPECTED",
+    "AnonymizerSources",
+    "SourceInfo",
+    "address_keys",
+    "classify",
+    "load_asn_list",
+    "load_cloud",
+    "load_ip_list",
+    "load_mmdb",
+    "load_tor",
+    "stale_sources",
+]

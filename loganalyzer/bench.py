@@ -1,0 +1,439 @@
+"""The benchmark: the main report end to end, against a bare Polars floor.
+
+Speed claims are only worth what their measurement is worth, so this measures
+the way a user runs the tool (a fresh process, start to exit, output written)
+and in the same sitting measures the floor: a bare Polars scan of the same file
+that only counts distinct first fields. Machines are shared and noisy; the
+ratio to the floor travels between machines better than seconds do.
+
+Nothing here is timed by the test suite: tests check that the numbers are
+produced and consistent, never that they are small.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, cast
+
+import polars as pl
+
+# The floor, exactly as ../shared/bench/floor.py defines it (written here again
+# so the benchmark runs without that folder).
+FLOOR_CODE = """
+import sys, polars as pl
+lf = pl.scan_csv(sys.argv[1], has_header=False, separator="\\x1f", quote_char=None,
+                 new_columns=["line"], schema_overrides={"line": pl.Utf8},
+                 encoding="utf8-lossy")
+print(lf.select(pl.col("line").str.split_exact(" ", 1).struct.field("field_0")
+      .n_unique()).collect().item())
+"""
+
+# The loop most analysts write by hand: re + geoip2, one lookup per distinct address
+# (a dict cache), requests counted per (country, subdivision).
+NAIVE_CODE = """
+import collections, re, sys
+import geoip2.database, geoip2.errors
+LINE = re.compile(r'^(\\S+) \\S+ \\S+ \\[([^\\]]+)\\] "((?:[^"\\\\]|\\\\.)*)" (\\d{3}) (\\S+)')
+reader = geoip2.database.Reader(sys.argv[1])
+cache, counts, bad = {}, collections.Counter(), 0
+for line in open(sys.argv[2], encoding="utf-8", errors="replace"):
+    m = LINE.match(line)
+    if not m:
+        bad += 1
+        continue
+    ip = m.group(1)
+    key = cache.get(ip)
+    if key is None:
+        try:
+            r = reader.city(ip)
+            key = (r.country.iso_code, r.subdivisions.most_specific.iso_code)
+        except (geoip2.errors.AddressNotFoundError, ValueError):
+            key = (None, None)
+        cache[ip] = key
+    counts[key] += 1
+print(len(counts), bad)
+"""
+
+_PATHS = (
+    "/",
+    "/index.html",
+    "/login",
+    "/api/v1/items?page=2",
+    "/static/app.js",
+    "/static/style.css",
+    "/wp-login.php",
+    "/.env",
+    "/admin/config.php",
+    "/favicon.ico",
+    "/search?q=%E4%B8%AD%E6%96%87",
+    "/cgi-bin/luci/;stok=/locale",
+)
+_AGENTS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/128.0 Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0",
+    "curl/8.5.0",
+    "python-requests/2.32.3",
+    "Mozilla/5.0 zgrab/0.x",
+    "Go-http-client/1.1",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15",
+)
+_REFERERS = ("-", "https://example.org/", "https://www.google.com/", "-")
+_METHODS = ("GET", "GET", "GET", "POST", "HEAD")
+_STATUSES = (200, 200, 200, 200, 304, 301, 404, 404, 403, 500)
+_OFFSETS = ("+0000", "+0100", "+0200", "+0800", "-0500", "+0900")
+_MALFORMED = (
+    "\\x16\\x03\\x01\\x02\\x00\\x01\\x00\\x01\\xfc\\x03\\x03",
+    "GET / HTTP/1.1",
+    "- - - [not a time] garbage",
+    "",
+)
+
+
+@dataclass
+class Run:
+    """One measured process: wall seconds and peak resident memory."""
+
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+
+
+@dataclass
+class BenchResult:
+    """What ``loganalyzer bench`` prints (``--json`` gives this as an object)."""
+
+    log: str
+    lines: int
+    size_bytes: int
+    command: list[str]
+    floor: Run
+    report: Run
+    gzip: Run | None = None
+    peers: dict[str, Run] = field(default_factory=dict)
+    repeat: int = 1
+    machine: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        """End-to-end report time over the floor's time."""
+        return self.report.seconds / self.floor.seconds
+
+    @property
+    def lines_per_second(self) -> float:
+        """Lines of log per second, end to end."""
+        return self.lines / self.report.seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form: every measurement plus the derived figures."""
+        out = asdict(self)
+        out["ratio_to_floor"] = round(self.ratio, 3)
+        out["lines_per_second"] = round(self.lines_per_second)
+        if self.gzip is not None:
+            out["gzip_ratio_to_plain"] = round(self.gzip.seconds / self.report.seconds, 3)
+        return out
+
+
+def _sample_clients(city_db: str | Path | None, n: int, seed: int) -> list[str]:
+    """Distinct client addresses: about two thirds IPv4, one third IPv6.
+
+    With a database, only addresses it knows are kept, so that lookups find
+    them as they do for real traffic; without one, any public-looking address.
+    """
+    import ipaddress
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    reader = None
+    nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    if city_db is not None:
+        import maxminddb
+
+        reader = maxminddb.open_database(str(city_db))
+        # A small database is walked whole; a real one (millions of networks)
+        # is sampled instead, which takes a second rather than minutes.
+        if reader.metadata().node_count < 100_000:
+            nets = [net for net, _ in reader if not net.is_private]
+            reader.close()
+            reader = None
+    v4 = [x for x in nets if x.version == 4]
+    v6 = [x for x in nets if x.version == 6]
+    # IPv6 clients come from the big regional allocations (APNIC, ARIN, RIPE...).
+    v6_bases = (0x2400, 0x2600, 0x2A00, 0x2800, 0x2C00, 0x2001)
+    out: set[str] = set()
+    tries = 0
+    while len(out) < n and tries < 50 * n:
+        tries += 1
+        is_v6 = rng.random() < 0.33
+        pool = v6 if is_v6 else v4
+        if pool:
+            net = pool[int(rng.integers(len(pool)))]
+            offset = int(rng.integers(min(net.num_addresses, 2**62)))
+            out.add(str(net.network_address + offset))
+            continue
+        addr: ipaddress.IPv4Address | ipaddress.IPv6Address
+        if is_v6 or (nets and not v4):
+            base = v6_bases[int(rng.integers(len(v6_bases)))]
+            low = (int(rng.integers(2**20)) << 92) | int(rng.integers(2**62))
+            addr = ipaddress.IPv6Address((base << 112) | low)
+        else:
+            addr = ipaddress.IPv4Address(int(rng.integers(16_777_216, 3_758_096_384)))
+        if reader is None or reader.get(addr) is not None:
+            out.add(str(addr))
+    if reader is not None:
+        reader.close()
+    return sorted(out)
+
+
+def generate_log(
+    path: str | Path,
+    *,
+    lines: int,
+    seed: int = 7,
+    city_db: str | Path | None = None,
+    malformed_share: float = 0.002,
+) -> Path:
+    """Write a realistic Apache combined log for benchmarking.
+
+    Heavy-hitter clients (a Zipf law over the client pool), a third of them
+    IPv6, several time-zone offsets, scanners' paths and agents, and a small
+    share of malformed lines (TLS handshakes on a plain port, bare requests).
+
+    Args:
+        path: where to write the log (``.gz`` compresses it).
+        lines: how many lines.
+        seed: the random seed: the same seed gives the same file.
+        city_db: draw clients from this database's networks.
+        malformed_share: the share of lines that are not log lines.
+
+    Returns:
+        The path written.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    clients = _sample_clients(city_db, max(10, lines // 40), seed)
+    # Zipf ranks give a few clients most of the traffic, as scanners and crawlers do.
+    ranks = (rng.zipf(1.25, lines) - 1) % len(clients)
+    order = rng.permutation(len(clients))
+    start = datetime(2026, 9, 1, tzinfo=UTC).timestamp()
+    seconds = np.sort(rng.integers(0, 30 * 86400, lines)) + int(start)
+    which = rng.integers(0, len(_OFFSETS), lines)
+    offsets = np.array(_OFFSETS)[which]
+    # Local wall-clock time is what the server writes, beside its offset.
+    shift = np.array([(-1 if o[0] == "-" else 1) * int(o[1:3]) * 3600 for o in _OFFSETS])
+    local = seconds + shift[which]
+    frame = pl.DataFrame(
+        {
+            "client": np.array(clients)[order[ranks]],
+            "local": local,
+            "offset": offsets,
+            "method": np.array(_METHODS)[rng.integers(0, len(_METHODS), lines)],
+            "path": np.array(_PATHS)[rng.integers(0, len(_PATHS), lines)],
+            "status": np.array(_STATUSES)[rng.integers(0, len(_STATUSES), lines)],
+            "bytes": rng.integers(0, 200_000, lines),
+            "referer": np.array(_REFERERS)[rng.integers(0, len(_REFERERS), lines)],
+            "agent": np.array(_AGENTS)[rng.integers(0, len(_AGENTS), lines)],
+            "bad": rng.random(lines) < malformed_share,
+            "junk": np.array(_MALFORMED)[rng.integers(0, len(_MALFORMED), lines)],
+        }
+    )
+    when = pl.from_epoch(pl.col("local"), time_unit="s").dt.strftime("%d/%b/%Y:%H:%M:%S")
+    line = pl.concat_str(
+        [
+            pl.col("client"),
+            pl.lit(" - - ["),
+            when,
+            pl.lit(" "),
+            pl.col("offset"),
+            pl.lit('] "'),
+            pl.col("method"),
+            pl.lit(" "),
+            pl.col("path"),
+            pl.lit(' HTTP/1.1" '),
+            pl.col("status").cast(pl.String),
+            pl.lit(" "),
+            pl.col("bytes").cast(pl.String),
+            pl.lit(' "'),
+            pl.col("referer"),
+            pl.lit('" "'),
+            pl.col("agent"),
+            pl.lit('"'),
+        ]
+    )
+    out = frame.select(pl.when(pl.col("bad")).then(pl.col("junk")).otherwise(line).alias("l"))
+    target = Path(path)
+    if target.suffix == ".gz":
+        with gzip.open(target, "wb", compresslevel=6) as fh:
+            out.write_csv(cast(IO[bytes], fh), include_header=False, quote_style="never")
+    else:
+        out.write_csv(target, include_header=False, quote_style="never")
+    return target
+
+
+# A process's peak memory as the kernel records it (ru_maxrss) starts from its
+# parent's at fork, so a measured command is started by this small launcher, not
+# by the benchmark's own process (which holds Polars and its data).
+_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(usage.ru_maxrss, flush=True)
+sys.exit(os.waitstatus_to_exitcode(status) & 0xFF)
+"""
+
+
+def _measure(cmd: Sequence[str]) -> Run:
+    """Run one process to completion: its wall time and its own peak RSS."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _LAUNCHER, *cmd],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    try:
+        peak_kb = int(proc.stdout.split()[-1])
+    except (IndexError, ValueError):
+        peak_kb = 0
+    return Run(round(seconds, 3), round(peak_kb / 1024, 1), proc.returncode)
+
+
+def _count_lines(path: Path) -> int:
+    n = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 24):
+            n += chunk.count(b"\n")
+    return n
+
+
+def machine() -> dict[str, Any]:
+    """The facts needed to compare figures: cores, memory, Python, Polars."""
+    import platform
+
+    mem = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            mem = round(int(fh.readline().split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": mem,
+        "python": platform.python_version(),
+        "polars": pl.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def run_benchmark(
+    log: str | Path,
+    *,
+    report_args: Sequence[str] = ("--by", "region"),
+    repeat: int = 3,
+    with_gzip: bool = False,
+    workdir: str | Path | None = None,
+    peers_city_db: str | Path | None = None,
+) -> BenchResult:
+    """Time ``loganalyzer report`` on ``log`` against the floor, in one sitting.
+
+    Floor and report alternate ``repeat`` times and the fastest of each counts,
+    the usual way to read through other load on a shared machine. Peak memory
+    is the largest seen.
+
+    Args:
+        log: a plain-text log.
+        report_args: arguments after ``report LOG`` (databases, ``--by``...).
+        repeat: how many times to run each.
+        with_gzip: also time the report on a gzip copy of the log.
+        workdir: where the gzip copy goes (default beside the log).
+        peers_city_db: also time, once each, the hand-written ``re`` + geoip2
+            loop and GoAccess (when installed) with this City database.
+
+    Returns:
+        The measurements.
+    """
+    path = Path(log)
+    floor_cmd = [sys.executable, "-c", FLOOR_CODE, str(path)]
+    report_cmd = [sys.executable, "-m", "loganalyzer", "-q", "report", str(path), *report_args]
+    floors: list[Run] = []
+    reports: list[Run] = []
+    for _ in range(max(1, repeat)):
+        floors.append(_measure(floor_cmd))
+        reports.append(_measure(report_cmd))
+    gz_run = None
+    if with_gzip:
+        gz = Path(workdir or path.parent) / (path.name + ".bench.gz")
+        with path.open("rb") as src, gzip.open(gz, "wb", compresslevel=6) as dst:
+            shutil.copyfileobj(src, dst, 1 << 22)
+        try:
+            gz_cmd = [sys.executable, "-m", "loganalyzer", "-q", "report", str(gz), *report_args]
+            gz_runs = [_measure(gz_cmd) for _ in range(max(1, repeat))]
+            gz_run = _best(gz_runs)
+        finally:
+            gz.unlink()
+    peers: dict[str, Run] = {}
+    if peers_city_db is not None:
+        peers["python re + geoip2 loop"] = _measure(
+            [sys.executable, "-c", NAIVE_CODE, str(peers_city_db), str(path)]
+        )
+        goaccess = shutil.which("goaccess")
+        if goaccess:
+            out = Path(workdir or path.parent) / "goaccess-bench.json"
+            cmd = [
+                goaccess,
+                str(path),
+                "--log-format=COMBINED",
+                "--no-progress",
+                f"--geoip-database={peers_city_db}",
+                "-o",
+                str(out),
+            ]
+            try:
+                peers["GoAccess " + _goaccess_version(goaccess)] = _measure(cmd)
+            finally:
+                out.unlink(missing_ok=True)
+    return BenchResult(
+        log=str(path),
+        lines=_count_lines(path),
+        size_bytes=path.stat().st_size,
+        command=["loganalyzer", "report", str(path), *report_args],
+        floor=_best(floors),
+        report=_best(reports),
+        gzip=gz_run,
+        peers=peers,
+        repeat=max(1, repeat),
+        machine=machine(),
+    )
+
+
+def _goaccess_version(binary: str) -> str:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
+    words = out.stdout.split()
+    return words[2].rstrip(".") if len(words) > 2 and words[0] == "GoAccess" else ""
+
+
+def _best(runs: Sequence[Run]) -> Run:
+    failed = [r for r in runs if r.returncode != 0]
+    if failed:
+        return failed[0]
+    fastest = min(runs, key=lambda r: r.seconds)
+    return Run(fastest.seconds, max(r.peak_rss_mb for r in runs), 0)
+
+
+__all__ = ["FLOOR_CODE", "BenchResult", "Run", "generate_log", "machine", "run_benchmark"]

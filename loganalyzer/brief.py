@@ -1,0 +1,692 @@
+"""A one-file briefing: findings in sentences, charts, tables, provenance, caveats.
+
+The HTML briefing is self-contained: images are embedded as ``data:`` URIs,
+styles are inline, there is no script, and a Content-Security-Policy forbids
+the browser from fetching anything, so opening it leaks nothing and needs no
+network. Every log- or database-derived string (paths, user agents, place and
+network names, file names) is shown with control characters escaped and then
+HTML-escaped (or Markdown-escaped), so a hostile log line stays text.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import polars as pl
+
+from loganalyzer import schema as S
+from loganalyzer.errors import UsageError
+from loganalyzer.plot import ANONYMIZED, _zone_words, hour_matrix, place_label
+from loganalyzer.report import _md_cell, safe_text
+
+if TYPE_CHECKING:
+    from loganalyzer.pipeline import Analysis
+    from loganalyzer.read import ReadFault
+
+BriefFormat = Literal["html", "markdown"]
+
+GEO_CAVEATS = (
+    "IP geolocation places a network, not a person: the position is a centroid "
+    "within an accuracy radius that is often tens to hundreds of kilometres, and "
+    "a province or city can be wrong even when the country is right.",
+    "An address is where the traffic left the internet towards this server. VPN, "
+    "proxy, Tor and cloud exits are not the users behind them; a region here can "
+    "be the location of a data centre.",
+    "Databases age: networks move between owners and places. The build dates are "
+    "in the provenance; results from an old database describe the past.",
+    "Never use IP geolocation to identify a household or a person.",
+)
+
+WORK_START, WORK_END = 9, 18
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    """One input file as the briefing's provenance lists it.
+
+    Attributes:
+        path: the name as given.
+        sha256: hex digest of the bytes on disk (compressed files as compressed),
+            None for standard input.
+        size: bytes on disk.
+        lines: total, parsed and rejected line counts.
+    """
+
+    path: str
+    sha256: str | None
+    size: int | None
+    lines: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Briefing:
+    """A rendered briefing and what it was made from.
+
+    Attributes:
+        text: the HTML or Markdown document.
+        fmt: ``html`` or ``markdown``.
+        findings: the key findings, as plain sentences (unescaped).
+        regions: the analysis by region (all rows, watched marked).
+        networks: the analysis by ASN.
+        hourly: the analysis by region and hour.
+        inputs: every input with its sha256 and line counts.
+        faults: inputs that broke part-way.
+    """
+
+    text: str
+    fmt: str
+    findings: tuple[str, ...]
+    regions: Analysis
+    networks: Analysis
+    hourly: Analysis
+    inputs: tuple[InputRecord, ...]
+    faults: tuple[ReadFault, ...] = ()
+    tables: dict[str, Analysis] = field(default_factory=dict)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The provenance of the region analysis (line counts, files, databases)."""
+        return self.regions.meta
+
+
+def briefing_format(path: str | Path) -> BriefFormat:
+    """The briefing format for a file name: ``.html``/``.htm`` or ``.md``.
+
+    Raises:
+        UsageError: for any other extension.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix in (".html", ".htm"):
+        return "html"
+    if suffix in (".md", ".markdown"):
+        return "markdown"
+    raise UsageError(f"{path}: a briefing is .html or .md")
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _pct(n: int, total: int) -> str:
+    return f"{100 * n / total:.1f}%" if total else "0.0%"
+
+
+def _when(ts: Any) -> str:
+    if isinstance(ts, datetime):
+        return ts.strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(ts, str) and ts:
+        return ts.replace("T", " ")[:16] + " UTC"
+    return "?"
+
+
+def _plural(n: int, word: str) -> str:
+    if n == 1:
+        return f"1 {word}"
+    return f"{n:,} {word}" + ("es" if word.endswith("s") else "s")
+
+
+def findings(
+    regions: Analysis,
+    networks: Analysis,
+    hourly: Analysis,
+    *,
+    watch: Sequence[str] = (),
+    tz: str = "UTC",
+) -> list[str]:
+    """The key findings as plain sentences, computed from the analyses.
+
+    Args:
+        regions: by region, not cut by ``top_n`` (shares and sums need every row).
+        networks: by ASN.
+        hourly: by hour (with any other keys), for the active hours.
+        watch: the watched codes, each reported even with no access.
+        tz: the zone in which active hours are stated.
+
+    Returns:
+        Sentences; they contain log- and database-derived names unescaped, so
+        escape them for the destination.
+    """
+    rows = regions.rows.filter(pl.col(S.REQUESTS) > 0)
+    total = int(regions.meta["lines"]["matched"])
+    lines = regions.meta["lines"]
+    tr = regions.meta.get("time_range") or {}
+    out = []
+    clients = int(rows[S.UNIQUE_IPS].sum() or 0) if rows.height else 0
+    out.append(
+        f"{_plural(total, 'request')} from {_plural(clients, 'address')} were analysed, "
+        f"from {_when(tr.get('first'))} to {_when(tr.get('last'))} "
+        f"({lines['total']:,} lines read, {lines['rejected']:,} rejected)."
+    )
+    located = rows.filter(pl.col(S.GEO_STATUS) == "ok") if S.GEO_STATUS in rows.columns else rows
+    recs = located.to_dicts()
+    if recs:
+        head = recs[0]
+        sentence = (
+            f"Most requests came from {place_label(head)}: {head[S.REQUESTS]:,} of {total:,} "
+            f"({_pct(head[S.REQUESTS], total)}) from {_plural(head[S.UNIQUE_IPS], 'address')}."
+        )
+        nxt = [
+            f"{place_label(r)} with {r[S.REQUESTS]:,} ({_pct(r[S.REQUESTS], total)})"
+            for r in recs[1:3]
+        ]
+        if nxt:
+            sentence += " Next: " + " and ".join(nxt) + "."
+        out.append(sentence)
+    for code in [w.strip().upper() for w in watch if w.strip()]:
+        if "-" in code:
+            mine = rows.filter(
+                pl.any_horizontal(
+                    [
+                        pl.col(c) == code
+                        for c in (S.REGION_ISO, S.SUBREGION_ISO)
+                        if c in rows.columns
+                    ]
+                ).fill_null(False)
+            )
+        else:
+            mine = rows.filter((pl.col(S.COUNTRY_ISO) == code).fill_null(False))
+        n = int(mine[S.REQUESTS].sum() or 0) if mine.height else 0
+        if n == 0:
+            out.append(f"Watched {code}: no access from there in these logs.")
+            continue
+        # Each address has one location, so distinct addresses add up across rows.
+        ips = int(mine[S.UNIQUE_IPS].sum() or 0)
+        name = (
+            place_label(mine.to_dicts()[0])
+            if "-" in code
+            else (f"{mine[S.COUNTRY][0] or code} ({code})")
+        )
+        out.append(
+            f"Watched {name}: {n:,} requests ({_pct(n, total)}) from "
+            f"{_plural(ips, 'address')}, first at {_when(mine[S.FIRST_SEEN].min())}, "
+            f"last at {_when(mine[S.LAST_SEEN].max())}."
+        )
+    if ANONYMIZED in rows.columns:
+        anon = int(rows[ANONYMIZED].sum() or 0)
+        out.append(
+            f"{anon:,} of {total:,} requests ({_pct(anon, total)}) came through anonymizers "
+            "(VPN, proxy, Tor or hosting exits); their places are the exits', not the users'."
+        )
+    else:
+        out.append(
+            "Anonymizer verdicts were not part of this analysis, so every figure counts all "
+            "access; some of it may come through VPNs, proxies or Tor exits."
+        )
+    if S.GEO_STATUS in rows.columns:
+        unplaced = rows.filter(pl.col(S.GEO_STATUS) != "ok")
+        n = int(unplaced[S.REQUESTS].sum() or 0) if unplaced.height else 0
+        if n:
+            out.append(
+                f"{n:,} requests ({_pct(n, total)}) could not be placed: private or "
+                "reserved addresses, or addresses absent from the database."
+            )
+    nets = networks.rows.filter(pl.col(S.ASN).is_not_null() & (pl.col(S.REQUESTS) > 0))
+    if nets.height:
+        top = nets.row(0, named=True)
+        out.append(
+            f"The most active network was {place_label(top)}: {top[S.REQUESTS]:,} requests "
+            f"({_pct(top[S.REQUESTS], total)}) from {_plural(top[S.UNIQUE_IPS], 'address')}."
+        )
+    if total:
+        matrix = hour_matrix(hourly, tz=tz)
+        by_hour = [sum(matrix[d][h] for d in range(7)) for h in range(24)]
+        peak = max(range(24), key=lambda h: (by_hour[h], -h))
+        work = sum(matrix[d][h] for d in range(5) for h in range(WORK_START, WORK_END))
+        zone = _zone_words(tz)
+        out.append(
+            f"In {zone} the busiest hour of day was {peak:02d}:00-{peak:02d}:59 "
+            f"({by_hour[peak]:,} requests); {_pct(work, total)} of requests arrived on "
+            f"weekdays between {WORK_START:02d}:00 and {WORK_END:02d}:00."
+        )
+    return out
+
+
+def _charts(
+    regions: Analysis,
+    networks: Analysis,
+    hourly: Analysis,
+    located: Analysis | None,
+    *,
+    watch: Sequence[str],
+    tz: str,
+    top_n: int,
+) -> list[tuple[str, str, bytes]]:
+    """(heading, alt text, PNG bytes) for each chart."""
+    from loganalyzer.plot import (
+        figure_bytes,
+        plot_asn,
+        plot_hours,
+        plot_map,
+        plot_regions,
+        plot_timeline,
+    )
+
+    out = [
+        (
+            "Where requests came from",
+            "Horizontal bar chart of requests per province or region; watched places highlighted.",
+            figure_bytes(plot_regions(regions, top=top_n)),
+        ),
+        (
+            "When requests arrived",
+            "Line chart of requests per hour or day for the busiest and watched places.",
+            figure_bytes(plot_timeline(hourly, watch=watch)),
+        ),
+        (
+            f"Hours of activity in {_zone_words(tz)}",
+            f"Heatmap of requests by hour of day and weekday in {_zone_words(tz)}.",
+            figure_bytes(plot_hours(hourly, tz=tz)),
+        ),
+        (
+            "Most active networks",
+            "Horizontal bar chart of requests per autonomous system.",
+            figure_bytes(plot_asn(networks, top=top_n)),
+        ),
+    ]
+    if located is not None:
+        out.append(
+            (
+                "Map of locations",
+                "World map with circles sized by requests at each located network.",
+                figure_bytes(plot_map(located)),
+            )
+        )
+    return out
+
+
+def briefing(
+    paths: Sequence[str | Path],
+    *,
+    watch: Sequence[str] = (),
+    tz: str = "UTC",
+    top_n: int = 15,
+    fmt: BriefFormat | str = "html",
+    charts: bool = True,
+    title: str = "Access briefing",
+    **options: Any,
+) -> Briefing:
+    """Analyse logs and write a briefing (the library form of ``loganalyzer brief``).
+
+    The logs are read once per view (regions, networks, hours, map, paths,
+    user agents), so standard input is refused: save it to a file first.
+
+    Args:
+        paths: log files or globs.
+        watch: country or province codes reported and highlighted.
+        tz: time zone for the active hours and the heatmap.
+        top_n: rows in the region and network tables and charts.
+        fmt: ``html`` or ``markdown``.
+        charts: embed the charts (off for a quick text-only briefing).
+        title: the document's heading.
+        **options: passed to :func:`loganalyzer.analyze` (``city_db``,
+            ``asn_db``, ``since``, ``until``, ``where``, ``rejects``...).
+
+    Returns:
+        The :class:`Briefing`.
+
+    Raises:
+        UsageError: standard input, an unknown format or time zone.
+    """
+    from loganalyzer.pipeline import analyze
+    from loganalyzer.plot import _zone
+
+    if fmt not in ("html", "markdown"):
+        raise UsageError(f"a briefing is html or markdown, not {fmt!r}")
+    if any(str(p) == "-" for p in paths):
+        raise UsageError("a briefing reads the logs several times; save stdin to a file first")
+    _zone(tz)
+    rejects = options.pop("rejects", None)
+    # Rejected lines are written once, on the first pass.
+    regions = analyze(paths, by=["region"], watch=watch, rejects=rejects, **options)
+    networks = analyze(paths, by=["asn"], **options)
+    hourly = analyze(paths, by=["region", "hour"], **options)
+    try:
+        hour_matrix(hourly, tz=tz)
+    except UsageError:
+        hourly = analyze(paths, by=["region", S.TS], **options)
+    tables = {
+        "paths": analyze(paths, by=[S.PATH], top_n=10, **options),
+        "agents": analyze(paths, by=[S.USER_AGENT], top_n=10, **options),
+    }
+    located = (
+        analyze(paths, by=["region", S.LATITUDE, S.LONGITUDE], watch=watch, **options)
+        if charts
+        else None
+    )
+    inputs = tuple(
+        InputRecord(
+            path=str(f["path"]),
+            sha256=None if f["path"] == "-" else sha256_file(f["path"]),
+            size=f.get("size_bytes"),
+            lines=dict(f["lines"]),
+        )
+        for f in regions.meta["files"]
+    )
+    sentences = findings(regions, networks, hourly, watch=watch, tz=tz)
+    images = (
+        _charts(regions, networks, hourly, located, watch=watch, tz=tz, top_n=top_n)
+        if charts
+        else []
+    )
+    doc = _Doc(title, regions, networks, tables, inputs, sentences, images, top_n)
+    text = doc.html() if fmt == "html" else doc.markdown()
+    return Briefing(
+        text=text,
+        fmt=fmt,
+        findings=tuple(sentences),
+        regions=regions,
+        networks=networks,
+        hourly=hourly,
+        inputs=inputs,
+        faults=regions.faults,
+        tables=tables,
+    )
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return _when(value)
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{100 * value:.1f}%"
+    return safe_text(str(value))
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI","Noto Sans","Noto Sans CJK SC",
+sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#1a1a1a;line-height:1.45}
+h1{margin-bottom:.2em}.sub{color:#555;margin-top:0}
+table{border-collapse:collapse;margin:1em 0;font-size:.92em}
+th,td{border-bottom:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+tr.watched td{font-weight:600;color:#a34100}
+img{max-width:100%;height:auto;border:1px solid #eee}
+code{word-break:break-all}.caveat{background:#fff6e5;padding:.6em 1em;border-left:4px solid #E69F00}
+"""
+
+
+@dataclass
+class _Doc:
+    title: str
+    regions: Analysis
+    networks: Analysis
+    tables: dict[str, Analysis]
+    inputs: tuple[InputRecord, ...]
+    sentences: list[str]
+    images: list[tuple[str, str, bytes]]
+    top_n: int
+
+    def _region_rows(self) -> tuple[list[str], list[list[Any]], list[bool]]:
+        rows = self.regions.rows
+        keep = pl.int_range(pl.len()) < self.top_n
+        if S.WATCHED in rows.columns:
+            keep = keep | pl.col(S.WATCHED)
+        shown = rows.filter(keep)
+        header = ["place", "code", "requests", "share", "unique IPs", "first seen", "last seen"]
+        anon = ANONYMIZED in rows.columns
+        if anon:
+            header.insert(3, "anonymized")
+        body, marks = [], []
+        for r in shown.iter_rows(named=True):
+            line: list[Any] = [
+                place_label(r),
+                r.get(S.REGION_ISO) or r.get(S.COUNTRY_ISO),
+                r[S.REQUESTS],
+                r[S.SHARE],
+                r[S.UNIQUE_IPS],
+                r[S.FIRST_SEEN],
+                r[S.LAST_SEEN],
+            ]
+            if anon:
+                line.insert(3, r.get(ANONYMIZED))
+            body.append(line)
+            marks.append(bool(r.get(S.WATCHED)))
+        return header, body, marks
+
+    def _network_rows(self) -> tuple[list[str], list[list[Any]]]:
+        header = ["AS number", "organisation", "requests", "share", "unique IPs"]
+        body = [
+            [
+                f"AS{r[S.ASN]}" if r.get(S.ASN) is not None else place_label(r),
+                r.get(S.AS_ORG),
+                r[S.REQUESTS],
+                r[S.SHARE],
+                r[S.UNIQUE_IPS],
+            ]
+            for r in self.networks.rows.head(self.top_n).iter_rows(named=True)
+        ]
+        return header, body
+
+    def _simple(self, key: str, col: str, label: str) -> tuple[list[str], list[list[Any]]]:
+        a = self.tables[key]
+        body = [
+            [r.get(col), r[S.REQUESTS], r[S.SHARE], r[S.UNIQUE_IPS]]
+            for r in a.rows.iter_rows(named=True)
+        ]
+        return [label, "requests", "share", "unique IPs"], body
+
+    def _provenance(self) -> list[str]:
+        meta = self.regions.meta
+        lines = meta["lines"]
+        out = [
+            f"Lines: {lines['total']:,} read, {lines['parsed']:,} parsed, "
+            f"{lines['rejected']:,} rejected"
+            + (
+                " (" + ", ".join(f"{n:,} {r}" for r, n in lines["rejected_by_reason"].items()) + ")"
+                if lines["rejected"]
+                else ""
+            )
+            + f"; {lines['matched']:,} requests in this briefing."
+        ]
+        for d in meta.get("databases", []):
+            out.append(
+                f"Database {d['path']}: {d['type']}, built {d['build_date']}"
+                + (f" ({d['description']})" if d.get("description") else "")
+                + "."
+            )
+        for src in meta.get("sources", []):
+            dated = f", data of {src['date']}" if src.get("date") else ""
+            out.append(
+                f"Anonymizer source {src['path']}: {src['kind']}, {src['entries']:,} entries"
+                f"{dated}, sha256 {src['sha256']}."
+            )
+        # Stale anonymizer lists and the like: a reader must see them next to the numbers.
+        out += [f"Warning: {w}" for w in meta.get("warnings", [])]
+        if meta.get("filters"):
+            out.append("Filters: " + ", ".join(meta["filters"]) + ".")
+        if meta.get("since") or meta.get("until"):
+            out.append(
+                f"Time window: from {meta.get('since') or '-'} until {meta.get('until') or '-'}."
+            )
+        out.append(
+            f"Made by loganalyzer {meta['tool']['version']} at {_when(meta.get('generated_at'))}."
+        )
+        return out
+
+    # --- HTML -------------------------------------------------------------------------
+
+    def html(self) -> str:
+        e = _html_text
+        tr = self.regions.meta.get("time_range") or {}
+        parts = [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            # Nothing may be fetched or run, even if some text escaped escaping.
+            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+            "img-src data:; style-src 'unsafe-inline'\">",
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{e(self.title)}</title>",
+            f"<style>{_CSS}</style></head><body>",
+            f"<h1>{e(self.title)}</h1>",
+            f'<p class="sub">{e(_when(tr.get("first")))} to {e(_when(tr.get("last")))}; '
+            f"{e(', '.join(Path(i.path).name for i in self.inputs))}</p>",
+            '<section id="findings"><h2>Key findings</h2><ul>',
+            *[f"<li>{e(s)}</li>" for s in self.sentences],
+            "</ul></section>",
+        ]
+        if self.images:
+            parts.append('<section id="charts"><h2>Charts</h2>')
+            for heading, alt, png in self.images:
+                data = base64.b64encode(png).decode("ascii")
+                parts.append(
+                    f"<figure><h3>{e(heading)}</h3>"
+                    f'<img src="data:image/png;base64,{data}" alt="{e(alt)}" '
+                    'width="1600" height="900"></figure>'
+                )
+            parts.append("</section>")
+        header, body, marks = self._region_rows()
+        parts += ['<section id="regions"><h2>Requests by province or region</h2>']
+        parts.append(_html_table(header, body, marks))
+        if any(marks):
+            parts.append(
+                "<p>Highlighted rows are watched; a zero row means no access from there.</p>"
+            )
+        parts.append("</section>")
+        header, body = self._network_rows()
+        parts += ['<section id="networks"><h2>Requests by network (AS)</h2>']
+        parts += [_html_table(header, body), "</section>"]
+        header, body = self._simple("paths", S.PATH, "path")
+        parts += ['<section id="paths"><h2>Most requested paths</h2>']
+        parts += [_html_table(header, body), "</section>"]
+        header, body = self._simple("agents", S.USER_AGENT, "user agent")
+        parts += ['<section id="agents"><h2>Most frequent user agents</h2>']
+        parts += [_html_table(header, body), "</section>"]
+        parts += ['<section id="provenance"><h2>Provenance</h2>', "<table><thead><tr>"]
+        parts.append(
+            "<th>input</th><th>sha256</th><th class=n>bytes</th><th class=n>lines</th>"
+            "<th class=n>parsed</th><th class=n>rejected</th></tr></thead><tbody>"
+        )
+        for i in self.inputs:
+            parts.append(
+                f"<tr><td><code>{e(i.path)}</code></td><td><code>{e(i.sha256 or 'stdin')}</code>"
+                f"</td><td class=n>{e(_cell(i.size))}</td><td class=n>{i.lines['total']:,}</td>"
+                f"<td class=n>{i.lines['parsed']:,}</td>"
+                f"<td class=n>{i.lines['rejected']:,}</td></tr>"
+            )
+        parts.append("</tbody></table><ul>")
+        parts += [f"<li>{e(p)}</li>" for p in self._provenance()]
+        parts += [
+            "</ul></section>",
+            '<section id="caveats"><h2>Caveats</h2><div class="caveat"><ul>',
+        ]
+        parts += [f"<li>{e(c)}</li>" for c in GEO_CAVEATS]
+        parts += ["</ul></div></section>", "</body></html>", ""]
+        return "\n".join(parts)
+
+    # --- Markdown ---------------------------------------------------------------------
+
+    def markdown(self) -> str:
+        m = _md_cell
+        tr = self.regions.meta.get("time_range") or {}
+        out = [
+            f"# {m(self.title)}",
+            "",
+            f"{m(_when(tr.get('first')))} to {m(_when(tr.get('last')))}; "
+            f"{m(', '.join(Path(i.path).name for i in self.inputs))}",
+            "",
+            "## Key findings",
+            "",
+            *[f"- {m(s)}" for s in self.sentences],
+            "",
+        ]
+        if self.images:
+            out += ["## Charts", ""]
+            for heading, alt, png in self.images:
+                data = base64.b64encode(png).decode("ascii")
+                out += [f"### {m(heading)}", "", f"![{m(alt)}](data:image/png;base64,{data})", ""]
+        header, body, marks = self._region_rows()
+        out += ["## Requests by province or region", "", *_md_table(header, body, marks), ""]
+        header, body = self._network_rows()
+        out += ["## Requests by network (AS)", "", *_md_table(header, body), ""]
+        header, body = self._simple("paths", S.PATH, "path")
+        out += ["## Most requested paths", "", *_md_table(header, body), ""]
+        header, body = self._simple("agents", S.USER_AGENT, "user agent")
+        out += ["## Most frequent user agents", "", *_md_table(header, body), ""]
+        out += ["## Provenance", ""]
+        out += _md_table(
+            ["input", "sha256", "bytes", "lines", "parsed", "rejected"],
+            [
+                [
+                    i.path,
+                    i.sha256 or "stdin",
+                    i.size,
+                    i.lines["total"],
+                    i.lines["parsed"],
+                    i.lines["rejected"],
+                ]
+                for i in self.inputs
+            ],
+        )
+        out += ["", *[f"- {m(p)}" for p in self._provenance()], "", "## Caveats", ""]
+        out += [
+            f"> {m(c)}" + ("\n>" if k < len(GEO_CAVEATS) - 1 else "")
+            for k, c in enumerate(GEO_CAVEATS)
+        ]
+        out.append("")
+        return "\n".join(out)
+
+
+def _html_text(value: Any) -> str:
+    return html.escape(safe_text(str(value)), quote=True)
+
+
+def _html_table(header: list[str], body: list[list[Any]], marks: list[bool] | None = None) -> str:
+    numeric = [
+        all(isinstance(row[i], (int, float)) or row[i] is None for row in body) and bool(body)
+        for i in range(len(header))
+    ]
+    head = "".join(
+        f"<th{' class=n' if numeric[i] else ''}>{_html_text(h)}</th>" for i, h in enumerate(header)
+    )
+    rows = []
+    for k, row in enumerate(body):
+        cls = ' class="watched"' if marks and marks[k] else ""
+        cells = "".join(
+            f"<td{' class=n' if numeric[i] else ''}>{_html_text(_cell(v))}</td>"
+            for i, v in enumerate(row)
+        )
+        rows.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _md_table(
+    header: list[str], body: list[list[Any]], marks: list[bool] | None = None
+) -> list[str]:
+    cols = ([""] if marks else []) + header
+    out = [
+        "| " + " | ".join(_md_cell(c) for c in cols) + " |",
+        "|" + "|".join("---" for _ in cols) + "|",
+    ]
+    for k, row in enumerate(body):
+        lead = (["\\*" if marks[k] else ""]) if marks else []
+        out.append("| " + " | ".join(lead + [_md_cell(_cell(v)) for v in row]) + " |")
+    return out
+
+
+__all__ = [
+    "GEO_CAVEATS",
+    "BriefFormat",
+    "Briefing",
+    "InputRecord",
+    "briefing",
+    "briefing_format",
+    "findings",
+    "sha256_file",
+]

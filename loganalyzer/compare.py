@@ -1,0 +1,529 @@
+"""Compare two periods: what is new, what is gone, what grew, per region, network or column.
+
+Periods come either from one set of logs split at a time (``baseline_until``) or
+from two sets of logs. Either way the logs are read once: the period is one more
+row-level key of the per-client partials (see :mod:`loganalyzer.aggregate`), so
+distinct clients are exact in each period and the lookup of each client is done
+once for both.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import polars as pl
+
+from loganalyzer import schema as S
+from loganalyzer.aggregate import Grouping, resolve_grouping, summarize, top
+from loganalyzer.enrich import GeoDatabases, lookup
+from loganalyzer.errors import UsageError
+from loganalyzer.filters import Filter, combine, parse_filter
+from loganalyzer.formats import LogFormat, get_format
+from loganalyzer.pipeline import (
+    Analysis,
+    LineCounter,
+    RejectWriter,
+    ScanPlan,
+    _classify_clients,
+    _iso,
+    _meta,
+    _parsed_batches,
+    _utc,
+    geo_fields,
+    reduce_batches,
+)
+from loganalyzer.read import InputFile, ReadFault, expand_inputs
+
+if TYPE_CHECKING:
+    from loganalyzer.anonymizers import AnonymizerSources
+
+PERIOD = "period"
+BASELINE, CURRENT = "baseline", "current"
+
+CHANGE = "change"
+"""``new`` (absent from the baseline), ``gone`` (absent now), ``up`` / ``down`` (its
+share of requests grew / shrank, so periods of different lengths compare fairly),
+``same``, or ``none`` (a watched place seen in neither period)."""
+
+COMPARE_STATS = (
+    "requests_baseline",
+    "requests_current",
+    "requests_change",
+    "requests_change_pct",
+    "unique_ips_baseline",
+    "unique_ips_current",
+    "unique_ips_change",
+    "share_baseline",
+    "share_current",
+    CHANGE,
+    S.FIRST_SEEN,
+    S.LAST_SEEN,
+)
+"""The columns after the keys, in output order (then ``watched`` with a watch list)."""
+
+
+def _pivot(summary: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    def side(label: str) -> pl.DataFrame:
+        part = summary.filter(pl.col(PERIOD) == label)
+        total = part[S.REQUESTS].sum() if part.height else 0
+        return part.select(
+            *keys,
+            pl.col(S.REQUESTS).alias(f"requests_{label}"),
+            pl.col(S.UNIQUE_IPS).alias(f"unique_ips_{label}"),
+            (pl.col(S.REQUESTS) / total if total else pl.lit(0.0)).alias(f"share_{label}"),
+            pl.col(S.FIRST_SEEN).alias(f"_first_{label}"),
+            pl.col(S.LAST_SEEN).alias(f"_last_{label}"),
+        )
+
+    # Null keys (no province in the database) are a bucket of their own, in both periods.
+    joined = side(BASELINE).join(
+        side(CURRENT), on=keys, how="full", coalesce=True, nulls_equal=True
+    )
+    counts = [f"{s}_{p}" for s in ("requests", "unique_ips") for p in (BASELINE, CURRENT)]
+    joined = joined.with_columns(
+        [pl.col(c).fill_null(0) for c in counts]
+        + [pl.col(f"share_{p}").fill_null(0.0) for p in (BASELINE, CURRENT)]
+    )
+    base, cur = pl.col("requests_baseline"), pl.col("requests_current")
+    sb, sc = pl.col("share_baseline"), pl.col("share_current")
+    change = (
+        pl.when((base == 0) & (cur > 0))
+        .then(pl.lit("new"))
+        .when((base > 0) & (cur == 0))
+        .then(pl.lit("gone"))
+        .when(sc > sb)
+        .then(pl.lit("up"))
+        .when(sc < sb)
+        .then(pl.lit("down"))
+        .otherwise(pl.lit("same"))
+    )
+    return joined.with_columns(
+        (cur - base).alias("requests_change"),
+        pl.when(base > 0).then((cur - base) / base).alias("requests_change_pct"),
+        (pl.col("unique_ips_current") - pl.col("unique_ips_baseline")).alias("unique_ips_change"),
+        change.alias(CHANGE),
+        pl.min_horizontal("_first_baseline", "_first_current").alias(S.FIRST_SEEN),
+        pl.max_horizontal("_last_baseline", "_last_current").alias(S.LAST_SEEN),
+    ).select(*keys, *COMPARE_STATS)
+
+
+def _watch_conditions(
+    rows: pl.DataFrame, watch: Sequence[str]
+) -> tuple[list[pl.Expr], list[dict[str, Any]]]:
+    conds: list[pl.Expr] = []
+    missing: list[dict[str, Any]] = []
+    cols = set(rows.columns)
+    for code in (w.strip().upper() for w in watch if w.strip()):
+        if "-" in code:
+            places = [c for c in (S.REGION_ISO, S.SUBREGION_ISO) if c in cols]
+            if not places:
+                raise UsageError(
+                    f"--watch {code} names a province; compare with --by region (or subregion)"
+                )
+            cond = pl.any_horizontal([pl.col(c) == code for c in places])
+            zero: dict[str, Any] = {S.COUNTRY_ISO: code.split("-", 1)[0], places[0]: code}
+        else:
+            if S.COUNTRY_ISO not in cols:
+                raise UsageError(f"--watch {code} names a country; compare with --by country")
+            cond = pl.col(S.COUNTRY_ISO) == code
+            zero = {S.COUNTRY_ISO: code}
+        conds.append(cond.fill_null(False))
+        if rows.filter(cond).is_empty():
+            missing.append(zero)
+    return conds, missing
+
+
+def mark_watched_changes(rows: pl.DataFrame, watch: Sequence[str]) -> pl.DataFrame:
+    """Add ``watched``, and a ``none`` row for each watched place seen in neither period."""
+    conds, missing = _watch_conditions(rows, watch)
+    marked = rows.with_columns(
+        (pl.any_horizontal(conds) if conds else pl.lit(False)).alias(S.WATCHED)
+    )
+    if not missing:
+        return marked
+    zero_counts = {c: 0 for c in COMPARE_STATS if c.startswith(("requests_", "unique_ips_"))}
+    zeros = pl.DataFrame(
+        [
+            {
+                **dict.fromkeys(marked.columns),
+                **zero_counts,
+                "requests_change_pct": None,
+                "share_baseline": 0.0,
+                "share_current": 0.0,
+                CHANGE: "none",
+                **({S.GEO_STATUS: "ok"} if S.GEO_STATUS in marked.columns else {}),
+                **z,
+                S.WATCHED: True,
+            }
+            for z in missing
+        ],
+        schema=marked.schema,
+    )
+    return pl.concat([marked, zeros])
+
+
+def rank_changes(rows: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    """Sort what an analyst should look at first.
+
+    New watched places first, then everything else that is new (networks,
+    provinces, paths...), busiest first; then the biggest relative increases of
+    share; gone last. Ties go to the busier row, then the keys.
+    """
+    watched = pl.col(S.WATCHED) if S.WATCHED in rows.columns else pl.lit(False)
+    tier = (
+        pl.when((pl.col(CHANGE) == "new") & watched)
+        .then(0)
+        .when(pl.col(CHANGE) == "new")
+        .then(1)
+        .when(pl.col(CHANGE) == "none")
+        .then(3)
+        .otherwise(2)
+    )
+    growth = pl.when(pl.col("share_baseline") > 0).then(
+        pl.col("share_current") / pl.col("share_baseline")
+    )
+    ranked = rows.with_columns(tier.alias("_tier"), growth.alias("_growth"))
+    return ranked.sort(
+        ["_tier", "_growth", "requests_current", *keys],
+        descending=[False, True, True, *([False] * len(keys))],
+        nulls_last=True,
+    ).drop("_tier", "_growth")
+
+
+def compare(
+    paths: Sequence[str | Path] = (),
+    *,
+    baseline_until: datetime | None = None,
+    baseline: Sequence[str | Path] = (),
+    current: Sequence[str | Path] = (),
+    log_format: str | LogFormat = "combined",
+    by: Sequence[str] = ("region",),
+    where: Sequence[str | Filter] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    watch: Sequence[str] = (),
+    top_n: int | None = None,
+    city_db: str | Path | None = None,
+    asn_db: str | Path | None = None,
+    geoip_dir: str | Path | None = None,
+    dbs: GeoDatabases | None = None,
+    lang: str = "en",
+    rejects: IO[str] | None = None,
+    max_bad_lines: int | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+    sources: AnonymizerSources | None = None,
+) -> Analysis:
+    """Compare a baseline period with the current one, per region, network or column.
+
+    Give either ``paths`` and ``baseline_until`` (requests before that time are the
+    baseline, the rest current), or ``baseline`` and ``current`` log sets.
+
+    Args:
+        paths: logs split at ``baseline_until``.
+        baseline_until: the end of the baseline (naive times are UTC).
+        baseline: logs of the baseline period.
+        current: logs of the current period.
+        log_format: the logs' format.
+        by: grouping, as for :func:`loganalyzer.analyze`.
+        where: filters, as for :func:`loganalyzer.analyze`.
+        since: ignore requests before this time.
+        until: ignore requests at or after this time.
+        watch: country or province codes ranked first when new, always shown.
+        top_n: keep the first N rows (watched rows always kept).
+        city_db: a City or Country database.
+        asn_db: an ASN database.
+        geoip_dir: a folder of databases.
+        dbs: already opened databases.
+        lang: the language of names.
+        rejects: receives rejected lines as JSON Lines.
+        max_bad_lines: fail when more lines than this are rejected.
+        on_bytes: progress callback.
+        sources: anonymizer sources, for ``--by anonymizer`` / ``provider``: which
+            anonymizer providers are new or gone.
+
+    Returns:
+        An :class:`~loganalyzer.pipeline.Analysis` whose rows are the keys and
+        :data:`COMPARE_STATS`, ranked by :func:`rank_changes`; ``meta.periods``
+        gives each period's requests, files and time range.
+
+    Raises:
+        UsageError: neither or both ways of giving periods; bad ``by``/``where``.
+        InputError: unreadable logs.
+        GeoDatabaseError: missing or wrong databases.
+
+    Example:
+        >>> from loganalyzer import sample_paths
+        >>> s = sample_paths()
+        >>> c = compare([s.log], baseline_until=datetime(2026, 9, 16), by=["asn"],
+        ...             city_db=s.city_db, asn_db=s.asn_db)
+        >>> c.rows.row(0, named=True)["change"] in ("new", "up")
+        True
+    """
+    split = baseline_until is not None
+    if split == bool(baseline or current) or (split and not paths):
+        raise UsageError("give LOGS with --baseline-until, or --baseline LOG... --current LOG...")
+    if not split and not (baseline and current):
+        raise UsageError("--baseline and --current both need logs")
+    if not split and paths:
+        raise UsageError("with --baseline and --current, give no other logs")
+    fmt = get_format(log_format)
+    grouping = resolve_grouping(by)
+    filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
+    row_filters = [f for f in filters if f.on_rows]
+    geo_filters = [f for f in filters if not f.on_rows]
+    if dbs is None:
+        dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
+    needs_geo = grouping.needs_geo or any(f.column != S.CLIENT_IP for f in geo_filters)
+    if needs_geo and dbs.city is None and dbs.asn is None:
+        dbs.require_city()
+    anon_filters = [f for f in geo_filters if f.column in S.ANON_KEY_COLUMNS]
+    if (grouping.needs_anonymizers or anon_filters) and not sources:
+        raise UsageError(
+            "anonymizer columns need sources: --anon-db, --tor-exits, --ip-list, "
+            "--cloud-ranges, --asn-list or --sources-dir"
+        )
+    since, until, cut = _utc(since), _utc(until), _utc(baseline_until)
+    period_grouping = Grouping(
+        grouping.names,
+        (*grouping.keys, PERIOD),
+        (*grouping.row_keys, PERIOD),
+        grouping.geo_keys,
+    )
+    plan = ScanPlan.make(fmt, period_grouping, row_filters, since, until)
+    sets: list[tuple[list[InputFile], pl.Expr]]
+    if split:
+        by_time = pl.when(pl.col(S.TS) < cut).then(pl.lit(BASELINE)).otherwise(pl.lit(CURRENT))
+        sets = [(expand_inputs(paths), by_time)]
+    else:
+        sets = [
+            (expand_inputs(baseline), pl.lit(BASELINE)),
+            (expand_inputs(current), pl.lit(CURRENT)),
+        ]
+    counter = LineCounter()
+    faults: list[ReadFault] = []
+    writer = RejectWriter(rejects)
+
+    def batches() -> Iterator[pl.DataFrame]:
+        for inputs, period in sets:
+            for rows in _parsed_batches(
+                inputs, fmt, counter, faults, writer, on_bytes, max_bad_lines, plan.columns
+            ):
+                yield rows.with_columns(period.alias(PERIOD))
+        # Logs with no lines still give a partial with the period column.
+        yield pl.DataFrame(schema={**S.PARSED_SCHEMA, PERIOD: pl.String()})
+
+    merged = reduce_batches(batches(), plan)
+    table = lookup(merged[S.CLIENT], dbs, fields=geo_fields(plan, filters, sources), lang=lang)
+    if sources:
+        # A client's verdict is one for both periods: its first and last request overall.
+        table = _classify_clients(table, merged, sources)
+    geo_cond = combine(geo_filters)
+    if geo_cond is not None:
+        table = table.filter(geo_cond)
+    enriched = merged.lazy().join(table.lazy(), on=S.CLIENT, how="inner")
+    summary = summarize(enriched, period_grouping)
+    keys = list(grouping.keys)
+    rows_out = _pivot(summary, keys)
+    if watch:
+        rows_out = mark_watched_changes(rows_out, watch)
+    rows_out = rank_changes(rows_out, keys)
+    rows_total = rows_out.height
+    rows_out = top(rows_out, top_n)
+    periods: dict[str, Any] = {}
+    for label in (BASELINE, CURRENT):
+        part = summary.filter(pl.col(PERIOD) == label)
+        periods[label] = {
+            "requests": int(part[S.REQUESTS].sum()) if part.height else 0,
+            "time_range": {
+                "first": _iso(part[S.FIRST_SEEN].min()) if part.height else None,  # type: ignore[arg-type]
+                "last": _iso(part[S.LAST_SEEN].max()) if part.height else None,  # type: ignore[arg-type]
+            },
+        }
+    if split:
+        periods[BASELINE]["until"] = _iso(cut)
+        periods[CURRENT]["from"] = _iso(cut)
+    else:
+        periods[BASELINE]["files"] = [i.name for i in sets[0][0]]
+        periods[CURRENT]["files"] = [i.name for i in sets[1][0]]
+    first = summary[S.FIRST_SEEN].min() if summary.height else None
+    last = summary[S.LAST_SEEN].max() if summary.height else None
+    meta = _meta(
+        counter=counter,
+        dbs=dbs,
+        grouping=grouping,
+        filters=filters,
+        since=since,
+        until=until,
+        matched=periods[BASELINE]["requests"] + periods[CURRENT]["requests"],
+        first=first if isinstance(first, datetime) else None,
+        last=last if isinstance(last, datetime) else None,
+        watch=watch,
+        top_n=top_n,
+        rows_total=rows_total,
+        sources=sources,
+    )
+    meta["periods"] = periods
+    return Analysis(rows=rows_out, meta=meta, faults=tuple(faults))
+
+
+# --- rendering --------------------------------------------------------------------------
+
+
+def _period_text(meta: dict[str, Any], label: str) -> str:
+    p = meta["periods"][label]
+    tr = p["time_range"]
+    when = f"{tr['first']} to {tr['last']}" if tr.get("first") else "no requests"
+    return f"{label} {p['requests']:,} requests ({when})"
+
+
+def _stats(row: dict[str, Any]) -> list[str]:
+    return [
+        row[CHANGE],
+        f"{row['requests_baseline']:,}",
+        f"{row['requests_current']:,}",
+        f"{row['requests_change']:+,}",
+        f"{100 * row['share_baseline']:.1f}%",
+        f"{100 * row['share_current']:.1f}%",
+        f"{row['unique_ips_baseline']:,}",
+        f"{row['unique_ips_current']:,}",
+    ]
+
+
+def _bucket_label(row: dict[str, Any], keys: Sequence[str], cells: list[str]) -> list[str]:
+    """Name the non-public / not found / invalid bucket where no place column would."""
+    from loganalyzer.report import _BUCKET_LABELS
+
+    status = row.get(S.GEO_STATUS)
+    # Where a country column is shown, report._label has named the bucket already.
+    if S.COUNTRY in keys or S.COUNTRY_ISO in keys:
+        return cells
+    if cells and status in _BUCKET_LABELS and all(row.get(k) is None for k in keys):
+        return [_BUCKET_LABELS[status], *cells[1:]]
+    return cells
+
+
+def render_compare_table(analysis: Analysis, *, width: int | None = 120) -> str:
+    """A terminal table of changes; log-derived text escaped (see report.safe_text)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from loganalyzer.report import _HEADERS, _display_keys, _label
+
+    rows, meta = analysis.rows, analysis.meta
+    keys = _display_keys(rows, meta.get("keys", []))
+    title = (
+        f"Changes by {' + '.join(meta.get('group_by') or ['region'])}: "
+        f"{_period_text(meta, BASELINE)}; {_period_text(meta, CURRENT)}"
+    )
+    caption = (
+        f"{meta['lines']['total']:,} lines read, {meta['lines']['rejected']:,} rejected; "
+        "up/down compare shares of requests"
+    )
+    if meta.get("rows_total", rows.height) > rows.height:
+        caption += f"; top {rows.height} of {meta['rows_total']:,} rows"
+    table = Table(
+        title=title,
+        caption=caption,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        highlight=False,
+        padding=(0, 1),
+        collapse_padding=True,
+    )
+    watched = S.WATCHED in rows.columns and bool(rows[S.WATCHED].any())
+    if watched:
+        table.add_column("", no_wrap=True)
+    label_rows = [_bucket_label(r, keys, _label(r, keys)) for r in rows.iter_rows(named=True)]
+    for i, k in enumerate(keys):
+        header = _HEADERS.get(k, k.replace("_", " "))
+        longest = max([len(header), *(len(r[i]) for r in label_rows)])
+        table.add_column(header, overflow="fold", min_width=min(longest, 14))
+    names = (
+        "change",
+        "was",
+        "now",
+        "diff",
+        "share was",
+        "share now",
+        "IPs was",
+        "IPs now",
+    )
+    stat_rows = [_stats(row) for row in rows.iter_rows(named=True)]
+    for i, name in enumerate(names):
+        # Numbers never wrap; two-word headers may, so narrow terminals keep every column.
+        widest = max([len(r[i]) for r in stat_rows] or [1])
+        table.add_column(
+            name,
+            justify="left" if name == "change" else "right",
+            min_width=max(widest, *(len(w) for w in name.split())),
+        )
+    for row, labels, stats in zip(rows.iter_rows(named=True), label_rows, stat_rows, strict=True):
+        prefix = [Text("*" if row.get(S.WATCHED) else "")] if watched else []
+        table.add_row(*prefix, *[Text(c) for c in labels], *[Text(x) for x in stats])
+    buf = io.StringIO()
+    console = Console(
+        file=buf, width=width or 120, color_system=None, highlight=False, emoji=False, markup=False
+    )
+    console.print(table)
+    if watched:
+        console.print(Text("* watched (--watch); 'none' means no access in either period"))
+    return buf.getvalue()
+
+
+def render_compare_markdown(analysis: Analysis) -> str:
+    """A Markdown document of the changes, with both periods and the caveat."""
+    from loganalyzer.report import _md_cell, _text_columns
+
+    rows = _text_columns(analysis.rows)
+    meta = analysis.meta
+    out = [f"# Changes by {' + '.join(meta.get('group_by') or ['region'])}", ""]
+    out += [f"- {_md_cell(_period_text(meta, p))}" for p in (BASELINE, CURRENT)]
+    out += [""]
+    out.append("| " + " | ".join(_md_cell(c) for c in rows.columns) + " |")
+    out.append(
+        "|" + "|".join("---:" if rows.schema[c].is_numeric() else "---" for c in rows.columns) + "|"
+    )
+    for row in rows.iter_rows():
+        cells = [_md_cell(round(v, 4) if isinstance(v, float) else v) for v in row]
+        out.append("| " + " | ".join(cells) + " |")
+    out += ["", f"> {meta.get('caveat', '')}", ""]
+    return "\n".join(out)
+
+
+def render_comparison(
+    analysis: Analysis,
+    output: str = "table",
+    *,
+    safe_csv: bool = True,
+    width: int | None = 120,
+) -> str | bytes:
+    """Render a comparison as ``table``, ``csv``, ``json``, ``parquet`` or ``markdown``."""
+    from loganalyzer.report import render_csv, render_json, render_parquet
+
+    if output == "json":
+        return render_json(analysis)
+    if output == "csv":
+        return render_csv(analysis.rows, safe=safe_csv)
+    if output == "parquet":
+        return render_parquet(analysis)
+    if output == "markdown":
+        return render_compare_markdown(analysis)
+    return render_compare_table(analysis, width=width)
+
+
+__all__ = [
+    "BASELINE",
+    "CHANGE",
+    "COMPARE_STATS",
+    "CURRENT",
+    "compare",
+    "mark_watched_changes",
+    "rank_changes",
+    "render_comparison",
+]

@@ -1,0 +1,590 @@
+"""Anonymizer sources and verdicts: loaders, precedence, Tor windows, ranges, errors."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loganalyzer import schema as S
+from loganalyzer.anonymizers import (
+    CATEGORIES,
+    AnonymizerSources,
+    address_keys,
+    classify,
+    load_asn_list,
+    load_cloud,
+    load_ip_list,
+    load_mmdb,
+    load_tor,
+    stale_sources,
+)
+from loganalyzer.anonymizers import _show as _show  # the display form of a network
+from loganalyzer.errors import ExitCode, SourceError
+from tests.conftest import FIXTURES
+
+ANON = FIXTURES / "anon"
+T0 = datetime(2026, 9, 14, 8, 0, tzinfo=UTC)
+
+
+def verdicts(sources: AnonymizerSources, ips: list[str], **columns) -> dict[str, dict]:
+    frame = pl.DataFrame({S.CLIENT_IP: ips, **columns}, schema_overrides={S.CLIENT_IP: pl.String})
+    out = classify(frame, sources)
+    return {r[S.CLIENT_IP]: r for r in out.iter_rows(named=True)}
+
+
+# --- loaders -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("loader", "file", "name", "kind", "entries", "category"),
+    [
+        (load_tor, "exit-addresses", "tor-exits", "tordnsel", 3, "tor"),
+        (load_tor, "torbulkexitlist", "tor-exits", "tor-bulk-list", 2, "tor"),
+        # invented1: one exit address and two other OR addresses; guardonly is no exit.
+        (load_tor, "onionoo-details.json", "tor-exits", "onionoo", 3, "tor"),
+        (
+            lambda p: load_ip_list(p, category="vpn"),
+            "vpn-list.txt",
+            "ip-list",
+            "cidr-list",
+            4,
+            "vpn",
+        ),
+        (load_ip_list, "misp-vpn.json", "misp", "misp-warninglist", 2, "vpn"),
+        (
+            lambda p: load_ip_list(p, category="relay"),
+            "egress-ip-ranges.csv",
+            "icloud-relay",
+            "geofeed",
+            2,
+            "relay",
+        ),
+        (load_cloud, "ip-ranges.json", "aws", "aws-ranges", 4, "hosting"),
+        (load_cloud, "cloud.json", "google", "google-ranges", 2, "hosting"),
+        (load_cloud, "ServiceTags_Public_20260907.json", "azure", "azure-ranges", 2, "hosting"),
+        (load_cloud, "public_ip_ranges.json", "oracle", "oracle-ranges", 1, "hosting"),
+        (load_asn_list, "asn-list.csv", "asn-list", "asn-csv", 2, None),
+    ],
+)
+def test_loaders_describe_their_source(loader, file, name, kind, entries, category):
+    src = loader(ANON / file)
+    info = src.info
+    assert (info.name, info.kind, info.entries, info.category) == (name, kind, entries, category)
+    assert info.path == str(ANON / file)
+    assert info.size_bytes == (ANON / file).stat().st_size
+    assert len(info.sha256) == 64
+
+
+def test_mmdb_loader_reads_type_and_build_date(anon_dbs):
+    info = load_mmdb(anon_dbs["anonymous-ip"]).info
+    assert (info.name, info.kind, info.date) == (
+        "maxmind-anon",
+        "GeoIP2-Anonymous-IP",
+        "2026-01-01",
+    )
+
+
+def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    p = tmp_path / name
+    if isinstance(content, bytes):
+        p.write_bytes(content)
+    else:
+        p.write_text(content, encoding="utf-8")
+    return p
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"tor_exits": ["{missing}"]}, "{missing}: no such source file"),
+        (
+            {"tor_exits": ["{tmp}"]},
+            "{tmp}: is a directory; use --sources-dir for a folder of sources",
+        ),
+        (
+            {"ip_lists": [("vpn", "{binary}")]},
+            "{binary}: is not a text file; expected an address/CIDR list, MISP JSON or geofeed CSV",
+        ),
+        (
+            {"ip_lists": [("vpn", "{badline}")]},
+            "{badline}: line 3: 'not-an-ip' is not an address or network (CIDR)",
+        ),
+        (
+            {"ip_lists": [("sneaky", "{badline}")]},
+            "{badline}: unknown category 'sneaky'; use one of " + ", ".join(CATEGORIES),
+        ),
+        (
+            {"ip_lists": ["{badline}"]},
+            "{badline}: give the list's category, e.g. --ip-list vpn=FILE",
+        ),
+        (
+            {"cloud_ranges": ["{otherjson}"]},
+            "{otherjson}: is not a cloud ranges file; expected AWS ip-ranges.json, Google "
+            "cloud.json, Azure ServiceTags or Oracle JSON",
+        ),
+        ({"cloud_ranges": ["{badline}"]}, "{badline}: is not valid JSON (Expecting value, line 1)"),
+        (
+            {"asn_list": "{badasn}"},
+            "{badasn}: line 2: unknown category 'cdn'; use one of " + ", ".join(CATEGORIES),
+        ),
+        (
+            {"tor_exits": ["{badline}"]},
+            "{badline}: line 3: 'not-an-ip' is not an address; expected a Tor exit list",
+        ),
+        (
+            {"anon_db": ["{city}"]},
+            "{city}: is a 'GeoLite2-City' database, but --anon-db needs GeoIP2-Anonymous-IP, "
+            "GeoIP-Anonymous-Plus or GeoIP-Residential-Proxy",
+        ),
+    ],
+    ids=[
+        "missing",
+        "directory",
+        "binary-list",
+        "bad-line",
+        "bad-category",
+        "no-category",
+        "other-json",
+        "not-json",
+        "asn-category",
+        "tor-bad-line",
+        "city-as-anon",
+    ],
+)
+def test_bad_sources_raise_source_error(tmp_path, city_db, kwargs, message):
+    paths = {
+        "missing": str(tmp_path / "nope.txt"),
+        "tmp": str(tmp_path),
+        "binary": str(write(tmp_path, "x.mmdb", b"\x00\x01\xffMaxMind")),
+        "badline": str(write(tmp_path, "list.txt", "# c\n1.2.3.4\nnot-an-ip\n")),
+        "otherjson": str(write(tmp_path, "other.json", '{"hello": []}')),
+        "badasn": str(write(tmp_path, "asn.csv", "AS1,vpn,x\nAS2,cdn,y\n")),
+        "city": str(city_db),
+    }
+    filled = {
+        k: (
+            [
+                tuple(x.format(**paths) for x in v) if isinstance(v, tuple) else v.format(**paths)
+                for v in val
+            ]
+            if isinstance(val, list)
+            else val.format(**paths)
+        )
+        for k, val in kwargs.items()
+    }
+    with pytest.raises(SourceError) as info:
+        AnonymizerSources.load(**filled)
+    assert str(info.value) == message.format(**paths)
+    assert info.value.exit_code == ExitCode.GEO_DB
+
+
+# --- verdicts ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def everything(anon_dbs) -> AnonymizerSources:
+    return AnonymizerSources.load(
+        anon_db=[anon_dbs["anonymous-plus"], anon_dbs["anonymous-ip"]],
+        tor_exits=[
+            ANON / "exit-addresses",
+            ANON / "torbulkexitlist",
+            ANON / "onionoo-details.json",
+        ],
+        ip_lists=[f"vpn={ANON / 'vpn-list.txt'}", ("relay", ANON / "egress-ip-ranges.csv")],
+        cloud_ranges=[ANON / "ip-ranges.json", ANON / "ServiceTags_Public_20260907.json"],
+        asn_list=ANON / "asn-list.csv",
+    )
+
+
+@pytest.mark.parametrize(
+    ("ip", "asn", "category", "confidence", "provider", "evidence"),
+    [
+        # MaxMind: one claim per flag, the strongest wins, all are kept.
+        (
+            "81.2.69.200",
+            20712,
+            "tor",
+            "confirmed",
+            "Andrews & Arnold (invented VPN label)",
+            [
+                "maxmind-anon:is_tor_exit_node (81.2.69.192/28; GeoIP2-Anonymous-IP 2026-01-01)",
+                "asn-list:AS20712 vpn (Andrews & Arnold (invented VPN label); whole AS)",
+                "ip-list:vpn-list.txt vpn (81.2.69.128/25)",
+                "maxmind-anon:is_public_proxy (81.2.69.192/28; GeoIP2-Anonymous-IP 2026-01-01)",
+            ],
+        ),
+        # Anonymous Plus carries provider, confidence and last seen.
+        (
+            "2.136.250.9",
+            None,
+            "vpn",
+            "confirmed",
+            "ExampleVPN",
+            [
+                "maxmind-anon:is_anonymous_vpn (2.136.250.0/24; GeoIP-Anonymous-Plus 2026-01-01; "
+                "provider ExampleVPN; confidence 99; last seen 2026-09-01)",
+                "maxmind-anon:is_anonymous_vpn (2.136.250.0/24; GeoIP2-Anonymous-IP 2026-01-01)",
+            ],
+        ),
+        # An empty record is "not listed", not a verdict.
+        ("175.167.99.1", None, None, None, None, None),
+        # iCloud Private Relay is a relay even though the VPN list has it too.
+        (
+            "2.137.200.1",
+            None,
+            "relay",
+            "confirmed",
+            "iCloud Private Relay",
+            [
+                "icloud-relay:relay ES ES-MD Madrid (2.137.200.0/24)",
+                "ip-list:vpn-list.txt vpn (2.137.200.0/24)",
+            ],
+        ),
+        # Most specific network wins: EC2's /30 inside AMAZON's /29.
+        (
+            "216.160.83.57",
+            None,
+            "hosting",
+            "confirmed",
+            "AWS",
+            ["aws:hosting us-west-2 EC2 (216.160.83.56/30)"],
+        ),
+        # Residential proxy outranks the hosting of the enclosing AWS network.
+        (
+            "216.160.83.61",
+            None,
+            "residential_proxy",
+            "confirmed",
+            "AWS",
+            [
+                "maxmind-anon:is_residential_proxy "
+                "(216.160.83.60/30; GeoIP2-Anonymous-IP 2026-01-01)",
+                "aws:hosting us-west-2 AMAZON (216.160.83.56/29)",
+            ],
+        ),
+        # Azure: the regional tag names the same network as AzureCloud.
+        (
+            "175.45.177.3",
+            None,
+            "hosting",
+            "confirmed",
+            "Azure",
+            ["azure:hosting koreacentral AzureCloud.koreacentral (175.45.177.0/24)"],
+        ),
+        # A whole AS in the ASN list alone is only suspected.
+        (
+            "81.2.69.5",
+            20712,
+            "vpn",
+            "suspected",
+            "Andrews & Arnold (invented VPN label)",
+            ["asn-list:AS20712 vpn (Andrews & Arnold (invented VPN label); whole AS)"],
+        ),
+        # IPv6: a list network, a geofeed relay and a Tor OR address (suspected).
+        (
+            "2a02:9000:bb::1",
+            None,
+            "vpn",
+            "suspected",
+            None,
+            ["ip-list:vpn-list.txt vpn (2a02:9000:bb::/48)"],
+        ),
+        (
+            "2a02:9000:cc::1",
+            None,
+            "relay",
+            "confirmed",
+            "iCloud Private Relay",
+            ["icloud-relay:relay ES ES-AN Seville (2a02:9000:cc::/48)"],
+        ),
+        (
+            "2a02:9000:aa::30",
+            None,
+            "tor",
+            "suspected",
+            "Tor",
+            [
+                "tor-exits:onionoo or_address of an exit relay "
+                "(relay invented1, seen 2026-09-01..2026-09-14)"
+            ],
+        ),
+        (
+            "2408:8200:ff::9",
+            None,
+            "proxy",
+            "confirmed",
+            None,
+            ["maxmind-anon:is_public_proxy (2408:8200:ff::/48; GeoIP2-Anonymous-IP 2026-01-01)"],
+        ),
+        ("185.220.101.20", None, "tor", "confirmed", "Tor", ["tor-exits:bulk-list"]),
+        (
+            "185.220.101.31",
+            None,
+            "tor",
+            "confirmed",
+            "Tor",
+            ["tor-exits:onionoo exit_address (relay invented1, seen 2026-09-01..2026-09-14)"],
+        ),
+        # A relay that is not an exit is not a Tor exit.
+        ("185.220.101.40", None, None, None, None, None),
+        ("175.167.1.2", 4837, None, None, None, None),
+    ],
+)
+def test_verdict_precedence_confidence_and_evidence(
+    everything, ip, asn, category, confidence, provider, evidence
+):
+    row = verdicts(
+        everything,
+        [ip],
+        **{S.ASN: pl.Series([asn], dtype=pl.Int64), S.FIRST_SEEN: [T0], S.LAST_SEEN: [T0]},
+    )[ip]
+    assert row[S.ANONYMIZER] == category
+    assert row[S.ANONYMIZER_CONFIDENCE] == confidence
+    assert row[S.ANONYMIZER_PROVIDER] == provider
+    assert row[S.ANONYMIZER_EVIDENCE] == evidence
+
+
+def test_ipv4_mapped_and_plain_addresses_get_the_same_verdict(everything):
+    out = verdicts(
+        everything,
+        ["2.137.200.1", "::ffff:2.137.200.1"],
+        **{S.FIRST_SEEN: [T0] * 2, S.LAST_SEEN: [T0] * 2},
+    )
+    a, b = out["2.137.200.1"], out["::ffff:2.137.200.1"]
+    assert a[S.ANONYMIZER] == b[S.ANONYMIZER] == "relay"
+    assert a[S.ANONYMIZER_EVIDENCE] == b[S.ANONYMIZER_EVIDENCE]
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "is_tor"),
+    [
+        (T0 - timedelta(days=3), T0 - timedelta(days=2), False),  # before the window
+        (T0, T0 + timedelta(hours=1), True),  # 30 min from the measurement
+        (T0 + timedelta(days=1, hours=9), T0 + timedelta(days=1, hours=10), False),  # 25 h after
+        (T0 - timedelta(days=5), T0 + timedelta(days=5), True),  # spans it
+    ],
+    ids=["before", "inside", "after", "spanning"],
+)
+def test_tordnsel_counts_only_near_the_measured_time(first, last, is_tor):
+    sources = AnonymizerSources.load(tor_exits=[ANON / "exit-addresses"])
+    row = verdicts(sources, ["185.220.101.7"], **{S.FIRST_SEEN: [first], S.LAST_SEEN: [last]})[
+        "185.220.101.7"
+    ]
+    assert (row[S.ANONYMIZER] == "tor") is is_tor
+    if is_tor:
+        assert row[S.ANONYMIZER_EVIDENCE] == ["tor-exits:exit-addresses (2026-09-14 08:30Z)"]
+
+
+def test_tor_slack_is_configurable():
+    narrow = AnonymizerSources.load(
+        tor_exits=[ANON / "exit-addresses"], tor_slack=timedelta(minutes=10)
+    )
+    at = T0 + timedelta(minutes=45)
+    row = verdicts(narrow, ["185.220.101.7"], **{S.FIRST_SEEN: [at], S.LAST_SEEN: [at]})
+    assert row["185.220.101.7"][S.ANONYMIZER] is None
+
+
+def test_list_comments_blank_lines_and_trailing_text(tmp_path):
+    p = write(
+        tmp_path,
+        "l.txt",
+        "\n# header\n   \n175.167.5.5   # one host\n2408:8200:1::/48 some label\n",
+    )
+    sources = AnonymizerSources.load(ip_lists=[("proxy", p)])
+    assert sources.infos[0].entries == 2
+    out = verdicts(sources, ["175.167.5.5", "175.167.5.6", "2408:8200:1::7"])
+    assert [out[ip][S.ANONYMIZER] for ip in out] == ["proxy", None, "proxy"]
+
+
+def test_misp_category_from_its_name_or_from_the_user(tmp_path):
+    assert load_ip_list(ANON / "misp-vpn.json").info.category == "vpn"
+    assert load_ip_list(ANON / "misp-vpn.json", category="hosting").info.category == "hosting"
+    other = write(tmp_path, "aws.json", json.dumps({"name": "Amazon AWS", "list": ["1.2.3.0/24"]}))
+    with pytest.raises(SourceError, match="give its category"):
+        load_ip_list(other)
+
+
+def test_sources_dir_finds_files_by_their_usual_names(tmp_path, anon_dbs, city_db):
+    for name in ("exit-addresses", "ip-ranges.json", "egress-ip-ranges.csv", "asn-list.csv"):
+        shutil.copy(ANON / name, tmp_path / name)
+    shutil.copy(anon_dbs["anonymous-ip"], tmp_path / "GeoIP2-Anonymous-IP.mmdb")
+    shutil.copy(city_db, tmp_path / "GeoLite2-City.mmdb")  # not a source: ignored
+    (tmp_path / "lists" / "vpn").mkdir(parents=True)
+    shutil.copy(ANON / "vpn-list.txt", tmp_path / "lists" / "vpn" / "x4b.txt")
+    sources = AnonymizerSources.load(sources_dir=tmp_path)
+    assert sorted((i.name, i.category) for i in sources.infos) == [
+        ("asn-list", None),
+        ("aws", "hosting"),
+        ("icloud-relay", "relay"),
+        ("ip-list", "vpn"),
+        ("maxmind-anon", None),
+        ("tor-exits", "tor"),
+    ]
+    assert sources.needs_asn
+
+
+def test_no_sources_no_verdicts():
+    sources = AnonymizerSources.load()
+    assert not sources
+    out = verdicts(sources, ["2.137.200.1", "junk"])
+    assert out["2.137.200.1"][S.ANONYMIZER] is None
+    assert out["junk"][S.ANONYMIZER_EVIDENCE] is None
+
+
+def test_stale_source_warns(tmp_path):
+    sources = AnonymizerSources.load(tor_exits=[ANON / "exit-addresses"])
+    last_year = datetime(2025, 9, 1, tzinfo=UTC)
+    (warning,) = stale_sources(sources, last_year, last_year + timedelta(days=1))
+    assert warning.startswith(f"{ANON / 'exit-addresses'}: its data (2026-09-14) is 377 days after")
+    assert stale_sources(sources, T0, T0) == []
+
+
+# --- the range join against a naive scan ----------------------------------------------------
+
+
+def _networks() -> st.SearchStrategy[list[ipaddress.IPv4Network | ipaddress.IPv6Network]]:
+    v4 = st.builds(
+        lambda a, n: ipaddress.ip_network(f"{ipaddress.IPv4Address(a)}/{n}", strict=False),
+        st.integers(0, 2**32 - 1),
+        st.integers(0, 32),
+    )
+    v6 = st.builds(
+        lambda a, n: ipaddress.ip_network(f"{ipaddress.IPv6Address(a)}/{n}", strict=False),
+        st.integers(0, 2**128 - 1),
+        st.integers(1, 128),
+    )
+    return st.lists(st.one_of(v4, v6), min_size=1, max_size=25, unique=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    nets=_networks(),
+    picks=st.lists(
+        st.tuples(st.integers(0, 24), st.integers(0, 2**128 - 1)), min_size=1, max_size=30
+    ),
+    randoms=st.lists(st.integers(0, 2**32 - 1), max_size=10),
+)
+def test_range_join_equals_naive_most_specific_scan(tmp_path_factory, nets, picks, randoms):
+    path = tmp_path_factory.mktemp("prop") / "nets.txt"
+    path.write_text("".join(f"{n}\n" for n in nets), encoding="utf-8")
+    sources = AnonymizerSources.load(ip_lists=[("vpn", path)])
+    ips: list[str] = []
+    for i, offset in picks:  # addresses inside (and at the edges of) the networks
+        net = nets[i % len(nets)]
+        ips.append(str(net.network_address + offset % net.num_addresses))
+        ips.append(str(net.broadcast_address))
+    ips += [str(ipaddress.IPv4Address(r)) for r in randoms]
+    ips = sorted(set(ips))
+    got = verdicts(sources, ips)
+
+    # IPv4 lives in the IPv4-mapped IPv6 space (::ffff:a.b.c.d), whichever way it is written.
+    def span(n):
+        lo, hi = int(n.network_address), int(n.broadcast_address)
+        return (lo | 0xFFFF << 32, hi | 0xFFFF << 32) if n.version == 4 else (lo, hi)
+
+    def key(a):
+        return int(a) | 0xFFFF << 32 if a.version == 4 else int(a)
+
+    for ip in ips:
+        k = key(ipaddress.ip_address(ip))
+        holding = [n for n in nets if span(n)[0] <= k <= span(n)[1]]
+        if not holding:
+            assert got[ip][S.ANONYMIZER_EVIDENCE] is None, ip
+            continue
+        # Most specific first; the same span written twice: the first evidence by sort.
+        labels = sorted(
+            (span(n)[1] - span(n)[0], f"ip-list:nets.txt vpn ({_show(n)})") for n in holding
+        )
+        assert got[ip][S.ANONYMIZER_EVIDENCE] == [labels[0][1]], ip
+
+
+def test_address_keys_put_ipv4_in_the_mapped_space():
+    keys = address_keys(
+        pl.Series(["0.0.0.0", "255.255.255.255", "::ffff:1.2.3.4", "::", "x", None])
+    )
+    assert keys.to_list() == [
+        0xFFFF << 32,
+        (0xFFFF << 32) | 0xFFFFFFFF,
+        (0xFFFF << 32) | 0x01020304,
+        0,
+        None,
+        None,
+    ]
+
+
+def test_residential_proxy_database_lists_only_residential_proxies(anon_dbs):
+    records = json.loads((ANON / "residential-proxy.json").read_text())
+    ((cidr, record),) = records.items()
+    sources = AnonymizerSources.load(anon_db=[anon_dbs["residential-proxy"]])
+    inside = str(ipaddress.ip_network(cidr).network_address + 9)
+    out = verdicts(sources, [inside, "2.137.67.1"])
+    assert out[inside][S.ANONYMIZER] == "residential_proxy"
+    assert out[inside][S.ANONYMIZER_PROVIDER] == record["provider_name"]
+    assert out[inside][S.ANONYMIZER_EVIDENCE] == [
+        f"maxmind-anon:residential_proxy ({cidr}; GeoIP-Residential-Proxy 2026-01-01; "
+        f"provider {record['provider_name']}; confidence {record['anonymizer_confidence']}; "
+        f"last seen {record['network_last_seen']})"
+    ]
+    assert out["2.137.67.1"][S.ANONYMIZER] is None
+
+
+def test_notebook_aggregate_groups_enriched_rows_by_verdict(everything):
+    from loganalyzer import aggregate
+
+    rows = pl.DataFrame(
+        {
+            S.CLIENT: ["2.137.200.1", "2.137.200.1", "175.167.1.2"],
+            S.CLIENT_IP: ["2.137.200.1", "2.137.200.1", "175.167.1.2"],
+            S.TS: [T0, T0, T0],
+            S.STATUS: [200, 200, 404],
+            S.BYTES: [1, 2, 3],
+        }
+    )
+    enriched = classify(rows, everything)
+    out = aggregate(enriched, by=["anonymizer"])
+    got = {
+        r[S.ANONYMIZER]: (r[S.REQUESTS], r[S.ANONYMIZED_REQUESTS])
+        for r in out.iter_rows(named=True)
+    }
+    assert got == {"relay": (2, 2), None: (1, 0)}
+
+
+def test_parsed_sources_are_cached_by_content(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    src = write(tmp_path, "list.txt", "175.167.5.0/24\n")
+    first = AnonymizerSources.load(ip_lists=[("vpn", src)], cache_dir=cache)
+    (entry,) = cache.glob("*.parquet")
+    assert entry.name.startswith(first.infos[0].sha256)
+    # The same file copied elsewhere: read from the cache, described as the copy.
+    (tmp_path / "copy").mkdir()
+    other = write(tmp_path / "copy", "list.txt", src.read_text())
+    monkeypatch.setenv("LOGANALYZER_CACHE_DIR", str(cache))
+    again = AnonymizerSources.load(ip_lists=[("vpn", other)])
+    assert list(cache.glob("*.parquet")) == [entry]
+    assert again.infos[0].path == str(other)
+    assert again.loaded[0].ranges.equals(first.loaded[0].ranges)
+    # The cached table is what is used: prove it by planting a different one.
+    planted = first.loaded[0].ranges.with_columns(pl.lit("planted").alias("evidence"))
+    meta = pl.read_parquet_metadata(entry)
+    planted.write_parquet(entry, metadata=meta)
+    hit = AnonymizerSources.load(ip_lists=[("vpn", other)])
+    assert verdicts(hit, ["175.167.5.1"])["175.167.5.1"][S.ANONYMIZER_EVIDENCE] == ["planted"]
+    # An edited file has another hash, so it is parsed afresh.
+    other.write_text("175.167.6.0/24\n", encoding="utf-8")
+    fresh = AnonymizerSources.load(ip_lists=[("vpn", other)])
+    assert verdicts(fresh, ["175.167.6.1"])["175.167.6.1"][S.ANONYMIZER] == "vpn"
+    assert len(list(cache.glob("*.parquet"))) == 2
+
+
+def test_tordnsel_file_without_exits_is_empty_not_an_error(tmp_path):
+    p = write(tmp_path, "exit-addresses", "@type tordnsel 1.0\nDownloaded 2026-09-14 12:00:00\n")
+    src = load_tor(p)
+    assert (src.info.kind, src.info.entries) == ("tordnsel", 0)

@@ -1,0 +1,324 @@
+"""Anonymizers end to end: the real CLI on a log with Tor, VPN, cloud, relay and direct clients."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from loganalyzer import schema as S
+from loganalyzer.anonymizers import AnonymizerSources
+from loganalyzer.errors import UsageError
+from loganalyzer.pipeline import analyze
+from tests.builders import log_line
+from tests.conftest import FIXTURES, run_cli
+
+ANON = FIXTURES / "anon"
+T0 = datetime(2026, 9, 14, 8, 0, tzinfo=UTC)
+
+# (address, region, requests, time of its requests, anonymized?)
+CLIENTS = [
+    ("175.167.1.2", "CN-LN", 3, T0, False),
+    ("2408:8200::1", "CN-LN", 1, T0, False),
+    ("2.136.4.5", "ES-CT", 2, T0, False),
+    ("2.136.250.9", "ES-CT", 1, T0, True),  # MaxMind: anonymous VPN
+    ("2.137.0.10", "ES-MD", 1, T0, False),
+    ("2.137.200.1", "ES-MD", 2, T0, True),  # iCloud Private Relay (and a VPN list)
+    ("185.220.101.7", "DE-BE", 1, T0, True),  # Tor, measured 30 min later
+    ("185.220.101.9", "DE-BE", 1, T0, True),  # Tor, measured 23 h earlier
+    ("185.220.101.8", "DE-BE", 1, T0 + timedelta(days=3), False),  # exit 3 days before
+    ("81.2.69.5", "GB-ENG", 1, T0, True),  # its whole AS is on the ASN list
+    ("216.160.83.57", "US-WA", 1, T0, True),  # AWS EC2
+]
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    lines = [
+        log_line(ip=ip, ts=ts + timedelta(seconds=i), request=f"GET /{i} HTTP/1.1")
+        for ip, _, n, ts, _ in CLIENTS
+        for i in range(n)
+    ]
+    (tmp_path / "access.log").write_text("".join(x + "\n" for x in lines), encoding="utf-8")
+    (tmp_path / "no-geoip").mkdir()
+    return tmp_path
+
+
+def source_args(anon_dbs: dict[str, Path]) -> list[str]:
+    return [
+        "--anon-db",
+        str(anon_dbs["anonymous-ip"]),
+        "--tor-exits",
+        str(ANON / "exit-addresses"),
+        "--ip-list",
+        f"vpn={ANON / 'vpn-list.txt'}",
+        "--ip-list",
+        f"relay={ANON / 'egress-ip-ranges.csv'}",
+        "--cloud-ranges",
+        str(ANON / "ip-ranges.json"),
+        "--asn-list",
+        str(ANON / "asn-list.csv"),
+    ]
+
+
+def cli(work: Path, geo_dbs: dict[str, Path], *args: str):
+    return run_cli(
+        *args,
+        "--city-db",
+        str(geo_dbs["city"]),
+        "--asn-db",
+        str(geo_dbs["asn"]),
+        cwd=work,
+        env={"LOGANALYZER_GEOIP_DIR": str(work / "no-geoip")},
+    )
+
+
+def test_report_shows_direct_and_anonymized_per_watched_region(work, geo_dbs, anon_dbs):
+    r = cli(
+        work,
+        geo_dbs,
+        "report",
+        "access.log",
+        "--watch",
+        "CN-LN",
+        "--watch",
+        "ES",
+        "-O",
+        "json",
+        *source_args(anon_dbs),
+    )
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    rows = {row["region_iso"]: row for row in doc["rows"]}
+    for region in {c[1] for c in CLIENTS}:
+        mine = [c for c in CLIENTS if c[1] == region]
+        row = rows[region]
+        assert row["requests"] == sum(c[2] for c in mine), region
+        assert row["anonymized_requests"] == sum(c[2] for c in mine if c[4]), region
+        assert row["anonymized_ips"] == sum(1 for c in mine if c[4]), region
+    assert all(rows[r]["watched"] for r in ("CN-LN", "ES-CT", "ES-MD"))
+    assert rows["CN-LN"]["anonymized_requests"] == 0
+    kinds = sorted(s["kind"] for s in doc["meta"]["sources"])
+    assert kinds == [
+        "GeoIP2-Anonymous-IP",
+        "asn-csv",
+        "aws-ranges",
+        "cidr-list",
+        "geofeed",
+        "tordnsel",
+    ]
+    assert all(len(s["sha256"]) == 64 and s["entries"] > 0 for s in doc["meta"]["sources"])
+    stderr = r.stderr.decode()
+    assert f"Source: {ANON / 'exit-addresses'} (tordnsel, 3 entries)" in stderr
+
+
+def test_table_has_direct_and_anonymized_columns(work, geo_dbs, anon_dbs):
+    r = cli(work, geo_dbs, "-q", "report", "access.log", "--watch", "ES", *source_args(anon_dbs))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    header = next(line for line in out.splitlines() if "region code" in line)
+    assert header.split()[-7:] == [
+        "requests",
+        "direct",
+        "anonymized",
+        "share",
+        "unique",
+        "IPs",
+        "bytes",
+    ]
+    madrid = next(line for line in out.splitlines() if "ES-MD" in line)
+    numbers = [t for t in madrid.split() if t.isdigit()]
+    assert numbers[:3] == ["3", "1", "2"]  # requests, direct, anonymized
+    assert "not proof of a direct user" in out
+
+
+def test_by_anonymizer_and_provider(work, geo_dbs, anon_dbs):
+    r = cli(
+        work,
+        geo_dbs,
+        "report",
+        "access.log",
+        "--by",
+        "anonymizer",
+        "-O",
+        "json",
+        *source_args(anon_dbs),
+    )
+    assert r.returncode == 0, r.stderr
+    got = {
+        (x["anonymizer"], x["anonymizer_confidence"]): x["requests"]
+        for x in json.loads(r.stdout)["rows"]
+    }
+    assert got == {
+        (None, None): 8,
+        ("tor", "confirmed"): 2,
+        ("relay", "confirmed"): 2,
+        ("vpn", "confirmed"): 1,
+        ("vpn", "suspected"): 1,
+        ("hosting", "confirmed"): 1,
+    }
+    r = cli(
+        work,
+        geo_dbs,
+        "report",
+        "access.log",
+        "--by",
+        "provider",
+        "-O",
+        "csv",
+        *source_args(anon_dbs),
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert lines[0].startswith("anonymizer,anonymizer_provider,requests,")
+    assert "relay,iCloud Private Relay,2," in r.stdout.decode()
+    assert "hosting,AWS,1," in r.stdout.decode()
+
+
+def test_where_on_the_verdict(work, geo_dbs, anon_dbs):
+    r = cli(
+        work,
+        geo_dbs,
+        "report",
+        "access.log",
+        "--by",
+        "ip",
+        "--where",
+        "anonymizer=tor",
+        "-O",
+        "json",
+        *source_args(anon_dbs),
+    )
+    assert r.returncode == 0, r.stderr
+    assert sorted(x["client_ip"] for x in json.loads(r.stdout)["rows"]) == [
+        "185.220.101.7",
+        "185.220.101.9",
+    ]
+
+
+def test_enrich_writes_the_verdict_and_evidence_per_request(work, geo_dbs, anon_dbs):
+    r = cli(work, geo_dbs, "enrich", "access.log", "-o", "out.parquet", *source_args(anon_dbs))
+    assert r.returncode == 0, r.stderr
+    frame = pl.read_parquet(work / "out.parquet")
+    assert frame.height == sum(c[2] for c in CLIENTS)
+    by_ip = {row[S.CLIENT_IP]: row for row in frame.iter_rows(named=True)}
+    assert by_ip["185.220.101.7"][S.ANONYMIZER_EVIDENCE] == [
+        "tor-exits:exit-addresses (2026-09-14 08:30Z)"
+    ]
+    assert by_ip["185.220.101.8"][S.ANONYMIZER] is None
+    assert by_ip["81.2.69.5"][S.ANONYMIZER_EVIDENCE] == [
+        "asn-list:AS20712 vpn (Andrews & Arnold (invented VPN label); whole AS)"
+    ]
+    assert by_ip["216.160.83.57"][S.ANONYMIZER_EVIDENCE] == [
+        "aws:hosting us-west-2 EC2 (216.160.83.56/30)"
+    ]
+    assert by_ip["2.137.200.1"][S.ANONYMIZER] == "relay"
+    for ip, _, _, _, anonymized in CLIENTS:
+        assert (by_ip[ip][S.ANONYMIZER] is not None) is anonymized, ip
+
+
+def test_sources_info_lists_what_is_loaded(work, anon_dbs):
+    r = run_cli("sources", "info", *source_args(anon_dbs), "--json", cwd=work)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["sources"]
+    assert [x["name"] for x in rows] == [
+        "maxmind-anon",
+        "tor-exits",
+        "ip-list",
+        "icloud-relay",
+        "aws",
+        "asn-list",
+    ]
+    r = run_cli("sources", "info", cwd=work)
+    assert r.returncode == 0
+    assert r.stdout.decode().startswith("no anonymizer sources given")
+    r = run_cli("sources", "info", "--tor-exits", str(ANON / "exit-addresses"), cwd=work)
+    assert (
+        "tor-exits     tordnsel tor: 3 entries, data of 2026-09-14T08:30:00Z" in r.stdout.decode()
+    )
+
+
+def test_sources_dir_from_the_environment(work, geo_dbs, tmp_path):
+    d = tmp_path / "anon-sources"
+    d.mkdir()
+    (d / "exit-addresses").write_bytes((ANON / "exit-addresses").read_bytes())
+    r = run_cli(
+        "report",
+        "access.log",
+        "--city-db",
+        str(geo_dbs["city"]),
+        "--by",
+        "anonymizer",
+        "-O",
+        "json",
+        cwd=work,
+        env={"LOGANALYZER_SOURCES_DIR": str(d), "LOGANALYZER_GEOIP_DIR": str(work / "no-geoip")},
+    )
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["rows"]
+    assert {x["anonymizer"]: x["requests"] for x in rows} == {None: 13, "tor": 2}
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--ip-list", "vpn=missing.txt"], 4, "Error: missing.txt: no such source file"),
+        (["--by", "anonymizer"], 2, "Error: anonymizer columns need sources"),
+        (
+            ["--asn-list", str(ANON / "asn-list.csv")],
+            4,
+            "Error: --asn-list needs an ASN database",
+        ),
+    ],
+    ids=["missing-source", "anonymizer-without-sources", "asn-list-without-asn-db"],
+)
+def test_source_errors_exit_codes(work, geo_dbs, args, code, message):
+    base = ["report", "access.log", "--city-db", str(geo_dbs["city"])]
+    r = run_cli(*base, *args, cwd=work, env={"LOGANALYZER_GEOIP_DIR": str(work / "no-geoip")})
+    assert r.returncode == code, r.stderr
+    assert r.stderr.decode().splitlines()[-1].startswith(message)
+
+
+def test_no_sources_means_no_anonymizer_columns(work, geo_dbs):
+    a = analyze([work / "access.log"], city_db=geo_dbs["city"], asn_db=geo_dbs["asn"])
+    assert S.ANONYMIZED_REQUESTS not in a.rows.columns
+    assert a.meta["sources"] == []
+    with pytest.raises(UsageError):
+        analyze([work / "access.log"], city_db=geo_dbs["city"], by=["anonymizer"])
+
+
+def test_library_api_matches_the_cli(work, geo_dbs, anon_dbs):
+    sources = AnonymizerSources.load(tor_exits=[ANON / "exit-addresses"])
+    a = analyze(
+        [work / "access.log"],
+        city_db=geo_dbs["city"],
+        by=["region"],
+        watch=["DE-BE"],
+        sources=sources,
+    )
+    row = a.rows.filter(pl.col(S.REGION_ISO) == "DE-BE").row(0, named=True)
+    assert (row[S.REQUESTS], row[S.ANONYMIZED_REQUESTS], row[S.ANONYMIZED_IPS]) == (3, 2, 2)
+
+
+def test_by_ip_is_the_per_address_evidence_table(work, geo_dbs, anon_dbs):
+    r = cli(
+        work, geo_dbs, "report", "access.log", "--by", "ip", "-O", "csv", *source_args(anon_dbs)
+    )
+    assert r.returncode == 0, r.stderr
+    rows = {
+        row["client_ip"]: row
+        for row in pl.read_csv(r.stdout, infer_schema=False).iter_rows(named=True)
+    }
+    assert rows["2.137.200.1"]["anonymizer"] == "relay"
+    assert rows["2.137.200.1"]["anonymizer_evidence"] == (
+        "icloud-relay:relay ES ES-MD Madrid (2.137.200.0/24) | "
+        "ip-list:vpn-list.txt vpn (2.137.200.0/24)"
+    )
+    assert rows["175.167.1.2"]["anonymizer"] is None
+    assert rows["175.167.1.2"]["anonymized_requests"] == "0"
+    r = cli(work, geo_dbs, "-q", "report", "access.log", "--by", "ip", *source_args(anon_dbs))
+    line = next(x for x in r.stdout.decode().splitlines() if "216.160.83.57" in x)
+    assert line.split()[:2] == ["216.160.83.57", "hosting"]

@@ -1,0 +1,129 @@
+"""The benchmark's generator and runner: right numbers, never timed here."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import polars as pl
+import pytest
+
+from loganalyzer import analyze
+from loganalyzer.bench import _MALFORMED, generate_log
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def bench_log(tmp_path_factory, city_db):
+    path = tmp_path_factory.mktemp("bench") / "bench.log"
+    return generate_log(path, lines=4000, seed=3, city_db=city_db, malformed_share=0.05)
+
+
+def test_same_seed_same_file(tmp_path, city_db, bench_log):
+    again = generate_log(
+        tmp_path / "again.log", lines=4000, seed=3, city_db=city_db, malformed_share=0.05
+    )
+    other = generate_log(
+        tmp_path / "other.log", lines=4000, seed=4, city_db=city_db, malformed_share=0.05
+    )
+    assert again.read_bytes() == bench_log.read_bytes()
+    assert other.read_bytes() != bench_log.read_bytes()
+
+
+def test_gzip_output_holds_the_same_lines(tmp_path, city_db, bench_log):
+    gz = generate_log(
+        tmp_path / "b.log.gz", lines=4000, seed=3, city_db=city_db, malformed_share=0.05
+    )
+    assert gzip.decompress(gz.read_bytes()) == bench_log.read_bytes()
+
+
+def test_every_line_is_a_request_or_one_of_the_malformed_kinds(bench_log, city_db):
+    lines = bench_log.read_text().splitlines()
+    assert len(lines) == 4000
+    junk = [ln for ln in lines if ln in _MALFORMED]
+    # 5% asked for: the binomial spread on 4000 lines stays well inside 3-7%.
+    assert 120 < len(junk) < 280
+    a = analyze([bench_log], city_db=city_db, by=["country"])
+    assert a.meta["lines"]["total"] == 4000
+    assert a.meta["lines"]["rejected"] == len(junk)
+    # Clients are drawn from the database's networks: every one is found.
+    assert set(a.rows["geo_status"].to_list()) == {"ok"}
+
+
+def test_clients_are_heavy_tailed_with_ipv6(bench_log):
+    frame = pl.read_csv(
+        bench_log, has_header=False, separator="\x1f", quote_char=None, new_columns=["line"]
+    )
+    clients = frame.select(pl.col("line").str.extract(r"^(\S+) - - \[", 1)).drop_nulls()
+    counts = clients.to_series().value_counts(sort=True)
+    top, median = counts["count"][0], counts["count"].median()
+    assert top > 10 * median
+    assert 0.15 < clients.to_series().str.contains(":").mean() < 0.5
+    offsets = frame.select(pl.col("line").str.extract(r" ([+-]\d{4})\]", 1)).drop_nulls()
+    assert offsets.n_unique() >= 4
+
+
+def test_bench_command_reports_consistent_figures(bench_log, city_db, asn_db):
+    r = run_cli(
+        "bench",
+        str(bench_log),
+        "--city-db",
+        str(city_db),
+        "--asn-db",
+        str(asn_db),
+        "--repeat",
+        "1",
+        "--gzip",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["lines"] == 4000
+    assert out["size_bytes"] == bench_log.stat().st_size
+    assert out["report"]["returncode"] == 0
+    assert out["floor"]["returncode"] == 0
+    assert out["report"]["peak_rss_mb"] > 10
+    assert out["ratio_to_floor"] == pytest.approx(
+        out["report"]["seconds"] / out["floor"]["seconds"], abs=0.001
+    )
+    assert out["lines_per_second"] == pytest.approx(4000 / out["report"]["seconds"], abs=1)
+    assert out["gzip_ratio_to_plain"] == pytest.approx(
+        out["gzip"]["seconds"] / out["report"]["seconds"], abs=0.001
+    )
+    assert out["machine"]["cpus"] >= 1
+    # The gzip copy is made beside the work, never left beside the user's log.
+    assert sorted(p.name for p in bench_log.parent.iterdir()) == ["bench.log"]
+
+
+def test_bench_generates_a_log_when_none_is_given(tmp_path, city_db):
+    keep = tmp_path / "gen.log"
+    r = run_cli(
+        "bench", "--lines", "500", "--keep", str(keep), "--city-db", str(city_db), "--repeat", "1"
+    )
+    assert r.returncode == 0, r.stderr
+    assert len(keep.read_text().splitlines()) == 500
+    text = r.stdout.decode()
+    assert "500 lines" in text
+    assert "x the floor" in text
+    assert b"Generating 500 lines" in r.stderr
+
+
+def test_bench_without_a_city_database_is_a_database_error(tmp_path):
+    r = run_cli("bench", "--lines", "500", "--geoip-dir", str(tmp_path), cwd=tmp_path)
+    assert r.returncode == 4, r.stderr
+    assert r.stderr.count(b"\n") == 1
+
+
+def test_peers_are_timed_with_their_own_memory(bench_log, city_db):
+    r = run_cli(
+        "bench", str(bench_log), "--city-db", str(city_db), "--repeat", "1", "--peers", "--json"
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    naive = out["peers"]["python re + geoip2 loop"]
+    assert naive["returncode"] == 0
+    assert naive["seconds"] > 0
+    # A plain Python loop holds a few tens of MB: the figure is the child's own peak,
+    # not the benchmark process's memory inherited at fork.
+    assert 0 < naive["peak_rss_mb"] < 80
+    assert out["report"]["peak_rss_mb"] > naive["peak_rss_mb"]
