@@ -200,7 +200,7 @@ def detect_compression(head: bytes, *, complete: bool = False) -> Compression:
         ('bzip2', 'none')
     """
     for magic, kind in _MAGIC:
-        if head.startswith(magic):
+        if head.startswith(magic) and _header_ok(kind, head):
             return kind
     # pzstd (and seekable zstd) files open with a skippable frame, 0x184D2A5?.
     if head[1:4] == b"\x2a\x4d\x18" and 0x50 <= head[0] <= 0x5F:
@@ -211,6 +211,21 @@ def detect_compression(head: bytes, *, complete: bool = False) -> Compression:
         if any(m.startswith(block) if short else block == m for m in _BZIP2_BLOCK):
             return "bzip2"
     return "none"
+
+
+def _header_ok(kind: Compression, head: bytes) -> bool:
+    """Whether the bytes after the magic fit the format (or the file ends first).
+
+    Text can start with any bytes, scanners' junk included; checking the fixed
+    bits of each header keeps such a log from being taken for a broken archive.
+    """
+    if kind == "gzip":  # CM is 8 (deflate); FLG's top three bits are reserved
+        return (len(head) < 3 or head[2] == 8) and (len(head) < 4 or head[3] & 0xE0 == 0)
+    if kind == "xz":  # stream flags: a zero byte, then the check type in the low nibble
+        return (len(head) < 7 or head[6] == 0) and (len(head) < 8 or head[7] & 0xF0 == 0)
+    if kind == "zstd":  # frame header descriptor: bit 3 is reserved
+        return len(head) < 5 or head[4] & 0x08 == 0
+    return True
 
 
 class ByteStream(Protocol):

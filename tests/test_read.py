@@ -186,6 +186,10 @@ def test_expand_inputs_nothing_given() -> None:
         pytest.param(b"", "none", id="empty"),
         pytest.param(b"BZh9\x17rE8P\x90\x00", "bzip2", id="bzip2-empty-stream"),
         pytest.param(b"\x50\x2a\x4d\x18\x04\x00", "zstd", id="zstd-skippable-frame-first"),
+        pytest.param(b"\x28\xb5\x2f\xfd\n", "none", id="zstd-magic-then-reserved-bit"),
+        pytest.param(b"\x1f\x8b\x07\x00", "none", id="gzip-magic-not-deflate"),
+        pytest.param(b"\x1f\x8b\x08\xff", "none", id="gzip-reserved-flags"),
+        pytest.param(b"\xfd7zXZ\x00\x01\x01", "none", id="xz-magic-bad-stream-flags"),
         pytest.param(b"\x5f\x2a\x4d\x18\x04\x00", "zstd", id="zstd-skippable-frame-last"),
         pytest.param(b"\x60\x2a\x4d\x18\x04\x00", "none", id="not-a-skippable-frame"),
         pytest.param(b"BZh Ltd - - [14/Sep", "none", id="text-starting-BZh"),
@@ -205,6 +209,8 @@ def test_detect_compression(head: bytes, kind: str) -> None:
         pytest.param(b"BZh9", "bzip2", id="bzip2-only-the-level"),
         pytest.param(b"BZh91AX", "none", id="text-like-a-cut-bzip2-header"),
         pytest.param(b"BZh", "none", id="three-letters"),
+        pytest.param(b"\x28\xb5\x2f\xfd", "zstd", id="zstd-cut-after-its-magic"),
+        pytest.param(b"\x1f\x8b", "gzip", id="gzip-cut-after-its-magic"),
     ],
 )
 def test_detect_compression_of_a_whole_short_file(head: bytes, kind: str) -> None:
