@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from loganalyzer.aggregate import aggregate, by_country, by_region, top_networks
 from loganalyzer.anonymizers import AnonymizerSources, classify
 from loganalyzer.brief import Briefing, briefing
+from loganalyzer.detect import Detection, FormatDetectionError, detect_format
 from loganalyzer.enrich import DatabaseInfo, GeoDatabases, enrich, lookup
 from loganalyzer.errors import (
     ExitCode,
@@ -26,7 +27,7 @@ from loganalyzer.errors import (
     UsageError,
 )
 from loganalyzer.formats import COMBINED, COMMON, PRESETS, VHOST_COMBINED, LogFormat, get_format
-from loganalyzer.parse import ParseResult, parse
+from loganalyzer.parse import ParseOptions, ParseResult, parse
 from loganalyzer.pipeline import Analysis, analyze, enrich_logs, sample_paths
 
 # Charts import matplotlib inside each function: `import loganalyzer` stays light.
@@ -59,13 +60,16 @@ __all__ = [
     "Briefing",
     "Chart",
     "DatabaseInfo",
+    "Detection",
     "ExitCode",
+    "FormatDetectionError",
     "GeoDatabaseError",
     "GeoDatabases",
     "InputError",
     "LogAnalyzerError",
     "LogFormat",
     "OutputError",
+    "ParseOptions",
     "ParseResult",
     "SourceError",
     "UsageError",
@@ -77,6 +81,7 @@ __all__ = [
     "by_region",
     "chart",
     "classify",
+    "detect_format",
     "enrich",
     "enrich_logs",
     "figure_bytes",

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -25,6 +25,7 @@ from loganalyzer.errors import ExitCode, LogAnalyzerError, OutputError, UsageErr
 
 if TYPE_CHECKING:
     from loganalyzer.anonymizers import AnonymizerSources
+    from loganalyzer.parse import ParseOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,16 +46,69 @@ def _echo_err(message: str) -> None:
 
 
 def log_options(f: F) -> F:
-    """Options shared by commands that read logs."""
+    """Options shared by commands that read logs.
+
+    The format-reading options (``--assume-tz``, ``--client-ip``,
+    ``--trusted-proxy``, ``--json-field``) reach the command as one
+    ``parse_options`` argument, and ``--json-field`` turns ``--log-format`` into
+    a JSON mapping.
+    """
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from loganalyzer.parse import ParseOptions
+
+        json_field = kwargs.pop("json_field")
+        if json_field:
+            if kwargs["log_format"] not in ("auto", "json"):
+                raise UsageError("--json-field goes with --log-format json (or auto)")
+            kwargs["log_format"] = "json:" + ",".join(json_field)
+        kwargs["parse_options"] = ParseOptions(
+            assume_tz=kwargs.pop("assume_tz"),
+            client_ip=kwargs.pop("client_ip"),
+            trusted_proxies=tuple(kwargs.pop("trusted_proxy")),
+        )
+        return f(*args, **kwargs)
+
     decorators = [
         click.argument("logs", nargs=-1, type=click.Path(allow_dash=True, path_type=str)),
         click.option(
             "--log-format",
             "-f",
-            default="combined",
+            default="auto",
             show_default=True,
-            metavar="NAME|apache:FMT",
-            help="Input format: combined, common, vhost_combined, or apache:'<LogFormat>'.",
+            metavar="auto|NAME|apache:FMT|nginx:FMT",
+            help="Input format: auto (detected per file), a preset (loganalyzer formats), "
+            "apache:'<LogFormat>' or nginx:'<log_format>'.",
+        ),
+        click.option(
+            "--json-field",
+            multiple=True,
+            metavar="COL=PATH",
+            help="JSON lines: where a column is, e.g. client_ip=remote_addr,ts=time "
+            "(repeatable; implies --log-format json).",
+        ),
+        click.option(
+            "--client-ip",
+            type=click.Choice(["conn", "xff", "xff-first"]),
+            default="conn",
+            show_default=True,
+            help="Client address: the connection's, the right-most X-Forwarded-For entry "
+            "not a --trusted-proxy, or the left-most (spoofable).",
+        ),
+        click.option(
+            "--trusted-proxy",
+            multiple=True,
+            metavar="CIDR",
+            help="Your own proxies, skipped in X-Forwarded-For by --client-ip xff. Repeatable.",
+        ),
+        click.option(
+            "--assume-tz",
+            default="UTC",
+            show_default=True,
+            metavar="ZONE",
+            help="Zone of log times written without one (HAProxy, vsftpd, W3C date-local): "
+            "Europe/Madrid, +08:00.",
         ),
         click.option(
             "--since",
@@ -91,9 +145,10 @@ def log_options(f: F) -> F:
             help="Analyse the bundled sample log with its invented sample databases.",
         ),
     ]
+    wrapped: Any = wrapper
     for d in reversed(decorators):
-        f = d(f)
-    return f
+        wrapped = d(wrapped)
+    return cast(F, wrapped)
 
 
 def geo_options(f: F) -> F:
@@ -486,6 +541,7 @@ def report(
     ctx: click.Context,
     logs: tuple[str, ...],
     log_format: str,
+    parse_options: ParseOptions,
     since: str | None,
     until: str | None,
     where: tuple[str, ...],
@@ -539,6 +595,7 @@ def report(
             ctx,
             logs,
             log_format=log_format,
+            parse_options=parse_options,
             since=_parse_time(since, "--since"),
             until=_parse_time(until, "--until"),
             where=where,
@@ -563,6 +620,7 @@ def report(
         analysis = _runner(scheduler, workers)(
             logs,
             log_format=log_format,
+            parse_options=parse_options,
             by=by or ("region",),
             where=where,
             since=_parse_time(since, "--since"),
@@ -673,6 +731,7 @@ def enrich(
     ctx: click.Context,
     logs: tuple[str, ...],
     log_format: str,
+    parse_options: ParseOptions,
     since: str | None,
     until: str | None,
     where: tuple[str, ...],
@@ -730,6 +789,7 @@ def enrich(
             scheduler=scheduler,
             workers=None if scheduler else workers,
             log_format=log_format,
+            parse_options=parse_options,
             where=where,
             since=_parse_time(since, "--since"),
             until=_parse_time(until, "--until"),
@@ -857,19 +917,29 @@ def sources_info(anon_sources: AnonymizerSources | None, as_json: bool) -> None:
 
 @cli.command()
 def formats() -> None:
-    """List the log formats, with their Apache template and an example line.
+    """List the log formats, with their definition and an example line.
+
+    Without --log-format each file's format is detected from its first lines
+    (the preset that reads most of them); name one to skip detection.
 
     \b
     Example:
         loganalyzer formats
         loganalyzer report access.log --log-format vhost_combined
+        loganalyzer report access.log -f nginx:'$remote_addr [$time_local] "$request" $status'
     """
-    from loganalyzer.formats import PRESETS
+    from loganalyzer.formats import ALIASES, PRESETS
+    from loganalyzer.report import safe_text
 
+    aliases: dict[str, list[str]] = {}
+    for alias, name in ALIASES.items():
+        aliases.setdefault(name, []).append(alias)
     for fmt in PRESETS.values():
+        also = f"  aliases:  {', '.join(aliases[fmt.name])}\n" if fmt.name in aliases else ""
+        definition = "regex" if fmt.syntax == "regex" else fmt.syntax
         click.echo(
-            f"{fmt.name}\n  {fmt.description}\n"
-            f"  template: {fmt.template}\n  example:  {fmt.example}\n"
+            f"{fmt.name}\n  {fmt.description}\n{also}"
+            f"  {definition}: {safe_text(fmt.template)}\n  example:  {safe_text(fmt.example)}\n"
         )
 
 
@@ -1340,6 +1410,7 @@ def compare(
     ctx: click.Context,
     logs: tuple[str, ...],
     log_format: str,
+    parse_options: ParseOptions,
     since: str | None,
     until: str | None,
     where: tuple[str, ...],
@@ -1402,6 +1473,7 @@ def compare(
             baseline=baseline,
             current=current,
             log_format=log_format,
+            parse_options=parse_options,
             by=by,
             where=where,
             since=_parse_time(since, "--since"),
@@ -1437,6 +1509,7 @@ def _follow_report(
     logs: Sequence[str],
     *,
     log_format: str,
+    parse_options: ParseOptions,
     since: datetime | None,
     until: datetime | None,
     where: Sequence[str],
@@ -1499,6 +1572,7 @@ def _follow_report(
         with _open_rejects_ctx(rejects) as rej:
             live = LiveReport(
                 log_format=log_format,
+                parse_options=parse_options,
                 by=by,
                 where=where,
                 since=since,
@@ -1549,9 +1623,11 @@ def _analysis_options(
     geoip_dir: str | None,
     lang: str,
     max_bad_lines: int | None,
+    parse_options: ParseOptions,
 ) -> dict[str, Any]:
     return {
         "log_format": log_format,
+        "parse_options": parse_options,
         "where": where,
         "since": _parse_time(since, "--since"),
         "until": _parse_time(until, "--until"),
@@ -1640,6 +1716,7 @@ def plot(
     ctx: click.Context,
     logs: tuple[str, ...],
     log_format: str,
+    parse_options: ParseOptions,
     since: str | None,
     until: str | None,
     where: tuple[str, ...],
@@ -1679,7 +1756,17 @@ def plot(
     figure_format(out_path)
     _refuse_input_target(out_path, logs)
     options = _analysis_options(
-        logs, log_format, since, until, where, city_db, asn_db, geoip_dir, lang, max_bad_lines
+        logs,
+        log_format,
+        since,
+        until,
+        where,
+        city_db,
+        asn_db,
+        geoip_dir,
+        lang,
+        max_bad_lines,
+        parse_options,
     )
     with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
         result = chart(
@@ -1726,6 +1813,7 @@ def brief(
     ctx: click.Context,
     logs: tuple[str, ...],
     log_format: str,
+    parse_options: ParseOptions,
     since: str | None,
     until: str | None,
     where: tuple[str, ...],
@@ -1762,7 +1850,17 @@ def brief(
     fmt = briefing_format(out_path)
     _refuse_input_target(out_path, logs)
     options = _analysis_options(
-        logs, log_format, since, until, where, city_db, asn_db, geoip_dir, lang, max_bad_lines
+        logs,
+        log_format,
+        since,
+        until,
+        where,
+        city_db,
+        asn_db,
+        geoip_dir,
+        lang,
+        max_bad_lines,
+        parse_options,
     )
     with _open_rejects_ctx(rejects) as rej:
         result = briefing(

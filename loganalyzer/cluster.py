@@ -31,7 +31,8 @@ from loganalyzer.errors import (
     UsageError,
 )
 from loganalyzer.filters import Filter, parse_filter
-from loganalyzer.formats import LogFormat, get_format
+from loganalyzer.formats import AUTO, LogFormat, get_format
+from loganalyzer.parse import ParseOptions
 from loganalyzer.pipeline import (
     Analysis,
     LineCounter,
@@ -105,7 +106,7 @@ def _scan_file(
     counter = LineCounter()
     faults: list[ReadFault] = []
     batches = _parsed_batches(
-        [inp], plan.fmt, counter, faults, RejectWriter(None), None, None, plan.columns
+        [inp], plan.fmt, counter, faults, RejectWriter(None), None, None, plan.columns, plan.options
     )
     partial = reduce_batches(batches, plan)
     dbs = _worker_dbs(city, asn)
@@ -169,7 +170,8 @@ def analyze_distributed(
     client: Client | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
-    log_format: str | LogFormat = "combined",
+    log_format: str | LogFormat = AUTO,
+    parse_options: ParseOptions | None = None,
     by: Sequence[str] = ("region",),
     where: Sequence[str | Filter] = (),
     since: datetime | None = None,
@@ -200,6 +202,7 @@ def analyze_distributed(
         scheduler: the address of a running scheduler.
         workers: start a local cluster with this many worker processes.
         log_format: as for :func:`~loganalyzer.analyze`.
+        parse_options: as for :func:`~loganalyzer.analyze`.
         by: as for :func:`~loganalyzer.analyze`.
         where: as for :func:`~loganalyzer.analyze`.
         since: as for :func:`~loganalyzer.analyze`.
@@ -224,11 +227,21 @@ def analyze_distributed(
     if rejects is not None:
         raise UsageError("--rejects is not available on a cluster yet; run without it")
     inputs, plan, filters, dbs = prepare(
-        paths, log_format, by, where, since, until, None, city_db, asn_db, geoip_dir, sources
+        paths,
+        log_format,
+        by,
+        where,
+        since,
+        until,
+        None,
+        city_db,
+        asn_db,
+        geoip_dir,
+        sources,
+        parse_options,
     )
     if any(inp.path is None for inp in inputs):
         raise UsageError("a cluster cannot read standard input; give files")
-    fmt = plan.fmt
     paths_by_role = {info.role: str(Path(info.path).resolve()) for info in dbs.infos}
     fields = frozenset(geo_fields(plan, filters, sources))
     own = client is None
@@ -276,7 +289,7 @@ def analyze_distributed(
     if max_bad_lines is not None and counter.rejected > max_bad_lines:
         first = next(f for f in counter.files if f.rejected)
         raise TooManyBadLinesError(
-            counter.rejected, counter.total, first.first_reject or 0, first.name, fmt.name
+            counter.rejected, counter.total, first.first_reject or 0, first.name, first.format
         )
     return finish_analysis(
         merged,
@@ -308,7 +321,8 @@ class EnrichResult:
 def enrich_file(
     index: int,
     inp: InputFile,
-    fmt: LogFormat,
+    fmt: LogFormat | None,
+    options: ParseOptions,
     filters: tuple[Filter, ...],
     since: datetime | None,
     until: datetime | None,
@@ -334,7 +348,9 @@ def enrich_file(
     try:
         stream = EnrichStream(_worker_dbs(city, asn), lang, filters, since, until)
         written: list[Path] = []
-        batches = _parsed_batches([inp], fmt, counter, faults, RejectWriter(None), None, None)
+        batches = _parsed_batches(
+            [inp], fmt, counter, faults, RejectWriter(None), None, None, options=options
+        )
         for n, rows in enumerate(batches):
             written += write_partitioned(stream(rows), attempt, f"f{index:05d}-{n:06d}")
     except LogAnalyzerError as exc:
@@ -352,7 +368,8 @@ def enrich_distributed(
     client: Client | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
-    log_format: str | LogFormat = "combined",
+    log_format: str | LogFormat = AUTO,
+    parse_options: ParseOptions | None = None,
     where: Sequence[str | Filter] = (),
     since: datetime | None = None,
     until: datetime | None = None,
@@ -375,6 +392,7 @@ def enrich_distributed(
         scheduler: the address of a running scheduler.
         workers: start a local cluster with this many worker processes.
         log_format: as for :func:`~loganalyzer.analyze`.
+        parse_options: as for :func:`~loganalyzer.analyze`.
         where: as for :func:`~loganalyzer.analyze`.
         since: as for :func:`~loganalyzer.analyze`.
         until: as for :func:`~loganalyzer.analyze`.
@@ -393,7 +411,7 @@ def enrich_distributed(
 
     from loganalyzer.pipeline import enrich_meta
 
-    fmt = get_format(log_format)
+    fmt = None if log_format == AUTO else get_format(log_format)
     inputs = expand_inputs(paths)
     if any(inp.path is None for inp in inputs):
         raise UsageError("a cluster cannot read standard input; give files")
@@ -415,6 +433,7 @@ def enrich_distributed(
                 i,
                 inp,
                 fmt,
+                parse_options or ParseOptions(),
                 filters,
                 _utc(since),
                 _utc(until),

@@ -22,7 +22,8 @@ from loganalyzer.aggregate import Grouping, resolve_grouping, summarize, top
 from loganalyzer.enrich import GeoDatabases, lookup
 from loganalyzer.errors import UsageError
 from loganalyzer.filters import Filter, combine, parse_filter
-from loganalyzer.formats import LogFormat, get_format
+from loganalyzer.formats import AUTO, LogFormat, get_format
+from loganalyzer.parse import ParseOptions
 from loganalyzer.pipeline import (
     Analysis,
     LineCounter,
@@ -200,7 +201,8 @@ def compare(
     baseline_until: datetime | None = None,
     baseline: Sequence[str | Path] = (),
     current: Sequence[str | Path] = (),
-    log_format: str | LogFormat = "combined",
+    log_format: str | LogFormat = AUTO,
+    parse_options: ParseOptions | None = None,
     by: Sequence[str] = ("region",),
     where: Sequence[str | Filter] = (),
     since: datetime | None = None,
@@ -227,7 +229,8 @@ def compare(
         baseline_until: the end of the baseline (naive times are UTC).
         baseline: logs of the baseline period.
         current: logs of the current period.
-        log_format: the logs' format.
+        log_format: the logs' format (``auto``: detected per file).
+        parse_options: ``--assume-tz``, ``--client-ip`` and ``--trusted-proxy``.
         by: grouping, as for :func:`loganalyzer.analyze`.
         where: filters, as for :func:`loganalyzer.analyze`.
         since: ignore requests before this time.
@@ -270,7 +273,7 @@ def compare(
         raise UsageError("--baseline and --current both need logs")
     if not split and paths:
         raise UsageError("with --baseline and --current, give no other logs")
-    fmt = get_format(log_format)
+    fmt = None if log_format == AUTO else get_format(log_format)
     grouping = resolve_grouping(by)
     filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
     row_filters = [f for f in filters if f.on_rows]
@@ -293,7 +296,7 @@ def compare(
         (*grouping.row_keys, PERIOD),
         grouping.geo_keys,
     )
-    plan = ScanPlan.make(fmt, period_grouping, row_filters, since, until)
+    plan = ScanPlan.make(fmt, period_grouping, row_filters, since, until, parse_options)
     sets: list[tuple[list[InputFile], pl.Expr]]
     if split:
         by_time = pl.when(pl.col(S.TS) < cut).then(pl.lit(BASELINE)).otherwise(pl.lit(CURRENT))
@@ -310,7 +313,15 @@ def compare(
     def batches() -> Iterator[pl.DataFrame]:
         for inputs, period in sets:
             for rows in _parsed_batches(
-                inputs, fmt, counter, faults, writer, on_bytes, max_bad_lines, plan.columns
+                inputs,
+                fmt,
+                counter,
+                faults,
+                writer,
+                on_bytes,
+                max_bad_lines,
+                plan.columns,
+                plan.options,
             ):
                 yield rows.with_columns(period.alias(PERIOD))
         # Logs with no lines still give a partial with the period column.

@@ -40,7 +40,7 @@ SPECS: dict[str, _Spec] = {
     "asn_db": _Spec("path", "LOGANALYZER_ASN_DB", None, "ASN MMDB"),
     "geoip_dir": _Spec("path", "LOGANALYZER_GEOIP_DIR", None, "folder of MMDB files"),
     "logs": _Spec("paths", None, (), "logs read when a command is given none"),
-    "log_format": _Spec("text", "LOGANALYZER_LOG_FORMAT", "combined", "input log format"),
+    "log_format": _Spec("text", "LOGANALYZER_LOG_FORMAT", "auto", "input log format"),
     "watch": _Spec("codes", None, (), "countries / provinces always shown (--watch)"),
     "output": _Spec("text", "LOGANALYZER_OUTPUT", "table", "output format without -O or -o"),
     "time_zone": _Spec(

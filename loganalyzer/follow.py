@@ -26,11 +26,12 @@ import polars as pl
 
 from loganalyzer import schema as S
 from loganalyzer.aggregate import merge_partials, resolve_grouping
+from loganalyzer.detect import format_for
 from loganalyzer.enrich import GeoDatabases, lookup
 from loganalyzer.errors import InputFileError, TooManyBadLinesError, UsageError
 from loganalyzer.filters import Filter, parse_filter
-from loganalyzer.formats import LogFormat, get_format
-from loganalyzer.parse import parse_lines, split_parsed
+from loganalyzer.formats import AUTO, LogFormat, get_format
+from loganalyzer.parse import ParseOptions, ParseState, parse_lines, split_parsed
 from loganalyzer.pipeline import (
     Analysis,
     FileStats,
@@ -185,7 +186,8 @@ class LiveReport:
     """A report that grows with each batch of lines, without re-reading anything.
 
     Args:
-        log_format: the log's format.
+        log_format: the log's format (``auto``: detected from each source's first lines).
+        parse_options: ``--assume-tz``, ``--client-ip`` and ``--trusted-proxy``.
         by: grouping, as for :func:`loganalyzer.analyze`.
         where: filters.
         since: ignore requests before this time.
@@ -211,7 +213,8 @@ class LiveReport:
     def __init__(
         self,
         *,
-        log_format: str | LogFormat = "combined",
+        log_format: str | LogFormat = AUTO,
+        parse_options: ParseOptions | None = None,
         by: Sequence[str] = ("region",),
         where: Sequence[str | Filter] = (),
         since: datetime | None = None,
@@ -224,7 +227,12 @@ class LiveReport:
         max_bad_lines: int | None = None,
         sources: AnonymizerSources | None = None,
     ) -> None:
-        self.fmt = get_format(log_format)
+        # Named formats are checked at once; "auto" is decided per source from
+        # its first batch with any data line.
+        self.fmt = None if log_format == AUTO else get_format(log_format)
+        self.options = parse_options or ParseOptions()
+        self._formats: dict[str, LogFormat] = {}
+        self._states: dict[str, ParseState] = {}
         self.grouping = resolve_grouping(by)
         self.filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
         row_filters = [f for f in self.filters if f.on_rows]
@@ -240,7 +248,9 @@ class LiveReport:
         self.dbs, self.lang, self.watch, self.top_n = dbs, lang, tuple(watch), top_n
         self.max_bad_lines = max_bad_lines
         # The same map side as a one-shot report: the rows must come out identical.
-        self.plan = ScanPlan.make(self.fmt, self.grouping, row_filters, _utc(since), _utc(until))
+        self.plan = ScanPlan.make(
+            self.fmt, self.grouping, row_filters, _utc(since), _utc(until), self.options
+        )
         self._merged = reduce_batches([], self.plan)
         self._fields = geo_fields(self.plan, self.filters, sources)
         self._known = pl.DataFrame(schema=S.GEO_SCHEMA)
@@ -257,10 +267,21 @@ class LiveReport:
         """Parse a batch of complete lines and merge it into the report."""
         stats = self._stats.get(batch.source)
         if stats is None:
-            stats = FileStats(batch.source, None, format=self.fmt.name)
+            stats = FileStats(batch.source, None, format=self.fmt.name if self.fmt else "")
             self._stats[batch.source] = stats
             self._counter.files.append(stats)
-        frame = parse_lines(batch.to_frame().lazy(), self.fmt, columns=self.plan.columns).collect()
+        lines = batch.to_frame()
+        fmt = self.fmt or self._formats.get(batch.source)
+        if fmt is None:
+            detected = format_for(AUTO, lines, source=batch.source, options=self.options)
+            fmt = detected.format
+            if detected.rate is not None:
+                self._formats[batch.source] = fmt
+                stats.format, stats.format_match_rate = fmt.name, detected.rate
+        state = self._states.setdefault(batch.source, ParseState())
+        frame = parse_lines(
+            lines.lazy(), fmt, columns=self.plan.columns, options=self.options, state=state
+        ).collect()
         result = split_parsed(frame.lazy())
         rows, bad = result.rows.collect(), result.rejects.collect()
         stats.total += frame.height
@@ -278,7 +299,7 @@ class LiveReport:
                 self._counter.total,
                 stats.first_reject or 0,
                 batch.source,
-                self.fmt.name,
+                stats.format,
             )
         part = reduce_batches([rows], self.plan)
         if part.is_empty():

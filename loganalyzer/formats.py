@@ -1,122 +1,300 @@
-"""Access-log formats, compiled once into one regular expression each.
+"""Access-log formats, compiled once into Polars-ready patterns.
 
 A format is written the way the server's own configuration writes it (Apache
-``LogFormat`` directives), compiled once into a regex with one named group per
-field, and applied to every line by Polars in one vectorised pass. This follows
-apachelogs' design, with Polars' Rust regex engine doing the work.
+``LogFormat`` directives, nginx ``log_format`` variables, a W3C ``#Fields:``
+line, or a JSON field mapping), compiled once into a regex with one named group
+per field (or a list of JSON paths), and applied to every line by Polars in one
+vectorised pass. This follows apachelogs' design, with Polars' Rust regex engine
+doing the work: patterns use no lookaround and no backreferences.
+
+Captured group names are parse columns (``client``, ``status``...), private
+helpers (``_time``, ``_date``, ``_query``) or extra text columns kept as they are.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from loganalyzer import schema as S
 from loganalyzer.errors import UsageError
 
-# A field inside double quotes. Apache writes a quote inside a field as \" and a
-# backslash as \\, so an escaped quote must not end the field.
+Syntax = Literal["apache", "nginx", "regex", "w3c", "json"]
+
+# How a format's time field is written; parse.py turns each into a UTC datetime.
+#   clf      [14/Sep/2026:08:01:02 +0800], as Apache's %t writes it
+#   clf_bare 14/Sep/2026:08:01:02 +0800 (nginx's $time_local)
+#   iso8601  2026-09-14T08:01:02.123+08:00, Z, or no zone (--assume-tz)
+#   epoch    seconds since 1970 (float); epoch_ms / epoch_us likewise
+#   w3c      separate date and time columns in UTC (W3C/IIS, CloudFront)
+#   w3c_local  date-local/time-local: no zone (--assume-tz)
+#   ctime    Mon Jun  8 12:08:44 2020 (vsftpd, xferlog): no zone (--assume-tz)
+#   haproxy  02/Feb/2012:04:05:24.385: no zone (--assume-tz)
+#   strftime:<fmt>  Apache %{<fmt>}t
+#   any      the first of iso8601, epoch, clf that reads (generic JSON)
+TIME_KINDS = (
+    "clf",
+    "clf_bare",
+    "iso8601",
+    "epoch",
+    "epoch_ms",
+    "epoch_us",
+    "w3c",
+    "w3c_local",
+    "ctime",
+    "haproxy",
+    "any",
+)
+
+# A field inside double quotes. Apache and nginx write a quote inside a field as
+# \" (or \x22) and a backslash as \\, so an escaped quote must not end the field.
 _QUOTED = r'(?:[^"\\]|\\.)*'
 _TOKEN = r"\S+"
+# X-Forwarded-For written unquoted still holds ", " between addresses.
+_XFF = r"-|[^\s,]+(?:, *[^\s,]+)*"
+_CLF_TIME = r"\d{1,2}/[A-Za-z]{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}"
+_ISO_TIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"
+_NUM_OR_DASH = r"\d+|-"
 
-# directive -> (column, regex outside quotes). Columns not in the schema are kept
-# as extra text columns by parse().
-_DIRECTIVES: dict[str, tuple[str, str]] = {
-    "h": (S.CLIENT, _TOKEN),
-    "a": (S.CLIENT, _TOKEN),
-    "l": (S.IDENT, _TOKEN),
-    "u": (S.USER, _TOKEN),
-    "t": ("_time", r"\[[^\]]*\]"),
-    "r": (S.REQUEST, _QUOTED),
-    ">s": (S.STATUS, r"\d{3}|-"),
-    "s": (S.STATUS, r"\d{3}|-"),
-    "b": (S.BYTES, r"\d+|-"),
-    "B": (S.BYTES, r"\d+|-"),
-    "O": (S.BYTES, r"\d+|-"),
-    "v": (S.VHOST, r"[^\s:]+|\S+"),
-    "V": (S.VHOST, r"[^\s:]+|\S+"),
-    "p": (S.PORT, r"\d+|-"),
-    "{Referer}i": (S.REFERER, _QUOTED),
-    "{User-Agent}i": (S.USER_AGENT, _QUOTED),
+
+def _safe_name(text: str) -> str:
+    """A header or variable name as a column name usable as a regex group name."""
+    name = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    return name or "field"
+
+
+# --- Apache ---------------------------------------------------------------------
+
+_APACHE_DIRECTIVE_RE = re.compile(
+    r"%(?P<mod>[<>]?(?:!?\d{3}(?:,\d{3})*)?[<>]?)(?:\{(?P<arg>[^}]*)\})?(?P<letter>[a-zA-Z%])"
+)
+
+_APACHE_HEADERS: dict[str, str] = {
+    "referer": S.REFERER,
+    "user-agent": S.USER_AGENT,
+    "x-forwarded-for": S.XFF,
+    "host": S.VHOST,
 }
 
-_DIRECTIVE_RE = re.compile(r"%(>s|\{[^}]*\}[a-zA-Z]|[a-zA-Z])")
+# letter -> (column, regex outside quotes) for directives whose argument, if any,
+# does not change the column.
+_APACHE_SIMPLE: dict[str, tuple[str, str]] = {
+    "h": (S.CLIENT, _TOKEN),
+    "l": (S.IDENT, _TOKEN),
+    "u": (S.USER, _TOKEN),
+    "r": (S.REQUEST, _QUOTED),
+    "m": (S.METHOD, _TOKEN),
+    "U": (S.PATH, _TOKEN),
+    # %q is "" when there is no query string, otherwise it starts with "?".
+    "q": ("_query", r"\S*"),
+    "H": (S.PROTOCOL, _TOKEN),
+    "s": (S.STATUS, r"\d{3}|-"),
+    "b": (S.BYTES, _NUM_OR_DASH),
+    "B": (S.BYTES, _NUM_OR_DASH),
+    "O": (S.BYTES, _NUM_OR_DASH),
+    "I": ("bytes_received", _NUM_OR_DASH),
+    "S": ("bytes_transferred", _NUM_OR_DASH),
+    "D": ("duration_us", r"\d+|-"),
+    "v": (S.VHOST, r"[^\s:]+|\S+"),
+    "V": (S.VHOST, r"[^\s:]+|\S+"),
+    "A": ("server_ip", _TOKEN),
+    "f": ("filename", _TOKEN),
+    "k": ("keepalive_requests", r"\d+|-"),
+    "L": ("log_id", _TOKEN),
+    "R": ("handler", _TOKEN),
+    "X": ("connection_status", r"[X+-]"),
+}
+
+# strftime conversion -> regex, for Apache's %{format}t.
+_STRFTIME_RE: dict[str, str] = {
+    "Y": r"\d{4}",
+    "y": r"\d{2}",
+    "m": r"\d{1,2}",
+    "d": r"\d{1,2}",
+    "e": r" ?\d{1,2}",
+    "H": r"\d{1,2}",
+    "I": r"\d{1,2}",
+    "M": r"\d{1,2}",
+    "S": r"\d{1,2}",
+    "j": r"\d{1,3}",
+    "b": r"[A-Za-z]+",
+    "h": r"[A-Za-z]+",
+    "B": r"[A-Za-z]+",
+    "a": r"[A-Za-z]+",
+    "A": r"[A-Za-z]+",
+    "p": r"[AaPp][Mm]",
+    "z": r"[+-]\d{4}",
+    "Z": r"[A-Za-z]+",
+    "T": r"\d{2}:\d{2}:\d{2}",
+    "F": r"\d{4}-\d{2}-\d{2}",
+    "s": r"\d+",
+    "%": "%",
+}
 
 
-@dataclass(frozen=True)
-class LogFormat:
-    """An access-log format: a name, its Apache template, and the compiled regex.
-
-    Args:
-        name: the preset name, lowercase (``combined``).
-        template: the format in Apache ``LogFormat`` syntax.
-        description: one line for ``loganalyzer formats``.
-        example: a line in this format, shown by ``loganalyzer formats`` and tested.
-
-    Example:
-        >>> COMMON.columns
-        ('client', 'ident', 'user', '_time', 'request', 'status', 'bytes_sent')
-    """
-
-    name: str
-    template: str
-    description: str = ""
-    example: str = ""
-    regex: str = field(init=False)
-    columns: tuple[str, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        regex, columns = _compile(self.template)
-        object.__setattr__(self, "regex", regex)
-        object.__setattr__(self, "columns", columns)
-
-    def regex_for(self, columns: Iterable[str]) -> str:
-        """The same regex with only ``columns`` captured (the rest still matched).
-
-        Capturing fewer groups roughly halves the cost of a pass over the lines,
-        and a line is accepted or rejected exactly as with the full regex.
-        """
-        keep = frozenset(columns)
-        return _narrow(self.regex, self.columns, keep)
+def _strftime_regex(fmt: str) -> str:
+    parts: list[str] = []
+    i = 0
+    while i < len(fmt):
+        ch = fmt[i]
+        if ch == "%" and i + 1 < len(fmt):
+            conv = fmt[i + 1]
+            if conv not in _STRFTIME_RE:
+                raise UsageError(f"log format time conversion %{conv} is not supported yet")
+            parts.append(_STRFTIME_RE[conv])
+            i += 2
+            continue
+        parts.append(" +" if ch == " " else re.escape(ch))
+        i += 1
+    return "".join(parts)
 
 
-@functools.lru_cache(maxsize=64)
-def _narrow(regex: str, columns: tuple[str, ...], keep: frozenset[str]) -> str:
-    for col in columns:
-        if col not in keep:
-            regex = regex.replace(f"(?P<{col}>", "(?:", 1)
-    return regex
+def _apache_time(arg: str) -> tuple[str, str, str]:
+    """(column, regex, time kind) for %{arg}t."""
+    spec = arg.removeprefix("begin:").removeprefix("end:")
+    if spec in ("sec", "msec", "usec"):
+        kind = {"sec": "epoch", "msec": "epoch_ms", "usec": "epoch_us"}[spec]
+        return "_time", r"\d+", kind
+    if spec in ("msec_frac", "usec_frac"):
+        return spec, r"\d+", ""
+    return "_time", _strftime_regex(spec), f"strftime:{spec}"
 
 
-def _tokens(template: str) -> Iterator[tuple[str, str]]:
+def _apache_directive(mod: str, arg: str | None, letter: str) -> tuple[str, str, str]:
+    """(column, regex outside quotes, time kind or "") for one directive."""
+    text = f"%{mod}{{{arg}}}{letter}" if arg is not None else f"%{mod}{letter}"
+    if letter == "t":
+        if arg is None:
+            return "_time", r"\[[^\]]*\]", "clf"
+        return _apache_time(arg)
+    if letter in ("i", "o", "e", "n", "C") and arg is not None:
+        name = _safe_name(arg)
+        if letter == "i" and arg.lower() in _APACHE_HEADERS:
+            column = _APACHE_HEADERS[arg.lower()]
+            return column, _XFF if column == S.XFF else _TOKEN, ""
+        prefix = {"i": "req", "o": "resp", "e": "env", "n": "note", "C": "cookie"}[letter]
+        return f"{prefix}_{name}", _TOKEN, ""
+    if letter == "a":
+        # %a is the client (mod_remoteip may have put the real one there); %{c}a is
+        # the peer of the connection, the client only when nothing else is logged.
+        return ("peer_ip" if arg == "c" else S.CLIENT), _TOKEN, ""
+    if letter == "p":
+        if arg in (None, "canonical", "local"):
+            return S.PORT, r"\d+|-", ""
+        if arg == "remote":
+            return "client_port", r"\d+|-", ""
+    if letter == "P" and arg in (None, "pid", "tid", "hextid"):
+        return ("pid" if arg in (None, "pid") else arg), r"\S+", ""
+    if letter == "T":
+        unit = {None: "s", "s": "s", "ms": "ms", "us": "us"}.get(arg)
+        if unit is not None:
+            return f"duration_{unit}", r"\d+|-", ""
+    if arg is None and letter in _APACHE_SIMPLE:
+        return (*_APACHE_SIMPLE[letter], "")
+    raise UsageError(f"log format directive {text} is not supported yet")
+
+
+def _apache_tokens(template: str) -> Iterator[tuple[str, str, str, str]]:
+    """(kind, literal text | column, regex, time kind) for each part of a template."""
     pos = 0
-    for m in _DIRECTIVE_RE.finditer(template):
+    for m in _APACHE_DIRECTIVE_RE.finditer(template):
         if m.start() > pos:
-            yield "literal", template[pos : m.start()]
-        yield "directive", m.group(1)
+            yield "literal", template[pos : m.start()], "", ""
+        if m.group("letter") == "%":
+            yield "literal", "%", "", ""
+        else:
+            yield "field", *_apache_directive(m.group("mod"), m.group("arg"), m.group("letter"))
         pos = m.end()
     if pos < len(template):
-        yield "literal", template[pos:]
+        yield "literal", template[pos:], "", ""
 
 
-def _compile(template: str) -> tuple[str, tuple[str, ...]]:
+# --- nginx ------------------------------------------------------------------------
+
+_NGINX_VAR_RE = re.compile(r"\$(?:\{(?P<braced>[A-Za-z0-9_]+)\}|(?P<plain>[A-Za-z0-9_]+))")
+_UPSTREAM_LIST = r"(?:[\d.]+|-)(?:(?:, | : )(?:[\d.]+|-))*"
+
+_NGINX_VARS: dict[str, tuple[str, str, str]] = {
+    "remote_addr": (S.CLIENT, _TOKEN, ""),
+    "realip_remote_addr": (S.CLIENT, _TOKEN, ""),
+    "binary_remote_addr": (S.CLIENT, _TOKEN, ""),
+    "remote_user": (S.USER, _TOKEN, ""),
+    "remote_port": ("client_port", r"\d+|-", ""),
+    "time_local": ("_time", _CLF_TIME, "clf_bare"),
+    "time_iso8601": ("_time", _ISO_TIME, "iso8601"),
+    "msec": ("_time", r"\d+(?:\.\d+)?", "epoch"),
+    "request": (S.REQUEST, _QUOTED, ""),
+    "status": (S.STATUS, r"\d{3}|-", ""),
+    "body_bytes_sent": (S.BYTES, _NUM_OR_DASH, ""),
+    "bytes_sent": ("bytes_total", _NUM_OR_DASH, ""),
+    "request_length": ("bytes_received", _NUM_OR_DASH, ""),
+    "http_referer": (S.REFERER, _TOKEN, ""),
+    "http_user_agent": (S.USER_AGENT, _TOKEN, ""),
+    "http_x_forwarded_for": (S.XFF, _XFF, ""),
+    "proxy_add_x_forwarded_for": (S.XFF, _XFF, ""),
+    "request_time": ("request_time", r"[\d.]+|-", ""),
+    "upstream_response_time": ("upstream_response_time", _UPSTREAM_LIST, ""),
+    "upstream_connect_time": ("upstream_connect_time", _UPSTREAM_LIST, ""),
+    "upstream_header_time": ("upstream_header_time", _UPSTREAM_LIST, ""),
+    "upstream_status": ("upstream_status", _UPSTREAM_LIST, ""),
+    "host": (S.VHOST, _TOKEN, ""),
+    "http_host": (S.VHOST, _TOKEN, ""),
+    "server_name": (S.VHOST, _TOKEN, ""),
+    "server_port": (S.PORT, r"\d+|-", ""),
+    "scheme": ("scheme", _TOKEN, ""),
+    "request_method": (S.METHOD, _TOKEN, ""),
+    "request_uri": (S.PATH, _TOKEN, ""),
+    "uri": (S.PATH, _TOKEN, ""),
+    "document_uri": (S.PATH, _TOKEN, ""),
+    "args": ("_query", r"\S*", ""),
+    "query_string": ("_query", r"\S*", ""),
+    "server_protocol": (S.PROTOCOL, _TOKEN, ""),
+}
+
+
+def _nginx_tokens(template: str) -> Iterator[tuple[str, str, str, str]]:
+    pos = 0
+    for m in _NGINX_VAR_RE.finditer(template):
+        if m.start() > pos:
+            yield "literal", template[pos : m.start()], "", ""
+        var = m.group("braced") or m.group("plain")
+        # Unknown variables are kept as text columns under their own name.
+        yield "field", *_NGINX_VARS.get(var, (_safe_name(var), _TOKEN, ""))
+        pos = m.end()
+    if pos < len(template):
+        yield "literal", template[pos:], "", ""
+
+
+def _compile_tokens(
+    tokens: list[tuple[str, str, str, str]],
+) -> tuple[str, tuple[str, ...], str]:
+    if not any(kind == "field" and text == S.CLIENT for kind, text, _, _ in tokens):
+        tokens = [
+            (kind, S.CLIENT if text == "peer_ip" else text, pattern, tkind)
+            for kind, text, pattern, tkind in tokens
+        ]
     parts: list[str] = ["^"]
     columns: list[str] = []
-    tokens = list(_tokens(template))
-    for i, (kind, text) in enumerate(tokens):
+    time_kind = ""
+    for i, (kind, text, pattern, tkind) in enumerate(tokens):
         if kind == "literal":
             # One space in the template accepts a run of spaces: some servers pad.
             parts.append(" +".join(re.escape(chunk) for chunk in text.split(" ")))
             continue
-        if text not in _DIRECTIVES:
-            raise UsageError(f"log format directive %{text} is not supported yet")
-        column, pattern = _DIRECTIVES[text]
         before = tokens[i - 1][1] if i > 0 and tokens[i - 1][0] == "literal" else ""
         after = tokens[i + 1][1] if i + 1 < len(tokens) and tokens[i + 1][0] == "literal" else ""
         if before.endswith('"') and after.startswith('"'):
             pattern = _QUOTED
+        elif before.endswith("[") and after.startswith("]"):
+            pattern = r"[^\]]*"
+        column = text
+        if column == "_time" and time_kind:
+            column = "time_2"  # a second time field is kept as text
+        elif column == "_time":
+            time_kind = tkind
         name = column
         n = 2
         while name in columns:
@@ -128,16 +306,271 @@ def _compile(template: str) -> tuple[str, tuple[str, ...]]:
     tail = r"(?:\s.*)?$"
     if (
         tokens
-        and tokens[-1] == ("literal", '"')
+        and tokens[-1][0] == "literal"
+        and tokens[-1][1] == '"'
         and len(tokens) > 1
-        and tokens[-2][0] == "directive"
+        and tokens[-2][0] == "field"
     ):
         # A line cut inside its last quoted field (a truncated user agent) still
         # has every field: accept it without the closing quote.
         parts[-1] = ""
         tail = r'(?:"(?:\s.*)?)?$'
     parts.append(tail)
-    return "".join(parts), tuple(columns)
+    return "".join(parts), tuple(columns), time_kind
+
+
+# --- W3C extended (IIS, CloudFront) ------------------------------------------------
+
+_W3C_FIELDS: dict[str, str] = {
+    "date": "_date",
+    "time": "_time",
+    "date-local": "_date",
+    "time-local": "_time",
+    "c-ip": S.CLIENT,
+    "cs-username": S.USER,
+    "c-auth-id": S.USER,
+    "cs-method": S.METHOD,
+    "cs-uri-stem": S.PATH,
+    "cs-uri": S.PATH,
+    "cs-uri-query": "_query",
+    "sc-status": S.STATUS,
+    "c-status": S.STATUS,
+    "sc-bytes": S.BYTES,
+    "bytes": S.BYTES,
+    "cs(user-agent)": S.USER_AGENT,
+    "c-user-agent": S.USER_AGENT,
+    "cs(referer)": S.REFERER,
+    "cs(referrer)": S.REFERER,
+    "c-referrer": S.REFERER,
+    "cs-host": S.VHOST,
+    "cs(host)": S.VHOST,
+    "s-port": S.PORT,
+    "cs-version": S.PROTOCOL,
+    "cs-protocol-version": S.PROTOCOL,
+    "x-forwarded-for": S.XFF,
+    "cs(x-forwarded-for)": S.XFF,
+    "c-port": "client_port",
+}
+# A W3C value is a token without spaces, or a quoted string with "" for a quote.
+_W3C_VALUE = r'"(?:[^"]|"")*"|[^\s"]\S*'
+
+IIS_DEFAULT_FIELDS = (
+    "date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip "
+    "cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken"
+)
+CLOUDFRONT_FIELDS = (
+    "date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status "
+    "cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type "
+    "x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for "
+    "ssl-protocol ssl-cipher x-edge-response-result-type cs-protocol-version fle-status "
+    "fle-encrypted-fields c-port time-to-first-byte x-edge-detailed-result-type "
+    "sc-content-type sc-content-len sc-range-start sc-range-end"
+)
+
+
+_W3C_CORE = frozenset({"_date", "_time", S.CLIENT, S.STATUS, S.METHOD, S.PATH})
+
+
+def _compile_w3c(fields: str, sep: str) -> tuple[str, tuple[str, ...], str]:
+    names = fields.split()
+    columns: list[str] = []
+    parts: list[str] = []
+    local = False
+    for raw in names:
+        key = raw.lower().replace("\u200b", "")
+        column = _W3C_FIELDS.get(key, _safe_name(key))
+        local = local or key in ("date-local", "time-local")
+        name, n = column, 2
+        while name in columns:
+            name, n = f"{column}_{n}", n + 1
+        columns.append(name)
+        # Tab-separated values (CloudFront) may hold spaces; quoting is IIS's.
+        value = r"[^\t]*" if sep == r"\t" else _W3C_VALUE
+        parts.append(f"(?P<{name}>{value})")
+    # Fields after the last one we need may be missing (CloudFront added fields
+    # over the years; a line written before the header grew lacks them).
+    core = max((i for i, c in enumerate(columns) if c in _W3C_CORE), default=len(parts) - 1)
+    tail = ""
+    for part in reversed(parts[core + 1 :]):
+        tail = rf"(?:{sep}{part}{tail})?"
+    head = sep.join(parts[: core + 1])
+    regex = r"^[ \t]*" + head + tail + rf"(?:{sep}.*)?$"
+    return regex, tuple(columns), "w3c_local" if local else "w3c"
+
+
+# --- JSON lines ---------------------------------------------------------------------
+
+JSON_KEYS: dict[str, str] = {
+    "client_ip": S.CLIENT,
+    "client": S.CLIENT,
+    "ts": "_time",
+    "time": "_time",
+    "status": S.STATUS,
+    "bytes_sent": S.BYTES,
+    "bytes": S.BYTES,
+    "size": S.BYTES,
+    "method": S.METHOD,
+    "path": S.PATH,
+    "uri": S.PATH,
+    "request": S.REQUEST,
+    "protocol": S.PROTOCOL,
+    "user_agent": S.USER_AGENT,
+    "referer": S.REFERER,
+    "vhost": S.VHOST,
+    "host": S.VHOST,
+    "user": S.USER,
+    "xff": S.XFF,
+    "port": S.PORT,
+}
+
+
+def _json_path(key: str) -> str:
+    """``request.headers.User-Agent`` -> ``$.request.headers['User-Agent']``."""
+    if key.startswith("$"):
+        return key
+    out = "$"
+    for part in key.split("."):
+        index = ""
+        m = re.fullmatch(r"(.*?)((?:\[\d+\])*)", part)
+        if m:
+            part, index = m.group(1), m.group(2)
+        out += f".{part}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part) else f"['{part}']"
+        out += index
+    return out
+
+
+# --- the format ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogFormat:
+    """An access-log format: a name, its definition, and the compiled pattern.
+
+    Args:
+        name: the preset name, lowercase (``combined``), or ``custom``.
+        template: the definition in the server's own syntax (an Apache
+            ``LogFormat`` template, an nginx ``log_format``, W3C ``#Fields``),
+            or a raw regex for ``syntax="regex"``.
+        description: one line for ``loganalyzer formats``.
+        example: a line in this format, shown by ``loganalyzer formats`` and tested.
+        syntax: how ``template`` is written.
+        time: the time kind for ``syntax="regex"`` (see :data:`TIME_KINDS`).
+        json_fields: for ``syntax="json"``: (column, JSON paths tried in order).
+        w3c_require: for ``syntax="w3c"``: a field every ``#Fields`` line must have.
+        w3c_separator: for ``syntax="w3c"``: the regex between values (spaces
+            or tabs for IIS, tabs for CloudFront).
+        plus_spaces: W3C/IIS writes spaces in ``cs(User-Agent)`` as ``+``.
+
+    Example:
+        >>> COMMON.columns
+        ('client', 'ident', 'user', '_time', 'request', 'status', 'bytes_sent')
+        >>> get_format("nginx:$remote_addr [$time_local] $status").columns
+        ('client', '_time', 'status')
+    """
+
+    name: str
+    template: str
+    description: str = ""
+    example: str = ""
+    syntax: Syntax = "apache"
+    time: str = "clf"
+    json_fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    w3c_require: str = ""
+    w3c_separator: str = r"[ \t]+"
+    plus_spaces: bool = False
+    regex: str = field(init=False)
+    columns: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.syntax == "apache":
+            regex, columns, kind = _compile_tokens(list(_apache_tokens(self.template)))
+        elif self.syntax == "nginx":
+            regex, columns, kind = _compile_tokens(list(_nginx_tokens(self.template)))
+        elif self.syntax == "w3c":
+            regex, columns, kind = _compile_w3c(self.template, self.w3c_separator)
+        elif self.syntax == "json":
+            regex, columns, kind = "", tuple(c for c, _ in self.json_fields), self.time
+        else:
+            regex, columns, kind = self.template, tuple(re.compile(self.template).groupindex), ""
+            kind = self.time
+        if self.syntax in ("apache", "nginx") and not kind:
+            kind = self.time
+        object.__setattr__(self, "regex", regex)
+        object.__setattr__(self, "columns", columns)
+        object.__setattr__(self, "time", kind)
+
+    @property
+    def header_driven(self) -> bool:
+        """W3C formats take their columns from ``#Fields:`` lines inside the file."""
+        return self.syntax == "w3c"
+
+    def regex_for(self, columns: Iterable[str]) -> str:
+        """The same regex with only ``columns`` captured (the rest still matched).
+
+        Capturing fewer groups roughly halves the cost of a pass over the lines,
+        and a line is accepted or rejected exactly as with the full regex.
+        """
+        keep = frozenset(columns)
+        return _narrow(self.regex, self.columns, keep)
+
+    def with_fields(self, fields: str) -> LogFormat:
+        """This W3C format with the columns of one ``#Fields:`` line."""
+        return _w3c_variant(self, fields)
+
+
+@functools.lru_cache(maxsize=64)
+def _w3c_variant(fmt: LogFormat, fields: str) -> LogFormat:
+    return LogFormat(
+        name=fmt.name,
+        template=fields,
+        description=fmt.description,
+        syntax="w3c",
+        w3c_require=fmt.w3c_require,
+        w3c_separator=fmt.w3c_separator,
+        plus_spaces=fmt.plus_spaces,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _narrow(regex: str, columns: tuple[str, ...], keep: frozenset[str]) -> str:
+    for col in columns:
+        if col not in keep:
+            regex = regex.replace(f"(?P<{col}>", "(?:", 1)
+    return regex
+
+
+def json_format(mapping: str | Mapping[str, str], *, name: str = "json") -> LogFormat:
+    """A JSON-lines format from ``key=path`` pairs (``client_ip=remote_addr,ts=time``).
+
+    Keys are column names (``client_ip``, ``ts``, ``status``, ``bytes_sent``,
+    ``method``, ``path``, ``request``, ``protocol``, ``user_agent``, ``referer``,
+    ``vhost``, ``user``, ``xff``, ``port``) or any other name, kept as a text
+    column; paths are dotted (``request.headers.User-Agent[0]``) or JSONPath.
+    Keys not given keep the generic defaults (``remote_addr``, ``time``...).
+
+    Raises:
+        UsageError: for a pair without ``=``.
+    """
+    pairs: dict[str, str] = {}
+    if isinstance(mapping, str):
+        for item in filter(None, (p.strip() for p in mapping.split(","))):
+            key, sep, path = item.partition("=")
+            if not sep or not key.strip() or not path.strip():
+                raise UsageError(f"--json-field {item!r}: use COLUMN=PATH, e.g. ts=time")
+            pairs[key.strip()] = path.strip()
+    else:
+        pairs = dict(mapping)
+    fields = dict(JSON.json_fields)
+    for key, path in pairs.items():
+        fields[JSON_KEYS.get(key, _safe_name(key))] = (_json_path(path),)
+    return LogFormat(
+        name=name,
+        template=", ".join(f"{k}={v}" for k, v in pairs.items()) or JSON.template,
+        description=JSON.description,
+        syntax="json",
+        time="any",
+        json_fields=tuple(fields.items()),
+    )
 
 
 COMMON = LogFormat(
@@ -149,7 +582,7 @@ COMMON = LogFormat(
 COMBINED = LogFormat(
     name="combined",
     template='%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"',
-    description="NCSA Combined (Apache 'combined', nginx default 'main'/'combined')",
+    description="NCSA Combined (Apache 'combined', nginx 'combined')",
     example=(
         '2.136.4.5 - - [14/Sep/2026:02:01:02 +0200] "GET /login HTTP/1.1" 200 1043 '
         '"https://example.org/" "Mozilla/5.0 (X11; Linux x86_64)"'
@@ -164,30 +597,392 @@ VHOST_COMBINED = LogFormat(
         '"GET / HTTP/1.1" 200 512 "-" "curl/8.5.0"'
     ),
 )
+COMMON_VHOST = LogFormat(
+    name="common_vhost",
+    template='%v %h %l %u %t "%r" %>s %b',
+    description="Common with the virtual host first (Matomo's common_vhost; trailing fields ok)",
+    example=(
+        'www.example.org 2.136.4.5 - - [14/Sep/2026:02:01:02 +0200] "GET / HTTP/1.1" 200 512 '
+        '"-" "curl/8.5.0"'
+    ),
+)
+NGINX_MAIN = LogFormat(
+    name="nginx_main",
+    template=(
+        '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+        '"$http_referer" "$http_user_agent" "$http_x_forwarded_for"'
+    ),
+    syntax="nginx",
+    description="nginx's 'main' from the stock nginx.conf (combined + X-Forwarded-For)",
+    example=(
+        '10.0.0.5 - - [14/Sep/2026:08:01:02 +0800] "GET /api HTTP/1.1" 200 88 "-" '
+        '"curl/8.5.0" "175.167.3.4"'
+    ),
+)
+NPM_PROXY = LogFormat(
+    name="npm_proxy",
+    template=(
+        "[$time_local] $upstream_cache_status $upstream_status $status - $request_method "
+        '$scheme $host "$request_uri" [Client $remote_addr] [Length $body_bytes_sent] '
+        '[Gzip $gzip_ratio] [Sent-to $server] "$http_user_agent" "$http_referer"'
+    ),
+    syntax="nginx",
+    description="Nginx Proxy Manager's 'proxy' log_format (proxy hosts)",
+    example=(
+        '[14/Sep/2026:08:01:02 +0800] - 200 200 - GET https www.example.org "/login" '
+        "[Client 175.167.3.4] [Length 1043] [Gzip 2.10] [Sent-to 10.0.0.8] "
+        '"curl/8.5.0" "-"'
+    ),
+)
+NPM_STANDARD = LogFormat(
+    name="npm_standard",
+    template=(
+        '[$time_local] $status - $request_method $scheme $host "$request_uri" '
+        "[Client $remote_addr] [Length $body_bytes_sent] [Gzip $gzip_ratio] "
+        '"$http_user_agent" "$http_referer"'
+    ),
+    syntax="nginx",
+    description="Nginx Proxy Manager's 'standard' log_format (redirections, dead hosts)",
+    example=(
+        '[14/Sep/2026:08:01:02 +0800] 301 - GET http www.example.org "/old" '
+        '[Client 2.136.4.5] [Length 0] [Gzip -] "curl/8.5.0" "-"'
+    ),
+)
+ICECAST = LogFormat(
+    name="icecast",
+    template='%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %T',
+    description="Icecast/Shoutcast access log: combined plus the listening time in seconds",
+    example=(
+        '81.2.69.160 - - [14/Sep/2026:09:00:00 +0000] "GET /stream.mp3 HTTP/1.1" 200 '
+        '7340032 "-" "VLC/3.0.20 LibVLC/3.0.20" 3600'
+    ),
+)
+# "Feb  2 04:05:24 lb1 haproxy[9883]: " (BSD syslog) or an ISO 8601 stamp (rsyslog).
+_SYSLOG_PREFIX = (
+    r"(?:<\d+>)?(?:[A-Z][a-z]{2} +\d{1,2} \d{2}:\d{2}:\d{2}|\d{4}-\d{2}-\d{2}T\S+) "
+    r"\S+ [^\s:\[]+(?:\[\d+\])?: "
+)
+HAPROXY = LogFormat(
+    name="haproxy",
+    syntax="regex",
+    time="haproxy",
+    template=(
+        rf"^(?:{_SYSLOG_PREFIX})?"
+        # HAProxy writes IPv6 clients without brackets: the port is after the last colon.
+        r"(?P<client>\S+):(?P<client_port>\d+) \[(?P<_time>[^\]]+)\] (?:(?P<frontend>\S+) "
+        r"(?P<backend>[^\s/]+)/(?P<server>\S+) (?P<timers>\S+) (?P<status>-?\d+) "
+        r"(?P<bytes_sent>\+?\d+) \S+ \S+ (?P<termination_state>\S+) (?P<connections>\S+) "
+        r"(?P<queues>\S+)(?: \{(?P<captured_request_headers>[^}]*)\})?"
+        r"(?: \{(?P<captured_response_headers>[^}]*)\})?"
+        rf' "(?P<request>{_QUOTED})"?(?:\s.*)?'
+        # A connection that never became a request ("frontend/bind: SSL handshake
+        # failure") is still a client reaching the server.
+        r"|(?P<connection_error>[^\s/]+/[^\s:]+: .*))$"
+    ),
+    description="HAProxy HTTP log (option httplog), with or without a syslog prefix",
+    example=(
+        "Sep 14 08:01:02 lb1 haproxy[1234]: 175.167.3.4:51234 [14/Sep/2026:08:01:02.345] "
+        'www~ app/web1 0/0/1/12/13 200 1043 - - ---- 3/3/0/0/0 0/0 "GET /login HTTP/1.1"'
+    ),
+)
+AWS_ALB = LogFormat(
+    name="aws_alb",
+    syntax="regex",
+    time="iso8601",
+    template=(
+        r"^(?P<type>https?|h2|grpcs|wss?) (?P<_time>\S+) (?P<elb>\S+) "
+        r"(?P<client>\S+):(?P<client_port>\d+) (?P<target>\S+) "
+        r"(?P<request_processing_time>\S+) (?P<target_processing_time>\S+) "
+        r"(?P<response_processing_time>\S+) (?P<status>\d{3}|-) (?P<target_status>\S+) "
+        r"(?P<bytes_received>\d+|-) (?P<bytes_sent>\d+|-) "
+        rf'"(?P<request>{_QUOTED})" "(?P<user_agent>{_QUOTED})" (?P<ssl_cipher>\S+) '
+        r"(?P<ssl_protocol>\S+)"
+        rf'(?: (?P<target_group_arn>\S+) "(?P<trace_id>{_QUOTED})" "(?P<vhost>{_QUOTED})")?'
+        r"(?:\s.*)?$"
+    ),
+    description="AWS Application Load Balancer access log",
+    example=(
+        "https 2026-09-14T00:01:02.123456Z app/my-alb/50dc6c495c0c9188 175.167.3.4:51234 "
+        '10.0.0.1:80 0.001 0.012 0.000 200 200 310 1043 "GET https://www.example.org:443/ '
+        'HTTP/1.1" "curl/8.5.0" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 '
+        "arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/web/73e2d6bc24d8a067 "
+        '"Root=1-58337262-36d228ad5d99923122bbe354" "www.example.org" "-" 0 '
+        '2026-09-14T00:01:02.110000Z "forward" "-" "-" "10.0.0.1:80" "200" "-" "-"'
+    ),
+)
+AWS_ELB = LogFormat(
+    name="aws_elb",
+    syntax="regex",
+    time="iso8601",
+    template=(
+        r"^(?P<_time>\d{4}-\d{2}-\d{2}T\S+) (?P<elb>\S+) (?P<client>\S+):(?P<client_port>\d+) "
+        r"(?P<backend>\S+) (?P<request_processing_time>\S+) "
+        r"(?P<backend_processing_time>\S+) (?P<response_processing_time>\S+) "
+        r"(?P<status>\d{3}|-) (?P<backend_status>\S+) (?P<bytes_received>\d+|-) "
+        rf'(?P<bytes_sent>\d+|-) "(?P<request>{_QUOTED})"'
+        rf'(?: "(?P<user_agent>{_QUOTED})" (?P<ssl_cipher>\S+) (?P<ssl_protocol>\S+))?'
+        r"(?:\s.*)?$"
+    ),
+    description="AWS Classic Elastic Load Balancer access log",
+    example=(
+        "2026-09-14T00:01:02.123456Z my-elb 2.136.4.5:51234 10.0.0.1:80 0.000073 0.001048 "
+        '0.000057 200 200 0 1043 "GET https://www.example.org:443/ HTTP/1.1" "curl/8.5.0" '
+        "ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2"
+    ),
+)
+AWS_S3 = LogFormat(
+    name="aws_s3",
+    syntax="regex",
+    time="clf",
+    template=(
+        r"^(?P<bucket_owner>\S+) (?P<bucket>\S+) (?P<_time>\[[^\]]*\]) (?P<client>\S+) "
+        r"(?P<requester>\S+) (?P<request_id>\S+) (?P<operation>\S+) (?P<key>\S+) "
+        rf'(?:"(?P<request>{_QUOTED})"|-) (?P<status>\d{{3}}|-) (?P<error_code>\S+) '
+        r"(?P<bytes_sent>\d+|-) (?P<object_size>\d+|-) (?P<total_time>\S+) "
+        rf'(?P<turn_around_time>\S+) (?:"(?P<referer>{_QUOTED})"|-) '
+        rf'(?:"(?P<user_agent>{_QUOTED})"|-)(?:\s.*)?$'
+    ),
+    description="Amazon S3 server access log",
+    example=(
+        "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be example-bucket "
+        "[14/Sep/2026:00:01:02 +0000] 81.2.69.160 - 3E57427F33A59F07 REST.GET.OBJECT "
+        'photos/cat.jpg "GET /example-bucket/photos/cat.jpg HTTP/1.1" 200 - 1043 1043 70 10 '
+        '"-" "curl/8.5.0" - s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkFVdtjf5mKR3/eTPFvsiP/'
+        "XV/VLi31234= SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader "
+        "example-bucket.s3.us-west-1.amazonaws.com TLSv1.2 - -"
+    ),
+)
+W3C = LogFormat(
+    name="w3c",
+    syntax="w3c",
+    template=IIS_DEFAULT_FIELDS,
+    plus_spaces=True,
+    description="W3C extended / IIS: columns from the #Fields: lines (IIS's default before one)",
+    example=(
+        "2026-09-14 00:01:02 10.0.0.1 GET /login - 443 - 81.2.69.160 "
+        "Mozilla/5.0+(Windows+NT+10.0) - 200 0 0 15"
+    ),
+)
+CLOUDFRONT = LogFormat(
+    name="cloudfront",
+    syntax="w3c",
+    template=CLOUDFRONT_FIELDS,
+    w3c_require="x-edge-location",
+    # CloudFront separates with tabs only; IIS lines (spaces) must not pass for it.
+    w3c_separator=r"\t",
+    description="Amazon CloudFront standard log (tab-separated W3C; #Fields honoured)",
+    example=(
+        "2026-09-14\t00:01:02\tLAX1-C1\t1043\t2.136.4.5\tGET\t"
+        "d111111abcdef8.cloudfront.net\t/index.html\t200\t-\t"
+        "Mozilla/5.0%20(X11;%20Linux%20x86_64)\t-\t-\tHit\t"
+        "SOX4xwn4XV6Q4rgb7XiVGOHms_BGlTAC4KyHmureZmBNrjGdRLiNIQ==\twww.example.org\t"
+        "https\t120\t0.001\t-\tTLSv1.3\tTLS_AES_128_GCM_SHA256\tHit\tHTTP/2.0\t-\t-\t"
+        "51234\t0.001\tHit\ttext/html\t1043\t-\t-"
+    ),
+)
+CADDY = LogFormat(
+    name="caddy",
+    syntax="json",
+    time="epoch",
+    template="Caddy JSON access log (logger http.log.access)",
+    json_fields=(
+        # Caddy's client_ip already honours its trusted_proxies; remote_ip is the peer.
+        (S.CLIENT, ("$.request.client_ip", "$.request.remote_ip")),
+        ("_time", ("$.ts",)),
+        (S.STATUS, ("$.status",)),
+        (S.BYTES, ("$.size",)),
+        (S.METHOD, ("$.request.method",)),
+        (S.PATH, ("$.request.uri",)),
+        (S.PROTOCOL, ("$.request.proto",)),
+        (S.VHOST, ("$.request.host",)),
+        (S.USER_AGENT, ("$.request.headers['User-Agent'][0]",)),
+        (S.REFERER, ("$.request.headers.Referer[0]",)),
+        (S.XFF, ("$.request.headers['X-Forwarded-For'][0]",)),
+        ("remote_ip", ("$.request.remote_ip",)),
+    ),
+    description="Caddy v2 JSON access log",
+    example=(
+        '{"level":"info","ts":1789344062.5,"logger":"http.log.access","msg":"handled request",'
+        '"request":{"remote_ip":"175.167.3.4","remote_port":"51234","client_ip":"175.167.3.4",'
+        '"proto":"HTTP/2.0","method":"GET","host":"www.example.org","uri":"/login",'
+        '"headers":{"User-Agent":["curl/8.5.0"]}},"duration":0.001,"size":1043,"status":200}'
+    ),
+)
+TRAEFIK = LogFormat(
+    name="traefik",
+    syntax="json",
+    time="iso8601",
+    template="Traefik JSON access log (accessLog.format=json)",
+    json_fields=(
+        (S.CLIENT, ("$.ClientHost",)),
+        ("_time", ("$.StartUTC", "$.time")),
+        (S.STATUS, ("$.DownstreamStatus",)),
+        (S.BYTES, ("$.DownstreamContentSize",)),
+        (S.METHOD, ("$.RequestMethod",)),
+        (S.PATH, ("$.RequestPath",)),
+        (S.PROTOCOL, ("$.RequestProtocol",)),
+        (S.VHOST, ("$.RequestHost",)),
+        (S.USER, ("$.ClientUsername",)),
+        (S.USER_AGENT, ("$['request_User-Agent']",)),
+        (S.REFERER, ("$.request_Referer",)),
+        (S.XFF, ("$['request_X-Forwarded-For']",)),
+        ("client_addr", ("$.ClientAddr",)),
+        ("router", ("$.RouterName",)),
+    ),
+    description="Traefik JSON access log",
+    example=(
+        '{"ClientAddr":"81.2.69.160:51234","ClientHost":"81.2.69.160","ClientUsername":"-",'
+        '"DownstreamContentSize":1043,"DownstreamStatus":200,"RequestHost":"www.example.org",'
+        '"RequestMethod":"GET","RequestPath":"/login","RequestProtocol":"HTTP/1.1",'
+        '"RouterName":"web@docker","StartUTC":"2026-09-14T00:01:02.123456789Z",'
+        '"request_User-Agent":"curl/8.5.0","level":"info","msg":"","time":"2026-09-14T00:01:02Z"}'
+    ),
+)
+JSON = LogFormat(
+    name="json",
+    syntax="json",
+    time="any",
+    template="client_ip=remote_addr|client_ip|ip, ts=time|timestamp|@timestamp|ts, ...",
+    json_fields=(
+        (S.CLIENT, ("$.remote_addr", "$.client_ip", "$.remote_ip", "$.ip", "$.clientip")),
+        ("_time", ("$.time", "$.timestamp", "$['@timestamp']", "$.ts", "$.date", "$.time_local")),
+        (S.STATUS, ("$.status",)),
+        (S.BYTES, ("$.body_bytes_sent", "$.bytes_sent", "$.size", "$.bytes", "$.length")),
+        (S.METHOD, ("$.request_method", "$.method")),
+        (S.PATH, ("$.request_uri", "$.uri", "$.path")),
+        (S.REQUEST, ("$.request",)),
+        (S.PROTOCOL, ("$.server_protocol", "$.protocol")),
+        (S.VHOST, ("$.host", "$.server_name")),
+        (S.USER_AGENT, ("$.http_user_agent", "$.user_agent")),
+        (S.REFERER, ("$.http_referer", "$.referer", "$.referrer")),
+        (S.XFF, ("$.http_x_forwarded_for",)),
+        (S.USER, ("$.remote_user",)),
+    ),
+    description="Generic JSON lines (nginx escape=json and friends); map keys with --json-field",
+    example=(
+        '{"time":"2026-09-14T08:01:02+08:00","remote_addr":"175.167.3.4","request_method":"GET",'
+        '"request_uri":"/login","status":200,"body_bytes_sent":1043,'
+        '"http_user_agent":"curl/8.5.0"}'
+    ),
+)
+CLOUDFLARE = LogFormat(
+    name="cloudflare",
+    syntax="json",
+    time="any",
+    template="Cloudflare Logpush http_requests dataset (JSON lines)",
+    json_fields=(
+        (S.CLIENT, ("$.ClientIP",)),
+        ("_time", ("$.EdgeStartTimestamp",)),
+        (S.STATUS, ("$.EdgeResponseStatus",)),
+        (S.BYTES, ("$.EdgeResponseBytes",)),
+        (S.METHOD, ("$.ClientRequestMethod",)),
+        (S.PATH, ("$.ClientRequestURI",)),
+        (S.PROTOCOL, ("$.ClientRequestProtocol",)),
+        (S.VHOST, ("$.ClientRequestHost",)),
+        (S.USER_AGENT, ("$.ClientRequestUserAgent",)),
+        (S.REFERER, ("$.ClientRequestReferer",)),
+        ("client_country", ("$.ClientCountry",)),
+        ("ray_id", ("$.RayID",)),
+    ),
+    description="Cloudflare Logpush HTTP requests (JSON; any timestamp_format)",
+    example=(
+        '{"ClientIP":"2.136.4.5","ClientRequestHost":"www.example.org",'
+        '"ClientRequestMethod":"GET","ClientRequestURI":"/login",'
+        '"ClientRequestUserAgent":"curl/8.5.0","EdgeResponseBytes":1043,'
+        '"EdgeResponseStatus":200,"EdgeStartTimestamp":1789344062000000000,'
+        '"RayID":"87a1b2c3d4e5f001","ClientCountry":"es"}'
+    ),
+)
+_CTIME = r"[A-Z][a-z]{2} [A-Z][a-z]{2} +\d{1,2} \d{2}:\d{2}:\d{2} \d{4}"
+VSFTPD = LogFormat(
+    name="vsftpd",
+    syntax="regex",
+    time="ctime",
+    template=(
+        rf"^(?P<_time>{_CTIME}) \[pid \d+\](?: \[(?P<user>[^\]]*)\])? "
+        r'(?P<method>[A-Za-z][A-Za-z ]*?): Client "(?P<client>[^"]*)"'
+        r'(?:, "(?P<path>[^"]*)")?(?:, (?P<bytes_sent>\d+) bytes)?(?:[,\s].*)?$'
+    ),
+    description="vsftpd's own log (vsftpd.log): logins and transfers; times in UTC by default",
+    example=(
+        'Mon Sep 14 08:01:02 2026 [pid 4242] [ftp] OK DOWNLOAD: Client "81.2.69.160", '
+        '"/pub/file.iso", 1043 bytes, 512.00Kbyte/sec'
+    ),
+)
+XFERLOG = LogFormat(
+    name="xferlog",
+    syntax="regex",
+    time="ctime",
+    template=(
+        rf"^(?P<_time>{_CTIME}) (?P<transfer_time>\d+) (?P<client>\S+) (?P<bytes_sent>\d+) "
+        r"(?P<path>.+) (?P<transfer_type>[ab]) (?P<special_action>\S+) (?P<direction>[oid]) "
+        r"(?P<access_mode>[agr]) (?P<user>\S+) (?P<service>\S+) (?P<auth_method>[01]) "
+        r"(?P<auth_user_id>\S+) (?P<completion>[ci])\s*$"
+    ),
+    description="xferlog (wu-ftpd, vsftpd xferlog_std_format, ProFTPD): one line a transfer",
+    example=(
+        "Mon Sep 14 08:01:02 2026 3 2.136.4.5 1043 /pub/file.iso b _ o a "
+        "guest@example.org ftp 0 * c"
+    ),
+)
 
-PRESETS: dict[str, LogFormat] = {f.name: f for f in (COMMON, COMBINED, VHOST_COMBINED)}
+PRESETS: dict[str, LogFormat] = {
+    f.name: f
+    for f in (
+        COMMON,
+        COMBINED,
+        VHOST_COMBINED,
+        COMMON_VHOST,
+        NGINX_MAIN,
+        NPM_PROXY,
+        NPM_STANDARD,
+        ICECAST,
+        HAPROXY,
+        AWS_ALB,
+        AWS_ELB,
+        AWS_S3,
+        CLOUDFRONT,
+        W3C,
+        CADDY,
+        TRAEFIK,
+        CLOUDFLARE,
+        JSON,
+        VSFTPD,
+        XFERLOG,
+    )
+}
+ALIASES: dict[str, str] = {"iis": "w3c", "nginx": "nginx_main"}
+AUTO = "auto"
 
 
 def get_format(spec: str | LogFormat) -> LogFormat:
-    """Return the format for a preset name or an ``apache:<LogFormat>`` string.
+    """Return the format for a preset name, ``apache:``, ``nginx:`` or ``json:`` string.
 
     Args:
         spec: a preset name (``combined``), ``apache:`` followed by an Apache
-            ``LogFormat`` template, or a :class:`LogFormat`.
+            ``LogFormat`` template, ``nginx:`` followed by an nginx ``log_format``,
+            ``json:`` followed by ``column=path`` pairs, or a :class:`LogFormat`.
 
     Returns:
         The compiled format.
 
     Raises:
-        UsageError: for an unknown name or an unsupported directive.
+        UsageError: for an unknown name or an unsupported directive (``auto``
+            is not a format: the pipeline detects one per file).
     """
     if isinstance(spec, LogFormat):
         return spec
-    if spec in PRESETS:
-        return PRESETS[spec]
+    name = ALIASES.get(spec, spec)
+    if name in PRESETS:
+        return PRESETS[name]
     if spec.startswith("apache:"):
         return LogFormat(name="custom", template=spec.removeprefix("apache:"))
+    if spec.startswith("nginx:"):
+        return LogFormat(name="custom", template=spec.removeprefix("nginx:"), syntax="nginx")
+    if spec.startswith("json:"):
+        return json_format(spec.removeprefix("json:"))
     known = ", ".join(PRESETS)
     raise UsageError(
-        f"unknown log format {spec!r}; use one of {known}, or 'apache:<LogFormat string>'"
+        f"unknown log format {spec!r}; use auto, one of {known}, "
+        "or 'apache:<LogFormat>', 'nginx:<log_format>', 'json:<column=path,...>'"
     )

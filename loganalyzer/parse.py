@@ -6,20 +6,27 @@ with their source, line number and a reason, so parsed + rejected = lines read.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import polars as pl
 
 from loganalyzer import schema as S
+from loganalyzer.errors import UsageError
 from loganalyzer.formats import LogFormat, get_format
 
 REASON_BLANK = "blank line"
 REASON_COMMENT = "comment line"
 REASON_NO_MATCH = "does not match the log format"
 REASON_BAD_TIME = "unreadable timestamp"
+# A JSON record of another kind in a JSON access log (Caddy's start-up messages).
+REASON_NOT_ACCESS = "not an access record"
 
-_APACHE_TIME = "[%d/%b/%Y:%H:%M:%S %z]"
+ClientIP = Literal["conn", "xff", "xff-first"]
+
 # Request lines are "METHOD TARGET PROTOCOL". TLS handshakes sent to a plain port,
 # "-" and scanners' junk are kept whole in `request` with null method and path.
 _REQUEST_RE = (
@@ -29,6 +36,68 @@ _REQUEST_RE = (
 # escapes (\xNN, \n) stay as written: unescaping them would put raw control bytes
 # into the data.
 _UNESCAPE_RE = r'\\(["\\])'
+_QUOTED_COLUMNS = (S.REQUEST, S.REFERER, S.USER_AGENT, S.XFF)
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """How to read times without a zone and which address is the client.
+
+    Attributes:
+        assume_tz: the zone of times written without one (HAProxy, vsftpd,
+            xferlog, W3C ``date-local``, ISO 8601 without offset): an IANA name
+            (``Asia/Shanghai``), ``UTC`` or a fixed offset (``+08:00``).
+        client_ip: ``conn`` (the connection address), ``xff`` (the right-most
+            X-Forwarded-For address that is not a trusted proxy) or
+            ``xff-first`` (the left-most, as sent by the client: spoofable).
+        trusted_proxies: CIDR ranges of your own proxies, skipped by ``xff``.
+
+    Raises:
+        UsageError: for an unknown zone, client-ip mode or CIDR.
+    """
+
+    assume_tz: str = "UTC"
+    client_ip: ClientIP = "conn"
+    trusted_proxies: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "assume_tz", _check_tz(self.assume_tz))
+        if self.client_ip not in ("conn", "xff", "xff-first"):
+            raise UsageError(f"--client-ip {self.client_ip!r}: use conn, xff or xff-first")
+        for cidr in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(cidr.strip(), strict=False)
+            except ValueError:
+                raise UsageError(
+                    f"--trusted-proxy {cidr!r} is not an address or CIDR range"
+                ) from None
+
+
+@functools.lru_cache(maxsize=16)
+def _check_tz(tz: str) -> str:
+    text = tz.strip()
+    if len(text) == 5 and text[0] in "+-" and text[1:].isdigit():
+        text = f"{text[:3]}:{text[3:]}"  # +0800 -> +08:00, which Polars accepts
+    try:
+        pl.Series([0], dtype=pl.Datetime("us")).dt.replace_time_zone(text)
+    except (pl.exceptions.PolarsError, ValueError):
+        raise UsageError(
+            f"--assume-tz {tz!r}: use an IANA zone (Europe/Madrid), UTC or an offset (+08:00)"
+        ) from None
+    return text
+
+
+@dataclass
+class ParseState:
+    """What one file's earlier batches leave for its later ones.
+
+    Attributes:
+        w3c_fields: the ``#Fields:`` line in effect at the end of the last batch.
+        w3c_date: the ``#Date:`` directive's date in effect then.
+    """
+
+    w3c_fields: str | None = None
+    w3c_date: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,8 +113,8 @@ class ParseResult:
     rejects: pl.LazyFrame
 
 
-def _unescape(col: str) -> pl.Expr:
-    return pl.col(col).str.replace_all(_UNESCAPE_RE, "$1")
+def _unescape(expr: pl.Expr) -> pl.Expr:
+    return expr.str.replace_all(_UNESCAPE_RE, "$1")
 
 
 def _dash_null(expr: pl.Expr) -> pl.Expr:
@@ -53,17 +122,191 @@ def _dash_null(expr: pl.Expr) -> pl.Expr:
 
 
 _NEEDS: dict[str, tuple[str, ...]] = {
-    S.TS: ("_time",),
-    S.UTC_OFFSET: ("_time",),
-    S.METHOD: (S.REQUEST,),
-    S.PATH: (S.REQUEST,),
-    S.PROTOCOL: (S.REQUEST,),
+    S.TS: ("_time", "_date"),
+    S.UTC_OFFSET: ("_time", "_date"),
+    S.METHOD: (S.REQUEST, S.METHOD),
+    S.PATH: (S.REQUEST, S.PATH, "_query"),
+    S.PROTOCOL: (S.REQUEST, S.PROTOCOL),
+    S.REQUEST: (S.REQUEST, S.METHOD, S.PATH, "_query", S.PROTOCOL),
+    S.CLIENT_CONN: (S.CLIENT,),
 }
-"""Columns computed from other captured fields."""
+"""Captured fields each parsed column is computed from."""
+
+
+# --- time ---------------------------------------------------------------------------
+
+
+def _local(naive: pl.Expr, tz: str) -> pl.Expr:
+    # A wall-clock time that does not exist (spring forward) is unreadable; one
+    # that happens twice (fall back) is taken as the first.
+    return naive.dt.replace_time_zone(
+        tz, ambiguous="earliest", non_existent="null"
+    ).dt.convert_time_zone("UTC")
+
+
+def _iso(text: pl.Expr, tz: str) -> tuple[pl.Expr, pl.Expr]:
+    s = text.str.replace(",", ".", literal=True).str.replace(r"[Zz]$", "+00:00")
+    zoned = s.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us")
+    naive = s.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
+    ts = pl.coalesce(zoned.dt.convert_time_zone("UTC"), _local(naive, tz))
+    offset = s.str.extract(r"T.*([+-]\d{2}:?\d{2})$").str.replace(":", "", literal=True)
+    return ts, offset
+
+
+def _epoch(text: pl.Expr, scale: float) -> pl.Expr:
+    micros = (text.cast(pl.Float64, strict=False) * scale).round(0).cast(pl.Int64, strict=False)
+    return micros.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+
+
+def _time_exprs(kind: str, t: pl.Expr, d: pl.Expr, tz: str) -> tuple[pl.Expr, pl.Expr]:
+    """(UTC timestamp, original offset as +HHMM) for one time kind."""
+    none = pl.lit(None, pl.String)
+    if kind == "clf":
+        # Apache's %t keeps its brackets: parsing them in place saves a string copy
+        # on the hottest path.
+        ts = t.str.to_datetime("[%d/%b/%Y:%H:%M:%S %z]", strict=False, time_unit="us")
+        return ts.dt.convert_time_zone("UTC"), t.str.extract(r" ([+-]\d{4})\]$")
+    if kind == "clf_bare":
+        ts = t.str.to_datetime("%d/%b/%Y:%H:%M:%S %z", strict=False, time_unit="us")
+        return ts.dt.convert_time_zone("UTC"), t.str.extract(r" ([+-]\d{4})$")
+    if kind == "iso8601":
+        return _iso(t, tz)
+    if kind in ("epoch", "epoch_ms", "epoch_us"):
+        scale = {"epoch": 1e6, "epoch_ms": 1e3, "epoch_us": 1.0}[kind]
+        return _epoch(t, scale), none
+    if kind in ("w3c", "w3c_local"):
+        naive = pl.concat_str([d, t], separator=" ").str.to_datetime(
+            "%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us"
+        )
+        if kind == "w3c":
+            # W3C extended logs (IIS, CloudFront) write date and time in UTC.
+            return naive.dt.replace_time_zone("UTC"), pl.lit("+0000")
+        return _local(naive, tz), none
+    if kind == "ctime":
+        # The weekday is dropped: a wrong one must not make the line unreadable.
+        naive = (
+            t.str.replace_all(" +", " ")
+            .str.replace(r"^[A-Za-z]+ ", "")
+            .str.to_datetime("%b %d %H:%M:%S %Y", strict=False, time_unit="us")
+        )
+        return _local(naive, tz), none
+    if kind == "haproxy":
+        naive = t.str.to_datetime("%d/%b/%Y:%H:%M:%S%.f", strict=False, time_unit="us")
+        return _local(naive, tz), none
+    if kind.startswith("strftime:"):
+        fmt = " ".join(kind.removeprefix("strftime:").split())
+        s = t.str.replace_all(" +", " ")
+        if "%z" in fmt:
+            ts = s.str.to_datetime(fmt, strict=False, time_unit="us").dt.convert_time_zone("UTC")
+            return ts, s.str.extract(r"([+-]\d{4})\D*$")
+        return _local(s.str.to_datetime(fmt, strict=False, time_unit="us"), tz), none
+    if kind == "any":
+        iso_ts, iso_off = _iso(t, tz)
+        num = t.cast(pl.Float64, strict=False)
+        # Epoch numbers in seconds, ms, us or ns: told apart by size (seconds reach
+        # 1e11 only in the year 5138).
+        epoch = (
+            pl.when(num > 1e17)
+            .then(_epoch(t, 1e-3))
+            .when(num > 1e14)
+            .then(_epoch(t, 1.0))
+            .when(num > 1e11)
+            .then(_epoch(t, 1e3))
+            .otherwise(_epoch(t, 1e6))
+        )
+        bare = t.str.strip_prefix("[").str.strip_suffix("]")
+        clf_ts, clf_off = _time_exprs("clf_bare", bare, d, tz)
+        return pl.coalesce(iso_ts, epoch, clf_ts), pl.coalesce(iso_off, clf_off)
+    raise ValueError(f"unknown time kind {kind!r}")
+
+
+# --- the client behind proxies -------------------------------------------------------
+
+
+def _normalise_address(entry: pl.Expr) -> pl.Expr:
+    """``[2001:db8::1]:443`` -> ``2001:db8::1``; ``1.2.3.4:5678`` -> ``1.2.3.4``."""
+    s = entry.str.strip_chars(" \t\"'")
+    s = s.str.replace(r"^\[([^\]]+)\](?::\d+)?$", "$1")
+    return s.str.replace(r"^(\d{1,3}(?:\.\d{1,3}){3}):\d+$", "$1")
+
+
+def _in_networks(
+    text: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> bool:
+    try:
+        addr = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in networks)
+
+
+def _pick_from_xff(xff: pl.Series, trusted: tuple[str, ...], mode: ClientIP) -> pl.Series:
+    """The client from each X-Forwarded-For value (null: absent, ``-`` or empty)."""
+    entries = xff.str.split(",").list.eval(
+        _normalise_address(pl.element()).filter(
+            (pl.element().str.strip_chars() != "") & (pl.element().str.strip_chars() != "-")
+        )
+    )
+    if mode == "xff-first":
+        return entries.list.first()
+    networks = tuple(ipaddress.ip_network(c.strip(), strict=False) for c in trusted)
+    # Python sees each distinct address once, never each line.
+    distinct = entries.explode().drop_nulls().unique().to_list()
+    trusted_seen = [a for a in distinct if _in_networks(a, networks)]
+    untrusted = entries.list.eval(pl.element().filter(~pl.element().is_in(trusted_seen)))
+    # Every hop trusted: the left-most is as far back as the header goes.
+    return pl.select(pl.coalesce(untrusted.list.last(), entries.list.first())).to_series()
+
+
+def _client_expr(conn: pl.Expr, xff: pl.Expr, options: ParseOptions) -> pl.Expr:
+    if options.client_ip == "conn":
+        return conn
+    mode, trusted = options.client_ip, options.trusted_proxies
+    picked = xff.map_batches(
+        lambda s: _pick_from_xff(s, trusted, mode), return_dtype=pl.String, is_elementwise=True
+    )
+    return pl.coalesce(picked, conn)
+
+
+# --- parsing ------------------------------------------------------------------------
+
+
+def _captures(lines: pl.LazyFrame, fmt: LogFormat, present: list[str]) -> pl.LazyFrame:
+    """One text column per captured field."""
+    if fmt.syntax == "json":
+        # Anything before the first brace (a container name, a syslog prefix) is
+        # not part of the record.
+        doc = (
+            pl.col(S.LINE)
+            .str.replace(r"^[^{]*", "")
+            # The reader shows invalid UTF-8 as \xNN, which is no JSON escape, and a
+            # raw control byte is no JSON either: neither may cost the record.
+            .str.replace_all(r"\\x([0-9A-Fa-f]{2})", r"\u00${1}")
+            .str.replace_all(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", " ")
+        )
+        paths = dict(fmt.json_fields)
+        fields = [
+            pl.coalesce([doc.str.json_path_match(p) for p in paths[c]]).alias(c) for c in present
+        ]
+        return lines.with_columns(fields)
+    regex = fmt.regex_for(present)
+    matched = lines.with_columns(pl.col(S.LINE).str.extract_groups(regex).alias("_m"))
+    if not present:
+        # extract_groups on a regex without groups gives no struct fields; keep
+        # whether the line matched.
+        return lines.with_columns(pl.col(S.LINE).str.contains(regex).alias("_matched"))
+    return matched.with_columns([pl.col("_m").struct.field(c).alias(c) for c in present]).drop("_m")
 
 
 def parse_lines(
-    lines: pl.LazyFrame, fmt: LogFormat, *, columns: Iterable[str] | None = None
+    lines: pl.LazyFrame,
+    fmt: LogFormat,
+    *,
+    columns: Iterable[str] | None = None,
+    options: ParseOptions | None = None,
+    state: ParseState | None = None,
 ) -> pl.LazyFrame:
     """Parse every line; rejected lines keep ``line`` and get a ``reason``.
 
@@ -75,72 +318,224 @@ def parse_lines(
         fmt: the compiled log format.
         columns: the parsed columns wanted (default all). Lines are accepted or
             rejected the same way whatever is asked for; asking for less is faster.
+        options: time zone for zone-less times, and the client-address choice.
+        state: carried from batch to batch of one file (W3C ``#Fields:``).
 
     Returns:
         The columns of :data:`schema.PARSED_SCHEMA` (or those asked for) plus
         ``reason`` and ``line``.
     """
+    options = options or ParseOptions()
+    if fmt.header_driven:
+        return _parse_w3c(lines, fmt, columns=columns, options=options, state=state)
+    return _parse_regular(lines, fmt, columns=columns, options=options)
+
+
+def _parse_w3c(
+    lines: pl.LazyFrame,
+    fmt: LogFormat,
+    *,
+    columns: Iterable[str] | None,
+    options: ParseOptions,
+    state: ParseState | None,
+) -> pl.LazyFrame:
+    """W3C logs: each line is read with the ``#Fields:`` line last seen before it."""
+    header = pl.col(S.LINE).str.strip_chars()
+    fields = (
+        pl.when(header.str.starts_with("#Fields:"))
+        .then(header.str.strip_prefix("#Fields:").str.strip_chars())
+        .otherwise(None)
+    )
+    # Logs without a date field (IIS 4) date their lines by the #Date: directive.
+    date = (
+        pl.when(header.str.starts_with("#Date:"))
+        .then(header.str.extract(r"^#Date:\s*(\d{4}-\d{2}-\d{2})"))
+        .otherwise(None)
+    )
+    start = state.w3c_fields if state is not None and state.w3c_fields else fmt.template
+    frame = (
+        lines.with_row_index("_row")
+        .with_columns(
+            fields.forward_fill().fill_null(start).alias("_fields"),
+            date.forward_fill()
+            .fill_null(pl.lit(state.w3c_date if state is not None else None, pl.String))
+            .alias("_directive_date"),
+        )
+        .collect()
+    )
+    if state is not None and frame.height:
+        state.w3c_fields = frame["_fields"][-1]
+        state.w3c_date = frame["_directive_date"][-1]
+    wanted = None if columns is None else list(columns)
+    parts = []
+    for text in frame["_fields"].unique(maintain_order=True).to_list() or [start]:
+        segment = frame.filter(pl.col("_fields") == text).drop("_fields")
+        sub = fmt.with_fields(text)
+        names = {f.lower() for f in text.split()}
+        usable = not fmt.w3c_require or fmt.w3c_require in names
+        parts.append(
+            _parse_regular(
+                segment.lazy(), sub, columns=wanted, options=options, reject_all=not usable
+            ).collect()
+        )
+    whole = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
+    return whole.sort("_row").drop("_row").lazy()
+
+
+def _parse_regular(
+    lines: pl.LazyFrame,
+    fmt: LogFormat,
+    *,
+    columns: Iterable[str] | None,
+    options: ParseOptions,
+    reject_all: bool = False,
+) -> pl.LazyFrame:
     wanted = set(S.PARSED_SCHEMA) if columns is None else {*columns, S.CLIENT, S.TS}
     wanted -= {S.SOURCE, S.LINE_NO}
+    captured = {S.CLIENT, "_time", "_date"} | wanted
     for col in list(wanted):
-        wanted.update(c for c in _NEEDS.get(col, ()) if c != "_time")
-    captured = {S.CLIENT, "_time"} | wanted
+        captured.update(_NEEDS.get(col, ()))
+    # Without an address field of its own (nginx's $proxy_add_x_forwarded_for
+    # first), the connection's address is the header's last entry.
+    conn_from_xff = S.CLIENT not in fmt.columns and S.XFF in fmt.columns
+    if options.client_ip != "conn" or conn_from_xff:
+        captured.add(S.XFF)
     if columns is None:
         captured.update(fmt.columns)
     present = [c for c in fmt.columns if c in captured]
-    regex = fmt.regex_for(present)
-    matched = lines.with_columns(pl.col(S.LINE).str.extract_groups(regex).alias("_m"))
-    fields = [pl.col("_m").struct.field(c).alias(c) for c in present]
-    frame = matched.with_columns(fields).drop("_m")
+    frame = _captures(lines, fmt, present)
+
+    w3c = fmt.syntax == "w3c"
+
+    def raw(col: str) -> pl.Expr:
+        if col not in present:
+            return pl.lit(None, pl.String)
+        expr = pl.col(col)
+        if w3c:
+            # A quoted W3C value has "" for a quote inside it.
+            quoted = (
+                expr.str.starts_with('"') & expr.str.ends_with('"') & (expr.str.len_chars() > 1)
+            )
+            expr = (
+                pl.when(quoted)
+                .then(expr.str.slice(1, expr.str.len_chars() - 2).str.replace_all('""', '"'))
+                .otherwise(expr)
+            )
+        elif col in _QUOTED_COLUMNS and fmt.syntax != "json":
+            expr = _unescape(expr)
+        return expr
 
     def text(col: str) -> pl.Expr:
-        return pl.col(col) if col in present else pl.lit(None, pl.String)
+        expr = raw(col)
+        return _dash_null(expr) if w3c else expr
 
-    time_text = text("_time")
+    schema = frame.collect_schema()
+    date = raw("_date")
+    if "_date" not in present and "_directive_date" in schema:
+        date = pl.col("_directive_date")
+    ts, offset = _time_exprs(fmt.time, raw("_time"), date, options.assume_tz)
+    request_parts = raw(S.REQUEST).str.extract_groups(_REQUEST_RE)
+
+    def part(col: str, name: str) -> pl.Expr:
+        # A field of its own wins; a JSON record may have only the request line.
+        from_request = request_parts.struct.field(name)
+        if col not in present:
+            return from_request
+        return pl.coalesce(text(col), from_request) if S.REQUEST in present else text(col)
+
+    method = part(S.METHOD, "method")
+    path = part(S.PATH, "path")
+    if "_query" in present:
+        query = text("_query").str.strip_prefix("?")
+        path = (
+            pl.when(query.is_null() | (query == ""))
+            .then(path)
+            .otherwise(pl.concat_str([path, query], separator="?"))
+        )
+    protocol = part(S.PROTOCOL, "protocol")
+    request = raw(S.REQUEST)
+    if S.METHOD in present or S.PATH in present:
+        # W3C and JSON logs have no request line: it is rebuilt from its parts.
+        rebuilt = (
+            pl.when(method.is_null() & path.is_null())
+            .then(None)
+            .otherwise(pl.concat_str([method, path, protocol], separator=" ", ignore_nulls=True))
+        )
+        request = pl.coalesce(request, rebuilt) if S.REQUEST in present else rebuilt
+    agent = _dash_null(raw(S.USER_AGENT))
+    if w3c:
+        # IIS writes the spaces of a user agent as "+"; CloudFront URL-encodes them.
+        agent = (
+            agent.str.replace_all("+", " ", literal=True)
+            if fmt.plus_spaces
+            else (agent.str.replace_all("%20", " ", literal=True))
+        )
+    status = text(S.STATUS).cast(pl.Int32, strict=False)
+    # "-" stays: S3 writes it for AWS's own requests, and it must count as a request.
+    conn = raw(S.CLIENT)
+    xff = _dash_null(raw(S.XFF))
+    if conn_from_xff:
+        conn = _normalise_address(raw(S.XFF).str.split(",").list.last())
     casts = [
-        text(S.CLIENT).alias(S.CLIENT),
+        _client_expr(conn, xff, options).alias(S.CLIENT),
+        conn.alias(S.CLIENT_CONN),
+        xff.alias(S.XFF),
         _dash_null(text(S.IDENT)).alias(S.IDENT),
         _dash_null(text(S.USER)).alias(S.USER),
-        time_text.str.to_datetime(_APACHE_TIME, strict=False, time_unit="us")
-        .dt.convert_time_zone("UTC")
-        .alias(S.TS),
-        time_text.str.extract(r" ([+-]\d{4})\]$").alias(S.UTC_OFFSET),
-        (_unescape(S.REQUEST) if S.REQUEST in present else pl.lit(None, pl.String)).alias(
-            S.REQUEST
-        ),
-        text(S.STATUS).cast(pl.Int32, strict=False).alias(S.STATUS),
+        ts.alias(S.TS),
+        offset.alias(S.UTC_OFFSET),
+        request.alias(S.REQUEST),
+        method.alias(S.METHOD),
+        path.alias(S.PATH),
+        protocol.alias(S.PROTOCOL),
+        # HAProxy writes -1 when there was no response.
+        pl.when(status >= 0).then(status).alias(S.STATUS),
         text(S.BYTES).cast(pl.Int64, strict=False).alias(S.BYTES),
-        _dash_null(_unescape(S.REFERER) if S.REFERER in present else text(S.REFERER)).alias(
-            S.REFERER
-        ),
-        _dash_null(
-            _unescape(S.USER_AGENT) if S.USER_AGENT in present else text(S.USER_AGENT)
-        ).alias(S.USER_AGENT),
+        _dash_null(raw(S.REFERER)).alias(S.REFERER),
+        agent.alias(S.USER_AGENT),
         text(S.VHOST).alias(S.VHOST),
         text(S.PORT).cast(pl.Int32, strict=False).alias(S.PORT),
     ]
     casts = [c for c in casts if c.meta.output_name() in wanted]
-    extra = [pl.col(c) for c in present if c not in S.PARSED_SCHEMA and c != "_time"]
-    typed = frame.select(pl.col(S.SOURCE), pl.col(S.LINE_NO), pl.col(S.LINE), *casts, *extra)
+    extra = [
+        text(c).alias(c) for c in present if c not in S.PARSED_SCHEMA and not c.startswith("_")
+    ]
+    if "_matched" in schema:
+        matched = pl.col("_matched")
+    elif S.CLIENT in present:
+        matched = pl.col(S.CLIENT).is_not_null()
+    else:
+        matched = pl.col(S.XFF).is_not_null() if conn_from_xff else pl.lit(False)
+    typed = frame.select(
+        pl.col(S.SOURCE),
+        pl.col(S.LINE_NO),
+        pl.col(S.LINE),
+        *casts,
+        *extra,
+        matched.alias("_ok"),
+        *([pl.col("_row")] if "_row" in schema else []),
+    )
     stripped = pl.col(S.LINE).str.strip_chars()
+    ok = pl.col("_ok") & pl.col(S.TS).is_not_null()
+    # Only JSON formats look for records of another kind: a regex over every
+    # line of every other format would cost a second pass.
+    other_record = (
+        stripped.str.contains(r"^[^{]*\{.*\}$") if fmt.syntax == "json" else pl.lit(False)
+    )
     reason = (
-        pl.when(pl.col(S.CLIENT).is_not_null() & pl.col(S.TS).is_not_null())
+        pl.when(ok if not reject_all else pl.lit(False))
         .then(pl.lit(None, pl.String))
         .when(stripped == "")
         .then(pl.lit(REASON_BLANK))
         .when(stripped.str.starts_with("#"))
         .then(pl.lit(REASON_COMMENT))
-        .when(pl.col(S.CLIENT).is_null())
+        .when(~pl.col("_ok") & other_record)
+        .then(pl.lit(REASON_NOT_ACCESS))
+        .when(~pl.col("_ok") | pl.lit(reject_all))
         .then(pl.lit(REASON_NO_MATCH))
         .otherwise(pl.lit(REASON_BAD_TIME))
     )
-    request = pl.col(S.REQUEST).str.extract_groups(_REQUEST_RE)
-    parts = [
-        request.struct.field(name).alias(col)
-        for name, col in (("method", S.METHOD), ("path", S.PATH), ("protocol", S.PROTOCOL))
-        if col in wanted
-    ]
-    return typed.with_columns(*parts, reason.alias(S.REASON))
+    return typed.with_columns(reason.alias(S.REASON)).drop("_ok")
 
 
 def split_parsed(frame: pl.LazyFrame) -> ParseResult:
@@ -155,15 +550,26 @@ def split_parsed(frame: pl.LazyFrame) -> ParseResult:
     return ParseResult(rows=rows, rejects=rejects)
 
 
-def parse(lines: pl.LazyFrame | pl.DataFrame, *, fmt: str | LogFormat = "combined") -> ParseResult:
+def parse(
+    lines: pl.LazyFrame | pl.DataFrame,
+    *,
+    fmt: str | LogFormat = "combined",
+    options: ParseOptions | None = None,
+) -> ParseResult:
     """Parse raw lines into typed request columns.
 
     Args:
         lines: ``source``, ``line_no``, ``line`` (as from :func:`read_lines`).
-        fmt: a preset name, ``apache:<LogFormat>``, or a :class:`LogFormat`.
+        fmt: a preset name, ``apache:<LogFormat>``, ``nginx:<log_format>``,
+            ``json:<column=path,...>``, a :class:`LogFormat`, or ``auto`` (the
+            format is detected from the first lines).
+        options: time zone for zone-less times, and the client-address choice.
 
     Returns:
         The requests and the rejected lines, both lazy over one parsed frame.
+
+    Raises:
+        FormatDetectionError: with ``auto``, when no format fits the lines.
 
     Example:
         >>> import polars as pl
@@ -172,5 +578,15 @@ def parse(lines: pl.LazyFrame | pl.DataFrame, *, fmt: str | LogFormat = "combine
         >>> parse(lines).rows.select("client", "status").collect().row(0)
         ('1.2.3.4', 200)
     """
-    frame = parse_lines(lines.lazy(), get_format(fmt)).collect()
+    options = options or ParseOptions()
+    if isinstance(fmt, str) and fmt == "auto":
+        from loganalyzer.detect import detect_format
+
+        eager = lines.lazy().collect()
+        name = eager[S.SOURCE][0] if eager.height else "-"
+        fmt = detect_format(eager, source=name, options=options).format
+        lines = eager
+    frame = parse_lines(
+        lines.lazy(), get_format(fmt), options=options, state=ParseState()
+    ).collect()
     return split_parsed(frame.lazy())

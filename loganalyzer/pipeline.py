@@ -28,6 +28,7 @@ from loganalyzer.aggregate import (
     top,
 )
 from loganalyzer.anonymizers import AnonymizerSources, classify, stale_sources
+from loganalyzer.detect import format_for
 from loganalyzer.enrich import GeoDatabases, lookup
 from loganalyzer.errors import (
     InputError,
@@ -37,8 +38,15 @@ from loganalyzer.errors import (
     UsageError,
 )
 from loganalyzer.filters import Filter, combine, parse_filter
-from loganalyzer.formats import LogFormat, get_format
-from loganalyzer.parse import REASON_BLANK, REASON_COMMENT, parse_lines, split_parsed
+from loganalyzer.formats import AUTO, LogFormat, get_format
+from loganalyzer.parse import (
+    REASON_BLANK,
+    REASON_COMMENT,
+    ParseOptions,
+    ParseState,
+    parse_lines,
+    split_parsed,
+)
 from loganalyzer.read import InputFile, ReadFault, expand_inputs, iter_batches, prefetch
 
 CAVEAT = (
@@ -77,12 +85,18 @@ class FileStats:
     first_reject: int | None = None
     fault: str | None = None
     format: str = ""
+    format_match_rate: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form used in ``meta.files``."""
         return {
             "path": self.name,
             "format": self.format,
+            **(
+                {"format_match_rate": self.format_match_rate}
+                if self.format_match_rate is not None
+                else {}
+            ),
             "size_bytes": self.size,
             "lines": {"total": self.total, "parsed": self.parsed, "rejected": self.rejected},
             **({"error": self.fault} if self.fault else {}),
@@ -140,21 +154,33 @@ class RejectWriter:
 
 def _parsed_batches(
     inputs: Sequence[InputFile],
-    fmt: LogFormat,
+    fmt: LogFormat | None,
     counter: LineCounter,
     faults: list[ReadFault],
     rejects: RejectWriter,
     on_bytes: Callable[[int], None] | None,
     max_bad_lines: int | None,
     columns: Collection[str] | None = None,
+    options: ParseOptions | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """Parse every batch of every input; yield requests, count and route rejects."""
+    """Parse every batch of every input; yield requests, count and route rejects.
+
+    With ``fmt`` None the format is detected per file from its first batch.
+    """
     for inp in inputs:
-        stats = FileStats(inp.name, inp.size, format=fmt.name)
+        stats = FileStats(inp.name, inp.size, format=fmt.name if fmt else "")
         counter.files.append(stats)
         nonblank_rejects = 0
+        file_fmt, state = fmt, ParseState()
         for batch in prefetch(iter_batches(inp, on_bytes=on_bytes, faults=faults)):
-            frame = parse_lines(batch.to_frame().lazy(), fmt, columns=columns).collect()
+            lines = batch.to_frame()
+            if file_fmt is None:
+                found = format_for(AUTO, lines, source=inp.name, options=options)
+                file_fmt, stats.format = found.format, found.format.name
+                stats.format_match_rate = found.rate
+            frame = parse_lines(
+                lines.lazy(), file_fmt, columns=columns, options=options, state=state
+            ).collect()
             result = split_parsed(frame.lazy())
             rows = result.rows.collect()
             bad = result.rejects.collect()
@@ -171,7 +197,7 @@ def _parsed_batches(
                 rejects.write(bad)
             if max_bad_lines is not None and counter.rejected > max_bad_lines:
                 raise TooManyBadLinesError(
-                    counter.rejected, counter.total, stats.first_reject or 0, inp.name, fmt.name
+                    counter.rejected, counter.total, stats.first_reject or 0, inp.name, stats.format
                 )
             yield rows
         for fault in faults:
@@ -179,7 +205,7 @@ def _parsed_batches(
                 stats.fault = f"{fault.problem} after line {fault.line_no}"
         if stats.parsed == 0 and nonblank_rejects > 0:
             raise TooManyBadLinesError(
-                nonblank_rejects, stats.total, stats.first_reject or 0, inp.name, fmt.name
+                nonblank_rejects, stats.total, stats.first_reject or 0, inp.name, stats.format
             )
 
 
@@ -256,27 +282,37 @@ class ScanPlan:
     (see :mod:`loganalyzer.cluster`) exactly as it runs here.
     """
 
-    fmt: LogFormat
+    fmt: LogFormat | None  # None: detected per file
     grouping: Grouping
     row_filters: tuple[Filter, ...]
     since: datetime | None
     until: datetime | None
     columns: frozenset[str]
+    options: ParseOptions = field(default_factory=ParseOptions)
 
     @classmethod
     def make(
         cls,
-        fmt: LogFormat,
+        fmt: LogFormat | None,
         grouping: Grouping,
         row_filters: Sequence[Filter],
         since: datetime | None,
         until: datetime | None,
+        options: ParseOptions | None = None,
     ) -> ScanPlan:
         """Plan a scan; parse only what the report uses (lines are accepted the same)."""
         columns = {S.CLIENT, S.TS, S.STATUS, S.BYTES}
         columns |= {k for k in grouping.row_keys if k in S.PARSED_SCHEMA}
         columns |= {f.column for f in row_filters if f.column in S.PARSED_SCHEMA}
-        return cls(fmt, grouping, tuple(row_filters), since, until, frozenset(columns))
+        return cls(
+            fmt,
+            grouping,
+            tuple(row_filters),
+            since,
+            until,
+            frozenset(columns),
+            options or ParseOptions(),
+        )
 
     @property
     def part_keys(self) -> list[str]:
@@ -404,13 +440,14 @@ def prepare(
     asn_db: str | Path | None,
     geoip_dir: str | Path | None,
     sources: AnonymizerSources | None,
+    parse_options: ParseOptions | None = None,
 ) -> tuple[list[InputFile], ScanPlan, list[Filter], GeoDatabases]:
     """Check a report's arguments and plan it, before any log is read.
 
     Shared by :func:`analyze` and the cluster backend so that both refuse the
     same things with the same messages.
     """
-    fmt = get_format(log_format)
+    fmt = None if log_format == AUTO else get_format(log_format)
     inputs = expand_inputs(paths)
     grouping = resolve_grouping(by)
     filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
@@ -430,14 +467,15 @@ def prepare(
         dbs.require_city()
     if sources and sources.needs_asn and dbs.asn is None:
         raise SourceError(None, "--asn-list needs an ASN database: pass --asn-db FILE")
-    plan = ScanPlan.make(fmt, grouping, row_filters, _utc(since), _utc(until))
+    plan = ScanPlan.make(fmt, grouping, row_filters, _utc(since), _utc(until), parse_options)
     return list(inputs), plan, filters, dbs
 
 
 def analyze(
     paths: Sequence[str | Path],
     *,
-    log_format: str | LogFormat = "combined",
+    log_format: str | LogFormat = AUTO,
+    parse_options: ParseOptions | None = None,
     by: Sequence[str] = ("region",),
     where: Sequence[str | Filter] = (),
     since: datetime | None = None,
@@ -458,8 +496,10 @@ def analyze(
 
     Args:
         paths: log files, globs, or ``-`` for stdin; compressed files are fine.
-        log_format: a preset (``combined``, ``common``, ``vhost_combined``) or
-            ``apache:<LogFormat>``.
+        log_format: ``auto`` (detected per file), a preset (``combined``,
+            ``nginx_main``, ``w3c``...), ``apache:<LogFormat>``, ``nginx:<log_format>``
+            or ``json:<column=path,...>``.
+        parse_options: ``--assume-tz``, ``--client-ip`` and ``--trusted-proxy``.
         by: grouping names or columns (``region``, ``asn``, ``path``, ``day``...).
         where: filters such as ``region_iso=CN-LN`` or ``client_ip=175.167.0.0/16``.
         since: keep requests at or after this time (naive times are UTC).
@@ -494,13 +534,31 @@ def analyze(
         ['CN-LN']
     """
     inputs, plan, filters, dbs = prepare(
-        paths, log_format, by, where, since, until, dbs, city_db, asn_db, geoip_dir, sources
+        paths,
+        log_format,
+        by,
+        where,
+        since,
+        until,
+        dbs,
+        city_db,
+        asn_db,
+        geoip_dir,
+        sources,
+        parse_options,
     )
-    fmt = plan.fmt
     counter = LineCounter()
     faults: list[ReadFault] = []
     batches = _parsed_batches(
-        inputs, fmt, counter, faults, RejectWriter(rejects), on_bytes, max_bad_lines, plan.columns
+        inputs,
+        plan.fmt,
+        counter,
+        faults,
+        RejectWriter(rejects),
+        on_bytes,
+        max_bad_lines,
+        plan.columns,
+        plan.options,
     )
     merged = reduce_batches(batches, plan)
     return finish_analysis(
@@ -612,7 +670,8 @@ def enrich_logs(
     paths: Sequence[str | Path],
     output: str | Path,
     *,
-    log_format: str | LogFormat = "combined",
+    log_format: str | LogFormat = AUTO,
+    parse_options: ParseOptions | None = None,
     where: Sequence[str | Filter] = (),
     since: datetime | None = None,
     until: datetime | None = None,
@@ -635,6 +694,7 @@ def enrich_logs(
         paths: log files, globs, or ``-``.
         output: the Parquet file, or with ``partitioned`` the dataset folder.
         log_format: as for :func:`analyze`.
+        parse_options: as for :func:`analyze`.
         where: as for :func:`analyze`.
         since: as for :func:`analyze`.
         until: as for :func:`analyze`.
@@ -654,7 +714,7 @@ def enrich_logs(
     import shutil
     import tempfile
 
-    fmt = get_format(log_format)
+    fmt = None if log_format == AUTO else get_format(log_format)
     filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
     if sources and sources.needs_asn and dbs.asn is None:
         raise SourceError(None, "--asn-list needs an ASN database: pass --asn-db FILE")
@@ -669,7 +729,14 @@ def enrich_logs(
         parts = tmpdir / "parts"
         parts.mkdir()
         for rows in _parsed_batches(
-            inputs, fmt, counter, faults, RejectWriter(rejects), on_bytes, max_bad_lines
+            inputs,
+            fmt,
+            counter,
+            faults,
+            RejectWriter(rejects),
+            on_bytes,
+            max_bad_lines,
+            options=parse_options,
         ):
             joined = stream(rows)
             if partitioned:
@@ -682,7 +749,10 @@ def enrich_logs(
         else:
             partial = tmpdir / "combined.parquet"
             if n:
-                pl.scan_parquet(str(parts / "part-*.parquet")).sink_parquet(partial)
+                # Files in different formats (or W3C segments) bring different
+                # extra columns: the union keeps them all, null where a batch had none.
+                scans = [pl.scan_parquet(f) for f in sorted(parts.glob("part-*.parquet"))]
+                pl.concat(scans, how="diagonal_relaxed").sink_parquet(partial)
             else:
                 empty = {**S.PARSED_SCHEMA, **S.GEO_SCHEMA, **(S.ANON_SCHEMA if sources else {})}
                 pl.DataFrame(schema=empty).write_parquet(partial)

@@ -14,7 +14,9 @@ LINE_NO = "line_no"  # 1-based line number within SOURCE
 LINE = "line"  # the raw line, invalid UTF-8 shown as \xNN escapes
 
 # --- parse: one row per well-formed request -----------------------------------------
-CLIENT = "client"  # the client field as written (may carry a port or brackets)
+CLIENT = "client"  # the client address as written (may carry a port or brackets)
+CLIENT_CONN = "client_conn"  # the connection's address (CLIENT unless --client-ip xff)
+XFF = "xff"  # the X-Forwarded-For header as written, when the format has it
 IDENT = "ident"
 USER = "user"
 TS = "ts"  # request time as a UTC datetime
@@ -116,6 +118,8 @@ PARSED_SCHEMA: dict[str, pl.DataType] = {
     SOURCE: pl.String(),
     LINE_NO: pl.Int64(),
     CLIENT: pl.String(),
+    CLIENT_CONN: pl.String(),
+    XFF: pl.String(),
     IDENT: pl.String(),
     USER: pl.String(),
     TS: DATETIME,

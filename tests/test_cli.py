@@ -22,7 +22,7 @@ import pytest
 from loganalyzer import schema as S
 from loganalyzer.formats import PRESETS
 from loganalyzer.pipeline import analyze, sample_paths
-from loganalyzer.report import render_csv
+from loganalyzer.report import render_csv, safe_text
 from tests.builders import log_line
 from tests.conftest import run_cli
 
@@ -114,8 +114,9 @@ def test_formats_lists_every_preset(work):
     out = text(r.stdout)
     for fmt in PRESETS.values():
         assert re.search(rf"(?m)^{re.escape(fmt.name)}$", out), fmt.name
-        assert f"  template: {fmt.template}\n" in out
-        assert f"  example:  {fmt.example}\n" in out
+        definition = "regex" if fmt.syntax == "regex" else fmt.syntax
+        assert f"  {definition}: {safe_text(fmt.template)}\n" in out
+        assert f"  example:  {safe_text(fmt.example)}\n" in out
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -230,11 +231,19 @@ USAGE_BOGUS = (
             id="input-missing-file",
         ),
         pytest.param(
-            ["report", "junk.log", "--city-db", "{city}"],
+            ["report", "junk.log", "--city-db", "{city}", "--log-format", "combined"],
             3,
             "Error: 2 of 2 lines did not match log format 'combined' (first at junk.log:1); "
             "check --log-format, or raise --max-bad-lines\n",
             id="input-pure-junk",
+        ),
+        pytest.param(
+            ["report", "junk.log", "--city-db", "{city}"],
+            3,
+            "Error: junk.log: no known log format fits its first 2 lines (no preset reads any "
+            "of them); pass --log-format with a preset, 'apache:<LogFormat>' or "
+            "'nginx:<log_format>'\n",
+            id="input-pure-junk-detected",
         ),
         pytest.param(
             ["report", "access.log", "--city-db", "nope.mmdb"],

@@ -63,6 +63,15 @@ def test_exit_codes_table_matches_enum() -> None:
     assert documented == {int(c) for c in ExitCode}
 
 
+def test_presets_table_lists_every_preset_and_alias() -> None:
+    from loganalyzer.formats import ALIASES, PRESETS
+
+    table = README.split("### Log formats", 1)[1].split("\n- ", 1)[0]
+    first_column = re.findall(r"^\| (.+?) \|", table, re.MULTILINE)
+    names = set(re.findall(r"`([a-z_0-9]+)`", " ".join(first_column)))
+    assert names == set(PRESETS) | set(ALIASES)
+
+
 def test_analyst_workflow_section_sits_before_the_python_api() -> None:
     sections = re.findall(r"(?m)^## (.+)$", README)
     assert sections.index("Analyst workflow") == sections.index("Python API") - 1

@@ -255,7 +255,10 @@ def test_parse_line(fmt: str, line: str, fields: dict[str, object]) -> None:
     rows, rejects = _collect(parse(_lines([line]), fmt=fmt))
     assert rejects.to_dicts() == []
     assert rows.schema == PARSED_SCHEMA
-    assert rows.to_dicts() == [{S.SOURCE: "t.log", S.LINE_NO: 1, **DEFAULT_ROW, **fields}]
+    expected = {S.SOURCE: "t.log", S.LINE_NO: 1, **DEFAULT_ROW, **fields}
+    # Without --client-ip xff the client is the connection's address.
+    expected[S.CLIENT_CONN], expected[S.XFF] = expected[S.CLIENT], None
+    assert rows.to_dicts() == [{c: expected[c] for c in S.PARSED_SCHEMA}]
 
 
 def test_parse_ts_is_utc_datetime() -> None:
