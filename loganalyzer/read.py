@@ -50,8 +50,11 @@ _UNSUPPORTED: tuple[tuple[bytes, str, str], ...] = (
 
 # glibc serves allocations of 32 MiB and more with a fresh mmap, which the kernel
 # must fault in and zero: reading 830 MB in 32 MiB pieces took 0.50 s against
-# 0.10 s in pieces just under that. Batches stay below the threshold.
-DEFAULT_BATCH_BYTES = 31 * 1024 * 1024
+# 0.10 s in pieces just under that, so batches stay below it. Memory follows the
+# batch (Polars' frames are several times its size, three batches are in flight):
+# on the 5M-line benchmark 16 MiB batches peaked at 550-650 MB against 680-840 MB
+# for 31 MiB, in the same time.
+DEFAULT_BATCH_BYTES = 16 * 1024 * 1024
 STDIN = "-"
 
 # Streams are read in pieces of this many decoded bytes and joined once per batch.

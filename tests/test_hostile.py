@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from loganalyzer.errors import InputFileError, TooManyBadLinesError
 from loganalyzer.pipeline import analyze
-from loganalyzer.read import _UNSUPPORTED, detect_compression
+from loganalyzer.read import _UNSUPPORTED, DEFAULT_BATCH_BYTES, detect_compression
 from loganalyzer.report import render
 from tests.builders import log_line
 from tests.conftest import run_cli
@@ -354,7 +354,7 @@ def _open_fifo_writer(fifo: Path, proc: subprocess.Popen[bytes]) -> int:
 def test_ctrl_c_while_reading(work, city_db, command, out_name, megabytes):
     # The log arrives through a named pipe that stays open, so the CLI is certainly
     # still running when the signal comes: waiting for its first batch, or after
-    # parsing one (batches are ~31 MB), with rejects and enrich's row groups on disk.
+    # parsing one (DEFAULT_BATCH_BYTES), with rejects and enrich's row groups on disk.
     fifo = work / "big.log"
     os.mkfifo(fifo)
     out_dir = work / "out"
@@ -390,7 +390,7 @@ def test_ctrl_c_while_reading(work, city_db, command, out_name, megabytes):
         rejects = out_dir / "rejects.jsonl"
 
         def ready() -> bool:
-            if megabytes < 31:
+            if megabytes * 2**20 < DEFAULT_BATCH_BYTES:
                 return rejects.exists()
             if command == "enrich":  # a finished batch waits in a temporary folder
                 return any(out_dir.glob(".loganalyzer-*/**/part-*.parquet"))
