@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -34,7 +36,13 @@ EPILOG_EXIT_CODES = (
 
 
 def _echo_err(message: str) -> None:
-    click.echo(message, err=True)
+    # File names and log text reach these lines: click strips only CSI sequences,
+    # and only when stderr is not a terminal, so escape every control character
+    # (OSC title and hyperlink sequences included) and bytes that are not UTF-8.
+    from loganalyzer.read import display_name
+    from loganalyzer.report import safe_text
+
+    click.echo(safe_text(display_name(message)), err=True)
 
 
 def log_options(f: F) -> F:
@@ -687,6 +695,13 @@ def _open_rejects_ctx(path: str | None) -> Iterator[IO[str] | None]:
     handle = _open_rejects(path)
     try:
         yield handle
+    except (KeyboardInterrupt, _Interrupt):
+        # Rejects stream out as lines are read (kept on errors, to see what was
+        # wrong), but an interrupted run leaves no half-written file behind.
+        if handle is not None and path is not None:
+            handle.close()
+            Path(path).unlink(missing_ok=True)
+        raise
     finally:
         if handle is not None:
             handle.close()
@@ -1893,10 +1908,24 @@ def brief(
 # --- end of charts and briefings ------------------------------------------------------
 
 
+class _Interrupt(BaseException):
+    """Ctrl-C, kept from click (which prints a blank line and calls it Abort)."""
+
+
+def _interrupt_once(signum: int, frame: object) -> None:
+    # A second Ctrl-C (or a second delivery while Polars winds down) must not
+    # break the cleanup that removes temporary output files.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise _Interrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and map every outcome to an exit code (the only place that does)."""
     args = list(sys.argv[1:] if argv is None else argv)
     show_traceback = "--traceback" in args
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, _interrupt_once)
     try:
         cli.main(args=args, prog_name="loganalyzer", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -1907,7 +1936,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         _echo_err("Interrupted.")
         return ExitCode.INTERRUPTED
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Interrupt):
+        if sys.stderr.isatty():  # end the terminal's "^C" line; a pipe gets one line
+            click.echo(err=True)
         _echo_err("Interrupted.")
         return ExitCode.INTERRUPTED
     except BrokenPipeError:
@@ -1930,6 +1961,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(run again with --traceback and report it)"
         )
         return ExitCode.ERROR
+    finally:
+        # In-process callers get their Ctrl-C back (unless it was used: then we exit).
+        if previous is not None and signal.getsignal(signal.SIGINT) is _interrupt_once:
+            signal.signal(signal.SIGINT, previous)
     return ExitCode.OK
 
 
