@@ -576,3 +576,21 @@ def test_require_city_without_search(monkeypatch):
 
 def test_require_city_returns_the_city_db(dbs, city_db):
     assert dbs.require_city().path == str(city_db)
+
+
+@given(st.integers(min_value=0x2000 << 112, max_value=(0x4000 << 112) - 1), st.booleans())
+@example(int(ipaddress.IPv6Address("2001:db8::1")), False)  # documentation: slow path
+@example(int(ipaddress.IPv6Address("2002:c000:204::1")), True)  # 6to4
+@example(int(ipaddress.IPv6Address("3fff::1")), False)
+@example(int(ipaddress.IPv6Address("2001:4860:4860::8888")), True)
+@example(int(ipaddress.IPv6Address("2600:0:0:1::1")), False)  # one zero group: not "::"
+@settings(max_examples=300, deadline=None)
+def test_fast_ipv6_path_agrees_with_ipaddress(value, exploded):
+    from loganalyzer.enrich import classify_address, normalise_clients
+
+    ip = ipaddress.IPv6Address(value)
+    text = ip.exploded.upper() if exploded else str(ip)
+    row = normalise_clients(pl.Series([text])).row(0, named=True)
+    assert row["client_ip"] == str(ip)
+    assert row["ip_class"] == classify_address(ip)
+    assert row["ip_version"] == 6
