@@ -336,8 +336,14 @@ def _global_v6(text: str) -> str | None:
     except OSError:
         return None
     first = (packed[0] << 8) | packed[1]
-    if not 0x2000 <= first <= 0x3FFF or first in _V6_SPECIAL_16:
+    if not 0x2000 <= first <= 0x3FFF:
         return None
+    if first in _V6_SPECIAL_16:
+        second = (packed[2] << 8) | packed[3]
+        # 2001::/23 is IETF protocol space and 2001:db8::/32 documentation; the
+        # rest of 2001::/16 is ordinary allocations (APNIC, RIPE, Google...).
+        if first != 0x2001 or second < 0x0200 or second == 0x0DB8:
+            return None
     return socket.inet_ntop(socket.AF_INET6, packed)
 
 

@@ -583,6 +583,9 @@ def test_require_city_returns_the_city_db(dbs, city_db):
 @example(int(ipaddress.IPv6Address("2002:c000:204::1")), True)  # 6to4
 @example(int(ipaddress.IPv6Address("3fff::1")), False)
 @example(int(ipaddress.IPv6Address("2001:4860:4860::8888")), True)
+@example(int(ipaddress.IPv6Address("2001:1ff:ffff::1")), False)  # last of 2001::/23
+@example(int(ipaddress.IPv6Address("2001:200::1")), False)  # first after it
+@example(int(ipaddress.IPv6Address("2001:20::1")), False)  # ORCHIDv2 inside 2001::/23
 @example(int(ipaddress.IPv6Address("2600:0:0:1::1")), False)  # one zero group: not "::"
 @settings(max_examples=300, deadline=None)
 def test_fast_ipv6_path_agrees_with_ipaddress(value, exploded):
