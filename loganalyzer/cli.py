@@ -233,7 +233,8 @@ def source_options(f: F) -> F:
             multiple=True,
             metavar="CATEGORY=FILE",
             help="Address/CIDR list, MISP warninglist or geofeed with its category "
-            "(tor, relay, vpn, proxy, residential_proxy, hosting). Repeatable.",
+            "(tor_exit, privacy_relay, vpn, public_proxy, residential_proxy, hosting; "
+            "tor, relay, proxy also accepted). Repeatable.",
         ),
         click.option(
             "--cloud-ranges",

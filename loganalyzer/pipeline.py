@@ -516,7 +516,8 @@ def analyze(
         on_bytes: progress callback, called with raw bytes consumed.
         sources: anonymizer sources (Tor, VPN, proxy, hosting, relay lists);
             with them, each client gets a verdict and the rows
-            ``anonymized_requests`` and ``anonymized_ips``.
+            ``requests_direct``, ``requests_anonymized``,
+            ``unique_ips_anonymized`` and ``requests_<category>``.
 
     Returns:
         The :class:`Analysis`.

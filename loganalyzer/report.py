@@ -206,12 +206,13 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
         longest = max([len(header), *(len(r[i]) for r in label_rows)])
         table.add_column(header, overflow="fold", min_width=min(longest, 14))
     # Wide groupings leave no room for times; CSV and JSON always carry them.
-    anon = S.ANONYMIZED_REQUESTS in rows.columns
+    anon = S.REQUESTS_ANONYMIZED in rows.columns
     show_times = len(keys) <= (2 if anon else 4)
     stat_names = ["requests", "share", "unique IPs", "bytes"]
     if anon:
         # Watched places must show how much came through anonymizers.
-        # anonymized_ips is in CSV and JSON; the table has no room for it.
+        # unique_ips_anonymized and the per-category counts are in CSV, JSON and
+        # Parquet; the table has no room for them.
         stat_names[1:1] = ["direct", "anonymized"]
     if show_times:
         stat_names += ["first seen", "last seen"]
@@ -231,8 +232,8 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
         first, last = row.get(S.FIRST_SEEN), row.get(S.LAST_SEEN)
         anon_cells = (
             [
-                f"{row[S.REQUESTS] - (row[S.ANONYMIZED_REQUESTS] or 0):,}",
-                f"{row[S.ANONYMIZED_REQUESTS] or 0:,}",
+                f"{row[S.REQUESTS_DIRECT] or 0:,}",
+                f"{row[S.REQUESTS_ANONYMIZED] or 0:,}",
             ]
             if anon
             else []
@@ -264,9 +265,9 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
     if anon:
         console.print(
             Text(
-                "anonymized: listed by a loaded source as Tor, relay, VPN, proxy or hosting "
-                "(the place is the exit's); direct: not listed, which is not proof of a "
-                "direct user"
+                "anonymized: listed by a loaded source as a Tor exit, privacy relay, VPN, "
+                "proxy or hosting (the place is the exit's); direct: none_known, listed by "
+                "no loaded source, which is not proof of a direct user"
             )
         )
     return buf.getvalue()
