@@ -286,8 +286,12 @@ def _load_sources(
 def _note_sources(meta: dict[str, Any]) -> None:
     from loganalyzer.report import safe_text
 
+    from loganalyzer.pipeline import NO_ANON_SOURCES
+
     for src in meta.get("sources", []):
         _echo_err(f"Source: {safe_text(src['path'])} ({src['kind']}, {src['entries']:,} entries)")
+    if meta.get("anonymizers") == NO_ANON_SOURCES:
+        _echo_err(f"Note: {NO_ANON_SOURCES}")
     for warning in meta.get("warnings", []):
         _echo_err(f"Warning: {safe_text(warning)}")
 

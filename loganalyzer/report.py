@@ -329,6 +329,8 @@ def render_markdown(analysis: Analysis) -> str:
             f"- Anonymizer source `{_md_cell(src['path'])}`: {_md_cell(src['kind'])}, "
             f"{src['entries']:,} entries, sha256 {src['sha256'][:12]}"
         )
+    if meta.get("anonymizers") and not meta.get("sources"):
+        out.append(f"- Anonymizers: {_md_cell(meta['anonymizers'])}")
     if meta.get("filters"):
         out.append(f"- Filters: {_md_cell(', '.join(meta['filters']))}")
     out += ["", f"> {meta.get('caveat', '')}", ""]

@@ -12,7 +12,7 @@ import pytest
 from loganalyzer import schema as S
 from loganalyzer.anonymizers import AnonymizerSources
 from loganalyzer.errors import UsageError
-from loganalyzer.pipeline import analyze
+from loganalyzer.pipeline import NO_ANON_SOURCES, analyze
 from tests.builders import log_line
 from tests.conftest import FIXTURES, run_cli
 
@@ -302,8 +302,9 @@ def test_source_errors_exit_codes(work, geo_dbs, args, code, message):
 
 def test_no_sources_means_no_anonymizer_columns(work, geo_dbs):
     a = analyze([work / "access.log"], city_db=geo_dbs["city"], asn_db=geo_dbs["asn"])
-    assert S.REQUESTS_ANONYMIZED not in a.rows.columns
+    assert not set(S.ANON_COUNT_COLUMNS) & set(a.rows.columns)
     assert a.meta["sources"] == []
+    assert a.meta["anonymizers"] == NO_ANON_SOURCES
     with pytest.raises(UsageError):
         analyze([work / "access.log"], city_db=geo_dbs["city"], by=["anonymizer"])
 
@@ -340,3 +341,23 @@ def test_by_ip_is_the_per_address_evidence_table(work, geo_dbs, anon_dbs):
     r = cli(work, geo_dbs, "-q", "report", "access.log", "--by", "ip", *source_args(anon_dbs))
     line = next(x for x in r.stdout.decode().splitlines() if "216.160.83.57" in x)
     assert line.split()[:2] == ["216.160.83.57", "hosting"]
+
+
+@pytest.mark.parametrize(
+    ("with_sources", "output"),
+    [(False, "table"), (False, "json"), (False, "markdown"), (True, "table"), (True, "json")],
+)
+def test_a_report_without_sources_says_so(work, geo_dbs, anon_dbs, with_sources, output):
+    args = ["report", "access.log", "-O", output]
+    r = cli(work, geo_dbs, *args, *(source_args(anon_dbs) if with_sources else []))
+    assert r.returncode == 0, r.stderr
+    note = f"Note: {NO_ANON_SOURCES}"
+    assert (note in r.stderr.decode().splitlines()) is not with_sources
+    if output == "json":
+        meta = json.loads(r.stdout)["meta"]
+        assert (meta["anonymizers"] == NO_ANON_SOURCES) is not with_sources
+        assert ("requests_direct" in json.loads(r.stdout)["rows"][0]) is with_sources
+    if output == "markdown":
+        assert "- Anonymizers: no anonymizer sources loaded" in r.stdout.decode()
+    quiet = cli(work, geo_dbs, "-q", *args)
+    assert quiet.stderr == b""
