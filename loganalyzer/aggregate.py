@@ -195,16 +195,9 @@ def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFra
         ]
         if S.CLIENT_IP in keys:
             # One address per row: its verdict and evidence, so --by ip is the
-            # per-address evidence table (evidence joined: CSV has no lists).
+            # per-address evidence table (the evidence a list; CSV joins it).
             verdict = [c for c in S.ANON_SCHEMA if c in schema and c not in keys]
-            anon += [
-                (
-                    pl.col(c).first().list.join(" | ")
-                    if c == S.ANONYMIZER_EVIDENCE
-                    else pl.col(c).first()
-                ).alias(c)
-                for c in verdict
-            ]
+            anon += [pl.col(c).first().alias(c) for c in verdict]
     grouped = enriched_partials.group_by(keys).agg(
         pl.col(S.REQUESTS).sum(),
         who.n_unique().cast(pl.Int64).alias(S.UNIQUE_IPS),

@@ -653,6 +653,130 @@ def report(
         raise_for_faults(analysis.faults)
 
 
+@cli.command(epilog=EPILOG_EXIT_CODES)
+@log_options
+@geo_options
+@source_options
+@click.option(
+    "--top",
+    "top_n",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Only the N busiest addresses.",
+)
+@click.option(
+    "--output",
+    "-O",
+    "output",
+    type=click.Choice(["table", "csv", "json", "parquet", "markdown"]),
+    default=None,
+    help="Output format [default: table on a terminal; with -o, from the file's extension].",
+)
+@click.option(
+    "-o",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    metavar="FILE",
+    help="Write to FILE instead of stdout (written whole, then renamed into place).",
+)
+@click.option(
+    "--no-csv-safety",
+    is_flag=True,
+    help="Do not prefix spreadsheet-formula cells with ' in CSV (for machine consumers).",
+)
+@click.option(
+    "--width",
+    type=click.IntRange(min=40),
+    help="Terminal table width [default: the terminal's, else 120].",
+)
+@click.pass_context
+def ips(
+    ctx: click.Context,
+    logs: tuple[str, ...],
+    log_format: str,
+    parse_options: ParseOptions,
+    since: str | None,
+    until: str | None,
+    where: tuple[str, ...],
+    rejects: str | None,
+    max_bad_lines: int | None,
+    keep_going: bool,
+    sample: bool,
+    city_db: str | None,
+    asn_db: str | None,
+    geoip_dir: str | None,
+    lang: str,
+    anon_sources: AnonymizerSources | None,
+    top_n: int | None,
+    output: str | None,
+    out_path: str | None,
+    no_csv_safety: bool,
+    width: int | None,
+) -> None:
+    """Each client address with its evidence: requests, place, network, anonymizer verdict.
+
+    One row per address, busiest first: requests, first and last seen, country,
+    region, ASN and organisation (when those databases are given), and with
+    anonymizer sources the verdict (anonymizer, confidence) and the reasons: every
+    source's claim. The place of an anonymized address is its exit's, not its
+    user's (location_is_exit). JSON rows are keyed ip, requests, anonymizer,
+    confidence, reasons, ...
+
+    \b
+    Examples:
+        loganalyzer ips access.log --sources-dir ~/anon --geoip-dir ~/GeoIP
+        loganalyzer ips access.log --tor-exits exit-addresses --top 20
+        loganalyzer ips access.log --sources-dir ~/anon --where anonymizer=vpn -O csv -o vpn.csv
+        loganalyzer ips access.log --sources-dir ~/anon --where region_iso=CN-LN -O json
+    """
+    from loganalyzer.enrich import GeoDatabases
+    from loganalyzer.ips import address_evidence, render_ips_table
+    from loganalyzer.pipeline import raise_for_faults
+    from loganalyzer.report import render
+
+    quiet = bool(ctx.obj.get("quiet"))
+    logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
+    fmt_out = output or _output_from_path(out_path)
+    dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
+    with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
+        analysis = address_evidence(
+            logs,
+            dbs=dbs,
+            log_format=log_format,
+            parse_options=parse_options,
+            where=where,
+            since=_parse_time(since, "--since"),
+            until=_parse_time(until, "--until"),
+            top_n=top_n,
+            lang=lang,
+            rejects=rej,
+            max_bad_lines=max_bad_lines,
+            on_bytes=progress,
+            sources=anon_sources,
+        )
+    if not quiet:
+        _summarise_rejects(analysis.meta, rejects)
+        for d in analysis.meta["databases"]:
+            _echo_err(f"Database: {d['path']} ({d['type']}, built {d['build_date']})")
+        _note_sources(analysis.meta)
+    to_tty = out_path is None and sys.stdout.isatty()
+    if fmt_out == "parquet" and to_tty:
+        raise UsageError("Parquet is binary: write it with -o FILE.parquet")
+    if fmt_out == "table":
+        term_width = width or (_terminal_width() if to_tty else 120)
+        text: str | bytes = render_ips_table(analysis, width=term_width, color=to_tty)
+    else:
+        text = render(analysis, fmt_out, safe_csv=not no_csv_safety)
+    with _atomic_output(out_path, logs, binary=isinstance(text, bytes)) as handle:
+        handle.write(text)
+    if out_path and not quiet:
+        _echo_err(f"Wrote {fmt_out} evidence table to {out_path}")
+    for fault in analysis.faults:
+        _echo_err(f"Warning: {fault.source}: {fault.problem} after line {fault.line_no}")
+    if analysis.faults and not keep_going:
+        raise_for_faults(analysis.faults)
+
+
 def _runner(scheduler: str | None, workers: int | None) -> Callable[..., Any]:
     """``analyze`` here, or the same report with one task per file on a cluster."""
     if not scheduler and not workers:

@@ -101,9 +101,23 @@ def render_json(analysis: Analysis) -> str:
     return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
+LIST_SEPARATOR = " | "
+"""How CSV and Markdown show a list cell (``anonymizer_evidence``): items joined."""
+
+
+def _joined_lists(rows: pl.DataFrame) -> pl.DataFrame:
+    lists = [n for n, t in rows.schema.items() if isinstance(t, pl.List)]
+    if not lists:
+        return rows
+    return rows.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join(LIST_SEPARATOR) for c in lists)
+
+
 def render_csv(rows: pl.DataFrame, *, safe: bool = True) -> str:
-    """CSV with a header row; text cells neutralised for spreadsheets when ``safe``."""
-    out = _text_columns(rows)
+    """CSV with a header row; text cells neutralised for spreadsheets when ``safe``.
+
+    List cells (a verdict's evidence) are joined with ``" | "``.
+    """
+    out = _joined_lists(_text_columns(rows))
     if safe:
         text_cols = [n for n, t in out.schema.items() if t == pl.String]
         out = out.with_columns(
@@ -294,10 +308,11 @@ def _md_cell(value: Any) -> str:
 
 def render_markdown(analysis: Analysis) -> str:
     """A Markdown document: the table, provenance, and the geolocation caveat."""
-    rows = _text_columns(analysis.rows)
+    rows = _joined_lists(_text_columns(analysis.rows))
     meta = analysis.meta
     lines = meta["lines"]
-    out = [f"# Requests by {' + '.join(meta.get('group_by') or ['region'])}", ""]
+    heading = meta.get("title") or f"Requests by {' + '.join(meta.get('group_by') or ['region'])}"
+    out = [f"# {heading}", ""]
     cols = [c for c in rows.columns]
     out.append("| " + " | ".join(_md_cell(c) for c in cols) + " |")
     out.append("|" + "|".join("---:" if rows.schema[c].is_numeric() else "---" for c in cols) + "|")
