@@ -602,7 +602,9 @@ def _tor_loaded(p: Path, data: bytes, rows: list[dict[str, Any]], *, kind: str) 
     dates = [r["valid_to"] for r in rows if r.get("valid_to") is not None]
     date = max(dates).strftime("%Y-%m-%dT%H:%M:%SZ") if dates else None
     entries = frame[_KEY].n_unique() if frame.height else 0
-    info = _info(p, data, name="tor-exits", kind=kind, entries=entries, date=date, category="tor_exit")
+    info = _info(
+        p, data, name="tor-exits", kind=kind, entries=entries, date=date, category="tor_exit"
+    )
     return _Loaded(info, exact=frame)
 
 
@@ -754,7 +756,11 @@ def _load_misp(p: Path, data: bytes, text: str, cat: str | None) -> _Loaded:
     if cat is None:
         lowered = name.lower()
         guess = (
-            "vpn" if "vpn" in lowered else "tor_exit" if "tor " in lowered or "tor-" in lowered else None
+            "vpn"
+            if "vpn" in lowered
+            else "tor_exit"
+            if "tor " in lowered or "tor-" in lowered
+            else None
         )
         if guess is None:
             raise SourceError(
@@ -1195,9 +1201,9 @@ def describe(mapping: Mapping[str, Any]) -> str:
 __all__ = [
     "ALIASES",
     "CATEGORIES",
-    "NONE_KNOWN",
     "CONFIRMED",
     "ENV_SOURCES_DIR",
+    "NONE_KNOWN",
     "SUSPECTED",
     "AnonymizerSources",
     "SourceInfo",

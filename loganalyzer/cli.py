@@ -284,9 +284,8 @@ def _load_sources(
 
 
 def _note_sources(meta: dict[str, Any]) -> None:
-    from loganalyzer.report import safe_text
-
     from loganalyzer.pipeline import NO_ANON_SOURCES
+    from loganalyzer.report import safe_text
 
     for src in meta.get("sources", []):
         _echo_err(f"Source: {safe_text(src['path'])} ({src['kind']}, {src['entries']:,} entries)")
@@ -997,7 +996,7 @@ def db_info(city_db: str | None, asn_db: str | None, geoip_dir: str | None, as_j
 
 @cli.group()
 def sources() -> None:
-    """Anonymizer sources (Tor, VPN, proxy, cloud, relay lists): what is loaded."""
+    """Anonymizer sources (Tor, VPN, proxy, cloud, relay lists): what is loaded; updates."""
 
 
 @sources.command("info")
@@ -1027,6 +1026,90 @@ def sources_info(anon_sources: AnonymizerSources | None, as_json: bool) -> None:
         )
     for r in rows:
         click.echo(safe_text(describe(r)))
+
+
+@sources.command("update", epilog=EPILOG_EXIT_CODES)
+@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False, path_type=str))
+@click.option(
+    "--url",
+    "urls",
+    multiple=True,
+    metavar="NAME=URL",
+    help="Fetch NAME from URL (repeatable); azure has no fixed URL and needs this. "
+    "Names: tor-bulk, tor-exit-addresses, aws, google, oracle, azure, icloud-relay.",
+)
+@click.option(
+    "--base-url",
+    metavar="URL",
+    envvar="LOGANALYZER_SOURCES_BASE_URL",
+    help="Fetch every list from URL/<file name> instead of its publisher (a mirror) "
+    "[env: LOGANALYZER_SOURCES_BASE_URL].",
+)
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="NAME",
+    help="Fetch only this source (repeatable).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.01),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for each server.",
+)
+@click.pass_context
+def sources_update(
+    ctx: click.Context,
+    folder: str,
+    urls: tuple[str, ...],
+    base_url: str | None,
+    only: tuple[str, ...],
+    timeout: float,
+) -> None:
+    """Download the public lists into DIR (the only command that uses the network).
+
+    Fetches the Tor bulk exit list and TorDNSEL exit-addresses, AWS ip-ranges.json,
+    Google cloud.json, Oracle public_ip_ranges.json, Apple's iCloud Private Relay
+    egress-ip-ranges.csv and, given its dated URL, Azure's Service Tags, under the
+    names --sources-dir reads. Each file is checked by loading it before it
+    replaces the previous copy (a broken download never does), and DIR/manifest.json
+    records each one's URL, time, HTTP status, sha256, size, entries and terms.
+    Exits 4 when any source failed, after fetching the others.
+
+    \b
+    Examples:
+        loganalyzer sources update ~/anon
+        loganalyzer sources update ~/anon --url azure=https://download.microsoft.com/.../ServiceTags_Public_20260907.json
+        loganalyzer sources update ~/anon --only tor-bulk --only tor-exit-addresses
+        loganalyzer report access.log --sources-dir ~/anon
+    """
+    from loganalyzer.errors import SourceError
+    from loganalyzer.fetch import update_sources
+    from loganalyzer.report import safe_text
+
+    quiet = bool(ctx.obj.get("quiet"))
+    results = update_sources(folder, urls=urls, base_url=base_url, only=only, timeout=timeout)
+    failed = [r for r in results if not r.ok and not r.skipped]
+    for r in results:
+        if r.ok and r.entry is not None:
+            click.echo(
+                f"{r.name:18} {r.entry['entries']:>9,} entries "
+                f"{r.entry['size_bytes']:>11,} bytes  sha256 {r.entry['sha256'][:12]}  "
+                f"{safe_text(str(r.path))}"
+            )
+        elif r.skipped and not quiet:
+            _echo_err(f"Skipped: {r.name}: {r.error}")
+        elif not r.ok:
+            _echo_err(
+                f"Error: {r.name}: {safe_text(r.url or '')}: {safe_text(r.error or '')} "
+                f"(kept the previous {r.path.name})"
+                if r.path.exists()
+                else f"Error: {r.name}: {safe_text(r.url or '')}: {safe_text(r.error or '')}"
+            )
+    if failed:
+        names = ", ".join(r.name for r in failed)
+        raise SourceError(None, f"{len(failed)} of {len(results)} sources failed: {names}")
 
 
 @cli.command()

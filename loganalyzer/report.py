@@ -109,7 +109,9 @@ def _joined_lists(rows: pl.DataFrame) -> pl.DataFrame:
     lists = [n for n, t in rows.schema.items() if isinstance(t, pl.List)]
     if not lists:
         return rows
-    return rows.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join(LIST_SEPARATOR) for c in lists)
+    return rows.with_columns(
+        pl.col(c).cast(pl.List(pl.String)).list.join(LIST_SEPARATOR) for c in lists
+    )
 
 
 def render_csv(rows: pl.DataFrame, *, safe: bool = True) -> str:
