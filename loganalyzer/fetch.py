@@ -15,12 +15,9 @@ Analysis never calls this module; only the ``sources update`` command does.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -152,6 +149,11 @@ def _now() -> str:
 
 
 def _download(url: str, timeout: float) -> tuple[int, bytes]:
+    # Imported here: `import loganalyzer` stays light, and only this command uses HTTP.
+    import http.client
+    import urllib.error
+    import urllib.request
+
     from loganalyzer import __version__
 
     request = urllib.request.Request(url, headers={"User-Agent": f"loganalyzer/{__version__}"})
