@@ -26,7 +26,9 @@ from loganalyzer.errors import (
     SourceError,
     UsageError,
 )
+from loganalyzer.fetch import update_sources
 from loganalyzer.formats import COMBINED, COMMON, PRESETS, VHOST_COMBINED, LogFormat, get_format
+from loganalyzer.ips import address_evidence
 from loganalyzer.parse import ParseOptions, ParseResult, parse
 from loganalyzer.pipeline import Analysis, analyze, enrich_logs, sample_paths
 
@@ -74,6 +76,7 @@ __all__ = [
     "SourceError",
     "UsageError",
     "__version__",
+    "address_evidence",
     "aggregate",
     "analyze",
     "briefing",
@@ -98,4 +101,5 @@ __all__ = [
     "sample_paths",
     "save_figure",
     "top_networks",
+    "update_sources",
 ]

@@ -169,9 +169,10 @@ def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFra
         One row per key: the keys, ``requests``, ``unique_ips``, ``bytes_sent``,
         ``share``, ``first_seen``, ``last_seen``, status-class counts; sorted by
         requests (descending), then keys. When the partials carry the
-        anonymizer verdict, also ``anonymized_requests`` and ``anonymized_ips``
-        (requests and clients some source lists; the rest are not listed, which
-        is not proof of a direct user).
+        anonymizer verdict, also ``requests_direct`` (not listed by any source,
+        which is not proof of a direct user), ``requests_anonymized`` and
+        ``unique_ips_anonymized`` (requests and clients some source lists) and
+        ``requests_<category>`` for each category.
     """
     # A client that is not an address still counts once, by what was written.
     who = pl.coalesce(pl.col(S.CLIENT_IP), pl.col(S.CLIENT))
@@ -180,23 +181,23 @@ def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFra
     verdict: list[str] = []
     schema = enriched_partials.collect_schema()
     if S.ANONYMIZER in schema:
-        listed = pl.col(S.ANONYMIZER).is_not_null()
+        verdict_col = pl.col(S.ANONYMIZER)
+        listed = verdict_col.is_not_null() & (verdict_col != S.NONE_KNOWN)
+        requests = pl.col(S.REQUESTS)
         anon = [
-            pl.col(S.REQUESTS).filter(listed).sum().cast(pl.Int64).alias(S.ANONYMIZED_REQUESTS),
-            who.filter(listed).n_unique().cast(pl.Int64).alias(S.ANONYMIZED_IPS),
+            requests.filter(~listed.fill_null(False)).sum().cast(pl.Int64).alias(S.REQUESTS_DIRECT),
+            requests.filter(listed).sum().cast(pl.Int64).alias(S.REQUESTS_ANONYMIZED),
+            who.filter(listed).n_unique().cast(pl.Int64).alias(S.UNIQUE_IPS_ANONYMIZED),
+            *[
+                requests.filter(verdict_col == cat).sum().cast(pl.Int64).alias(name)
+                for cat, name in S.CATEGORY_REQUESTS.items()
+            ],
         ]
         if S.CLIENT_IP in keys:
             # One address per row: its verdict and evidence, so --by ip is the
-            # per-address evidence table (evidence joined: CSV has no lists).
+            # per-address evidence table (the evidence a list; CSV joins it).
             verdict = [c for c in S.ANON_SCHEMA if c in schema and c not in keys]
-            anon += [
-                (
-                    pl.col(c).first().list.join(" | ")
-                    if c == S.ANONYMIZER_EVIDENCE
-                    else pl.col(c).first()
-                ).alias(c)
-                for c in verdict
-            ]
+            anon += [pl.col(c).first().alias(c) for c in verdict]
     grouped = enriched_partials.group_by(keys).agg(
         pl.col(S.REQUESTS).sum(),
         who.n_unique().cast(pl.Int64).alias(S.UNIQUE_IPS),
@@ -219,7 +220,7 @@ def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFra
         S.LAST_SEEN,
         *S.STATUS_CLASSES,
         *verdict,
-        *([S.ANONYMIZED_REQUESTS, S.ANONYMIZED_IPS] if anon else []),
+        *(S.ANON_COUNT_COLUMNS if anon else ()),
     )
     return out.collect().sort(
         [S.REQUESTS, *keys], descending=[True, *([False] * len(keys))], nulls_last=True
@@ -322,8 +323,7 @@ def mark_watched(rows: pl.DataFrame, watch: Sequence[str]) -> pl.DataFrame:
                             S.UNIQUE_IPS,
                             S.BYTES,
                             *S.STATUS_CLASSES,
-                            S.ANONYMIZED_REQUESTS,
-                            S.ANONYMIZED_IPS,
+                            *S.ANON_COUNT_COLUMNS,
                         )
                         if c in cols
                     },

@@ -40,18 +40,24 @@ import polars as pl
 from loganalyzer import schema as S
 from loganalyzer.errors import SourceError
 
-CATEGORIES = ("tor", "relay", "vpn", "proxy", "residential_proxy", "hosting")
+CATEGORIES = S.ANON_CATEGORIES
 """Verdict categories, strongest first: a client gets the first any source claims.
 
-A relay (iCloud Private Relay) outranks VPN because VPN lists wrongly include
-relay egress ranges; hosting comes last because VPNs and proxies also run there.
+``tor_exit > privacy_relay > vpn > public_proxy > residential_proxy > hosting``,
+then :data:`NONE_KNOWN`. A privacy relay (iCloud Private Relay) outranks VPN
+because VPN lists wrongly include relay egress ranges; hosting comes last because
+VPNs and proxies also run there.
 """
+
+NONE_KNOWN = S.NONE_KNOWN
+ALIASES = S.ANON_CATEGORY_ALIASES
+"""Shorter category names accepted as input (``--ip-list relay=FILE``)."""
 
 CONFIRMED = "confirmed"
 SUSPECTED = "suspected"
 ENV_SOURCES_DIR = "LOGANALYZER_SOURCES_DIR"
 ENV_CACHE_DIR = "LOGANALYZER_CACHE_DIR"
-_CACHE_FORMAT = 1  # bump when a loader's output changes, so old cache files are ignored
+_CACHE_FORMAT = 2  # bump when a loader's output changes, so old cache files are ignored
 DEFAULT_TOR_SLACK = timedelta(hours=24)
 """How far from a measured exit time a request still counts as through that exit."""
 
@@ -85,9 +91,9 @@ _EXACT_SCHEMA: dict[str, pl.DataType] = {
     "confirmed": pl.Boolean(),
 }
 _MMDB_FLAGS = (
-    ("is_tor_exit_node", "tor"),
+    ("is_tor_exit_node", "tor_exit"),
     ("is_anonymous_vpn", "vpn"),
-    ("is_public_proxy", "proxy"),
+    ("is_public_proxy", "public_proxy"),
     ("is_residential_proxy", "residential_proxy"),
     ("is_hosting_provider", "hosting"),
 )
@@ -353,12 +359,22 @@ def _info(
 
 def _check_category(p: Path | None, category: str, where: str = "") -> str:
     value = category.strip().lower().replace("-", "_")
-    value = {"tor_exit": "tor", "privacy_relay": "relay", "public_proxy": "proxy"}.get(value, value)
+    value = canonical_category(value)
     if value not in _RANK:
         raise SourceError(
             p, f"{where}unknown category {category!r}; use one of {', '.join(CATEGORIES)}"
         )
     return value
+
+
+def canonical_category(name: str) -> str:
+    """The category a name stands for: aliases ``tor``, ``relay``, ``proxy`` resolved.
+
+    Example:
+        >>> canonical_category("relay"), canonical_category("vpn")
+        ('privacy_relay', 'vpn')
+    """
+    return ALIASES.get(name, name)
 
 
 def _split_list_spec(spec: str | tuple[str | None, str | Path]) -> tuple[str | None, str | Path]:
@@ -578,7 +594,7 @@ def load_tor(path: str | Path, *, slack: timedelta = DEFAULT_TOR_SLACK) -> _Load
 def _tor_loaded(p: Path, data: bytes, rows: list[dict[str, Any]], *, kind: str) -> _Loaded:
     frame = pl.DataFrame(
         [
-            {"valid_from": None, "valid_to": None, **r, "category": "tor", "provider": "Tor"}
+            {"valid_from": None, "valid_to": None, **r, "category": "tor_exit", "provider": "Tor"}
             for r in rows
         ],
         schema=_EXACT_SCHEMA,
@@ -586,7 +602,9 @@ def _tor_loaded(p: Path, data: bytes, rows: list[dict[str, Any]], *, kind: str) 
     dates = [r["valid_to"] for r in rows if r.get("valid_to") is not None]
     date = max(dates).strftime("%Y-%m-%dT%H:%M:%SZ") if dates else None
     entries = frame[_KEY].n_unique() if frame.height else 0
-    info = _info(p, data, name="tor-exits", kind=kind, entries=entries, date=date, category="tor")
+    info = _info(
+        p, data, name="tor-exits", kind=kind, entries=entries, date=date, category="tor_exit"
+    )
     return _Loaded(info, exact=frame)
 
 
@@ -691,8 +709,8 @@ def load_ip_list(path: str | Path, *, category: str | None = None) -> _Loaded:
 
     Args:
         path: the list.
-        category: one of :data:`CATEGORIES` (aliases ``tor_exit``,
-            ``privacy_relay``, ``public_proxy`` accepted).
+        category: one of :data:`CATEGORIES` (aliases ``tor``, ``relay``,
+            ``proxy`` accepted).
 
     Returns:
         The loaded source (disjoint ranges, the most specific network winning).
@@ -738,7 +756,11 @@ def _load_misp(p: Path, data: bytes, text: str, cat: str | None) -> _Loaded:
     if cat is None:
         lowered = name.lower()
         guess = (
-            "vpn" if "vpn" in lowered else "tor" if "tor " in lowered or "tor-" in lowered else None
+            "vpn"
+            if "vpn" in lowered
+            else "tor_exit"
+            if "tor " in lowered or "tor-" in lowered
+            else None
         )
         if guess is None:
             raise SourceError(
@@ -970,7 +992,7 @@ def _scan_dir(d: Path) -> dict[str, list[Any]]:
         elif name in _CLOUD_NAMES or name.startswith("servicetags"):
             found["cloud_ranges"].append(f)
         elif name.startswith("egress-ip-ranges"):
-            found["ip_lists"].append(("relay", f))
+            found["ip_lists"].append(("privacy_relay", f))
         elif name == "asn-list.csv":
             found["asn_list"].append((None, f))
     lists = d / "lists"
@@ -1074,8 +1096,9 @@ def classify(clients: pl.DataFrame, sources: AnonymizerSources) -> pl.DataFrame:
 
     Returns:
         ``clients`` with :data:`schema.ANON_SCHEMA`: ``anonymizer`` (the strongest
-        category claimed, in :data:`CATEGORIES` order, or null when no source
-        lists the address: *not listed*, which is not *clean*),
+        category claimed, in :data:`CATEGORIES` order; ``none_known`` when no
+        source lists the address, which is not *clean*; null when the client is
+        not an address or no source is loaded),
         ``anonymizer_confidence`` (``confirmed`` when an authoritative source
         claims that category, else ``suspected``), ``anonymizer_provider`` and
         ``anonymizer_evidence`` (every claim, strongest first).
@@ -1120,6 +1143,15 @@ def classify(clients: pl.DataFrame, sources: AnonymizerSources) -> pl.DataFrame:
         pl.col("evidence").unique(maintain_order=True).alias(S.ANONYMIZER_EVIDENCE),
     )
     out = base.join(verdict, on=_RID, how="left", maintain_order="left")
+    # An address no loaded source lists is "none_known"; a client that is no address,
+    # or any client when no source is loaded, has no verdict at all.
+    is_address = pl.col(_RID).is_in(keyed[_RID].implode()) & pl.lit(bool(sources))
+    out = out.with_columns(
+        pl.when(pl.col(S.ANONYMIZER).is_null() & is_address)
+        .then(pl.lit(NONE_KNOWN))
+        .otherwise(pl.col(S.ANONYMIZER))
+        .alias(S.ANONYMIZER)
+    )
     drop = [_RID] + [c for c in (S.FIRST_SEEN, S.LAST_SEEN) if c not in clients.columns]
     return out.drop(drop).with_columns([pl.col(c).cast(t) for c, t in S.ANON_SCHEMA.items()])
 
@@ -1167,13 +1199,16 @@ def describe(mapping: Mapping[str, Any]) -> str:
 
 
 __all__ = [
+    "ALIASES",
     "CATEGORIES",
     "CONFIRMED",
     "ENV_SOURCES_DIR",
+    "NONE_KNOWN",
     "SUSPECTED",
     "AnonymizerSources",
     "SourceInfo",
     "address_keys",
+    "canonical_category",
     "classify",
     "load_asn_list",
     "load_cloud",

@@ -241,7 +241,8 @@ def source_options(f: F) -> F:
             multiple=True,
             metavar="CATEGORY=FILE",
             help="Address/CIDR list, MISP warninglist or geofeed with its category "
-            "(tor, relay, vpn, proxy, residential_proxy, hosting). Repeatable.",
+            "(tor_exit, privacy_relay, vpn, public_proxy, residential_proxy, hosting; "
+            "tor, relay, proxy also accepted). Repeatable.",
         ),
         click.option(
             "--cloud-ranges",
@@ -291,10 +292,13 @@ def _load_sources(
 
 
 def _note_sources(meta: dict[str, Any]) -> None:
+    from loganalyzer.pipeline import NO_ANON_SOURCES
     from loganalyzer.report import safe_text
 
     for src in meta.get("sources", []):
         _echo_err(f"Source: {safe_text(src['path'])} ({src['kind']}, {src['entries']:,} entries)")
+    if meta.get("anonymizers") == NO_ANON_SOURCES:
+        _echo_err(f"Note: {NO_ANON_SOURCES}")
     for warning in meta.get("warnings", []):
         _echo_err(f"Warning: {safe_text(warning)}")
 
@@ -656,6 +660,130 @@ def report(
         raise_for_faults(analysis.faults)
 
 
+@cli.command(epilog=EPILOG_EXIT_CODES)
+@log_options
+@geo_options
+@source_options
+@click.option(
+    "--top",
+    "top_n",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Only the N busiest addresses.",
+)
+@click.option(
+    "--output",
+    "-O",
+    "output",
+    type=click.Choice(["table", "csv", "json", "parquet", "markdown"]),
+    default=None,
+    help="Output format [default: table on a terminal; with -o, from the file's extension].",
+)
+@click.option(
+    "-o",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    metavar="FILE",
+    help="Write to FILE instead of stdout (written whole, then renamed into place).",
+)
+@click.option(
+    "--no-csv-safety",
+    is_flag=True,
+    help="Do not prefix spreadsheet-formula cells with ' in CSV (for machine consumers).",
+)
+@click.option(
+    "--width",
+    type=click.IntRange(min=40),
+    help="Terminal table width [default: the terminal's, else 120].",
+)
+@click.pass_context
+def ips(
+    ctx: click.Context,
+    logs: tuple[str, ...],
+    log_format: str,
+    parse_options: ParseOptions,
+    since: str | None,
+    until: str | None,
+    where: tuple[str, ...],
+    rejects: str | None,
+    max_bad_lines: int | None,
+    keep_going: bool,
+    sample: bool,
+    city_db: str | None,
+    asn_db: str | None,
+    geoip_dir: str | None,
+    lang: str,
+    anon_sources: AnonymizerSources | None,
+    top_n: int | None,
+    output: str | None,
+    out_path: str | None,
+    no_csv_safety: bool,
+    width: int | None,
+) -> None:
+    """Each client address with its evidence: requests, place, network, anonymizer verdict.
+
+    One row per address, busiest first: requests, first and last seen, country,
+    region, ASN and organisation (when those databases are given), and with
+    anonymizer sources the verdict (anonymizer, confidence) and the reasons: every
+    source's claim. The place of an anonymized address is its exit's, not its
+    user's (location_is_exit). JSON rows are keyed ip, requests, anonymizer,
+    confidence, reasons, ...
+
+    \b
+    Examples:
+        loganalyzer ips access.log --sources-dir ~/anon --geoip-dir ~/GeoIP
+        loganalyzer ips access.log --tor-exits exit-addresses --top 20
+        loganalyzer ips access.log --sources-dir ~/anon --where anonymizer=vpn -O csv -o vpn.csv
+        loganalyzer ips access.log --sources-dir ~/anon --where region_iso=CN-LN -O json
+    """
+    from loganalyzer.enrich import GeoDatabases
+    from loganalyzer.ips import address_evidence, render_ips_table
+    from loganalyzer.pipeline import raise_for_faults
+    from loganalyzer.report import render
+
+    quiet = bool(ctx.obj.get("quiet"))
+    logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
+    fmt_out = output or _output_from_path(out_path)
+    dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
+    with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
+        analysis = address_evidence(
+            logs,
+            dbs=dbs,
+            log_format=log_format,
+            parse_options=parse_options,
+            where=where,
+            since=_parse_time(since, "--since"),
+            until=_parse_time(until, "--until"),
+            top_n=top_n,
+            lang=lang,
+            rejects=rej,
+            max_bad_lines=max_bad_lines,
+            on_bytes=progress,
+            sources=anon_sources,
+        )
+    if not quiet:
+        _summarise_rejects(analysis.meta, rejects)
+        for d in analysis.meta["databases"]:
+            _echo_err(f"Database: {d['path']} ({d['type']}, built {d['build_date']})")
+        _note_sources(analysis.meta)
+    to_tty = out_path is None and sys.stdout.isatty()
+    if fmt_out == "parquet" and to_tty:
+        raise UsageError("Parquet is binary: write it with -o FILE.parquet")
+    if fmt_out == "table":
+        term_width = width or (_terminal_width() if to_tty else 120)
+        text: str | bytes = render_ips_table(analysis, width=term_width, color=to_tty)
+    else:
+        text = render(analysis, fmt_out, safe_csv=not no_csv_safety)
+    with _atomic_output(out_path, logs, binary=isinstance(text, bytes)) as handle:
+        handle.write(text)
+    if out_path and not quiet:
+        _echo_err(f"Wrote {fmt_out} evidence table to {out_path}")
+    for fault in analysis.faults:
+        _echo_err(f"Warning: {fault.source}: {fault.problem} after line {fault.line_no}")
+    if analysis.faults and not keep_going:
+        raise_for_faults(analysis.faults)
+
+
 def _runner(scheduler: str | None, workers: int | None) -> Callable[..., Any]:
     """``analyze`` here, or the same report with one task per file on a cluster."""
     if not scheduler and not workers:
@@ -883,7 +1011,7 @@ def db_info(city_db: str | None, asn_db: str | None, geoip_dir: str | None, as_j
 
 @cli.group()
 def sources() -> None:
-    """Anonymizer sources (Tor, VPN, proxy, cloud, relay lists): what is loaded."""
+    """Anonymizer sources (Tor, VPN, proxy, cloud, relay lists): what is loaded; updates."""
 
 
 @sources.command("info")
@@ -913,6 +1041,90 @@ def sources_info(anon_sources: AnonymizerSources | None, as_json: bool) -> None:
         )
     for r in rows:
         click.echo(safe_text(describe(r)))
+
+
+@sources.command("update", epilog=EPILOG_EXIT_CODES)
+@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False, path_type=str))
+@click.option(
+    "--url",
+    "urls",
+    multiple=True,
+    metavar="NAME=URL",
+    help="Fetch NAME from URL (repeatable); azure has no fixed URL and needs this. "
+    "Names: tor-bulk, tor-exit-addresses, aws, google, oracle, azure, icloud-relay.",
+)
+@click.option(
+    "--base-url",
+    metavar="URL",
+    envvar="LOGANALYZER_SOURCES_BASE_URL",
+    help="Fetch every list from URL/<file name> instead of its publisher (a mirror) "
+    "[env: LOGANALYZER_SOURCES_BASE_URL].",
+)
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="NAME",
+    help="Fetch only this source (repeatable).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.01),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for each server.",
+)
+@click.pass_context
+def sources_update(
+    ctx: click.Context,
+    folder: str,
+    urls: tuple[str, ...],
+    base_url: str | None,
+    only: tuple[str, ...],
+    timeout: float,
+) -> None:
+    """Download the public lists into DIR (the only command that uses the network).
+
+    Fetches the Tor bulk exit list and TorDNSEL exit-addresses, AWS ip-ranges.json,
+    Google cloud.json, Oracle public_ip_ranges.json, Apple's iCloud Private Relay
+    egress-ip-ranges.csv and, given its dated URL, Azure's Service Tags, under the
+    names --sources-dir reads. Each file is checked by loading it before it
+    replaces the previous copy (a broken download never does), and DIR/manifest.json
+    records each one's URL, time, HTTP status, sha256, size, entries and terms.
+    Exits 4 when any source failed, after fetching the others.
+
+    \b
+    Examples:
+        loganalyzer sources update ~/anon
+        loganalyzer sources update ~/anon --url azure=https://download.microsoft.com/.../ServiceTags_Public_20260907.json
+        loganalyzer sources update ~/anon --only tor-bulk --only tor-exit-addresses
+        loganalyzer report access.log --sources-dir ~/anon
+    """
+    from loganalyzer.errors import SourceError
+    from loganalyzer.fetch import update_sources
+    from loganalyzer.report import safe_text
+
+    quiet = bool(ctx.obj.get("quiet"))
+    results = update_sources(folder, urls=urls, base_url=base_url, only=only, timeout=timeout)
+    failed = [r for r in results if not r.ok and not r.skipped]
+    for r in results:
+        if r.ok and r.entry is not None:
+            click.echo(
+                f"{r.name:18} {r.entry['entries']:>9,} entries "
+                f"{r.entry['size_bytes']:>11,} bytes  sha256 {r.entry['sha256'][:12]}  "
+                f"{safe_text(str(r.path))}"
+            )
+        elif r.skipped and not quiet:
+            _echo_err(f"Skipped: {r.name}: {r.error}")
+        elif not r.ok:
+            _echo_err(
+                f"Error: {r.name}: {safe_text(r.url or '')}: {safe_text(r.error or '')} "
+                f"(kept the previous {r.path.name})"
+                if r.path.exists()
+                else f"Error: {r.name}: {safe_text(r.url or '')}: {safe_text(r.error or '')}"
+            )
+    if failed:
+        names = ", ".join(r.name for r in failed)
+        raise SourceError(None, f"{len(failed)} of {len(results)} sources failed: {names}")
 
 
 @cli.command()

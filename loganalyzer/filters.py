@@ -126,6 +126,8 @@ def parse_filter(text: str) -> Filter:
     if column not in ROW_COLUMNS and column not in GEO_COLUMNS:
         raise UsageError(f"--where: unknown column {column!r}")
     values = tuple(v for v in rhs.split(",")) if op in ("=", "!=") else (rhs,)
+    if column == S.ANONYMIZER:  # --where anonymizer=tor means tor_exit
+        values = tuple(S.ANON_CATEGORY_ALIASES.get(v, v) for v in values)
     if op == "~":
         # Polars runs Rust's regex engine (no look-around, no backreferences):
         # check the pattern there, not with Python's re.

@@ -291,7 +291,7 @@ def render_lookup_table(rows: pl.DataFrame) -> str:
             ]
         if S.ANONYMIZER in r and r[S.IP_CLASS] == "public":
             verdict = r[S.ANONYMIZER]
-            if verdict is None:
+            if verdict is None or verdict == S.NONE_KNOWN:
                 lines.append(("anonymizer", "not listed (no source claims it; not proof of clean)"))
             else:
                 who = ", ".join(

@@ -54,6 +54,21 @@ CAVEAT = (
     "the accuracy radius; an address seen here may be a VPN, proxy or cloud exit, "
     "and must never be used to identify a household."
 )
+NO_ANON_SOURCES = (
+    "no anonymizer sources loaded: no address was checked against VPN, Tor, proxy or "
+    "hosting lists, so none is known to be direct (see --sources-dir)"
+)
+"""``meta.anonymizers`` of a report made without sources, and its stderr note."""
+
+
+def anonymizer_note(sources: AnonymizerSources | None) -> str:
+    """What ``meta.anonymizers`` says: how many sources judged the addresses, or none."""
+    if not sources:
+        return NO_ANON_SOURCES
+    n = len(sources.infos)
+    return f"{n} anonymizer source{'s' if n != 1 else ''} loaded; none_known is not proof of direct"
+
+
 # Partials are re-merged once this many rows pile up, bounding memory.
 _COMPACT_ROWS = 2_000_000
 
@@ -240,6 +255,7 @@ def _meta(
         "files": [f.as_dict() for f in counter.files],
         "databases": [d.as_dict() for d in dbs.infos] if dbs else [],
         "sources": [i.as_dict() for i in sources.infos] if sources else [],
+        "anonymizers": anonymizer_note(sources),
         "group_by": list(grouping.names) if grouping else [],
         "keys": list(grouping.keys) if grouping else [],
         "filters": [f"{f.column}{f.op}{','.join(f.values)}" for f in filters],
@@ -516,7 +532,8 @@ def analyze(
         on_bytes: progress callback, called with raw bytes consumed.
         sources: anonymizer sources (Tor, VPN, proxy, hosting, relay lists);
             with them, each client gets a verdict and the rows
-            ``anonymized_requests`` and ``anonymized_ips``.
+            ``requests_direct``, ``requests_anonymized``,
+            ``unique_ips_anonymized`` and ``requests_<category>``.
 
     Returns:
         The :class:`Analysis`.
@@ -781,6 +798,7 @@ def enrich_meta(
         "files": [f.as_dict() for f in counter.files],
         "databases": [d.as_dict() for d in dbs.infos],
         "sources": [i.as_dict() for i in sources.infos] if sources else [],
+        "anonymizers": anonymizer_note(sources),
         "faults": [f"{f.source}: {f.problem} after line {f.line_no}" for f in faults],
         "_faults": list(faults),
     }

@@ -47,7 +47,7 @@ ChartKind = Literal["regions", "timeline", "hours", "map", "asn"]
 KINDS: tuple[str, ...] = ("regions", "timeline", "hours", "map", "asn")
 Interval = Literal["auto", "hour", "day"]
 
-ANONYMIZED = S.ANONYMIZED_REQUESTS
+ANONYMIZED = S.REQUESTS_ANONYMIZED
 """Column added by the anonymizer verdicts; when present, bars split direct from anonymized."""
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with any common
@@ -206,8 +206,7 @@ _STAT_COLUMNS = frozenset(
         S.FIRST_SEEN,
         S.LAST_SEEN,
         S.WATCHED,
-        S.ANONYMIZED_REQUESTS,
-        S.ANONYMIZED_IPS,
+        *S.ANON_COUNT_COLUMNS,
         *S.STATUS_CLASSES,
     }
 )
@@ -344,7 +343,7 @@ def plot_regions(
 ) -> Figure:
     """Horizontal bars of requests per place (or network), watched places highlighted.
 
-    When the rows carry ``anonymized_requests`` each bar is split into direct
+    When the rows carry ``requests_anonymized`` each bar is split into direct
     and anonymized access; otherwise a bar is all access and the legend says so.
 
     Args:

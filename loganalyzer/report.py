@@ -101,9 +101,25 @@ def render_json(analysis: Analysis) -> str:
     return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
+LIST_SEPARATOR = " | "
+"""How CSV and Markdown show a list cell (``anonymizer_evidence``): items joined."""
+
+
+def _joined_lists(rows: pl.DataFrame) -> pl.DataFrame:
+    lists = [n for n, t in rows.schema.items() if isinstance(t, pl.List)]
+    if not lists:
+        return rows
+    return rows.with_columns(
+        pl.col(c).cast(pl.List(pl.String)).list.join(LIST_SEPARATOR) for c in lists
+    )
+
+
 def render_csv(rows: pl.DataFrame, *, safe: bool = True) -> str:
-    """CSV with a header row; text cells neutralised for spreadsheets when ``safe``."""
-    out = _text_columns(rows)
+    """CSV with a header row; text cells neutralised for spreadsheets when ``safe``.
+
+    List cells (a verdict's evidence) are joined with ``" | "``.
+    """
+    out = _joined_lists(_text_columns(rows))
     if safe:
         text_cols = [n for n, t in out.schema.items() if t == pl.String]
         out = out.with_columns(
@@ -206,12 +222,13 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
         longest = max([len(header), *(len(r[i]) for r in label_rows)])
         table.add_column(header, overflow="fold", min_width=min(longest, 14))
     # Wide groupings leave no room for times; CSV and JSON always carry them.
-    anon = S.ANONYMIZED_REQUESTS in rows.columns
+    anon = S.REQUESTS_ANONYMIZED in rows.columns
     show_times = len(keys) <= (2 if anon else 4)
     stat_names = ["requests", "share", "unique IPs", "bytes"]
     if anon:
         # Watched places must show how much came through anonymizers.
-        # anonymized_ips is in CSV and JSON; the table has no room for it.
+        # unique_ips_anonymized and the per-category counts are in CSV, JSON and
+        # Parquet; the table has no room for them.
         stat_names[1:1] = ["direct", "anonymized"]
     if show_times:
         stat_names += ["first seen", "last seen"]
@@ -231,8 +248,8 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
         first, last = row.get(S.FIRST_SEEN), row.get(S.LAST_SEEN)
         anon_cells = (
             [
-                f"{row[S.REQUESTS] - (row[S.ANONYMIZED_REQUESTS] or 0):,}",
-                f"{row[S.ANONYMIZED_REQUESTS] or 0:,}",
+                f"{row[S.REQUESTS_DIRECT] or 0:,}",
+                f"{row[S.REQUESTS_ANONYMIZED] or 0:,}",
             ]
             if anon
             else []
@@ -264,9 +281,9 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
     if anon:
         console.print(
             Text(
-                "anonymized: listed by a loaded source as Tor, relay, VPN, proxy or hosting "
-                "(the place is the exit's); direct: not listed, which is not proof of a "
-                "direct user"
+                "anonymized: listed by a loaded source as a Tor exit, privacy relay, VPN, "
+                "proxy or hosting (the place is the exit's); direct: none_known, listed by "
+                "no loaded source, which is not proof of a direct user"
             )
         )
     return buf.getvalue()
@@ -293,10 +310,11 @@ def _md_cell(value: Any) -> str:
 
 def render_markdown(analysis: Analysis) -> str:
     """A Markdown document: the table, provenance, and the geolocation caveat."""
-    rows = _text_columns(analysis.rows)
+    rows = _joined_lists(_text_columns(analysis.rows))
     meta = analysis.meta
     lines = meta["lines"]
-    out = [f"# Requests by {' + '.join(meta.get('group_by') or ['region'])}", ""]
+    heading = meta.get("title") or f"Requests by {' + '.join(meta.get('group_by') or ['region'])}"
+    out = [f"# {heading}", ""]
     cols = [c for c in rows.columns]
     out.append("| " + " | ".join(_md_cell(c) for c in cols) + " |")
     out.append("|" + "|".join("---:" if rows.schema[c].is_numeric() else "---" for c in cols) + "|")
@@ -328,6 +346,8 @@ def render_markdown(analysis: Analysis) -> str:
             f"- Anonymizer source `{_md_cell(src['path'])}`: {_md_cell(src['kind'])}, "
             f"{src['entries']:,} entries, sha256 {src['sha256'][:12]}"
         )
+    if meta.get("anonymizers") and not meta.get("sources"):
+        out.append(f"- Anonymizers: {_md_cell(meta['anonymizers'])}")
     if meta.get("filters"):
         out.append(f"- Filters: {_md_cell(', '.join(meta['filters']))}")
     out += ["", f"> {meta.get('caveat', '')}", ""]

@@ -58,10 +58,23 @@ ASN = "asn"
 AS_ORG = "as_org"
 
 # --- anonymizers: one verdict per distinct client (see loganalyzer.anonymizers) -------
-ANONYMIZER = "anonymizer"  # tor | relay | vpn | proxy | residential_proxy | hosting | null
+ANONYMIZER = "anonymizer"  # one of ANON_CATEGORIES | none_known | null (not an address)
 ANONYMIZER_CONFIDENCE = "anonymizer_confidence"  # confirmed | suspected | null
 ANONYMIZER_PROVIDER = "anonymizer_provider"  # NordVPN, AWS, iCloud Private Relay, Tor, ...
 ANONYMIZER_EVIDENCE = "anonymizer_evidence"  # every source's claim, strongest first
+ANON_CATEGORIES = (
+    "tor_exit",
+    "privacy_relay",
+    "vpn",
+    "public_proxy",
+    "residential_proxy",
+    "hosting",
+)
+"""Verdict categories, strongest first (issue 4's precedence)."""
+ANON_CATEGORY_ALIASES = {"tor": "tor_exit", "relay": "privacy_relay", "proxy": "public_proxy"}
+"""Shorter category names accepted as input (``--ip-list relay=FILE``, ``--where``)."""
+NONE_KNOWN = "none_known"
+"""The verdict of an address no loaded source lists: not known, which is not "clean"."""
 
 # --- aggregate ------------------------------------------------------------------------
 REQUESTS = "requests"
@@ -70,8 +83,21 @@ SHARE = "share"
 FIRST_SEEN = "first_seen"
 LAST_SEEN = "last_seen"
 WATCHED = "watched"
-ANONYMIZED_REQUESTS = "anonymized_requests"  # only when anonymizer sources were loaded
-ANONYMIZED_IPS = "anonymized_ips"
+# Only when anonymizer sources were loaded: requests (and clients) some source lists,
+# the rest (direct: not listed, which is not proof of a direct user), and one count
+# per category.
+REQUESTS_DIRECT = "requests_direct"
+REQUESTS_ANONYMIZED = "requests_anonymized"
+UNIQUE_IPS_ANONYMIZED = "unique_ips_anonymized"
+CATEGORY_REQUESTS = {c: f"requests_{c}" for c in ANON_CATEGORIES}
+"""Per-category request counts of a report row, keyed by category."""
+ANON_COUNT_COLUMNS = (
+    REQUESTS_DIRECT,
+    REQUESTS_ANONYMIZED,
+    UNIQUE_IPS_ANONYMIZED,
+    *CATEGORY_REQUESTS.values(),
+)
+"""Every count column a report row gains with anonymizer sources, in output order."""
 STATUS_CLASSES = ("status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_other")
 
 DATETIME = pl.Datetime("us", "UTC")

@@ -46,10 +46,10 @@ def verdicts(sources: AnonymizerSources, ips: list[str], **columns) -> dict[str,
 @pytest.mark.parametrize(
     ("loader", "file", "name", "kind", "entries", "category"),
     [
-        (load_tor, "exit-addresses", "tor-exits", "tordnsel", 3, "tor"),
-        (load_tor, "torbulkexitlist", "tor-exits", "tor-bulk-list", 2, "tor"),
+        (load_tor, "exit-addresses", "tor-exits", "tordnsel", 3, "tor_exit"),
+        (load_tor, "torbulkexitlist", "tor-exits", "tor-bulk-list", 2, "tor_exit"),
         # invented1: one exit address and two other OR addresses; guardonly is no exit.
-        (load_tor, "onionoo-details.json", "tor-exits", "onionoo", 3, "tor"),
+        (load_tor, "onionoo-details.json", "tor-exits", "onionoo", 3, "tor_exit"),
         (
             lambda p: load_ip_list(p, category="vpn"),
             "vpn-list.txt",
@@ -65,7 +65,7 @@ def verdicts(sources: AnonymizerSources, ips: list[str], **columns) -> dict[str,
             "icloud-relay",
             "geofeed",
             2,
-            "relay",
+            "privacy_relay",
         ),
         (load_cloud, "ip-ranges.json", "aws", "aws-ranges", 4, "hosting"),
         (load_cloud, "cloud.json", "google", "google-ranges", 2, "hosting"),
@@ -211,7 +211,7 @@ def everything(anon_dbs) -> AnonymizerSources:
         (
             "81.2.69.200",
             20712,
-            "tor",
+            "tor_exit",
             "confirmed",
             "Andrews & Arnold (invented VPN label)",
             [
@@ -235,16 +235,16 @@ def everything(anon_dbs) -> AnonymizerSources:
             ],
         ),
         # An empty record is "not listed", not a verdict.
-        ("175.167.99.1", None, None, None, None, None),
+        ("175.167.99.1", None, "none_known", None, None, None),
         # iCloud Private Relay is a relay even though the VPN list has it too.
         (
             "2.137.200.1",
             None,
-            "relay",
+            "privacy_relay",
             "confirmed",
             "iCloud Private Relay",
             [
-                "icloud-relay:relay ES ES-MD Madrid (2.137.200.0/24)",
+                "icloud-relay:privacy_relay ES ES-MD Madrid (2.137.200.0/24)",
                 "ip-list:vpn-list.txt vpn (2.137.200.0/24)",
             ],
         ),
@@ -300,15 +300,15 @@ def everything(anon_dbs) -> AnonymizerSources:
         (
             "2a02:9000:cc::1",
             None,
-            "relay",
+            "privacy_relay",
             "confirmed",
             "iCloud Private Relay",
-            ["icloud-relay:relay ES ES-AN Seville (2a02:9000:cc::/48)"],
+            ["icloud-relay:privacy_relay ES ES-AN Seville (2a02:9000:cc::/48)"],
         ),
         (
             "2a02:9000:aa::30",
             None,
-            "tor",
+            "tor_exit",
             "suspected",
             "Tor",
             [
@@ -319,23 +319,23 @@ def everything(anon_dbs) -> AnonymizerSources:
         (
             "2408:8200:ff::9",
             None,
-            "proxy",
+            "public_proxy",
             "confirmed",
             None,
             ["maxmind-anon:is_public_proxy (2408:8200:ff::/48; GeoIP2-Anonymous-IP 2026-01-01)"],
         ),
-        ("185.220.101.20", None, "tor", "confirmed", "Tor", ["tor-exits:bulk-list"]),
+        ("185.220.101.20", None, "tor_exit", "confirmed", "Tor", ["tor-exits:bulk-list"]),
         (
             "185.220.101.31",
             None,
-            "tor",
+            "tor_exit",
             "confirmed",
             "Tor",
             ["tor-exits:onionoo exit_address (relay invented1, seen 2026-09-01..2026-09-14)"],
         ),
         # A relay that is not an exit is not a Tor exit.
-        ("185.220.101.40", None, None, None, None, None),
-        ("175.167.1.2", 4837, None, None, None, None),
+        ("185.220.101.40", None, "none_known", None, None, None),
+        ("175.167.1.2", 4837, "none_known", None, None, None),
     ],
 )
 def test_verdict_precedence_confidence_and_evidence(
@@ -359,7 +359,7 @@ def test_ipv4_mapped_and_plain_addresses_get_the_same_verdict(everything):
         **{S.FIRST_SEEN: [T0] * 2, S.LAST_SEEN: [T0] * 2},
     )
     a, b = out["2.137.200.1"], out["::ffff:2.137.200.1"]
-    assert a[S.ANONYMIZER] == b[S.ANONYMIZER] == "relay"
+    assert a[S.ANONYMIZER] == b[S.ANONYMIZER] == "privacy_relay"
     assert a[S.ANONYMIZER_EVIDENCE] == b[S.ANONYMIZER_EVIDENCE]
 
 
@@ -378,7 +378,7 @@ def test_tordnsel_counts_only_near_the_measured_time(first, last, is_tor):
     row = verdicts(sources, ["185.220.101.7"], **{S.FIRST_SEEN: [first], S.LAST_SEEN: [last]})[
         "185.220.101.7"
     ]
-    assert (row[S.ANONYMIZER] == "tor") is is_tor
+    assert (row[S.ANONYMIZER] == "tor_exit") is is_tor
     if is_tor:
         assert row[S.ANONYMIZER_EVIDENCE] == ["tor-exits:exit-addresses (2026-09-14 08:30Z)"]
 
@@ -389,7 +389,7 @@ def test_tor_slack_is_configurable():
     )
     at = T0 + timedelta(minutes=45)
     row = verdicts(narrow, ["185.220.101.7"], **{S.FIRST_SEEN: [at], S.LAST_SEEN: [at]})
-    assert row["185.220.101.7"][S.ANONYMIZER] is None
+    assert row["185.220.101.7"][S.ANONYMIZER] == "none_known"
 
 
 def test_list_comments_blank_lines_and_trailing_text(tmp_path):
@@ -401,7 +401,7 @@ def test_list_comments_blank_lines_and_trailing_text(tmp_path):
     sources = AnonymizerSources.load(ip_lists=[("proxy", p)])
     assert sources.infos[0].entries == 2
     out = verdicts(sources, ["175.167.5.5", "175.167.5.6", "2408:8200:1::7"])
-    assert [out[ip][S.ANONYMIZER] for ip in out] == ["proxy", None, "proxy"]
+    assert [out[ip][S.ANONYMIZER] for ip in out] == ["public_proxy", "none_known", "public_proxy"]
 
 
 def test_misp_category_from_its_name_or_from_the_user(tmp_path):
@@ -423,10 +423,10 @@ def test_sources_dir_finds_files_by_their_usual_names(tmp_path, anon_dbs, city_d
     assert sorted((i.name, i.category) for i in sources.infos) == [
         ("asn-list", None),
         ("aws", "hosting"),
-        ("icloud-relay", "relay"),
+        ("icloud-relay", "privacy_relay"),
         ("ip-list", "vpn"),
         ("maxmind-anon", None),
-        ("tor-exits", "tor"),
+        ("tor-exits", "tor_exit"),
     ]
     assert sources.needs_asn
 
@@ -533,7 +533,7 @@ def test_residential_proxy_database_lists_only_residential_proxies(anon_dbs):
         f"provider {record['provider_name']}; confidence {record['anonymizer_confidence']}; "
         f"last seen {record['network_last_seen']})"
     ]
-    assert out["2.137.67.1"][S.ANONYMIZER] is None
+    assert out["2.137.67.1"][S.ANONYMIZER] == "none_known"
 
 
 def test_notebook_aggregate_groups_enriched_rows_by_verdict(everything):
@@ -551,10 +551,16 @@ def test_notebook_aggregate_groups_enriched_rows_by_verdict(everything):
     enriched = classify(rows, everything)
     out = aggregate(enriched, by=["anonymizer"])
     got = {
-        r[S.ANONYMIZER]: (r[S.REQUESTS], r[S.ANONYMIZED_REQUESTS])
+        r[S.ANONYMIZER]: (
+            r[S.REQUESTS],
+            r[S.REQUESTS_DIRECT],
+            r[S.REQUESTS_ANONYMIZED],
+            r["requests_privacy_relay"],
+            r["requests_vpn"],
+        )
         for r in out.iter_rows(named=True)
     }
-    assert got == {"relay": (2, 2), None: (1, 0)}
+    assert got == {"privacy_relay": (2, 0, 2, 2, 0), "none_known": (1, 1, 0, 0, 0)}
 
 
 def test_parsed_sources_are_cached_by_content(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ import pytest
 from loganalyzer import schema as S
 from loganalyzer.anonymizers import AnonymizerSources
 from loganalyzer.errors import UsageError
-from loganalyzer.pipeline import analyze
+from loganalyzer.pipeline import NO_ANON_SOURCES, analyze
 from tests.builders import log_line
 from tests.conftest import FIXTURES, run_cli
 
@@ -34,17 +34,32 @@ CLIENTS = [
     ("216.160.83.57", "US-WA", 1, T0, True),  # AWS EC2
 ]
 
+# The category each anonymized client above gets from source_args' files.
+CATEGORY = {
+    "2.136.250.9": "vpn",
+    "2.137.200.1": "privacy_relay",
+    "185.220.101.7": "tor_exit",
+    "185.220.101.9": "tor_exit",
+    "81.2.69.5": "vpn",
+    "216.160.83.57": "hosting",
+}
 
-@pytest.fixture
-def work(tmp_path: Path) -> Path:
+
+def write_clients_log(folder: Path) -> Path:
+    """``folder/access.log`` with the requests of CLIENTS, and an empty ``no-geoip``."""
     lines = [
         log_line(ip=ip, ts=ts + timedelta(seconds=i), request=f"GET /{i} HTTP/1.1")
         for ip, _, n, ts, _ in CLIENTS
         for i in range(n)
     ]
-    (tmp_path / "access.log").write_text("".join(x + "\n" for x in lines), encoding="utf-8")
-    (tmp_path / "no-geoip").mkdir()
-    return tmp_path
+    (folder / "access.log").write_text("".join(x + "\n" for x in lines), encoding="utf-8")
+    (folder / "no-geoip").mkdir()
+    return folder
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    return write_clients_log(tmp_path)
 
 
 def source_args(anon_dbs: dict[str, Path]) -> list[str]:
@@ -97,10 +112,14 @@ def test_report_shows_direct_and_anonymized_per_watched_region(work, geo_dbs, an
         mine = [c for c in CLIENTS if c[1] == region]
         row = rows[region]
         assert row["requests"] == sum(c[2] for c in mine), region
-        assert row["anonymized_requests"] == sum(c[2] for c in mine if c[4]), region
-        assert row["anonymized_ips"] == sum(1 for c in mine if c[4]), region
+        assert row["requests_anonymized"] == sum(c[2] for c in mine if c[4]), region
+        assert row["unique_ips_anonymized"] == sum(1 for c in mine if c[4]), region
+        assert row["requests_direct"] == sum(c[2] for c in mine if not c[4]), region
+        for cat in S.ANON_CATEGORIES:
+            want = sum(c[2] for c in mine if CATEGORY.get(c[0]) == cat)
+            assert row[f"requests_{cat}"] == want, (region, cat)
     assert all(rows[r]["watched"] for r in ("CN-LN", "ES-CT", "ES-MD"))
-    assert rows["CN-LN"]["anonymized_requests"] == 0
+    assert rows["CN-LN"]["requests_anonymized"] == 0
     kinds = sorted(s["kind"] for s in doc["meta"]["sources"])
     assert kinds == [
         "GeoIP2-Anonymous-IP",
@@ -132,6 +151,10 @@ def test_table_has_direct_and_anonymized_columns(work, geo_dbs, anon_dbs):
     madrid = next(line for line in out.splitlines() if "ES-MD" in line)
     numbers = [t for t in madrid.split() if t.isdigit()]
     assert numbers[:3] == ["3", "1", "2"]  # requests, direct, anonymized
+    # Per-category counts are for CSV, JSON and Parquet; the table keeps to 120 columns.
+    assert "relay" not in header
+    assert "tor" not in header
+    assert max(len(line) for line in out.splitlines()) <= 120
     assert "not proof of a direct user" in out
 
 
@@ -153,9 +176,9 @@ def test_by_anonymizer_and_provider(work, geo_dbs, anon_dbs):
         for x in json.loads(r.stdout)["rows"]
     }
     assert got == {
-        (None, None): 8,
-        ("tor", "confirmed"): 2,
-        ("relay", "confirmed"): 2,
+        ("none_known", None): 8,
+        ("tor_exit", "confirmed"): 2,
+        ("privacy_relay", "confirmed"): 2,
         ("vpn", "confirmed"): 1,
         ("vpn", "suspected"): 1,
         ("hosting", "confirmed"): 1,
@@ -174,11 +197,12 @@ def test_by_anonymizer_and_provider(work, geo_dbs, anon_dbs):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.decode().splitlines()
     assert lines[0].startswith("anonymizer,anonymizer_provider,requests,")
-    assert "relay,iCloud Private Relay,2," in r.stdout.decode()
+    assert "privacy_relay,iCloud Private Relay,2," in r.stdout.decode()
     assert "hosting,AWS,1," in r.stdout.decode()
 
 
-def test_where_on_the_verdict(work, geo_dbs, anon_dbs):
+@pytest.mark.parametrize("category", ["tor_exit", "tor"])  # the short name is an alias
+def test_where_on_the_verdict(work, geo_dbs, anon_dbs, category):
     r = cli(
         work,
         geo_dbs,
@@ -187,7 +211,7 @@ def test_where_on_the_verdict(work, geo_dbs, anon_dbs):
         "--by",
         "ip",
         "--where",
-        "anonymizer=tor",
+        f"anonymizer={category}",
         "-O",
         "json",
         *source_args(anon_dbs),
@@ -208,16 +232,16 @@ def test_enrich_writes_the_verdict_and_evidence_per_request(work, geo_dbs, anon_
     assert by_ip["185.220.101.7"][S.ANONYMIZER_EVIDENCE] == [
         "tor-exits:exit-addresses (2026-09-14 08:30Z)"
     ]
-    assert by_ip["185.220.101.8"][S.ANONYMIZER] is None
+    assert by_ip["185.220.101.8"][S.ANONYMIZER] == "none_known"
     assert by_ip["81.2.69.5"][S.ANONYMIZER_EVIDENCE] == [
         "asn-list:AS20712 vpn (Andrews & Arnold (invented VPN label); whole AS)"
     ]
     assert by_ip["216.160.83.57"][S.ANONYMIZER_EVIDENCE] == [
         "aws:hosting us-west-2 EC2 (216.160.83.56/30)"
     ]
-    assert by_ip["2.137.200.1"][S.ANONYMIZER] == "relay"
+    assert by_ip["2.137.200.1"][S.ANONYMIZER] == "privacy_relay"
     for ip, _, _, _, anonymized in CLIENTS:
-        assert (by_ip[ip][S.ANONYMIZER] is not None) is anonymized, ip
+        assert (by_ip[ip][S.ANONYMIZER] != "none_known") is anonymized, ip
 
 
 def test_sources_info_lists_what_is_loaded(work, anon_dbs):
@@ -237,7 +261,8 @@ def test_sources_info_lists_what_is_loaded(work, anon_dbs):
     assert r.stdout.decode().startswith("no anonymizer sources given")
     r = run_cli("sources", "info", "--tor-exits", str(ANON / "exit-addresses"), cwd=work)
     assert (
-        "tor-exits     tordnsel tor: 3 entries, data of 2026-09-14T08:30:00Z" in r.stdout.decode()
+        "tor-exits     tordnsel tor_exit: 3 entries, data of 2026-09-14T08:30:00Z"
+        in r.stdout.decode()
     )
 
 
@@ -259,7 +284,7 @@ def test_sources_dir_from_the_environment(work, geo_dbs, tmp_path):
     )
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)["rows"]
-    assert {x["anonymizer"]: x["requests"] for x in rows} == {None: 13, "tor": 2}
+    assert {x["anonymizer"]: x["requests"] for x in rows} == {"none_known": 13, "tor_exit": 2}
 
 
 @pytest.mark.parametrize(
@@ -284,8 +309,9 @@ def test_source_errors_exit_codes(work, geo_dbs, args, code, message):
 
 def test_no_sources_means_no_anonymizer_columns(work, geo_dbs):
     a = analyze([work / "access.log"], city_db=geo_dbs["city"], asn_db=geo_dbs["asn"])
-    assert S.ANONYMIZED_REQUESTS not in a.rows.columns
+    assert not set(S.ANON_COUNT_COLUMNS) & set(a.rows.columns)
     assert a.meta["sources"] == []
+    assert a.meta["anonymizers"] == NO_ANON_SOURCES
     with pytest.raises(UsageError):
         analyze([work / "access.log"], city_db=geo_dbs["city"], by=["anonymizer"])
 
@@ -300,7 +326,7 @@ def test_library_api_matches_the_cli(work, geo_dbs, anon_dbs):
         sources=sources,
     )
     row = a.rows.filter(pl.col(S.REGION_ISO) == "DE-BE").row(0, named=True)
-    assert (row[S.REQUESTS], row[S.ANONYMIZED_REQUESTS], row[S.ANONYMIZED_IPS]) == (3, 2, 2)
+    assert (row[S.REQUESTS], row[S.REQUESTS_ANONYMIZED], row[S.UNIQUE_IPS_ANONYMIZED]) == (3, 2, 2)
 
 
 def test_by_ip_is_the_per_address_evidence_table(work, geo_dbs, anon_dbs):
@@ -312,13 +338,33 @@ def test_by_ip_is_the_per_address_evidence_table(work, geo_dbs, anon_dbs):
         row["client_ip"]: row
         for row in pl.read_csv(r.stdout, infer_schema=False).iter_rows(named=True)
     }
-    assert rows["2.137.200.1"]["anonymizer"] == "relay"
+    assert rows["2.137.200.1"]["anonymizer"] == "privacy_relay"
     assert rows["2.137.200.1"]["anonymizer_evidence"] == (
-        "icloud-relay:relay ES ES-MD Madrid (2.137.200.0/24) | "
+        "icloud-relay:privacy_relay ES ES-MD Madrid (2.137.200.0/24) | "
         "ip-list:vpn-list.txt vpn (2.137.200.0/24)"
     )
-    assert rows["175.167.1.2"]["anonymizer"] is None
-    assert rows["175.167.1.2"]["anonymized_requests"] == "0"
+    assert rows["175.167.1.2"]["anonymizer"] == "none_known"
+    assert rows["175.167.1.2"]["requests_anonymized"] == "0"
     r = cli(work, geo_dbs, "-q", "report", "access.log", "--by", "ip", *source_args(anon_dbs))
     line = next(x for x in r.stdout.decode().splitlines() if "216.160.83.57" in x)
     assert line.split()[:2] == ["216.160.83.57", "hosting"]
+
+
+@pytest.mark.parametrize(
+    ("with_sources", "output"),
+    [(False, "table"), (False, "json"), (False, "markdown"), (True, "table"), (True, "json")],
+)
+def test_a_report_without_sources_says_so(work, geo_dbs, anon_dbs, with_sources, output):
+    args = ["report", "access.log", "-O", output]
+    r = cli(work, geo_dbs, *args, *(source_args(anon_dbs) if with_sources else []))
+    assert r.returncode == 0, r.stderr
+    note = f"Note: {NO_ANON_SOURCES}"
+    assert (note in r.stderr.decode().splitlines()) is not with_sources
+    if output == "json":
+        meta = json.loads(r.stdout)["meta"]
+        assert (meta["anonymizers"] == NO_ANON_SOURCES) is not with_sources
+        assert ("requests_direct" in json.loads(r.stdout)["rows"][0]) is with_sources
+    if output == "markdown":
+        assert "- Anonymizers: no anonymizer sources loaded" in r.stdout.decode()
+    quiet = cli(work, geo_dbs, "-q", *args)
+    assert quiet.stderr == b""

@@ -21,7 +21,7 @@ import pytest
 
 from loganalyzer import schema as S
 from loganalyzer.formats import PRESETS
-from loganalyzer.pipeline import analyze, sample_paths
+from loganalyzer.pipeline import NO_ANON_SOURCES, analyze, sample_paths
 from loganalyzer.report import render_csv, safe_text
 from tests.builders import log_line
 from tests.conftest import run_cli
@@ -130,6 +130,7 @@ def sample_notes() -> list[str]:
         "see them with --rejects FILE",
         f"Database: {s.city_db} (GeoLite2-City, built 2026-01-01)",
         f"Database: {s.asn_db} (GeoLite2-ASN, built 2026-01-01)",
+        f"Note: {NO_ANON_SOURCES}",
     ]
 
 

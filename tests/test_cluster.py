@@ -270,4 +270,4 @@ def test_cluster_verdicts_equal_single_process(client, many_files, city_db, asn_
     there = analyze_distributed(many_files, client=client, sources=sources, **opts)
     _same(here, there)
     # The fixture logs reach some listed addresses, or this test would prove little.
-    assert here.rows["anonymized_requests"].sum() > 0
+    assert here.rows["requests_anonymized"].sum() > 0

@@ -264,8 +264,8 @@ def test_new_anonymizer_providers(tmp_path, city_db, asn_db):
         sources=sources,
     )  # fmt: skip
     assert c.rows.select(S.ANONYMIZER, "change", "requests_current").rows() == [
-        ("tor", "new", 4),
-        (None, "down", 2),
+        ("tor_exit", "new", 4),
+        ("none_known", "down", 2),
     ]
     assert [x["path"] for x in c.meta["sources"]] == [str(tor_list)]
     with pytest.raises(UsageError, match="anonymizer columns need sources"):

@@ -34,6 +34,7 @@ def test_every_command_is_documented() -> None:
     names = set(cli.commands)
     assert names == {
         "report",
+        "ips",
         "enrich",
         "db",
         "sources",

@@ -156,12 +156,12 @@ def test_verdicts_from_sources(dbs):
     assert rows["input"].to_list() == given
     got = rows.select("anonymizer", "anonymizer_confidence").rows()
     assert got == [
-        ("tor", "confirmed"),
+        ("tor_exit", "confirmed"),
         ("vpn", "suspected"),
-        (None, None),  # public but listed nowhere: "not listed", which is not "clean"
+        ("none_known", None),  # public but listed nowhere: not known, which is not "clean"
         (None, None),
         (None, None),
-        ("tor", "confirmed"),
+        ("tor_exit", "confirmed"),
     ]
     assert rows["anonymizer_evidence"][1].to_list() == [f"ip-list:vpn-list.txt vpn ({vpn_net})"]
     assert lookup_addresses(given, dbs).columns == list(LOOKUP_SCHEMA)
@@ -174,14 +174,14 @@ def test_cli_shows_the_verdict_and_its_evidence(tmp_path, city_db):
     r = _cli(tmp_path, *args)
     assert r.returncode == 0, r.stderr
     blocks = r.stdout.decode().split("\n\n")
-    assert "  anonymizer   tor (confirmed, Tor)" in blocks[0].splitlines()
+    assert "  anonymizer   tor_exit (confirmed, Tor)" in blocks[0].splitlines()
     assert "  evidence     tor-exits:bulk-list" in blocks[0].splitlines()
     assert "  anonymizer   not listed (no source claims it; not proof of clean)" in blocks[1]
     c = _cli(tmp_path, *args, "-O", "csv")
     rows = list(csv.DictReader(io.StringIO(c.stdout.decode())))
     assert [(x["anonymizer"], x["anonymizer_evidence"]) for x in rows] == [
-        ("tor", "tor-exits:bulk-list"),
-        ("", ""),
+        ("tor_exit", "tor-exits:bulk-list"),
+        ("none_known", ""),
     ]
 
 
