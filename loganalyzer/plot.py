@@ -990,7 +990,11 @@ def _change_text(row: dict[str, Any]) -> str:
     # The ranking compares shares, so the share's move is said next to the counts:
     # fewer requests can still be a larger share of a quieter period.
     points = 100 * (float(row["share_current"]) - float(row["share_baseline"]))
-    return f"{base:,} → {_count(cur, 'request')}, share {points:+.1f} pts"
+    if change == "same" or points == 0:
+        return f"{base:,} → {_count(cur, 'request')}, share unchanged"
+    # Among thousands of places a share moves by hundredths of a point: keep two digits.
+    moved = f"{points:+.1f}" if abs(points) >= 1 else f"{points:+.2g}"
+    return f"{base:,} → {_count(cur, 'request')}, share {moved} pts"
 
 
 def _count(n: Any, word: str) -> str:
@@ -1034,13 +1038,13 @@ def plot_compare(analysis: Analysis, *, top: int | None = 15, title: str | None 
     records = rows.to_dicts()
     with _style():
         from matplotlib.lines import Line2D
-        from matplotlib.ticker import PercentFormatter
+        from matplotlib.ticker import FuncFormatter
 
         subject = _group_title(analysis.meta)
         every = int(analysis.meta.get("rows_total") or 0)
         shown = f"top {len(records)} of {every:,}" if every > len(records) else "all"
         fig, ax = _new_figure(
-            title or f"What changed: share of requests by {subject}, baseline vs current ({shown})",
+            title or f"What changed: share of requests by {subject} ({shown})",
             compare_subtitle(analysis.meta),
             footnote="Share of each period's requests, so periods of different lengths compare "
             "fairly. New: no request in the baseline; gone: none in the current period. "
@@ -1089,7 +1093,8 @@ def plot_compare(analysis: Analysis, *, top: int | None = 15, title: str | None 
                 textcoords="offset points", va="center", fontsize=12,
                 fontweight="bold" if r["change"] in ("new", "gone") else "normal",
             )  # fmt: skip
-        ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+        # Three significant digits: shares of a busy log's places are often below 1%.
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{100 * x:.3g}%"))
         ax.set_xlabel("share of the period's requests (%)")
         ax.set_ylabel(subject)
         handles = [
@@ -1107,7 +1112,8 @@ def plot_compare(analysis: Analysis, *, top: int | None = 15, title: str | None 
                 Line2D([], [], marker="o", linestyle="", color=WATCH_COLOR, markersize=10,
                        label="watched (--watch)")
             )  # fmt: skip
-        ax.legend(handles=handles, loc="lower right", frameon=False)
+        # Outside the axes: inside, it would cover the labels of the lowest rows.
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         if not records:
             _say_empty(ax)
     return fig

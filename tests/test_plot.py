@@ -636,9 +636,7 @@ def test_compare_chart_marks_new_gone_and_watched_places(period_logs, city_db):
     (current,) = [c for c in fig.axes[0].collections if c.get_label() == "current"]
     colors = [tuple(float(v) for v in c[:3]) for c in current.get_facecolors()]
     assert [c == _rgb(WATCH_COLOR) for c in colors] == watched
-    assert fig.get_suptitle() == (
-        "What changed: share of requests by province or region, baseline vs current (all)"
-    )
+    assert fig.get_suptitle() == ("What changed: share of requests by province or region (all)")
     sub = fig.axes[0].get_title(loc="left").replace("\n", " ")
     assert "baseline 2026-09-14 12:00 UTC to 2026-09-14 12:07 UTC (8 requests)" in sub
     assert "current 2026-09-15 03:00 UTC to 2026-09-15 03:09 UTC (10 requests)" in sub
