@@ -712,3 +712,22 @@ def test_cli_compare_chart_usage_errors(tmp_path, args, message):
     assert proc.returncode == 2, proc.stderr.decode()
     assert message in proc.stderr.decode()
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_compare_chart_without_requests_says_so_and_top_keeps_watched():
+    s = sample_paths()
+    opts = {"city_db": s.city_db, "asn_db": s.asn_db, "baseline_until": datetime(2026, 9, 16)}
+    empty = chart("compare", [s.log], since=datetime(2030, 1, 1, tzinfo=UTC), **opts)
+    assert empty.analysis.rows.is_empty()
+    texts = [t.get_text() for t in empty.figure.axes[0].texts]
+    assert "No requests in the selected logs and time range." in texts
+    sub = empty.figure.axes[0].get_title(loc="left").replace("\n", " ")
+    assert sub.startswith("baseline: no requests · current: no requests")
+    c = chart("compare", [s.log], top_n=2, watch=["KP-01"], **opts)
+    rows = c.analysis.rows
+    shown = rows.filter((pl.int_range(pl.len()) < 2) | pl.col(S.WATCHED))
+    assert shown.height == 3
+    labels = tick_texts(c.figure)
+    assert labels[-1] == "Pyongyang, North Korea (KP-01)"
+    assert len(labels) == 3
+    assert c.figure.get_suptitle().endswith(f"(top 3 of {c.analysis.meta['rows_total']:,})")
