@@ -319,8 +319,11 @@ def briefing(
 ) -> Briefing:
     """Analyse logs and write a briefing (the library form of ``loganalyzer brief``).
 
-    The logs are read once per view (regions, networks, hours, map, paths,
-    user agents), so standard input is refused: save it to a file first.
+    The logs are read once: every view (regions, networks, hours, map, paths,
+    user agents) is summarised from the partials of that one read (see
+    :func:`loganalyzer.pipeline.analyze_views`). Standard input is still
+    refused (save it to a file first): the provenance gives each input's
+    SHA-256, read from the file after the analysis.
 
     Args:
         paths: log files or globs.
@@ -330,8 +333,9 @@ def briefing(
         fmt: ``html`` or ``markdown``.
         charts: embed the charts (off for a quick text-only briefing).
         title: the document's heading.
-        **options: passed to :func:`loganalyzer.analyze` (``city_db``,
-            ``asn_db``, ``since``, ``until``, ``where``, ``rejects``...).
+        **options: passed to :func:`loganalyzer.pipeline.analyze_views`
+            (``city_db``, ``asn_db``, ``since``, ``until``, ``where``,
+            ``rejects``...).
 
     Returns:
         The :class:`Briefing`.
@@ -339,32 +343,39 @@ def briefing(
     Raises:
         UsageError: standard input, an unknown format or time zone.
     """
-    from loganalyzer.pipeline import analyze
-    from loganalyzer.plot import _zone
+    from loganalyzer.pipeline import View, analyze, analyze_views
+    from loganalyzer.plot import _whole_hours, _zone
 
     if fmt not in ("html", "markdown"):
         raise UsageError(f"a briefing is html or markdown, not {fmt!r}")
     if any(str(p) == "-" for p in paths):
-        raise UsageError("a briefing reads the logs several times; save stdin to a file first")
-    _zone(tz)
-    rejects = options.pop("rejects", None)
-    # Rejected lines are written once, on the first pass.
-    regions = analyze(paths, by=["region"], watch=watch, rejects=rejects, **options)
-    networks = analyze(paths, by=["asn"], **options)
-    hourly = analyze(paths, by=["region", "hour"], **options)
+        # The provenance hashes every input after the analysis: stdin is gone by then.
+        raise UsageError("a briefing records each input's SHA-256; save stdin to a file first")
+    zone = _zone(tz)
+    views = {
+        "regions": View(("region",), watch=tuple(watch)),
+        "networks": View(("asn",)),
+        "hourly": View(("region", "hour")),
+        "paths": View((S.PATH,), top_n=10),
+        "agents": View((S.USER_AGENT,), top_n=10),
+    }
+    if not _whole_hours(zone):
+        # Hour buckets cannot be placed in a half-hour zone: each request's own
+        # time is needed, so it is kept in the same read.
+        views["hourly_ts"] = View(("region", S.TS))
+    if charts:
+        views["located"] = View(("region", S.LATITUDE, S.LONGITUDE), watch=tuple(watch))
+    # One read of the logs for every view (rejected lines are written once).
+    got = analyze_views(paths, views, **options)
+    regions, networks, hourly = got["regions"], got["networks"], got["hourly"]
     try:
         hour_matrix(hourly, tz=tz)
     except UsageError:
-        hourly = analyze(paths, by=["region", S.TS], **options)
-    tables = {
-        "paths": analyze(paths, by=[S.PATH], top_n=10, **options),
-        "agents": analyze(paths, by=[S.USER_AGENT], top_n=10, **options),
-    }
-    located = (
-        analyze(paths, by=["region", S.LATITUDE, S.LONGITUDE], watch=watch, **options)
-        if charts
-        else None
-    )
+        # A zone that is whole hours at every month start but not at these times.
+        again = {**options, "rejects": None, "on_bytes": None}
+        hourly = got.get("hourly_ts") or analyze(paths, by=["region", S.TS], **again)
+    tables = {"paths": got["paths"], "agents": got["agents"]}
+    located = got.get("located")
     inputs = tuple(
         InputRecord(
             path=str(f["path"]),

@@ -1916,15 +1916,37 @@ def _briefing_options(f: F) -> F:
     "--kind",
     "-k",
     required=True,
-    type=click.Choice(["regions", "timeline", "hours", "map", "asn"]),
+    type=click.Choice(["regions", "timeline", "hours", "map", "asn", "compare"]),
     help="regions: bars per place; timeline: requests per hour/day; hours: hour-of-day "
-    "by weekday heatmap; map: world map; asn: top networks.",
+    "by weekday heatmap; map: world map; asn: top networks; compare: share of requests "
+    "per place in two periods, new and gone marked.",
 )
 @click.option(
     "--by",
     "-b",
     type=click.Choice(["region", "country", "subregion", "city", "asn"]),
-    help="What a place is (regions, timeline, map). [default: region]",
+    help="What a place is (regions, timeline, map, compare). [default: region]",
+)
+@click.option(
+    "--baseline-until",
+    metavar="TIME",
+    help="compare: split LOGS here; requests before TIME are the baseline (ISO 8601).",
+)
+@click.option(
+    "--baseline",
+    "baseline",
+    multiple=True,
+    type=click.Path(allow_dash=True, path_type=str),
+    metavar="LOG",
+    help="compare: a log of the baseline period (repeatable; with --current).",
+)
+@click.option(
+    "--current",
+    "current",
+    multiple=True,
+    type=click.Path(allow_dash=True, path_type=str),
+    metavar="LOG",
+    help="compare: a log of the current period (repeatable; with --baseline).",
 )
 @_briefing_options
 @click.option(
@@ -1962,6 +1984,9 @@ def plot(
     anon_sources: AnonymizerSources | None,
     kind: str,
     by: str | None,
+    baseline_until: str | None,
+    baseline: tuple[str, ...],
+    current: tuple[str, ...],
     watch: tuple[str, ...],
     tz: str,
     top_n: int | None,
@@ -1978,14 +2003,32 @@ def plot(
         loganalyzer plot access.log --kind asn --top 10 -o networks.png
         loganalyzer plot access.log --kind map -o map.png
         loganalyzer plot access.log --sources-dir ~/anon --kind regions -o split.png
+        loganalyzer plot --sample --kind compare --baseline-until 2026-09-16 -o changes.png
+        loganalyzer plot --kind compare --baseline last-week.log --current access.log -o c.svg
     """
     from loganalyzer.pipeline import raise_for_faults
     from loganalyzer.plot import chart, figure_format, save_figure
 
     quiet = bool(ctx.obj.get("quiet"))
-    logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
+    periods: dict[str, Any] = {}
+    if kind == "compare":
+        if sample and not baseline_until:
+            raise UsageError("--sample needs --baseline-until, e.g. 2026-09-16")
+        if sample and (baseline or current):
+            raise UsageError("--sample splits the sample log: use --baseline-until with it")
+        periods = {
+            "baseline_until": _parse_time(baseline_until, "--baseline-until"),
+            "baseline": baseline,
+            "current": current,
+        }
+        watch = _fitting_watch(ctx, watch, [by or "region"])
+    elif baseline_until or baseline or current:
+        raise UsageError("--baseline-until, --baseline and --current go with --kind compare")
+    if not (baseline or current):
+        logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
     figure_format(out_path)
-    _refuse_input_target(out_path, logs)
+    inputs = (*logs, *baseline, *current)
+    _refuse_input_target(out_path, inputs)
     options = _analysis_options(
         logs,
         log_format,
@@ -1999,7 +2042,7 @@ def plot(
         max_bad_lines,
         parse_options,
     )
-    with _open_rejects_ctx(rejects) as rej, _progress(_input_size(logs), quiet) as progress:
+    with _open_rejects_ctx(rejects) as rej, _progress(_input_size(inputs), quiet) as progress:
         result = chart(
             kind,
             logs,
@@ -2011,13 +2054,14 @@ def plot(
             rejects=rej,
             on_bytes=progress,
             sources=anon_sources,
+            **periods,
             **options,
         )
     if not quiet:
         _summarise_rejects(result.analysis.meta, rejects)
         _note_sources(result.analysis.meta)
     dbs = [d["path"] for d in result.analysis.meta["databases"]]
-    save_figure(result.figure, out_path, inputs=[*logs, *dbs])
+    save_figure(result.figure, out_path, inputs=[*inputs, *dbs])
     if not quiet:
         _echo_err(f"Wrote {kind} chart to {out_path}")
     for fault in result.analysis.faults:

@@ -8,7 +8,7 @@ Enrichment then looks up each distinct client once.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -342,25 +342,44 @@ def reduce_batches(batches: Iterable[pl.DataFrame], plan: ScanPlan) -> pl.DataFr
     Partials from any split of the input merge exactly, which is what lets
     files be reduced separately, here or on a cluster, and merged afterwards.
     """
-    row_cond = combine(list(plan.row_filters))
-    time_cond = _time_filter(plan.since, plan.until)
-    parts: list[pl.DataFrame] = []
-    held = 0
+    return reduce_batches_by(batches, [plan])[0]
+
+
+def reduce_batches_by(
+    batches: Iterable[pl.DataFrame], plans: Sequence[ScanPlan]
+) -> list[pl.DataFrame]:
+    """Reduce each parsed batch once per plan: one read, one merged partial per plan.
+
+    A briefing needs partials per (client, hour), per (client, path) and per
+    (client, user agent); one key set holding all three would multiply their
+    distinct values together, so each plan keeps its own partials while the
+    logs are read, parsed and filtered once.
+    """
+    conds = [
+        (_time_filter(plan.since, plan.until), combine(list(plan.row_filters))) for plan in plans
+    ]
+    parts: list[list[pl.DataFrame]] = [[] for _ in plans]
+    held = [0] * len(plans)
     for rows in batches:
-        lf = rows.lazy()
-        if time_cond is not None:
-            lf = lf.filter(time_cond)
-        if row_cond is not None:
-            lf = lf.filter(row_cond)
-        part = partials(lf, plan.grouping).collect()
-        parts.append(part)
-        held += part.height
-        if held > _COMPACT_ROWS and len(parts) > 1:
-            parts = [merge_partials(parts, plan.part_keys).collect()]
-            held = parts[0].height
-    if not parts:
-        return partials(pl.LazyFrame(schema=S.PARSED_SCHEMA), plan.grouping).collect()
-    return merge_partials(parts, plan.part_keys).collect()
+        for i, (plan, (time_cond, row_cond)) in enumerate(zip(plans, conds, strict=True)):
+            lf = rows.lazy()
+            if time_cond is not None:
+                lf = lf.filter(time_cond)
+            if row_cond is not None:
+                lf = lf.filter(row_cond)
+            part = partials(lf, plan.grouping).collect()
+            parts[i].append(part)
+            held[i] += part.height
+            if held[i] > _COMPACT_ROWS and len(parts[i]) > 1:
+                parts[i] = [merge_partials(parts[i], plan.part_keys).collect()]
+                held[i] = parts[i][0].height
+    out = []
+    for plan, mine in zip(plans, parts, strict=True):
+        if not mine:
+            out.append(partials(pl.LazyFrame(schema=S.PARSED_SCHEMA), plan.grouping).collect())
+        else:
+            out.append(merge_partials(mine, plan.part_keys).collect())
+    return out
 
 
 def geo_fields(
@@ -405,16 +424,60 @@ def finish_analysis(
         sources: anonymizer sources; the verdict is made here, from the merged
             partials, so each client's first and last request are global.
     """
-    grouping = plan.grouping
     if table is None:
         assert dbs is not None
         fields = geo_fields(plan, filters, sources)
         table = lookup(merged[S.CLIENT], dbs, fields=fields, lang=lang)
+    table = _judged_table(table, merged, filters, sources)
+    return _summarize_view(
+        merged,
+        table,
+        counter=counter,
+        faults=faults,
+        plan=plan,
+        filters=filters,
+        dbs=dbs,
+        watch=watch,
+        top_n=top_n,
+        sources=sources,
+    )
+
+
+def _judged_table(
+    table: pl.DataFrame,
+    merged: pl.DataFrame,
+    filters: Sequence[Filter],
+    sources: AnonymizerSources | None,
+) -> pl.DataFrame:
+    """The lookup table with the anonymizer verdicts, filtered on enrichment columns."""
     if sources:
         table = _classify_clients(table, merged, sources)
     geo_cond = combine([f for f in filters if not f.on_rows])
     if geo_cond is not None:
         table = table.filter(geo_cond)
+    return table
+
+
+def _summarize_view(
+    merged: pl.DataFrame,
+    table: pl.DataFrame,
+    *,
+    counter: LineCounter,
+    faults: Sequence[ReadFault],
+    plan: ScanPlan,
+    filters: Sequence[Filter],
+    dbs: GeoDatabases | None,
+    watch: Sequence[str],
+    top_n: int | None,
+    sources: AnonymizerSources | None,
+) -> Analysis:
+    """Group enriched partials by the plan's keys, mark watched rows, and describe.
+
+    ``merged`` may carry more row keys than the plan (per hour when the view is
+    per region): the grouping sums over them, and distinct clients stay exact
+    because each partial row belongs to one client.
+    """
+    grouping = plan.grouping
     enriched = merged.lazy().join(table.lazy(), on=S.CLIENT, how="inner")
     rows_out = summarize(enriched, grouping)
     matched = int(rows_out[S.REQUESTS].sum()) if rows_out.height else 0
@@ -590,6 +653,167 @@ def analyze(
         top_n=top_n,
         sources=sources,
     )
+
+
+@dataclass(frozen=True)
+class View:
+    """One report of :func:`analyze_views`: what :func:`analyze` would be given.
+
+    Attributes:
+        by: grouping names or columns (``region``, ``asn``, ``path``, ``hour``...).
+        watch: country or subdivision codes always shown and marked.
+        top_n: keep the first N rows (watched rows are always kept).
+    """
+
+    by: tuple[str, ...]
+    watch: tuple[str, ...] = ()
+    top_n: int | None = None
+
+
+def analyze_views(
+    paths: Sequence[str | Path],
+    views: Mapping[str, View],
+    *,
+    log_format: str | LogFormat = AUTO,
+    parse_options: ParseOptions | None = None,
+    where: Sequence[str | Filter] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    city_db: str | Path | None = None,
+    asn_db: str | Path | None = None,
+    geoip_dir: str | Path | None = None,
+    dbs: GeoDatabases | None = None,
+    lang: str = "en",
+    rejects: IO[str] | None = None,
+    max_bad_lines: int | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+    sources: AnonymizerSources | None = None,
+) -> dict[str, Analysis]:
+    """Several reports from one read of the logs, each equal to its own :func:`analyze`.
+
+    Views whose row keys (``hour``, ``path``, ``user_agent``...) one partial
+    already holds are summarised from it: per-region rows come from the
+    per-(client, hour) partials, and distinct clients stay exact because every
+    partial row belongs to one client. Each other set of row keys gets its own
+    partials, reduced from the same parsed batches (see :func:`reduce_batches_by`).
+    Clients are looked up once per set of enrichment fields a view asks for, as
+    :func:`analyze` would look them up, so even ``geo_status`` is the same.
+
+    Args:
+        paths: log files, globs, or ``-`` for stdin (read once).
+        views: a name for each report and its :class:`View`.
+        log_format: as for :func:`analyze`.
+        parse_options: as for :func:`analyze`.
+        where: as for :func:`analyze`, applied to every view.
+        since: as for :func:`analyze`.
+        until: as for :func:`analyze`.
+        city_db: as for :func:`analyze`.
+        asn_db: as for :func:`analyze`.
+        geoip_dir: as for :func:`analyze`.
+        dbs: as for :func:`analyze`.
+        lang: as for :func:`analyze`.
+        rejects: receives each rejected line once.
+        max_bad_lines: as for :func:`analyze`.
+        on_bytes: as for :func:`analyze`.
+        sources: as for :func:`analyze`.
+
+    Returns:
+        ``{name: Analysis}`` in the order of ``views``.
+
+    Raises:
+        UsageError: no views, or a bad ``by`` or ``where``.
+        InputError: as for :func:`analyze`.
+        GeoDatabaseError: as for :func:`analyze`.
+
+    Example:
+        >>> s = sample_paths()
+        >>> got = analyze_views([s.log], {"regions": View(("region",)), "hours": View(("hour",))},
+        ...                     city_db=s.city_db, asn_db=s.asn_db)
+        >>> got["regions"].rows.equals(analyze([s.log], city_db=s.city_db, asn_db=s.asn_db).rows)
+        True
+    """
+    if not views:
+        raise UsageError("analyze_views needs at least one view")
+    names = [n for v in views.values() for n in v.by or ("region",)]
+    inputs, base, filters, dbs = prepare(
+        paths,
+        log_format,
+        names,
+        where,
+        since,
+        until,
+        dbs,
+        city_db,
+        asn_db,
+        geoip_dir,
+        sources,
+        parse_options,
+    )
+    row_filters = [f for f in filters if f.on_rows]
+    plans = {
+        name: ScanPlan.make(
+            base.fmt,
+            resolve_grouping(v.by or ("region",)),
+            row_filters,
+            base.since,
+            base.until,
+            base.options,
+        )
+        for name, v in views.items()
+    }
+    # One partial per set of row keys that no other set contains.
+    scans: list[ScanPlan] = []
+    for plan in sorted(plans.values(), key=lambda p: -len(p.grouping.row_keys)):
+        keys = set(plan.grouping.row_keys)
+        if not any(keys <= set(s.grouping.row_keys) for s in scans):
+            scans.append(plan)
+    counter = LineCounter()
+    faults: list[ReadFault] = []
+    batches = _parsed_batches(
+        inputs,
+        base.fmt,
+        counter,
+        faults,
+        RejectWriter(rejects),
+        on_bytes,
+        max_bad_lines,
+        frozenset().union(*(s.columns for s in scans)),
+        base.options,
+    )
+    merged_by_scan = reduce_batches_by(batches, scans)
+    tables: dict[frozenset[str], pl.DataFrame] = {}
+    out: dict[str, Analysis] = {}
+    for name, view in views.items():
+        plan = plans[name]
+        keys = set(plan.grouping.row_keys)
+        merged = min(
+            (
+                m
+                for m, s in zip(merged_by_scan, scans, strict=True)
+                if keys <= set(s.grouping.row_keys)
+            ),
+            key=lambda m: m.height,
+        )
+        fields = frozenset(geo_fields(plan, filters, sources))
+        if fields not in tables:
+            # Looked up with this view's fields only: a client found in the ASN
+            # database alone is "ok" for a network view and "not_found" for a
+            # province view, exactly as two analyze() calls would say.
+            table = lookup(merged[S.CLIENT], dbs, fields=fields, lang=lang)
+            tables[fields] = _judged_table(table, merged, filters, sources)
+        out[name] = _summarize_view(
+            merged,
+            tables[fields],
+            counter=counter,
+            faults=faults,
+            plan=plan,
+            filters=filters,
+            dbs=dbs,
+            watch=view.watch,
+            top_n=view.top_n,
+            sources=sources,
+        )
+    return out
 
 
 class EnrichStream:
@@ -831,7 +1055,9 @@ __all__ = [
     "FileStats",
     "InputError",
     "SamplePaths",
+    "View",
     "analyze",
+    "analyze_views",
     "enrich_logs",
     "raise_for_faults",
     "sample_paths",

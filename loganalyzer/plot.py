@@ -1,4 +1,4 @@
-"""Charts that carry a slide: regions, timeline, hours, map and networks.
+"""Charts that carry a slide: regions, timeline, hours, map, networks and changes.
 
 Every function here returns a :class:`matplotlib.figure.Figure` built directly,
 never through pyplot, so nothing is shown, nothing is kept in a global figure
@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 
     from loganalyzer.pipeline import Analysis
 
-ChartKind = Literal["regions", "timeline", "hours", "map", "asn"]
-KINDS: tuple[str, ...] = ("regions", "timeline", "hours", "map", "asn")
+ChartKind = Literal["regions", "timeline", "hours", "map", "asn", "compare"]
+KINDS: tuple[str, ...] = ("regions", "timeline", "hours", "map", "asn", "compare")
 Interval = Literal["auto", "hour", "day"]
 
 ANONYMIZED = S.REQUESTS_ANONYMIZED
@@ -241,16 +241,28 @@ def subtitle(meta: dict[str, Any], *, extra: str = "") -> str:
         parts.append(f"{_when(tr.get('first'))} to {_when(tr.get('last'))}")
     else:
         parts.append("no requests in range")
-    files = [Path(str(f["path"])).name for f in meta.get("files", [])]
+    files = _files_text([str(f["path"]) for f in meta.get("files", [])])
     if files:
-        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
-        parts.append(("logs: " if len(files) > 1 else "log: ") + shown)
-    dbs = [f"{d['type']} built {d['build_date']}" for d in meta.get("databases", [])]
+        parts.append(files)
+    dbs = _databases_text(meta)
     if dbs:
-        parts.append("databases: " + ", ".join(dbs))
+        parts.append(dbs)
     if extra:
         parts.append(extra)
     return safe_text(" · ".join(parts))
+
+
+def _files_text(paths: Sequence[str]) -> str:
+    files = [Path(p).name for p in paths]
+    if not files:
+        return ""
+    shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    return ("logs: " if len(files) > 1 else "log: ") + shown
+
+
+def _databases_text(meta: dict[str, Any]) -> str:
+    dbs = [f"{d['type']} built {d['build_date']}" for d in meta.get("databases", [])]
+    return "databases: " + ", ".join(dbs) if dbs else ""
 
 
 def _when(iso: Any) -> str:
@@ -921,6 +933,191 @@ def plot_map(analysis: Analysis, *, top: int = 10, title: str | None = None) -> 
     return fig
 
 
+NEW_COLOR = OKABE_ITO["orange"]
+GONE_COLOR = OKABE_ITO["purple"]
+BASELINE_EDGE = OKABE_ITO["black"]
+
+
+def compare_subtitle(meta: dict[str, Any]) -> str:
+    """The provenance line of a comparison: each period's time range, files and databases.
+
+    Example:
+        >>> meta = {"periods": {
+        ...     "baseline": {"requests": 8, "until": "2026-09-15T00:00:00Z",
+        ...                  "time_range": {"first": "2026-09-14T12:00:00Z",
+        ...                                 "last": "2026-09-14T12:07:00Z"}},
+        ...     "current": {"requests": 0, "time_range": {"first": None, "last": None}}},
+        ...     "files": [{"path": "/var/log/access.log"}], "databases": []}
+        >>> compare_subtitle(meta)
+        'baseline 2026-09-14 12:00 UTC to 2026-09-14 12:07 UTC (8 requests) · current: no requests · split at 2026-09-15 00:00 UTC · log: access.log'
+    """  # noqa: E501
+    periods = meta.get("periods") or {}
+    parts = []
+    for label in ("baseline", "current"):
+        p = periods.get(label) or {}
+        tr = p.get("time_range") or {}
+        n = int(p.get("requests") or 0)
+        files = _files_text([str(f) for f in p.get("files") or ()])
+        when = f"{_when(tr.get('first'))} to {_when(tr.get('last'))}" if tr.get("first") else ""
+        if not when:
+            parts.append(f"{label}: no requests" + (f" ({files})" if files else ""))
+        else:
+            parts.append(f"{label} {when} ({n:,} requests" + (f"; {files})" if files else ")"))
+    cut = (periods.get("baseline") or {}).get("until")
+    if cut:
+        parts.append(f"split at {_when(cut)}")
+    if not any((periods.get(k) or {}).get("files") for k in ("baseline", "current")):
+        files = _files_text([str(f["path"]) for f in meta.get("files", [])])
+        if files:
+            parts.append(files)
+    dbs = _databases_text(meta)
+    if dbs:
+        parts.append(dbs)
+    return safe_text(" · ".join(parts))
+
+
+def _change_text(row: dict[str, Any]) -> str:
+    change = row["change"]
+    base, cur = int(row["requests_baseline"]), int(row["requests_current"])
+    if change == "new":
+        return f"new: {_count(cur, 'request')} from {_count(row['unique_ips_current'], 'address')}"
+    if change == "gone":
+        ips = _count(row["unique_ips_baseline"], "address")
+        return f"gone: {_count(base, 'request')} from {ips} before"
+    if change == "none":
+        return "no access in either period"
+    # The ranking compares shares, so the share's move is said next to the counts:
+    # fewer requests can still be a larger share of a quieter period.
+    points = 100 * (float(row["share_current"]) - float(row["share_baseline"]))
+    if change == "same" or points == 0:
+        return f"{base:,} → {_count(cur, 'request')}, share unchanged"
+    # Among thousands of places a share moves by hundredths of a point: keep two digits.
+    moved = f"{points:+.1f}" if abs(points) >= 1 else f"{points:+.2g}"
+    return f"{base:,} → {_count(cur, 'request')}, share {moved} pts"
+
+
+def _count(n: Any, word: str) -> str:
+    n = int(n)
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}{'es' if word.endswith('s') else 's'}"
+
+
+def plot_compare(analysis: Analysis, *, top: int | None = 15, title: str | None = None) -> Figure:
+    """What changed between two periods: each place's share of requests, baseline and current.
+
+    A dumbbell per row, in the comparison's ranking (new watched places, new
+    places, the biggest relative increases, gone last): a hollow circle at the
+    baseline share, a filled one at the current share, a star on new places and
+    a cross on gone ones; watched places in vermillion. Shares rather than
+    counts, so a week compares fairly with a day.
+
+    Args:
+        analysis: from :func:`loganalyzer.compare.compare` (rows with
+            ``share_baseline``, ``share_current`` and ``change``).
+        top: rows for the first N; watched rows are always drawn.
+        title: replaces the generated title.
+
+    Returns:
+        The figure; its axes hold scatter collections labelled ``baseline`` and
+        ``current`` (x is the share, 0-1, y the row), ``new`` and ``gone``.
+
+    Raises:
+        UsageError: for an analysis that is not a comparison.
+    """
+    _require_matplotlib()
+    rows = analysis.rows
+    if not {"share_baseline", "share_current", "change"} <= set(rows.columns):
+        raise UsageError("the compare chart needs a comparison (loganalyzer.compare.compare)")
+    if top is not None and rows.height > top:
+        keep = pl.int_range(pl.len()) < top
+        if S.WATCHED in rows.columns:
+            keep = keep | pl.col(S.WATCHED)
+        rows = rows.filter(keep)
+    rows = rows.head(MAX_BARS)
+    keys = [k for k in analysis.meta.get("keys", []) if k in rows.columns]
+    records = rows.to_dicts()
+    with _style():
+        from matplotlib.lines import Line2D
+        from matplotlib.ticker import FuncFormatter
+
+        subject = _group_title(analysis.meta)
+        every = int(analysis.meta.get("rows_total") or 0)
+        shown = f"top {len(records)} of {every:,}" if every > len(records) else "all"
+        fig, ax = _new_figure(
+            title or f"What changed: share of requests by {subject} ({shown})",
+            compare_subtitle(analysis.meta),
+            footnote="Share of each period's requests, so periods of different lengths compare "
+            "fairly. New: no request in the baseline; gone: none in the current period. "
+            "IP geolocation is approximate.",
+        )
+        y = list(range(len(records)))
+        base = [float(r["share_baseline"]) for r in records]
+        cur = [float(r["share_current"]) for r in records]
+        watched = [bool(r.get(S.WATCHED)) for r in records]
+        change = [str(r["change"]) for r in records]
+        ax.hlines(
+            y, [min(b, c) for b, c in zip(base, cur, strict=True)],
+            [max(b, c) for b, c in zip(base, cur, strict=True)],
+            color="#B5B5B5", linewidth=3, zorder=1,
+        )  # fmt: skip
+        ax.scatter(
+            base, y, s=90, facecolors="white", edgecolors=BASELINE_EDGE, linewidths=1.8,
+            label="baseline", zorder=3,
+        )  # fmt: skip
+        ax.scatter(
+            cur, y, s=110, c=[WATCH_COLOR if w else BAR_COLOR for w in watched], label="current",
+            zorder=4,
+        )  # fmt: skip
+        new = [i for i, c in enumerate(change) if c == "new"]
+        gone = [i for i, c in enumerate(change) if c == "gone"]
+        ax.scatter(
+            [cur[i] for i in new], [y[i] for i in new], marker="*", s=520, c=NEW_COLOR,
+            edgecolors="black", linewidths=0.8, label="new", zorder=5,
+        )  # fmt: skip
+        ax.scatter(
+            [base[i] for i in gone], [y[i] for i in gone], marker="X", s=200, c=GONE_COLOR,
+            edgecolors="black", linewidths=0.8, label="gone", zorder=5,
+        )  # fmt: skip
+        labels = [_short(place_label({k: r[k] for k in keys})) for r in records]
+        ax.set_yticks(y, [_plain(lbl) for lbl in labels])
+        ax.invert_yaxis()
+        for tick, w in zip(ax.get_yticklabels(), watched, strict=True):
+            if w:
+                tick.set_fontweight("bold")
+                tick.set_color(WATCH_COLOR)
+        peak = max([*base, *cur, 0.0]) or 0.01
+        ax.set_xlim(0, peak * 1.45)
+        for yi, b, c, r in zip(y, base, cur, records, strict=True):
+            ax.annotate(
+                _plain(_change_text(r)), (max(b, c), yi), xytext=(14, 0),
+                textcoords="offset points", va="center", fontsize=12,
+                fontweight="bold" if r["change"] in ("new", "gone") else "normal",
+            )  # fmt: skip
+        # Three significant digits: shares of a busy log's places are often below 1%.
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{100 * x:.3g}%"))
+        ax.set_xlabel("share of the period's requests (%)")
+        ax.set_ylabel(subject)
+        handles = [
+            Line2D([], [], marker="o", linestyle="", markerfacecolor="white",
+                   markeredgecolor=BASELINE_EDGE, markersize=10, label="baseline share"),
+            Line2D([], [], marker="o", linestyle="", color=BAR_COLOR, markersize=10,
+                   label="current share"),
+            Line2D([], [], marker="*", linestyle="", color=NEW_COLOR, markeredgecolor="black",
+                   markersize=16, label="new (absent from the baseline)"),
+            Line2D([], [], marker="X", linestyle="", color=GONE_COLOR, markeredgecolor="black",
+                   markersize=12, label="gone (absent now)"),
+        ]  # fmt: skip
+        if any(watched):
+            handles.append(
+                Line2D([], [], marker="o", linestyle="", color=WATCH_COLOR, markersize=10,
+                       label="watched (--watch)")
+            )  # fmt: skip
+        # Outside the axes: inside, it would cover the labels of the lowest rows.
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        if not records:
+            _say_empty(ax)
+    return fig
+
+
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 
 
@@ -1016,27 +1213,36 @@ def chart(
     tz: str = "UTC",
     interval: Interval = "auto",
     top_n: int | None = None,
+    baseline_until: datetime | None = None,
+    baseline: Sequence[str | Path] = (),
+    current: Sequence[str | Path] = (),
     **options: Any,
 ) -> Chart:
     """Analyse logs and draw one chart kind (the library form of ``loganalyzer plot``).
 
     Args:
-        kind: ``regions``, ``timeline``, ``hours``, ``map`` or ``asn``.
-        paths: log files or globs (``-`` for stdin).
-        by: what a place is for regions and timeline: ``region`` (default),
-            ``country``, ``subregion``, ``city`` or ``asn``.
+        kind: ``regions``, ``timeline``, ``hours``, ``map``, ``asn`` or ``compare``.
+        paths: log files or globs (``-`` for stdin); for ``compare``, the logs
+            split at ``baseline_until`` (none with ``baseline``/``current``).
+        by: what a place is for regions, timeline and compare: ``region``
+            (default), ``country``, ``subregion``, ``city`` or ``asn``.
         watch: country or province codes, highlighted and always shown.
         tz: time zone of the ``hours`` heatmap.
         interval: ``hour``, ``day`` or ``auto`` for the timeline.
         top_n: how many places, networks or lines to draw.
+        baseline_until: ``compare``: requests before this time are the baseline.
+        baseline: ``compare``: the baseline period's logs (with ``current``).
+        current: ``compare``: the current period's logs (with ``baseline``).
         **options: passed to :func:`loganalyzer.analyze` (``city_db``,
-            ``asn_db``, ``since``, ``until``, ``where``, ``log_format``, ...).
+            ``asn_db``, ``since``, ``until``, ``where``, ``log_format``, ...)
+            or, for ``compare``, to :func:`loganalyzer.compare.compare`.
 
     Returns:
         The :class:`Chart`.
 
     Raises:
-        UsageError: an unknown kind, time zone or grouping.
+        UsageError: an unknown kind, time zone or grouping; periods given for
+            another kind than ``compare``, or given both ways.
 
     Example:
         >>> from loganalyzer import sample_paths
@@ -1048,6 +1254,22 @@ def chart(
     from loganalyzer.pipeline import analyze
 
     place = by or "region"
+    if kind == "compare":
+        from loganalyzer.compare import compare
+
+        a = compare(
+            paths,
+            baseline_until=baseline_until,
+            baseline=baseline,
+            current=current,
+            by=[place],
+            watch=watch,
+            top_n=top_n or 15,
+            **options,
+        )
+        return Chart(plot_compare(a, top=top_n or 15), a)
+    if baseline_until is not None or baseline or current:
+        raise UsageError("--baseline-until, --baseline and --current go with --kind compare")
     if kind == "regions":
         a = analyze(paths, by=[place], watch=watch, top_n=top_n or 15, **options)
         return Chart(plot_regions(a, top=top_n or 15), a)
@@ -1086,6 +1308,7 @@ PLOTTERS: dict[str, Callable[..., Figure]] = {
     "hours": plot_hours,
     "map": plot_map,
     "asn": plot_asn,
+    "compare": plot_compare,
 }
 
 __all__ = [
@@ -1095,12 +1318,14 @@ __all__ = [
     "Chart",
     "ChartKind",
     "chart",
+    "compare_subtitle",
     "drawable",
     "figure_bytes",
     "figure_format",
     "hour_matrix",
     "place_label",
     "plot_asn",
+    "plot_compare",
     "plot_hours",
     "plot_map",
     "plot_regions",

@@ -82,3 +82,38 @@ def test_aggregate_equals_analyze(sample, sample_dbs, by):
         loganalyzer.aggregate(enriched, by=by),
         loganalyzer.analyze([sample.log], dbs=sample_dbs, by=by).rows,
     )
+
+
+def test_analyze_views_equals_one_analyze_per_view(city_db, asn_db):
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from loganalyzer.pipeline import View, analyze, analyze_views
+
+    log = Path(__file__).resolve().parent.parent / "fixtures" / "logs" / "combined.log"
+    views = {
+        "region": View(("region",), watch=("CN-LN", "FR")),
+        "asn": View(("asn",), top_n=3),
+        "country_day": View(("country", "day")),
+        "path_status": View(("path", "status")),
+        "status": View(("status",)),
+        "ip": View(("ip",)),
+        "ts": View(("ts",)),
+        "hour": View(("hour",)),
+    }
+    options = {
+        "city_db": city_db,
+        "asn_db": asn_db,
+        "where": ["status<500"],
+        "since": datetime(2026, 9, 13, tzinfo=UTC),
+        "log_format": "combined",
+    }
+    got = analyze_views([log], views, **options)
+    assert list(got) == list(views)
+    for name, view in views.items():
+        want = analyze([log], by=view.by, watch=view.watch, top_n=view.top_n, **options)
+        assert_frame_equal(got[name].rows, want.rows)
+        assert got[name].meta["keys"] == want.meta["keys"]
+        assert got[name].meta["lines"] == want.meta["lines"]
+        assert got[name].meta["rows_total"] == want.meta["rows_total"]
+    assert got["status"].meta["lines"]["matched"] > 0

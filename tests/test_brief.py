@@ -290,3 +290,105 @@ def test_brief_with_anonymizer_sources_states_the_share(tmp_path, city_db):
     assert f"Anonymizer source {vpn_list}: " in doc
     assert f"sha256 {digest}." in doc
     assert f"Source: {vpn_list}" in proc.stderr.decode()
+
+
+# --- one read of the logs, the same briefing -----------------------------------------------
+
+FIXTURE_LOG = Path(__file__).resolve().parent.parent / "fixtures" / "logs" / "combined.log"
+VPN_LIST = Path(__file__).resolve().parent.parent / "fixtures" / "anon" / "vpn-list.txt"
+
+
+@pytest.fixture(scope="module")
+def wider_asn_db(tmp_path_factory) -> Path:
+    """The ASN fixture plus a network the City fixture lacks (8.8.8.8 is in the log).
+
+    Such a client is ``ok`` in a network view and ``not_found`` in a province
+    view: one lookup shared by both views would get one of them wrong.
+    """
+    records = load_records("asn")
+    records["8.8.8.0/24"] = {
+        "autonomous_system_number": 15169,
+        "autonomous_system_organization": "GOOGLE",
+    }
+    return make_mmdb(tmp_path_factory.mktemp("asn") / "asn.mmdb", "GeoLite2-ASN", records)
+
+
+def _old_briefing(paths, *, watch, tz, top_n=15, fmt="html", **options):
+    """The briefing as it was made before: one analyze() per view, six reads of the logs."""
+    from loganalyzer.brief import InputRecord, _charts, _Doc, findings, sha256_file
+    from loganalyzer.plot import hour_matrix
+
+    regions = analyze(paths, by=["region"], watch=watch, **options)
+    networks = analyze(paths, by=["asn"], **options)
+    hourly = analyze(paths, by=["region", "hour"], **options)
+    try:
+        hour_matrix(hourly, tz=tz)
+    except Exception:
+        hourly = analyze(paths, by=["region", S.TS], **options)
+    tables = {
+        "paths": analyze(paths, by=[S.PATH], top_n=10, **options),
+        "agents": analyze(paths, by=[S.USER_AGENT], top_n=10, **options),
+    }
+    located = analyze(paths, by=["region", S.LATITUDE, S.LONGITUDE], watch=watch, **options)
+    inputs = tuple(
+        InputRecord(str(f["path"]), sha256_file(f["path"]), f.get("size_bytes"), dict(f["lines"]))
+        for f in regions.meta["files"]
+    )
+    sentences = findings(regions, networks, hourly, watch=watch, tz=tz)
+    images = _charts(regions, networks, hourly, located, watch=watch, tz=tz, top_n=top_n)
+    doc = _Doc("Access briefing", regions, networks, tables, inputs, sentences, images, top_n)
+    views = {"regions": regions, "networks": networks, "hourly": hourly, **tables}
+    return (doc.html() if fmt == "html" else doc.markdown()), sentences, views
+
+
+def _without_clock(text: str) -> str:
+    return re.sub(r"Made by loganalyzer \S+ at [0-9: -]+UTC", "Made by", text)
+
+
+def _meta_without_clock(meta: dict) -> dict:
+    return {k: v for k, v in meta.items() if k != "generated_at"}
+
+
+@pytest.mark.parametrize(
+    ("tz", "fmt", "extra"),
+    [
+        ("Asia/Shanghai", "html", {}),
+        # Half-hour zone: the heatmap needs each request's own time.
+        ("Asia/Kolkata", "markdown", {}),
+        ("Europe/Madrid", "html", {"where": ["status<400"], "lang": "zh-CN"}),
+    ],
+)
+def test_briefing_from_one_read_equals_one_analysis_per_view(city_db, wider_asn_db, tz, fmt, extra):
+    from loganalyzer.anonymizers import AnonymizerSources
+
+    sources = AnonymizerSources.load(ip_lists=[f"vpn={VPN_LIST}"])
+    options = {"city_db": city_db, "asn_db": wider_asn_db, "sources": sources, **extra}
+    watch = ["CN-LN", "ES", "FR"]
+    b = briefing([FIXTURE_LOG], watch=watch, tz=tz, fmt=fmt, **options)
+    text, sentences, views = _old_briefing([FIXTURE_LOG], watch=watch, tz=tz, fmt=fmt, **options)
+    got = {"regions": b.regions, "networks": b.networks, "hourly": b.hourly, **b.tables}
+    assert got.keys() == views.keys()
+    for name, want in views.items():
+        assert got[name].rows.equals(want.rows), name
+        assert _meta_without_clock(got[name].meta) == _meta_without_clock(want.meta), name
+    assert list(b.findings) == sentences
+    # Every byte of the document, charts included, except the time it was made.
+    assert _without_clock(b.text) == _without_clock(text)
+    # The case that needs a lookup per view: found by the ASN database only.
+    google = b.networks.rows.filter(pl.col(S.ASN) == 15169)
+    assert google[S.GEO_STATUS].to_list() == ["ok"]
+    assert "not_found" in b.regions.rows[S.GEO_STATUS].to_list()
+    assert ("ts" in b.hourly.meta["keys"]) == (tz == "Asia/Kolkata")
+
+
+def test_briefing_reads_the_logs_once(tmp_path, city_db, asn_db):
+    consumed: list[int] = []
+    rejects = tmp_path / "rejects.jsonl"
+    with rejects.open("w", encoding="utf-8") as handle:
+        b = briefing(
+            [FIXTURE_LOG], city_db=city_db, asn_db=asn_db, tz="Asia/Kolkata",
+            on_bytes=consumed.append, rejects=handle,
+        )  # fmt: skip
+    assert sum(consumed) == FIXTURE_LOG.stat().st_size
+    assert b.meta["lines"]["rejected"] == 1
+    assert len(rejects.read_text(encoding="utf-8").splitlines()) == 1

@@ -30,6 +30,7 @@ from loganalyzer.plot import (
     hour_matrix,
     place_label,
     plot_asn,
+    plot_compare,
     plot_hours,
     plot_map,
     plot_regions,
@@ -532,3 +533,201 @@ def test_plot_and_brief_use_the_settings_file(tmp_path):
     proc = run_cli("-q", "brief", "-o", str(brief), env=env)
     assert proc.returncode == 0, proc.stderr.decode()
     assert "- Watched Pyongyang, North Korea (KP-01): " in brief.read_text(encoding="utf-8")
+
+
+# --- compare: what changed between two periods ---------------------------------------------
+
+CUT = datetime(2026, 9, 15, tzinfo=UTC)
+# Baseline: Liaoning, Catalonia, England. Current: Liaoning again, Madrid and
+# Washington only now (new), Catalonia and England no more (gone).
+BASELINE_CLIENTS = ["175.167.1.2"] * 4 + ["2.136.4.5"] * 2 + ["81.2.69.160"] * 2
+CURRENT_CLIENTS = ["175.167.1.2"] * 2 + ["2.137.0.9"] * 3 + ["216.160.83.57"] * 5
+
+
+def _period_lines(clients: list[str], start: datetime) -> list[str]:
+    return [log_line(ip=ip, ts=start + timedelta(minutes=i)) for i, ip in enumerate(clients)]
+
+
+@pytest.fixture
+def period_logs(tmp_path) -> dict[str, Path]:
+    base = write_log(
+        tmp_path / "last-week.log", _period_lines(BASELINE_CLIENTS, CUT - timedelta(hours=12))
+    )
+    cur = write_log(
+        tmp_path / "this-week.log", _period_lines(CURRENT_CLIENTS, CUT + timedelta(hours=3))
+    )
+    both = write_log(
+        tmp_path / "both.log",
+        base.read_text(encoding="utf-8").splitlines()
+        + cur.read_text(encoding="utf-8").splitlines(),
+    )
+    return {"baseline": base, "current": cur, "both": both}
+
+
+def _offsets(fig, label: str) -> list[tuple[float, float]]:
+    (coll,) = [c for c in fig.axes[0].collections if c.get_label() == label]
+    return [(float(x), float(y)) for x, y in coll.get_offsets()]
+
+
+@pytest.mark.parametrize("by", ["region", "country", "asn"])
+def test_compare_chart_draws_the_comparison_numbers(period_logs, city_db, asn_db, by):
+    from loganalyzer.compare import compare
+
+    c = chart(
+        "compare", [period_logs["both"]], baseline_until=CUT, by=by, watch=(), city_db=city_db,
+        asn_db=asn_db,
+    )  # fmt: skip
+    expected = compare(
+        [period_logs["both"]], baseline_until=CUT, by=[by], city_db=city_db, asn_db=asn_db
+    )
+    rows = expected.rows
+    assert rows.height >= 3
+    assert c.analysis.rows.equals(rows)
+    fig = c.figure
+    ys = [float(i) for i in range(rows.height)]
+    assert _offsets(fig, "baseline") == list(zip(rows["share_baseline"].to_list(), ys, strict=True))
+    assert _offsets(fig, "current") == list(zip(rows["share_current"].to_list(), ys, strict=True))
+    keys = expected.meta["keys"]
+    assert tick_texts(fig) == [
+        place_label({k: r[k] for k in keys}) for r in rows.iter_rows(named=True)
+    ]
+    changes = rows["change"].to_list()
+    new = [
+        (r["share_current"], float(i))
+        for i, r in enumerate(rows.iter_rows(named=True))
+        if r["change"] == "new"
+    ]
+    gone = [
+        (r["share_baseline"], float(i))
+        for i, r in enumerate(rows.iter_rows(named=True))
+        if r["change"] == "gone"
+    ]
+    assert _offsets(fig, "new") == new
+    assert _offsets(fig, "gone") == gone
+    assert "new" in changes
+    assert "gone" in changes
+
+
+def test_compare_chart_marks_new_gone_and_watched_places(period_logs, city_db):
+    from loganalyzer.compare import compare
+
+    a = compare([period_logs["both"]], baseline_until=CUT, watch=["ES-MD", "FR"], city_db=city_db)
+    fig = plot_compare(a)
+    labels = tick_texts(fig)
+    # Madrid appears only in the current period: new, watched, ranked first.
+    assert labels[0] == "Community of Madrid, Spain (ES-MD)"
+    assert _offsets(fig, "new")[0] == (pytest.approx(3 / 10), 0.0)
+    assert "Washington, United States (US-WA)" in labels
+    # Catalonia and England had 2 of the baseline's 8 requests each, and none now.
+    gone = [
+        labels.index("Catalonia, Spain (ES-CT)"),
+        labels.index("England, United Kingdom (GB-ENG)"),
+    ]
+    assert _offsets(fig, "gone") == [(pytest.approx(2 / 8), float(i)) for i in gone]
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "new: 3 requests from 1 address" in texts
+    assert "gone: 2 requests from 1 address before" in texts
+    assert "no access in either period" in texts  # FR, watched, seen in neither
+    # Liaoning: 4 of 8 requests, then 2 of 10.
+    assert "4 → 2 requests, share -30.0 pts" in texts
+    watched = a.rows[S.WATCHED].to_list()
+    for tick, w in zip(fig.axes[0].get_yticklabels(), watched, strict=True):
+        assert (tick.get_color() == WATCH_COLOR) == w
+    (current,) = [c for c in fig.axes[0].collections if c.get_label() == "current"]
+    colors = [tuple(float(v) for v in c[:3]) for c in current.get_facecolors()]
+    assert [c == _rgb(WATCH_COLOR) for c in colors] == watched
+    assert fig.get_suptitle() == ("What changed: share of requests by province or region (all)")
+    sub = fig.axes[0].get_title(loc="left").replace("\n", " ")
+    assert "baseline 2026-09-14 12:00 UTC to 2026-09-14 12:07 UTC (8 requests)" in sub
+    assert "current 2026-09-15 03:00 UTC to 2026-09-15 03:09 UTC (10 requests)" in sub
+    assert "split at 2026-09-15 00:00 UTC" in sub
+    assert "GeoLite2-City built 2026-01-01" in sub
+
+
+def test_compare_chart_refuses_a_plain_report():
+    with pytest.raises(Exception, match="the compare chart needs a comparison"):
+        plot_compare(sample_analysis(by=["region"]))
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_cli_compare_chart_from_the_sample(tmp_path, fmt):
+    out = tmp_path / f"changes.{fmt}"
+    proc = run_cli(
+        "plot", "--sample", "--kind", "compare", "--baseline-until", "2026-09-16",
+        "--watch", "CN-LN", "--watch", "FR", "-o", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    data = out.read_bytes()
+    assert data.startswith(MAGIC[fmt])
+    assert "Wrote compare chart to" in proc.stderr.decode()
+    if fmt == "png":
+        assert png_size(data) == (1600, 900)
+    if fmt == "svg":
+        words = svg_text(data.decode("utf-8"))
+        assert "Liaoning, China (CN-LN)" in words
+        assert "no access in either period" in words
+        assert "split at 2026-09-16 00:00 UTC" in words
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+def test_cli_compare_chart_from_two_log_sets(tmp_path, period_logs, city_db, asn_db):
+    out = tmp_path / "changes.svg"
+    proc = run_cli(
+        "plot", "--kind", "compare", "--baseline", str(period_logs["baseline"]),
+        "--current", str(period_logs["current"]), "--city-db", str(city_db),
+        "--asn-db", str(asn_db), "--watch", "ES-MD", "--watch", "US", "-o", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    words = svg_text(out.read_text(encoding="utf-8"))
+    for text in (
+        "Community of Madrid, Spain (ES-MD)",
+        "Washington, United States (US-WA)",
+        "new: 3 requests from 1 address",
+        "gone: 2 requests from 1 address before",
+        "(8 requests; log: last-week.log)",
+        "(10 requests; log: this-week.log)",
+        "GeoLite2-ASN built 2026-01-01",
+    ):
+        assert text in words
+    # Watched labels are drawn in the highlight colour (SVG keeps text as text).
+    svg = out.read_text(encoding="utf-8")
+    madrid = svg.index("Community of Madrid, Spain (ES-MD)")
+    assert WATCH_COLOR.lower() in svg[svg.rindex("<text", 0, madrid) : madrid].lower()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sample", "--kind", "compare", "-o", "c.png"], "--sample needs --baseline-until"),
+        (
+            ["--sample", "--kind", "regions", "--baseline-until", "2026-09-16", "-o", "c.png"],
+            "go with --kind compare",
+        ),
+        (["--kind", "compare", "--baseline", "a.log", "-o", "c.png"], "both need logs"),
+    ],
+)
+def test_cli_compare_chart_usage_errors(tmp_path, args, message):
+    (tmp_path / "a.log").write_text(log_line() + "\n", encoding="utf-8")
+    proc = run_cli("plot", *args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr.decode()
+    assert message in proc.stderr.decode()
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_compare_chart_without_requests_says_so_and_top_keeps_watched():
+    s = sample_paths()
+    opts = {"city_db": s.city_db, "asn_db": s.asn_db, "baseline_until": datetime(2026, 9, 16)}
+    empty = chart("compare", [s.log], since=datetime(2030, 1, 1, tzinfo=UTC), **opts)
+    assert empty.analysis.rows.is_empty()
+    texts = [t.get_text() for t in empty.figure.axes[0].texts]
+    assert "No requests in the selected logs and time range." in texts
+    sub = empty.figure.axes[0].get_title(loc="left").replace("\n", " ")
+    assert sub.startswith("baseline: no requests · current: no requests")
+    c = chart("compare", [s.log], top_n=2, watch=["KP-01"], **opts)
+    rows = c.analysis.rows
+    shown = rows.filter((pl.int_range(pl.len()) < 2) | pl.col(S.WATCHED))
+    assert shown.height == 3
+    labels = tick_texts(c.figure)
+    assert labels[-1] == "Pyongyang, North Korea (KP-01)"
+    assert len(labels) == 3
+    assert c.figure.get_suptitle().endswith(f"(top 3 of {c.analysis.meta['rows_total']:,})")
