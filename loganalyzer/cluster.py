@@ -240,7 +240,7 @@ def analyze_distributed(
         sources,
         parse_options,
     )
-    if any(inp.path is None for inp in inputs):
+    if any(inp.is_stdin for inp in inputs):
         raise UsageError("a cluster cannot read standard input; give files")
     paths_by_role = {info.role: str(Path(info.path).resolve()) for info in dbs.infos}
     fields = frozenset(geo_fields(plan, filters, sources))
@@ -413,7 +413,7 @@ def enrich_distributed(
 
     fmt = None if log_format == AUTO else get_format(log_format)
     inputs = expand_inputs(paths)
-    if any(inp.path is None for inp in inputs):
+    if any(inp.is_stdin for inp in inputs):
         raise UsageError("a cluster cannot read standard input; give files")
     filters = tuple(f if isinstance(f, Filter) else parse_filter(f) for f in where)
     dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)

@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import bz2
 import glob
+import io
 import lzma
 import os
 import queue
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, Protocol
+from typing import IO, Any, Literal, Protocol, cast
 
 import polars as pl
 
 from loganalyzer import schema as S
-from loganalyzer.errors import InputError, InputFileError
+from loganalyzer.errors import InputError, InputFileError, MissingDependencyError
 
 Compression = Literal["none", "gzip", "bzip2", "xz", "zstd"]
 
@@ -75,13 +77,21 @@ class InputFile:
     Attributes:
         name: the path as given (or ``-`` for standard input); used in reports.
             Bytes of a file name that are not UTF-8 appear as ``\\xNN`` escapes.
-        path: the file, or None for standard input.
+        path: the file, or None for standard input and URLs.
         size: bytes on disk (compressed size for compressed files), None for stdin.
+        url: an object-store or other fsspec URL (``s3://bucket/key``), read
+            through fsspec; None for files and stdin.
     """
 
     name: str
     path: Path | None
     size: int | None
+    url: str | None = None
+
+    @property
+    def is_stdin(self) -> bool:
+        """Whether this input is standard input (which nobody else can read)."""
+        return self.path is None and self.url is None
 
 
 @dataclass(frozen=True)
@@ -164,6 +174,9 @@ def expand_inputs(paths: Sequence[str | Path]) -> list[InputFile]:
         if text == STDIN:
             found.append(InputFile(STDIN, None, None))
             continue
+        if _URL_RE.match(text):
+            found.extend(_expand_url(text))
+            continue
         if not Path(text).exists() and glob.has_magic(text):
             matches = sorted(glob.glob(text))
             if not matches:
@@ -188,6 +201,50 @@ def expand_inputs(paths: Sequence[str | Path]) -> list[InputFile]:
     if not found:
         raise InputError("no input files given")
     return found
+
+
+_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _url_fs(url: str) -> tuple[Any, str]:
+    try:
+        from fsspec.core import url_to_fs
+    except ImportError:
+        raise MissingDependencyError(
+            f"{url}: reading URLs needs fsspec (and s3fs, gcsfs or adlfs for the store): "
+            "pip install 'loganalyzer[cluster]' s3fs"
+        ) from None
+    try:
+        fs, path = url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise InputFileError(url, f"cannot be opened ({exc})") from None
+    return fs, path
+
+
+def _expand_url(url: str) -> list[InputFile]:
+    """Object-store inputs: globs expanded by the store, each object's size asked."""
+    fs, path = _url_fs(url)
+    try:
+        if glob.has_magic(path):
+            names = sorted(fs.glob(path))
+            if not names:
+                raise InputFileError(url, "no object matches this pattern")
+        else:
+            names = [path]
+        out = []
+        for name in names:
+            full = fs.unstrip_protocol(name)
+            info = fs.info(name)
+            if info.get("type") == "directory":
+                raise InputFileError(full, "is a directory; name its objects, e.g. DIR/*.log*")
+            out.append(InputFile(full, None, info.get("size"), url=full))
+        return out
+    except FileNotFoundError:
+        raise InputFileError(url, "no such file or object") from None
+    except PermissionError:
+        raise InputFileError(url, "permission denied") from None
+    except OSError as exc:
+        raise InputFileError(url, f"cannot be read ({exc})") from None
 
 
 def detect_compression(head: bytes, *, complete: bool = False) -> Compression:
@@ -244,6 +301,13 @@ class ByteStream(Protocol):
 
 
 def _open_raw(inp: InputFile) -> IO[bytes]:
+    if inp.url is not None:
+        fs, path = _url_fs(inp.url)
+        try:
+            opened: IO[bytes] = fs.open(path, "rb")
+        except OSError as exc:
+            raise InputFileError(inp.name, f"cannot be opened ({exc})") from None
+        return opened
     if inp.path is None:
         return sys.stdin.buffer
     try:
@@ -266,11 +330,17 @@ def open_input(inp: InputFile) -> tuple[ByteStream, Compression, IO[bytes]]:
             compression that is not read (zip, 7-Zip, lz4, .Z, lzip).
     """
     raw = _open_raw(inp)
-    buffered = raw if hasattr(raw, "peek") else open(raw.fileno(), "rb", closefd=False)  # noqa: SIM115
+    buffered: Any
+    if hasattr(raw, "peek"):
+        buffered = raw
+    elif inp.url is not None:
+        buffered = io.BufferedReader(cast(Any, raw))
+    else:
+        buffered = open(raw.fileno(), "rb", closefd=False)  # noqa: SIM115
     head = buffered.peek(_HEAD_BYTES)[:_HEAD_BYTES]
     for magic, what, command in _UNSUPPORTED:
         if head.startswith(magic):
-            if inp.path is not None:
+            if not inp.is_stdin:
                 raw.close()
             raise InputFileError(
                 inp.name, f"is {what}, not a log; feed it in with {command} | loganalyzer ... -"
@@ -439,7 +509,7 @@ def iter_batches(
 
     def progress() -> None:
         nonlocal last_pos
-        if on_bytes is not None and inp.path is not None:
+        if on_bytes is not None and not inp.is_stdin:
             try:
                 pos = raw.tell()
             except OSError:  # a named pipe has no position
@@ -487,7 +557,7 @@ def iter_batches(
     finally:
         if stream is not raw:
             stream.close()
-        if inp.path is not None:
+        if not inp.is_stdin:
             raw.close()
     if problem is not None:
         fault = ReadFault(inp.name, line_no - 1, problem)

@@ -271,3 +271,11 @@ def test_cluster_verdicts_equal_single_process(client, many_files, city_db, asn_
     _same(here, there)
     # The fixture logs reach some listed addresses, or this test would prove little.
     assert here.rows["requests_anonymized"].sum() > 0
+
+
+def test_workers_read_url_inputs(client, many_files, city_db):
+    urls = [f"file://{p}" for p in many_files]
+    here = analyze(many_files, city_db=city_db)
+    there = analyze_distributed(urls, client=client, city_db=city_db)
+    assert_frame_equal(there.rows, here.rows)
+    assert [f["path"] for f in there.meta["files"]] == urls
