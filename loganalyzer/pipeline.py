@@ -69,8 +69,10 @@ def anonymizer_note(sources: AnonymizerSources | None) -> str:
     return f"{n} anonymizer source{'s' if n != 1 else ''} loaded; none_known is not proof of direct"
 
 
-# Partials are re-merged once this many rows pile up, bounding memory.
-_COMPACT_ROWS = 2_000_000
+# Partials are re-merged once the rows held pass this many, and twice what the
+# last merge left: memory stays within a small multiple of the distinct
+# (client, key) pairs, and each row is merged a bounded number of times.
+_COMPACT_ROWS = 400_000
 
 
 @dataclass(frozen=True)
@@ -360,6 +362,7 @@ def reduce_batches_by(
     ]
     parts: list[list[pl.DataFrame]] = [[] for _ in plans]
     held = [0] * len(plans)
+    base = [0] * len(plans)
     for rows in batches:
         for i, (plan, (time_cond, row_cond)) in enumerate(zip(plans, conds, strict=True)):
             lf = rows.lazy()
@@ -370,9 +373,9 @@ def reduce_batches_by(
             part = partials(lf, plan.grouping).collect()
             parts[i].append(part)
             held[i] += part.height
-            if held[i] > _COMPACT_ROWS and len(parts[i]) > 1:
+            if held[i] > max(_COMPACT_ROWS, 2 * base[i]) and len(parts[i]) > 1:
                 parts[i] = [merge_partials(parts[i], plan.part_keys).collect()]
-                held[i] = parts[i][0].height
+                held[i] = base[i] = parts[i][0].height
     out = []
     for plan, mine in zip(plans, parts, strict=True):
         if not mine:

@@ -587,3 +587,32 @@ def test_since_until(filter_log, dbs, since, until, ips):
     a = analyze([filter_log], dbs=dbs, by=["ip"], since=since, until=until)
     assert set(a.rows[S.CLIENT_IP].to_list()) == ips
     assert a.meta["lines"]["matched"] == len(ips)
+
+
+@pytest.mark.parametrize("compact_rows", [1, 3, 10**9])
+def test_compaction_while_reducing_changes_nothing(monkeypatch, compact_rows):
+    from loganalyzer import pipeline, sample_paths
+    from loganalyzer.formats import get_format
+    from loganalyzer.parse import parse
+
+    rows = parse(
+        pl.read_csv(
+            sample_paths().log,
+            has_header=False,
+            separator="\x1f",
+            quote_char=None,
+            new_columns=["line"],
+        )
+        .with_row_index("line_no", offset=1)
+        .with_columns(pl.lit("s.log").alias("source"), pl.col("line_no").cast(pl.Int64)),
+        fmt="combined",
+    ).rows.collect()
+    plan = pipeline.ScanPlan.make(
+        get_format("combined"), resolve_grouping(["ip", "day"]), [], None, None
+    )
+    whole = pipeline.reduce_batches([rows], plan)
+    monkeypatch.setattr(pipeline, "_COMPACT_ROWS", compact_rows)
+    pieces = [rows.slice(i, 37) for i in range(0, rows.height, 37)]
+    merged = pipeline.reduce_batches(pieces, plan)
+    keys = plan.part_keys
+    assert_frame_equal(merged.sort(keys), whole.sort(keys).select(merged.columns))
