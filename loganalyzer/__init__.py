@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from loganalyzer import _startup  # noqa: F401  (first: see its docstring)
 from loganalyzer.aggregate import aggregate, by_country, by_region, top_networks
 from loganalyzer.anonymizers import AnonymizerSources, classify
 from loganalyzer.brief import Briefing, briefing
