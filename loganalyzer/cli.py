@@ -184,6 +184,50 @@ def geo_options(f: F) -> F:
     return f
 
 
+def output_options(
+    formats: Sequence[str] = ("table", "csv", "json", "parquet", "markdown"), *, width: bool = True
+) -> Callable[[F], F]:
+    """Where and how a command writes its table: -O, -o, --no-csv-safety, --width."""
+    decorators = [
+        click.option(
+            "--output",
+            "-O",
+            "output",
+            type=click.Choice(list(formats)),
+            default=None,
+            help="Output format [default: table on a terminal; with -o, from the file's "
+            "extension].",
+        ),
+        click.option(
+            "-o",
+            "out_path",
+            type=click.Path(dir_okay=False, path_type=str),
+            metavar="FILE",
+            help="Write to FILE instead of stdout (written whole, then renamed into place).",
+        ),
+        click.option(
+            "--no-csv-safety",
+            is_flag=True,
+            help="Do not prefix spreadsheet-formula cells with ' in CSV (for machine consumers).",
+        ),
+    ]
+    if width:
+        decorators.append(
+            click.option(
+                "--width",
+                type=click.IntRange(min=40),
+                help="Terminal table width [default: the terminal's, else 120].",
+            )
+        )
+
+    def apply(f: F) -> F:
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+
+    return apply
+
+
 def cluster_options(f: F) -> F:
     """Options that send the per-file work to a Dask cluster (the ``cluster`` extra)."""
     decorators = [
@@ -499,31 +543,7 @@ def cli(ctx: click.Context, traceback: bool, quiet: bool) -> None:
     metavar="N",
     help="Only the first N rows (watched rows always kept).",
 )
-@click.option(
-    "--output",
-    "-O",
-    "output",
-    type=click.Choice(["table", "csv", "json", "parquet", "markdown"]),
-    default=None,
-    help="Output format [default: table on a terminal; with -o, from the file's extension].",
-)
-@click.option(
-    "-o",
-    "out_path",
-    type=click.Path(dir_okay=False, path_type=str),
-    metavar="FILE",
-    help="Write to FILE instead of stdout (written whole, then renamed into place).",
-)
-@click.option(
-    "--no-csv-safety",
-    is_flag=True,
-    help="Do not prefix spreadsheet-formula cells with ' in CSV (for machine consumers).",
-)
-@click.option(
-    "--width",
-    type=click.IntRange(min=40),
-    help="Terminal table width [default: the terminal's, else 120].",
-)
+@output_options()
 @click.option(
     "--follow",
     "-F",
@@ -671,31 +691,7 @@ def report(
     metavar="N",
     help="Only the N busiest addresses.",
 )
-@click.option(
-    "--output",
-    "-O",
-    "output",
-    type=click.Choice(["table", "csv", "json", "parquet", "markdown"]),
-    default=None,
-    help="Output format [default: table on a terminal; with -o, from the file's extension].",
-)
-@click.option(
-    "-o",
-    "out_path",
-    type=click.Path(dir_okay=False, path_type=str),
-    metavar="FILE",
-    help="Write to FILE instead of stdout (written whole, then renamed into place).",
-)
-@click.option(
-    "--no-csv-safety",
-    is_flag=True,
-    help="Do not prefix spreadsheet-formula cells with ' in CSV (for machine consumers).",
-)
-@click.option(
-    "--width",
-    type=click.IntRange(min=40),
-    help="Terminal table width [default: the terminal's, else 120].",
-)
+@output_options()
 @click.pass_context
 def ips(
     ctx: click.Context,
@@ -1456,23 +1452,7 @@ def _read_address_lines(stream: IO[str]) -> list[str]:
     help="Format of --from-log logs.",
 )
 @geo_options
-@click.option(
-    "--output",
-    "-O",
-    "output",
-    type=click.Choice(["table", "csv", "json"]),
-    help="Output format [default: table; with -o, from the file's extension].",
-)
-@click.option(
-    "-o",
-    "out_path",
-    type=click.Path(dir_okay=False, path_type=str),
-    metavar="FILE",
-    help="Write to FILE instead of stdout.",
-)
-@click.option(
-    "--no-csv-safety", is_flag=True, help="Do not prefix spreadsheet-formula cells with '."
-)
+@output_options(formats=("table", "csv", "json"), width=False)
 @click.option("--sample", is_flag=True, help="Use the bundled invented sample databases.")
 @source_options
 @click.pass_context
@@ -1617,24 +1597,7 @@ def lookup(
 @click.option(
     "--top", "top_n", type=click.IntRange(min=1), metavar="N", help="Only the first N rows."
 )
-@click.option(
-    "--output",
-    "-O",
-    "output",
-    type=click.Choice(["table", "csv", "json", "parquet", "markdown"]),
-    help="Output format [default: table; with -o, from the file's extension].",
-)
-@click.option(
-    "-o",
-    "out_path",
-    type=click.Path(dir_okay=False, path_type=str),
-    metavar="FILE",
-    help="Write to FILE instead of stdout.",
-)
-@click.option(
-    "--no-csv-safety", is_flag=True, help="Do not prefix spreadsheet-formula cells with '."
-)
-@click.option("--width", type=click.IntRange(min=40), help="Terminal table width.")
+@output_options()
 @source_options
 @click.pass_context
 def compare(
