@@ -409,7 +409,7 @@ def enrich_distributed(
     import shutil
     import tempfile
 
-    from loganalyzer.pipeline import enrich_meta
+    from loganalyzer.pipeline import enrich_meta, unify_schemas
 
     fmt = None if log_format == AUTO else get_format(log_format)
     inputs = expand_inputs(paths)
@@ -460,6 +460,7 @@ def enrich_distributed(
                 folder = dataset / src.parent.name
                 folder.mkdir(exist_ok=True)
                 os.replace(src, folder / src.name)
+        unify_schemas(sorted(dataset.glob("*/*.parquet")))
         os.replace(dataset, out)
     finally:
         if own and client is not None:

@@ -8,6 +8,7 @@ Enrichment then looks up each distinct client once.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -910,6 +911,35 @@ def _classify_clients(
     return classify(with_times, sources).drop(S.FIRST_SEEN, S.LAST_SEEN)
 
 
+def unify_schemas(files: Sequence[Path]) -> None:
+    """Give every file of a dataset the same columns, in the same order.
+
+    Logs of different formats bring different extra columns (HAProxy's
+    ``client_port``, W3C's ``s-sitename``...). Readers of a Hive dataset expect one
+    schema, so files that lack a column get it as nulls; a column whose type
+    differs between files becomes text. Files already matching are left alone,
+    so a dataset of one format is never rewritten.
+    """
+    schemas = [pl.read_parquet_schema(f) for f in files]
+    union: dict[str, pl.DataType] = {}
+    for schema in schemas:
+        for name, dtype in schema.items():
+            if name not in union:
+                union[name] = dtype
+            elif union[name] != dtype:
+                union[name] = pl.String()
+    target = list(union.items())
+    for path, schema in zip(files, schemas, strict=True):
+        if list(schema.items()) == target:
+            continue
+        frame = pl.read_parquet(path).select(
+            [(pl.col(n).cast(t) if n in schema else pl.lit(None, t)).alias(n) for n, t in target]
+        )
+        tmp = path.with_suffix(".tmp")
+        frame.write_parquet(tmp)
+        os.replace(tmp, path)
+
+
 def enrich_logs(
     paths: Sequence[str | Path],
     output: str | Path,
@@ -954,7 +984,6 @@ def enrich_logs(
     Returns:
         The ``meta`` object (line counts, files, databases).
     """
-    import os
     import shutil
     import tempfile
 
@@ -989,6 +1018,7 @@ def enrich_logs(
                 joined.write_parquet(parts / f"part-{n:06d}.parquet")
             n += 1
         if partitioned:
+            unify_schemas(sorted(parts.glob("*/*.parquet")))
             os.replace(parts, out)
         else:
             partial = tmpdir / "combined.parquet"

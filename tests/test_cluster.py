@@ -279,3 +279,28 @@ def test_workers_read_url_inputs(client, many_files, city_db):
     there = analyze_distributed(urls, client=client, city_db=city_db)
     assert_frame_equal(there.rows, here.rows)
     assert [f["path"] for f in there.meta["files"]] == urls
+
+
+def test_partitioned_enrich_of_mixed_formats_reads_as_one_table(tmp_path, client, city_db):
+    import polars as pl
+
+    from loganalyzer.cluster import enrich_distributed
+    from loganalyzer.pipeline import enrich_logs
+    from tests.conftest import FIXTURES
+
+    # Each format brings its own extra columns (HAProxy's ports, W3C's site name...).
+    logs = [str(FIXTURES / "logs" / n) for n in ("combined.log", "haproxy.log", "iis.log")]
+    single = tmp_path / "one.parquet"
+    from loganalyzer.enrich import GeoDatabases
+
+    dbs = GeoDatabases.open(city=city_db, search=False)
+    enrich_logs(logs, single, dbs=dbs)
+    want = pl.read_parquet(single).sort(["source", "line_no"])
+    here, there = tmp_path / "here", tmp_path / "there"
+    enrich_logs(logs, here, dbs=dbs, partitioned=True)
+    enrich_distributed(logs, there, client=client, city_db=city_db)
+    for root in (here, there):
+        # No schema options: every file has the same columns.
+        got = _dataset(root)
+        assert set(got.columns) == {*want.columns, "date"}
+        assert_frame_equal(got.select(want.columns), want, check_dtypes=False)
