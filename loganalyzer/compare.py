@@ -9,7 +9,6 @@ once for both.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -419,12 +418,9 @@ def _bucket_label(row: dict[str, Any], keys: Sequence[str], cells: list[str]) ->
 
 def render_compare_table(analysis: Analysis, *, width: int | None = 120) -> str:
     """A terminal table of changes; log-derived text escaped (see report.safe_text)."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
-    from loganalyzer.report import _HEADERS, _display_keys, _label
+    from loganalyzer.report import _HEADERS, _display_keys, _label, print_terminal, terminal_table
 
     rows, meta = analysis.rows, analysis.meta
     keys = _display_keys(rows, meta.get("keys", []))
@@ -438,15 +434,7 @@ def render_compare_table(analysis: Analysis, *, width: int | None = 120) -> str:
     )
     if meta.get("rows_total", rows.height) > rows.height:
         caption += f"; top {rows.height} of {meta['rows_total']:,} rows"
-    table = Table(
-        title=title,
-        caption=caption,
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        highlight=False,
-        padding=(0, 1),
-        collapse_padding=True,
-    )
+    table = terminal_table(title, caption)
     watched = S.WATCHED in rows.columns and bool(rows[S.WATCHED].any())
     if watched:
         table.add_column("", no_wrap=True)
@@ -477,14 +465,8 @@ def render_compare_table(analysis: Analysis, *, width: int | None = 120) -> str:
     for row, labels, stats in zip(rows.iter_rows(named=True), label_rows, stat_rows, strict=True):
         prefix = [Text("*" if row.get(S.WATCHED) else "")] if watched else []
         table.add_row(*prefix, *[Text(c) for c in labels], *[Text(x) for x in stats])
-    buf = io.StringIO()
-    console = Console(
-        file=buf, width=width or 120, color_system=None, highlight=False, emoji=False, markup=False
-    )
-    console.print(table)
-    if watched:
-        console.print(Text("* watched (--watch); 'none' means no access in either period"))
-    return buf.getvalue()
+    notes = ["* watched (--watch); 'none' means no access in either period"] if watched else []
+    return print_terminal(table, notes, width=width)
 
 
 def render_compare_markdown(analysis: Analysis) -> str:

@@ -13,7 +13,6 @@ so on every such row.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -119,12 +118,9 @@ def render_ips_table(analysis: Analysis, *, width: int | None = 120, color: bool
     Reasons wrap inside their column; CSV, JSON, Markdown and Parquet carry
     every column, this table the ones a person reads first.
     """
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
-    from loganalyzer.report import safe_text
+    from loganalyzer.report import print_terminal, safe_text, terminal_table
 
     rows = analysis.rows
     meta = analysis.meta
@@ -134,15 +130,7 @@ def render_ips_table(analysis: Analysis, *, width: int | None = 120, color: bool
     caption = f"{shown} addresses, {meta['lines']['matched']:,} requests" + (
         f"; {tr['first']} to {tr['last']}" if tr.get("first") else ""
     )
-    table = Table(
-        title=TITLE,
-        caption=caption,
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        highlight=False,
-        padding=(0, 1),
-        collapse_padding=True,
-    )
+    table = terminal_table(TITLE, caption)
     times = [t for c in (S.FIRST_SEEN, S.LAST_SEEN) for t in rows[c].to_list() if t is not None]
     fmt = "%m-%d %H:%M" if len({t.year for t in times}) <= 1 else "%Y-%m-%d %H:%M"
     table.add_column("address", overflow="fold", min_width=15)
@@ -179,25 +167,12 @@ def render_ips_table(analysis: Analysis, *, width: int | None = 120, color: bool
                 )
             )
         )
-    buf = io.StringIO()
-    console = Console(
-        file=buf,
-        width=width or 120,
-        color_system="standard" if color else None,
-        force_terminal=color,
-        highlight=False,
-        emoji=False,
-        markup=False,
+    note = (
+        "(exit): the place of an anonymized address is its exit's (VPN server, Tor relay, "
+        "cloud host), not its user's; none_known: listed by no loaded source, which is "
+        "not proof of a direct user"
     )
-    console.print(table)
-    console.print(
-        Text(
-            "(exit): the place of an anonymized address is its exit's (VPN server, Tor relay, "
-            "cloud host), not its user's; none_known: listed by no loaded source, which is "
-            "not proof of a direct user"
-        )
-    )
-    return buf.getvalue()
+    return print_terminal(table, [note], width=width, color=color)
 
 
 __all__ = [

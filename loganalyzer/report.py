@@ -19,6 +19,8 @@ import polars as pl
 from loganalyzer import schema as S
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from loganalyzer.pipeline import Analysis
 
 Output = Literal["table", "csv", "json", "parquet", "markdown"]
@@ -180,10 +182,47 @@ _HEADERS = {
 }
 
 
+def terminal_table(title: str, caption: str) -> Table:
+    """The terminal tables' one look: a rule under the header, no outer frame."""
+    from rich import box
+    from rich.table import Table
+
+    return Table(
+        title=title,
+        caption=caption,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        highlight=False,
+        padding=(0, 1),
+        collapse_padding=True,
+    )
+
+
+def print_terminal(
+    table: Table, notes: Sequence[str] = (), *, width: int | None = None, color: bool = False
+) -> str:
+    """A table and its notes as terminal text; markup and emoji codes in cells stay text."""
+    from rich.console import Console
+    from rich.text import Text
+
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        width=width or 120,
+        color_system="standard" if color else None,
+        force_terminal=color,
+        highlight=False,
+        emoji=False,
+        markup=False,
+    )
+    console.print(table)
+    for note in notes:
+        console.print(Text(note))
+    return buf.getvalue()
+
+
 def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = False) -> str:
     """A terminal table (rich), widths fixed so the output is reproducible."""
-    from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
     rows = analysis.rows
@@ -202,17 +241,7 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
     )
     if analysis.meta.get("rows_total", rows.height) > rows.height:
         caption += f"; top {rows.height} of {analysis.meta['rows_total']:,} rows"
-    from rich import box
-
-    table = Table(
-        title=title,
-        caption=caption,
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        highlight=False,
-        padding=(0, 1),
-        collapse_padding=True,
-    )
+    table = terminal_table(title, caption)
     label_rows = [_label(r, keys) for r in rows.iter_rows(named=True)]
     watched = S.WATCHED in rows.columns and bool(rows[S.WATCHED].any())
     if watched:
@@ -265,28 +294,14 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
         ][: len(stat_names)]
         prefix = [Text("*" if row.get(S.WATCHED) else "")] if watched else []
         table.add_row(*prefix, *cells, *[Text(s) for s in stats])
-    buf = io.StringIO()
-    console = Console(
-        file=buf,
-        width=width or 120,
-        color_system="standard" if color else None,
-        force_terminal=color,
-        highlight=False,
-        emoji=False,
-        markup=False,
-    )
-    console.print(table)
-    if watched:
-        console.print(Text("* watched (--watch); zero rows mean no access from there"))
+    notes = ["* watched (--watch); zero rows mean no access from there"] if watched else []
     if anon:
-        console.print(
-            Text(
-                "anonymized: listed by a loaded source as a Tor exit, privacy relay, VPN, "
-                "proxy or hosting (the place is the exit's); direct: none_known, listed by "
-                "no loaded source, which is not proof of a direct user"
-            )
+        notes.append(
+            "anonymized: listed by a loaded source as a Tor exit, privacy relay, VPN, "
+            "proxy or hosting (the place is the exit's); direct: none_known, listed by "
+            "no loaded source, which is not proof of a direct user"
         )
-    return buf.getvalue()
+    return print_terminal(table, notes, width=width, color=color)
 
 
 def _md_cell(value: Any) -> str:
