@@ -6,10 +6,12 @@ from datetime import UTC, datetime
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loganalyzer import schema as S
 from loganalyzer.formats import PRESETS
-from loganalyzer.parse import REASON_BAD_TIME, ParseOptions, parse
+from loganalyzer.parse import REASON_BAD_TIME, ParseOptions, _clf_stages, _time_exprs, parse
 
 
 def _row(line: str, fmt: str, tz: str = "UTC") -> dict:
@@ -95,3 +97,75 @@ def test_a_time_that_never_happened_is_unreadable() -> None:
     )
     result = parse(lines, fmt=ISO, options=ParseOptions(assume_tz="Europe/Madrid"))
     assert result.rejects.collect()[S.REASON].to_list() == [REASON_BAD_TIME]
+
+
+# --- Apache's %t: the quick fixed-width path against chrono's general parser -------
+
+_MONTHS = ["Jan", "Feb", "Oct", "Dec", "jan", "OCT", "Foo", ""]
+
+
+@st.composite
+def _clf_times(draw: st.DrawFn) -> str:
+    day = draw(st.integers(0, 33))
+    month = draw(st.sampled_from(_MONTHS))
+    year = draw(st.integers(0, 10_000))
+    h, m, s = (draw(st.integers(0, 62)) for _ in range(3))
+    sign = draw(st.sampled_from(["+", "-", " ", "++"]))
+    off = draw(st.integers(0, 9999))
+    colon = draw(st.sampled_from(["", "", ":"]))
+    width = draw(st.sampled_from(["%02d", "%d"]))
+    text = (
+        f"[{width % day}/{month}/{year:04d}:{h:02d}:{m:02d}:{s:02d} "
+        f"{sign}{off // 100:02d}{colon}{off % 100:02d}]"
+    )
+    # A few characters replaced, dropped or added, so the fuzz stays near the form.
+    for _ in range(draw(st.integers(0, 2))):
+        at = draw(st.integers(0, len(text)))
+        junk = draw(st.text(alphabet="0123456789+-: /[]\tJOa\u00e9", max_size=2))
+        text = text[:at] + junk + text[at + draw(st.integers(0, 1)) :]
+    return text
+
+
+def _general_clf(t: pl.Expr) -> list[pl.Expr]:
+    # What the quick path replaced: chrono's %z parser for every value.
+    ts = t.str.to_datetime("[%d/%b/%Y:%H:%M:%S %z]", strict=False, time_unit="us")
+    return [
+        ts.dt.convert_time_zone("UTC").alias("ts"),
+        t.str.extract(r" ([+-]\d{4})\]$").alias("off"),
+    ]
+
+
+@given(st.lists(_clf_times(), min_size=1, max_size=60))
+@settings(max_examples=150, deadline=None)
+def test_clf_quick_path_matches_the_general_parser(values: list[str]) -> None:
+    frame = pl.DataFrame({"t": values}, schema={"t": pl.String})
+    t = pl.col("t")
+    ts, off = _time_exprs("clf", t, pl.lit(None), "UTC")
+    quick = _clf_stages(frame.lazy(), t).select(ts.alias("ts"), off.alias("off")).collect()
+    general = frame.select(_general_clf(t))
+    # Compared in Polars: year 0 is a value there but not a Python datetime.
+    assert quick.equals(general), pl.concat(
+        [frame, quick, general.rename(str.upper)], how="horizontal"
+    )
+
+
+def test_clf_quick_path_edges() -> None:
+    values = [
+        "[14/Sep/2026:08:00:01 +0800]",  # the usual form
+        "[29/Feb/2023:00:00:00 +0000]",  # no such day
+        "[10/Oct/2000:13:55:60 -0700]",  # leap second
+        "[10/Oct/2000:23:59:59 -2359]",  # the largest offset
+        "[10/Oct/2000:23:59:59 +2400]",  # one beyond
+        "[10/Oct/2000:23:59:59 +0060]",  # minutes out of range
+        "[1/Oct/2000:13:55:36 -0700]",  # one-digit day: the general parser
+        "[10/Oct/2000:13:55:36 -07:00]",
+        "x10/Oct/2000:13:55:36 -0700]",
+        "[10/Oct/2000:13:55:36 -0700",
+    ]
+    frame = pl.DataFrame({"t": values})
+    t = pl.col("t")
+    ts, off = _time_exprs("clf", t, pl.lit(None), "UTC")
+    quick = _clf_stages(frame.lazy(), t).select(ts.alias("ts"), off.alias("off")).collect()
+    assert quick.equals(frame.select(_general_clf(t)))
+    assert quick.row(0) == (_utc(2026, 9, 14, 0, 0, 1), "+0800")
+    assert quick["ts"].null_count() >= 4  # the impossible ones stay unreadable
