@@ -594,3 +594,33 @@ def test_tordnsel_file_without_exits_is_empty_not_an_error(tmp_path):
     p = write(tmp_path, "exit-addresses", "@type tordnsel 1.0\nDownloaded 2026-09-14 12:00:00\n")
     src = load_tor(p)
     assert (src.info.kind, src.info.entries) == ("tordnsel", 0)
+
+
+def test_anon_db_of_home_made_types_still_gives_verdicts(tmp_path):
+    # provider_name as a number: MaxMind's schema cannot decode it, so the
+    # vectorised pre-filter gives up and every address goes to the reference reader.
+    from fixtures.mmdb_builder import make_mmdb
+
+    records = {
+        "81.2.69.0/24": {"provider_name": 7},
+        "2.136.0.0/16": {"note": "a field of its own"},
+        "175.167.99.0/24": {},
+    }
+    odd = make_mmdb(tmp_path / "odd.mmdb", "GeoIP-Residential-Proxy", records)
+    records["81.2.69.0/24"] = {"provider_name": "seven"}
+    usual = make_mmdb(tmp_path / "usual.mmdb", "GeoIP-Residential-Proxy", records)
+    ips = ["81.2.69.5", "2.136.9.9", "2.136.200.1", "175.167.99.1", "8.8.8.8"]
+    for db, provider in ((odd, "7"), (usual, "seven")):
+        out = verdicts(AnonymizerSources.load(anon_db=[db]), ips)
+        assert out["81.2.69.5"][S.ANONYMIZER] == "residential_proxy"
+        assert out["81.2.69.5"][S.ANONYMIZER_PROVIDER] == provider
+        # A record of unknown fields still says "listed"; two clients of one
+        # network get that network's evidence, each on its own row.
+        for ip in ("2.136.9.9", "2.136.200.1"):
+            assert out[ip][S.ANONYMIZER] == "residential_proxy"
+            assert out[ip][S.ANONYMIZER_EVIDENCE][0].startswith(
+                "maxmind-anon:residential_proxy (2.136.0.0/16; GeoIP-Residential-Proxy"
+            )
+        # An empty record lists nothing, and neither does a miss.
+        assert out["175.167.99.1"][S.ANONYMIZER] == "none_known"
+        assert out["8.8.8.8"][S.ANONYMIZER] == "none_known"
