@@ -616,3 +616,55 @@ def test_compaction_while_reducing_changes_nothing(monkeypatch, compact_rows):
     merged = pipeline.reduce_batches(pieces, plan)
     keys = plan.part_keys
     assert_frame_equal(merged.sort(keys), whole.sort(keys).select(merged.columns))
+
+
+# --- client_ip CIDR filters: vectorised keys against ipaddress -------------------
+
+
+def _near(base: int, bits: int) -> st.SearchStrategy[int]:
+    # Addresses around a network's edges, where off-by-one mistakes live.
+    return st.one_of(
+        st.integers(0, 2**bits - 1), st.integers(-300, 300).map(lambda d: (base + d) % 2**bits)
+    )
+
+
+@st.composite
+def _nets_and_ips(draw: st.DrawFn) -> tuple[list, list]:
+    import ipaddress
+
+    nets = []
+    for _ in range(draw(st.integers(1, 3))):
+        v6 = draw(st.booleans())
+        bits = 128 if v6 else 32
+        addr = draw(st.integers(0, 2**bits - 1))
+        cls = ipaddress.IPv6Network if v6 else ipaddress.IPv4Network
+        nets.append(cls((addr, draw(st.integers(0, bits))), strict=False))
+    ips: list[str | None] = []
+    for _ in range(draw(st.integers(1, 40))):
+        net = draw(st.sampled_from(nets))
+        v6 = draw(st.booleans())
+        bits = 128 if v6 else 32
+        value = draw(_near(int(net.network_address) % 2**bits, bits))
+        ips.append(str(ipaddress.ip_address(value) if not v6 else ipaddress.IPv6Address(value)))
+    ips.append(None)
+    return nets, ips
+
+
+@given(_nets_and_ips())
+@settings(max_examples=200, deadline=None)
+def test_cidr_membership_matches_ipaddress(case) -> None:
+    import ipaddress
+
+    from loganalyzer.filters import in_networks
+
+    nets, ips = case
+    got = in_networks(pl.Series(ips, dtype=pl.String), nets).to_list()
+    want = [
+        ip is not None
+        and any(
+            ipaddress.ip_address(ip).version == n.version and ipaddress.ip_address(ip) in n
+            for n in nets
+        )
+        for ip in ips
+    ]
+    assert got == want
