@@ -28,7 +28,7 @@ from loganalyzer.anonymizers import (
 )
 from loganalyzer.anonymizers import _show as _show  # the display form of a network
 from loganalyzer.errors import ExitCode, SourceError
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, make_mmdb
 
 ANON = FIXTURES / "anon"
 T0 = datetime(2026, 9, 14, 8, 0, tzinfo=UTC)
@@ -599,8 +599,6 @@ def test_tordnsel_file_without_exits_is_empty_not_an_error(tmp_path):
 def test_anon_db_of_home_made_types_still_gives_verdicts(tmp_path):
     # provider_name as a number: MaxMind's schema cannot decode it, so the
     # vectorised pre-filter gives up and every address goes to the reference reader.
-    from fixtures.mmdb_builder import make_mmdb
-
     records = {
         "81.2.69.0/24": {"provider_name": 7},
         "2.136.0.0/16": {"note": "a field of its own"},
