@@ -5,6 +5,13 @@ non-comment lines, with the W3C ``#Fields:`` lines before them); the preset
 that parses the largest share wins, ties going to the one with more fields
 (``combined`` over ``common``). A file no preset reads well is an error naming
 the closest formats, never an empty report.
+
+Parsing the sample with all twenty presets took some 40 ms a file, which made
+two hundred rotated logs twice as slow to read as one file of the same lines.
+So one cheap query first bounds each preset's share from above (a line it
+parses must at least match its pattern); presets are then parsed best bound
+first, and the search stops when no bound left can beat the best share found.
+The choice is the same as parsing with every preset.
 """
 
 from __future__ import annotations
@@ -30,7 +37,9 @@ class Detection:
         format: the chosen preset.
         rate: the share of sampled lines it parsed (None when there were none).
         sampled: how many lines were tried.
-        rates: every preset's share, best first.
+        rates: the share of each preset that was tried, best first. Presets
+            that a quick check shows cannot beat the winner are not tried (all
+            are with ``exhaustive=True``, and when no preset fits).
     """
 
     format: LogFormat
@@ -60,9 +69,14 @@ def _sample(lines: pl.DataFrame, n: int) -> tuple[pl.DataFrame, int]:
     """The head of ``lines`` up to its n-th data line, and how many data lines it has."""
     stripped = pl.col(S.LINE).str.strip_chars()
     is_data = (stripped != "") & ~stripped.str.starts_with("#") & pl.col(S.LINE).is_not_null()
-    marked = lines.select(S.SOURCE, S.LINE_NO, S.LINE, is_data.cum_sum().alias("_n"))
-    head = marked.filter(pl.col("_n") <= n)
-    data = int(head.select(is_data.sum()).item() or 0)
+    # A first batch holds some 100,000 lines: look at its start first, and at
+    # all of it only when blank and comment lines crowd the start.
+    for part in (lines.head(4 * n), lines):
+        marked = part.select(S.SOURCE, S.LINE_NO, S.LINE, is_data.cum_sum().alias("_n"))
+        head = marked.filter(pl.col("_n") <= n)
+        data = int(head.select(is_data.sum()).item() or 0)
+        if data >= n or part.height == lines.height:
+            break
     return head.drop("_n"), data
 
 
@@ -74,6 +88,7 @@ def detect_format(
     candidates: tuple[LogFormat, ...] | None = None,
     sample: int = SAMPLE_LINES,
     min_rate: float = MIN_MATCH_RATE,
+    exhaustive: bool = False,
 ) -> Detection:
     """Choose the format of one file from its first lines.
 
@@ -84,6 +99,8 @@ def detect_format(
         candidates: formats to try (default every preset).
         sample: how many non-blank, non-comment lines to try.
         min_rate: the best share must be above this (more than half by default).
+        exhaustive: parse the sample with every candidate, so that ``rates``
+            lists them all (the choice is the same either way).
 
     Returns:
         The :class:`Detection`. With no data lines at all, ``combined`` with rate None.
@@ -96,32 +113,102 @@ def detect_format(
     head, data = _sample(lines, sample)
     if data == 0:
         return Detection(PRESETS["combined"], None, 0, ())
-    scored: list[tuple[float, int, int, int, LogFormat]] = []
-    for order, fmt in enumerate(formats):
-        frame = parse_lines(
-            head.lazy(), fmt, columns=(S.CLIENT, S.TS), options=options, state=ParseState()
-        )
-        parsed, other = (
-            frame.select(
-                pl.col(S.REASON).is_null().sum().alias("parsed"),
-                (pl.col(S.REASON) == REASON_NOT_ACCESS).sum().alias("other"),
-            )
-            .collect()
-            .row(0)
-        )
-        # JSON records of another kind (start-up messages) are not counted against
-        # a JSON access-log format, as long as it reads some records.
-        tried = data - other if parsed else data
+    bounds = _upper_bounds(head, formats, data)
+
+    def rank(share: float, order: int, fmt: LogFormat) -> tuple[float, int, int, int]:
         # More fields is more specific (combined beats common on a combined log);
         # with as many, the longer pattern asks more of a line (nginx_main's
         # trailing X-Forwarded-For field over combined).
-        scored.append((parsed / tried, len(fmt.columns), len(fmt.regex), -order, fmt))
-    scored.sort(key=lambda s: s[:4], reverse=True)
-    rates = tuple((s[4].name, round(s[0], 4)) for s in scored)
-    best_rate, _, _, _, best = scored[0]
-    if best_rate <= min_rate:
+        return (share, len(fmt.columns), len(fmt.regex), -order)
+
+    queue = sorted(
+        ((rank(bound, order, fmt), order, fmt) for order, (fmt, bound) in enumerate(bounds)),
+        key=lambda q: q[0],
+        reverse=True,
+    )
+    scored: list[tuple[tuple[float, int, int, int], LogFormat]] = []
+    for bound_key, order, fmt in queue:
+        best = scored[0][0] if scored else None
+        if not exhaustive and best is not None and best[0] > min_rate and bound_key < best:
+            break  # the queue is in bound order: nothing left can win
+        share = _share(head, fmt, data, options)
+        scored.append((rank(share, order, fmt), fmt))
+        scored.sort(key=lambda s: s[0], reverse=True)
+    if scored[0][0][0] <= min_rate and not exhaustive:
+        # The error names the closest presets: give it every preset's share.
+        return detect_format(
+            lines,
+            source=source,
+            options=options,
+            candidates=candidates,
+            sample=sample,
+            min_rate=min_rate,
+            exhaustive=True,
+        )
+    rates = tuple((fmt.name, round(key[0], 4)) for key, fmt in scored)
+    best_key, best_fmt = scored[0]
+    if best_key[0] <= min_rate:
         raise FormatDetectionError(source, data, rates)
-    return Detection(best, round(best_rate, 4), data, rates)
+    return Detection(best_fmt, round(best_key[0], 4), data, rates)
+
+
+def _share(head: pl.DataFrame, fmt: LogFormat, data: int, options: ParseOptions) -> float:
+    """The share of the sample's data lines ``fmt`` parses."""
+    frame = parse_lines(
+        head.lazy(), fmt, columns=(S.CLIENT, S.TS), options=options, state=ParseState()
+    )
+    parsed, other = (
+        frame.select(
+            pl.col(S.REASON).is_null().sum().alias("parsed"),
+            (pl.col(S.REASON) == REASON_NOT_ACCESS).sum().alias("other"),
+        )
+        .collect()
+        .row(0)
+    )
+    # JSON records of another kind (start-up messages) are not counted against
+    # a JSON access-log format, as long as it reads some records.
+    tried = data - other if parsed else data
+    return float(parsed / tried)
+
+
+def _upper_bounds(
+    head: pl.DataFrame, formats: tuple[LogFormat, ...], data: int
+) -> list[tuple[LogFormat, float]]:
+    """For each format, a share of the sample it cannot exceed, from one query.
+
+    A line a pattern-based format parses matches its pattern; a JSON format
+    parses (or sets aside) only lines holding a ``{``; a sample with a W3C
+    ``#Fields:`` line leaves the W3C formats unbounded.
+    """
+    line = pl.col(S.LINE)
+    stripped = line.str.strip_chars()
+    is_data = (stripped != "") & ~stripped.str.starts_with("#") & line.is_not_null()
+    # Before any #Fields: line a W3C format reads lines with its own default
+    # fields, which a pattern bounds like any other; after one, nothing does.
+    headers = head.select(stripped.str.starts_with("#Fields:").any()).item()
+    checks: dict[str, pl.Expr] = {}
+    for i, fmt in enumerate(formats):
+        if fmt.syntax == "json":
+            hit = line.str.contains("{", literal=True)
+        elif not fmt.header_driven:
+            hit = line.str.contains(fmt.regex_for([]))
+        elif fmt.template and not headers:
+            hit = line.str.contains(fmt.with_fields(fmt.template).regex_for([]))
+        else:
+            continue
+        checks[f"_{i}"] = (is_data & hit.fill_null(False)).sum()
+    counts = head.select(**checks).row(0, named=True) if checks else {}
+    out = []
+    for i, fmt in enumerate(formats):
+        n = counts.get(f"_{i}")
+        if n is None:
+            out.append((fmt, 1.0))
+        elif fmt.syntax == "json":
+            # Records set aside shrink the denominator: only "none" bounds a share.
+            out.append((fmt, 0.0 if n == 0 else 1.0))
+        else:
+            out.append((fmt, n / data))
+    return out
 
 
 def format_for(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loganalyzer import schema as S
 from loganalyzer.detect import (
@@ -63,14 +65,23 @@ def test_each_preset_example_is_detected_as_itself(name: str) -> None:
 def test_ambiguous_lines_go_to_the_more_specific_format(lines, expected, runner_up) -> None:
     found = detect_format(_lines(lines), source="t.log")
     assert found.format.name == expected
+    every = detect_format(_lines(lines), source="t.log", exhaustive=True)
+    assert (every.format.name, every.rate) == (expected, found.rate)
     if runner_up is not None:
-        assert found.rates[1] == runner_up
+        assert every.rates[1] == runner_up
 
 
 def test_blank_and_comment_lines_are_not_sampled() -> None:
     lines = ["", "# a comment", log_line(), "   ", log_line(ip="2408:8200::1"), "#"]
     found = detect_format(_lines(lines), source="t.log")
     assert (found.format.name, found.rate, found.sampled) == ("combined", 1.0, 2)
+
+
+def test_a_start_crowded_with_comments_is_read_past() -> None:
+    # More blank and comment lines than the quick first look covers.
+    lines = ["", "# comment"] * (2 * SAMPLE_LINES) + [log_line("common")] * 3
+    found = detect_format(_lines(lines), source="t.log")
+    assert (found.format.name, found.rate, found.sampled) == ("common", 1.0, 3)
 
 
 def test_only_the_first_lines_are_sampled() -> None:
@@ -176,3 +187,47 @@ def test_format_for_names_or_detects(spec, name, rate) -> None:
 
     found = format_for(spec, _lines([PRESETS["haproxy"].example]), source="t.log")
     assert (found.format.name, found.rate) == (name, rate)
+
+
+# --- the bounded search chooses what parsing with every preset chooses -------------
+
+_EXAMPLES = [p.example for p in PRESETS.values()]
+
+
+@st.composite
+def _samples(draw: st.DrawFn) -> list[str]:
+    # Mostly one preset's lines, with others, junk and damaged lines mixed in, so
+    # shares land near each other and near the 50% line.
+    main = draw(st.sampled_from(_EXAMPLES))
+    lines = []
+    for _ in range(draw(st.integers(1, 12))):
+        pick = draw(st.integers(0, 10))
+        if pick < 5:
+            line = main
+        elif pick < 7:
+            line = draw(st.sampled_from(_EXAMPLES))
+        elif pick < 8:
+            line = draw(st.text(max_size=30))
+        elif pick < 9:
+            # Matches the pattern but not as a time: bounds are only bounds.
+            line = draw(st.sampled_from(_EXAMPLES))
+            line = line.replace("/Sep/", "/Xyz/").replace("2026-09-14", "2026-19-44")
+        else:
+            line = draw(st.sampled_from(_EXAMPLES))
+            cut = draw(st.integers(0, len(line)))
+            line = line[:cut] + draw(st.text(max_size=3)) + line[cut + 1 :]
+        lines.append(line.replace("\n", " ").replace("\r", " "))
+    return lines
+
+
+@given(_samples())
+@settings(max_examples=200, deadline=None)
+def test_bounded_detection_matches_trying_every_preset(lines: list[str]) -> None:
+    def outcome(**kw: bool) -> tuple:
+        try:
+            found = detect_format(_lines(lines), source="t.log", **kw)
+        except FormatDetectionError as err:
+            return ("error", err.rates)
+        return (found.format.name, found.rate, found.sampled)
+
+    assert outcome() == outcome(exhaustive=True)
