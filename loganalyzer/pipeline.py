@@ -48,7 +48,14 @@ from loganalyzer.parse import (
     parse_lines,
     split_parsed,
 )
-from loganalyzer.read import InputFile, ReadFault, expand_inputs, iter_batches, prefetch
+from loganalyzer.read import (
+    InputFile,
+    LineBatch,
+    ReadFault,
+    expand_inputs,
+    iter_batches,
+    prefetch,
+)
 
 CAVEAT = (
     "IP geolocation is approximate: it places the network, not the person, within "
@@ -185,46 +192,71 @@ def _parsed_batches(
 
     With ``fmt`` None the format is detected per file from its first batch.
     """
-    for inp in inputs:
-        stats = FileStats(inp.name, inp.size, format=fmt.name if fmt else "")
-        counter.files.append(stats)
-        nonblank_rejects = 0
-        file_fmt, state = fmt, ParseState()
-        for batch in prefetch(iter_batches(inp, on_bytes=on_bytes, faults=faults)):
-            lines = batch.to_frame()
-            if file_fmt is None:
-                found = format_for(AUTO, lines, source=inp.name, options=options)
-                file_fmt, stats.format = found.format, found.format.name
-                stats.format_match_rate = found.rate
-            frame = parse_lines(
-                lines.lazy(), file_fmt, columns=columns, options=options, state=state
-            ).collect()
-            result = split_parsed(frame.lazy())
-            rows = result.rows.collect()
-            bad = result.rejects.collect()
-            stats.total += frame.height
-            stats.parsed += rows.height
-            stats.rejected += bad.height
-            if bad.height:
-                if stats.first_reject is None:
-                    stats.first_reject = int(bad[S.LINE_NO][0])
-                for reason, n in bad.group_by(S.REASON).len().iter_rows():
-                    counter.reasons[reason] = counter.reasons.get(reason, 0) + n
-                    if reason not in (REASON_BLANK, REASON_COMMENT):
-                        nonblank_rejects += n
-                rejects.write(bad)
-            if max_bad_lines is not None and counter.rejected > max_bad_lines:
+    stats = FileStats("", 0)
+    nonblank_rejects = 0
+    file_fmt, state = fmt, ParseState()
+    for inp, batch, starts in prefetch(_every_batch(inputs, on_bytes, faults)):
+        if starts:
+            stats = FileStats(inp.name, inp.size, format=fmt.name if fmt else "")
+            counter.files.append(stats)
+            nonblank_rejects = 0
+            file_fmt, state = fmt, ParseState()
+        if batch is None:  # the file's end
+            for fault in faults:
+                if fault.source == inp.name:
+                    stats.fault = f"{fault.problem} after line {fault.line_no}"
+            if stats.parsed == 0 and nonblank_rejects > 0:
                 raise TooManyBadLinesError(
-                    counter.rejected, counter.total, stats.first_reject or 0, inp.name, stats.format
+                    nonblank_rejects, stats.total, stats.first_reject or 0, inp.name, stats.format
                 )
-            yield rows
-        for fault in faults:
-            if fault.source == inp.name:
-                stats.fault = f"{fault.problem} after line {fault.line_no}"
-        if stats.parsed == 0 and nonblank_rejects > 0:
+            continue
+        lines = batch.to_frame()
+        if file_fmt is None:
+            found = format_for(AUTO, lines, source=inp.name, options=options)
+            file_fmt, stats.format = found.format, found.format.name
+            stats.format_match_rate = found.rate
+        frame = parse_lines(
+            lines.lazy(), file_fmt, columns=columns, options=options, state=state
+        ).collect()
+        result = split_parsed(frame.lazy())
+        rows = result.rows.collect()
+        bad = result.rejects.collect()
+        stats.total += frame.height
+        stats.parsed += rows.height
+        stats.rejected += bad.height
+        if bad.height:
+            if stats.first_reject is None:
+                stats.first_reject = int(bad[S.LINE_NO][0])
+            for reason, n in bad.group_by(S.REASON).len().iter_rows():
+                counter.reasons[reason] = counter.reasons.get(reason, 0) + n
+                if reason not in (REASON_BLANK, REASON_COMMENT):
+                    nonblank_rejects += n
+            rejects.write(bad)
+        if max_bad_lines is not None and counter.rejected > max_bad_lines:
             raise TooManyBadLinesError(
-                nonblank_rejects, stats.total, stats.first_reject or 0, inp.name, stats.format
+                counter.rejected, counter.total, stats.first_reject or 0, inp.name, stats.format
             )
+        yield rows
+
+
+def _every_batch(
+    inputs: Sequence[InputFile],
+    on_bytes: Callable[[int], None] | None,
+    faults: list[ReadFault],
+) -> Iterator[tuple[InputFile, LineBatch | None, bool]]:
+    """(input, batch, starts the input) for every input, then (input, None, ...) at its end.
+
+    One reader thread runs over all the inputs: one per file left the parser
+    waiting at each file's start for its first batch (0.7 s over 200 rotated
+    logs). The end follows the last batch, so a file's read faults are known
+    when it is reached.
+    """
+    for inp in inputs:
+        starts = True
+        for batch in iter_batches(inp, on_bytes=on_bytes, faults=faults):
+            yield inp, batch, starts
+            starts = False
+        yield inp, None, starts
 
 
 def _meta(

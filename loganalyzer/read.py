@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, Protocol, cast
+from typing import IO, Any, Literal, Protocol, TypeVar, cast
 
 import polars as pl
 
@@ -566,7 +566,10 @@ def iter_batches(
         faults.append(fault)
 
 
-def prefetch(batches: Iterator[LineBatch], depth: int = 2) -> Iterator[LineBatch]:
+T = TypeVar("T")
+
+
+def prefetch(batches: Iterator[T], depth: int = 2) -> Iterator[T]:
     """Run a batch iterator on a background thread, ``depth`` batches ahead.
 
     Inflating and reading release the GIL, as does Polars, so the next batch is
@@ -595,8 +598,7 @@ def prefetch(batches: Iterator[LineBatch], depth: int = 2) -> Iterator[LineBatch
             if kind == "error":
                 assert isinstance(value, BaseException)
                 raise value
-            assert isinstance(value, LineBatch)
-            yield value
+            yield cast(T, value)
     finally:
         stop.set()
         while not q.empty():
