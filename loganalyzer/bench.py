@@ -13,6 +13,7 @@ produced and consistent, never that they are small.
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
 import shutil
 import subprocess
@@ -120,6 +121,8 @@ class BenchResult:
     floor: Run
     report: Run
     gzip: Run | None = None
+    files: Run | None = None
+    file_count: int = 0
     peers: dict[str, Run] = field(default_factory=dict)
     repeat: int = 1
     machine: dict[str, Any] = field(default_factory=dict)
@@ -141,6 +144,8 @@ class BenchResult:
         out["lines_per_second"] = round(self.lines_per_second)
         if self.gzip is not None:
             out["gzip_ratio_to_plain"] = round(self.gzip.seconds / self.report.seconds, 3)
+        if self.files is not None:
+            out["files_ratio_to_one"] = round(self.files.seconds / self.report.seconds, 3)
         return out
 
 
@@ -350,6 +355,7 @@ def run_benchmark(
     with_gzip: bool = False,
     workdir: str | Path | None = None,
     peers_city_db: str | Path | None = None,
+    split: int = 0,
 ) -> BenchResult:
     """Time ``loganalyzer report`` on ``log`` against the floor, in one sitting.
 
@@ -365,6 +371,8 @@ def run_benchmark(
         workdir: where the gzip copy goes (default beside the log).
         peers_city_db: also time, once each, the hand-written ``re`` + geoip2
             loop and GoAccess (when installed) with this City database.
+        split: also time the report on the log cut into this many gzip files,
+            the way rotated logs come (detection and reading per file).
 
     Returns:
         The measurements.
@@ -388,6 +396,22 @@ def run_benchmark(
             gz_run = _best(gz_runs)
         finally:
             gz.unlink()
+    files_run = None
+    if split > 1:
+        parts = split_log(path, Path(workdir or path.parent) / (path.name + ".bench-parts"), split)
+        try:
+            files_cmd = [
+                sys.executable,
+                "-m",
+                "loganalyzer",
+                "-q",
+                "report",
+                *map(str, parts),
+                *report_args,
+            ]
+            files_run = _best([_measure(files_cmd) for _ in range(max(1, repeat))])
+        finally:
+            shutil.rmtree(parts[0].parent, ignore_errors=True)
     peers: dict[str, Run] = {}
     if peers_city_db is not None:
         peers["python re + geoip2 loop"] = _measure(
@@ -417,10 +441,31 @@ def run_benchmark(
         floor=_best(floors),
         report=_best(reports),
         gzip=gz_run,
+        files=files_run,
+        file_count=split if split > 1 else 0,
         peers=peers,
         repeat=max(1, repeat),
         machine=machine(),
     )
+
+
+def split_log(path: str | Path, folder: str | Path, parts: int) -> list[Path]:
+    """Cut a log into ``parts`` gzip files of consecutive lines, in order.
+
+    Named like logrotate's (``access.log.001.gz``...), compressed at gzip's
+    default level as logrotate does.
+    """
+    src = Path(path)
+    total = _count_lines(src)
+    per = max(1, -(-total // parts))
+    out_dir = Path(folder)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = [out_dir / f"{src.name}.{i:03d}.gz" for i in range(parts)]
+    with src.open("rb") as f:
+        for name in names:
+            with gzip.open(name, "wb", compresslevel=6) as out:
+                out.writelines(itertools.islice(f, per))
+    return names
 
 
 def _goaccess_version(binary: str) -> str:

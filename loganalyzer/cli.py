@@ -1178,6 +1178,11 @@ def formats() -> None:
 )
 @click.option("--gzip", "with_gzip", is_flag=True, help="Also time a gzip copy of the log.")
 @click.option(
+    "--split",
+    type=click.IntRange(min=2),
+    help="Also time the report on the log cut into N gzip files (rotated logs).",
+)
+@click.option(
     "--peers",
     is_flag=True,
     help="Also time, once each, a hand-written re + geoip2 loop and GoAccess (if installed) "
@@ -1202,6 +1207,7 @@ def bench(
     by: str,
     repeat: int,
     with_gzip: bool,
+    split: int | None,
     peers: bool,
     formats_only: bool,
     as_json: bool,
@@ -1217,6 +1223,7 @@ def bench(
     Examples:
         loganalyzer bench --city-db GeoLite2-City.mmdb --asn-db GeoLite2-ASN.mmdb
         loganalyzer bench big.log --geoip-dir /usr/share/GeoIP --gzip --json
+        loganalyzer bench big.log --geoip-dir /usr/share/GeoIP --split 200
         loganalyzer bench --formats
     """
     import json
@@ -1257,6 +1264,7 @@ def bench(
             with_gzip=with_gzip,
             workdir=tmp,
             peers_city_db=city if peers else None,
+            split=split or 0,
         )
     if result.report.returncode != 0:
         raise LogAnalyzerError(
@@ -1279,6 +1287,14 @@ def bench(
             f"gzip     {result.gzip.seconds:6.2f} s   "
             f"{result.gzip.seconds / result.report.seconds:.2f}x the plain-text report, "
             f"peak {result.gzip.peak_rss_mb:,.0f} MB"
+        )
+    if result.files is not None and result.files.returncode != 0:
+        click.echo(f"files    failed (exit {result.files.returncode})")
+    elif result.files is not None:
+        click.echo(
+            f"files    {result.files.seconds:6.2f} s   {result.file_count} gzip files of the "
+            f"same lines, {result.files.seconds / result.report.seconds:.2f}x the one-file "
+            f"report, peak {result.files.peak_rss_mb:,.0f} MB"
         )
     for name, run in result.peers.items():
         rate = f"{result.lines / run.seconds:,.0f} lines/s" if run.returncode == 0 else "failed"

@@ -74,10 +74,16 @@ def test_bench_command_reports_consistent_figures(bench_log, city_db, asn_db):
         "--repeat",
         "1",
         "--gzip",
+        "--split",
+        "3",
         "--json",
     )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
+    assert (out["files"]["returncode"], out["file_count"]) == (0, 3)
+    assert out["files_ratio_to_one"] == pytest.approx(
+        out["files"]["seconds"] / out["report"]["seconds"], abs=0.001
+    )
     assert out["lines"] == 4000
     assert out["size_bytes"] == bench_log.stat().st_size
     assert out["report"]["returncode"] == 0
@@ -91,7 +97,7 @@ def test_bench_command_reports_consistent_figures(bench_log, city_db, asn_db):
         out["gzip"]["seconds"] / out["report"]["seconds"], abs=0.001
     )
     assert out["machine"]["cpus"] >= 1
-    # The gzip copy is made beside the work, never left beside the user's log.
+    # The gzip copy and the parts are made beside the work, never left beside the log.
     assert sorted(p.name for p in bench_log.parent.iterdir()) == ["bench.log"]
 
 
@@ -139,3 +145,14 @@ def test_format_throughput_covers_every_preset():
     for x in speeds.values():
         assert x["report_columns"] > 0
         assert x["all_columns"] > 0
+
+
+def test_split_log_cuts_consecutive_lines_into_gzip_files(tmp_path, bench_log):
+    from loganalyzer.bench import split_log
+
+    parts = split_log(bench_log, tmp_path / "parts", 3)
+    assert [p.name for p in parts] == [f"bench.log.{i:03d}.gz" for i in range(3)]
+    pieces = [gzip.decompress(p.read_bytes()) for p in parts]
+    assert b"".join(pieces) == bench_log.read_bytes()
+    # Even shares, the last taking what is left.
+    assert [x.count(b"\n") for x in pieces] == [1334, 1334, 1332]
