@@ -31,7 +31,7 @@ from loganalyzer.enrich import GeoDatabases, lookup
 from loganalyzer.errors import InputFileError, TooManyBadLinesError, UsageError
 from loganalyzer.filters import Filter, parse_filter
 from loganalyzer.formats import AUTO, LogFormat, get_format
-from loganalyzer.parse import ParseOptions, ParseState, parse_lines, split_parsed
+from loganalyzer.parse import ParseOptions, ParseState
 from loganalyzer.pipeline import (
     Analysis,
     FileStats,
@@ -41,6 +41,7 @@ from loganalyzer.pipeline import (
     _utc,
     finish_analysis,
     geo_fields,
+    parse_counted,
     reduce_batches,
 )
 from loganalyzer.read import LineBatch
@@ -279,20 +280,9 @@ class LiveReport:
                 self._formats[batch.source] = fmt
                 stats.format, stats.format_match_rate = fmt.name, detected.rate
         state = self._states.setdefault(batch.source, ParseState())
-        frame = parse_lines(
-            lines.lazy(), fmt, columns=self.plan.columns, options=self.options, state=state
-        ).collect()
-        result = split_parsed(frame.lazy())
-        rows, bad = result.rows.collect(), result.rejects.collect()
-        stats.total += frame.height
-        stats.parsed += rows.height
-        stats.rejected += bad.height
-        if bad.height:
-            if stats.first_reject is None:
-                stats.first_reject = int(bad[S.LINE_NO][0])
-            for reason, n in bad.group_by(S.REASON).len().iter_rows():
-                self._counter.reasons[reason] = self._counter.reasons.get(reason, 0) + n
-            self._rejects.write(bad)
+        rows, _ = parse_counted(
+            lines, fmt, self.plan.columns, self.options, state, stats, self._counter, self._rejects
+        )
         if self.max_bad_lines is not None and self._counter.rejected > self.max_bad_lines:
             raise TooManyBadLinesError(
                 self._counter.rejected,

@@ -215,28 +215,49 @@ def _parsed_batches(
             found = format_for(AUTO, lines, source=inp.name, options=options)
             file_fmt, stats.format = found.format, found.format.name
             stats.format_match_rate = found.rate
-        frame = parse_lines(
-            lines.lazy(), file_fmt, columns=columns, options=options, state=state
-        ).collect()
-        result = split_parsed(frame.lazy())
-        rows = result.rows.collect()
-        bad = result.rejects.collect()
-        stats.total += frame.height
-        stats.parsed += rows.height
-        stats.rejected += bad.height
-        if bad.height:
-            if stats.first_reject is None:
-                stats.first_reject = int(bad[S.LINE_NO][0])
-            for reason, n in bad.group_by(S.REASON).len().iter_rows():
-                counter.reasons[reason] = counter.reasons.get(reason, 0) + n
-                if reason not in (REASON_BLANK, REASON_COMMENT):
-                    nonblank_rejects += n
-            rejects.write(bad)
+        rows, kept_out = parse_counted(
+            lines, file_fmt, columns, options, state, stats, counter, rejects
+        )
+        nonblank_rejects += kept_out
         if max_bad_lines is not None and counter.rejected > max_bad_lines:
             raise TooManyBadLinesError(
                 counter.rejected, counter.total, stats.first_reject or 0, inp.name, stats.format
             )
         yield rows
+
+
+def parse_counted(
+    lines: pl.DataFrame,
+    fmt: LogFormat,
+    columns: Collection[str] | None,
+    options: ParseOptions | None,
+    state: ParseState,
+    stats: FileStats,
+    counter: LineCounter,
+    rejects: RejectWriter,
+) -> tuple[pl.DataFrame, int]:
+    """Parse one batch, count it, and write its rejects.
+
+    Returns:
+        The parsed requests, and how many rejected lines were neither blank nor
+        comments (a file all of whose lines are such is in no known format).
+    """
+    frame = parse_lines(lines.lazy(), fmt, columns=columns, options=options, state=state).collect()
+    result = split_parsed(frame.lazy())
+    rows, bad = result.rows.collect(), result.rejects.collect()
+    stats.total += frame.height
+    stats.parsed += rows.height
+    stats.rejected += bad.height
+    kept_out = 0
+    if bad.height:
+        if stats.first_reject is None:
+            stats.first_reject = int(bad[S.LINE_NO][0])
+        for reason, n in bad.group_by(S.REASON).len().iter_rows():
+            counter.reasons[reason] = counter.reasons.get(reason, 0) + n
+            if reason not in (REASON_BLANK, REASON_COMMENT):
+                kept_out += n
+        rejects.write(bad)
+    return rows, kept_out
 
 
 def _every_batch(
