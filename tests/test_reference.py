@@ -1,0 +1,90 @@
+"""The fast path against the straightforward one: identical reports.
+
+The report streams batches, reduces each to per-client partials, merges them,
+looks each client up once, and reads Apache times by a quick fixed-width path.
+The straightforward pipeline reads the whole file as one frame, parses every
+time with the general parser, enriches every request and aggregates once. On
+the test logs (the fixtures, the hostile log, a generated benchmark log) both
+must give the same rows, to the byte.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from pathlib import Path
+
+import pytest
+from polars.testing import assert_frame_equal
+
+import loganalyzer.pipeline as pipeline
+from loganalyzer.aggregate import aggregate
+from loganalyzer.bench import generate_log
+from loganalyzer.enrich import GeoDatabases, enrich
+from loganalyzer.formats import get_format
+from loganalyzer.parse import parse
+from loganalyzer.read import iter_batches, read_lines
+from tests.conftest import FIXTURES
+
+# The module, not the function of the same name that the package exports.
+parse_module = importlib.import_module("loganalyzer.parse")
+
+BYS = [["region"], ["country"], ["asn"], ["city"], ["ip"], ["status", "country"], ["hour"]]
+
+
+def _straightforward(path: Path, fmt: str, dbs: GeoDatabases, by: list[str]):
+    rows = parse(read_lines([path]).collect(), fmt=fmt).rows
+    return aggregate(enrich(rows, dbs), by=by)
+
+
+@pytest.fixture(scope="module")
+def dbs(city_db, asn_db) -> GeoDatabases:
+    return GeoDatabases.open(city=city_db, asn=asn_db)
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory, city_db) -> Path:
+    # Heavy hitters, a third IPv6, six offsets, malformed lines: the benchmark's log.
+    return generate_log(
+        tmp_path_factory.mktemp("gen") / "bench.log", lines=3000, seed=11, city_db=city_db
+    )
+
+
+def _logs(generated: Path) -> list[tuple[Path, str]]:
+    logs = FIXTURES / "logs"
+    return [
+        (logs / "combined.log", "combined"),
+        (logs / "common.log", "common"),
+        (logs / "vhost_combined.log", "vhost_combined"),
+        (logs / "nginx_main.log", "nginx_main"),
+        (pipeline.sample_paths().log, "combined"),
+        (generated, "combined"),
+    ]
+
+
+@pytest.mark.parametrize("by", BYS, ids=lambda b: "+".join(b))
+def test_report_equals_the_straightforward_pipeline(monkeypatch, dbs, generated, by):
+    # Small batches, so that partials are merged across batches as in a big log.
+    monkeypatch.setattr(pipeline, "iter_batches", functools.partial(iter_batches, batch_bytes=4096))
+    for path, fmt in _logs(generated):
+        fast = pipeline.analyze([path], log_format=fmt, dbs=dbs, by=by).rows
+        with monkeypatch.context() as m:
+            m.setattr(parse_module, "QUICK_CLF_TIMES", False)
+            slow = _straightforward(path, fmt, dbs, by)
+        assert fast.height > 0, path
+        assert_frame_equal(fast.drop("watched", strict=False), slow), (path, by)
+
+
+def test_the_two_time_parsers_differ_only_in_speed(generated):
+    # The reference really takes the other path: no quick-path column is made.
+    fmt = get_format("combined")
+    lines = read_lines([generated]).collect()
+    quick = parse_module.parse_lines(lines.lazy(), fmt)
+    assert "_clf_quick" in quick.explain()
+    try:
+        parse_module.QUICK_CLF_TIMES = False
+        general = parse_module.parse_lines(lines.lazy(), fmt)
+        assert "_clf_quick" not in general.explain()
+    finally:
+        parse_module.QUICK_CLF_TIMES = True
+    assert_frame_equal(quick.collect(), general.collect())
