@@ -460,9 +460,13 @@ def _summarise_rejects(meta: dict[str, Any], rejects_path: str | None) -> None:
     if not lines["rejected"]:
         return
     reasons = ", ".join(f"{n:,} {r}" for r, n in lines["rejected_by_reason"].items())
-    first = next((f for f in meta["files"] if f["lines"]["rejected"]), None)
+    with_rejects = [f for f in meta["files"] if f["lines"]["rejected"]]
     hint = f"; written to {rejects_path}" if rejects_path else "; see them with --rejects FILE"
-    where = f" (in {first['path']})" if first else ""
+    where = f" (in {with_rejects[0]['path']}" if with_rejects else ""
+    if len(with_rejects) > 1:
+        others = len(with_rejects) - 1
+        where += f" and {others:,} other file{'s' if others > 1 else ''}"
+    where += ")" if with_rejects else ""
     _echo_err(f"Rejected {lines['rejected']:,} of {lines['total']:,} lines{where}: {reasons}{hint}")
 
 

@@ -345,6 +345,17 @@ def test_truncated_gzip(work, city_db, truncated, keep_going, code):
 # --- rejects, stdin ------------------------------------------------------------------------------
 
 
+def test_rejects_in_several_files_are_not_pinned_on_the_first(work, city_db):
+    for name in ("b.log", "c.log"):
+        (work / name).write_text(LOG_TEXT, encoding="utf-8")
+    r = cli(work, "report", "access.log", "b.log", "c.log", "--city-db", str(city_db))
+    assert r.returncode == 0
+    assert text(r.stderr).splitlines()[0] == (
+        "Rejected 6 of 24 lines (in access.log and 2 other files): 3 blank line, "
+        "3 does not match the log format; see them with --rejects FILE"
+    )
+
+
 def test_rejects_file(work, city_db):
     r = cli(
         work,
