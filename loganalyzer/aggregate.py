@@ -311,6 +311,13 @@ def mark_watched(rows: pl.DataFrame, watch: Sequence[str]) -> pl.DataFrame:
         if rows.filter(cond).is_empty():
             missing.append(zero)
     marked = rows.with_columns(pl.any_horizontal(conds).alias(S.WATCHED))
+    if missing and S.COUNTRY in cols:
+        # A watched province with no access still belongs to a country the report
+        # may name elsewhere (CN-LN absent, other Chinese provinces present).
+        named = rows.filter(pl.col(S.COUNTRY).is_not_null()).select(S.COUNTRY_ISO, S.COUNTRY)
+        names = dict(named.unique(S.COUNTRY_ISO, keep="first").iter_rows())
+        for zero in missing:
+            zero[S.COUNTRY] = names.get(zero[S.COUNTRY_ISO])
     if missing:
         zeros = pl.DataFrame(
             [

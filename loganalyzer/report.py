@@ -150,7 +150,10 @@ def _label(row: dict[str, Any], keys: Sequence[str]) -> list[str]:
             if k in (S.COUNTRY, S.COUNTRY_ISO) and status in _BUCKET_LABELS:
                 cells.append(_BUCKET_LABELS[status] if k == S.COUNTRY else "")
                 continue
-            cells.append("-" if k not in (S.COUNTRY, S.COUNTRY_ISO) else "(unknown)")
+            # A watched place with no access has no record to name it: not "unknown".
+            absent = row.get(S.WATCHED) and not row.get(S.REQUESTS)
+            named = k in (S.COUNTRY, S.COUNTRY_ISO) and not absent
+            cells.append("(unknown)" if named else "-")
             continue
         cells.append(safe_text(str(v)) if not isinstance(v, datetime) else _iso(v))
     return cells

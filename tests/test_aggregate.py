@@ -407,6 +407,15 @@ def test_mark_watched_absent_province_gets_a_zero_row(region_rows):
     assert out[S.WATCHED].sum() == 1
 
 
+def test_absent_watched_places_are_named_when_the_report_names_their_country(region_rows):
+    # Spain has rows (other provinces), so ES-GR's zero row says Spain; FR has none.
+    assert "ES" in region_rows[CC].to_list()
+    assert "FR" not in region_rows[CC].to_list()
+    out = mark_watched(region_rows, ["ES-GR", "FR"]).filter(pl.col(S.REQUESTS) == 0)
+    rows = {r[CC]: r[S.COUNTRY] for r in out.iter_rows(named=True) if r[S.WATCHED]}
+    assert rows == {"ES": "Spain", "FR": None}
+
+
 @pytest.mark.parametrize(
     ("by", "code", "message"),
     [
