@@ -1020,6 +1020,9 @@ def sources() -> None:
 def sources_info(anon_sources: AnonymizerSources | None, as_json: bool) -> None:
     """Show each anonymizer source a report would load: kind, date, size, entries.
 
+    A file that `sources update` fetched also shows when, from where, whether it
+    has changed since, and the last failed update if any (from manifest.json).
+
     \b
     Examples:
         loganalyzer sources info --sources-dir ~/anon
@@ -1028,9 +1031,14 @@ def sources_info(anon_sources: AnonymizerSources | None, as_json: bool) -> None:
     import json
 
     from loganalyzer.anonymizers import describe
+    from loganalyzer.fetch import fetch_record
     from loganalyzer.report import safe_text
 
     rows = [i.as_dict() for i in anon_sources.infos] if anon_sources else []
+    for r in rows:
+        record = fetch_record(r["path"], r["sha256"])
+        if record is not None:
+            r["fetched"] = record
     if as_json:
         click.echo(json.dumps({"sources": rows}, indent=2, sort_keys=True))
         return
@@ -1041,6 +1049,13 @@ def sources_info(anon_sources: AnonymizerSources | None, as_json: bool) -> None:
         )
     for r in rows:
         click.echo(safe_text(describe(r)))
+        got = r.get("fetched") or {}
+        if got.get("fetched_at"):
+            changed = "" if got["same_file"] else " (the file has changed since)"
+            click.echo(safe_text(f"  fetched {got['fetched_at']} from {got['url']}{changed}"))
+        if got.get("last_failure"):
+            fail = got["last_failure"]
+            click.echo(safe_text(f"  last update failed {fail.get('at')}: {fail.get('error')}"))
 
 
 @sources.command("update", epilog=EPILOG_EXIT_CODES)

@@ -279,6 +279,29 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     return doc
 
 
+def fetch_record(path: str | Path, sha256: str) -> dict[str, Any] | None:
+    """What ``manifest.json`` beside a source file says of it, if it was fetched.
+
+    Returns:
+        ``url`` and ``fetched_at`` of the last good download, ``same_file``
+        (whether the file is still the one downloaded), and ``last_failure`` when
+        a later update failed; None for a file no update wrote.
+    """
+    p = Path(path)
+    for entry in read_manifest(p.parent)["sources"].values():
+        if not isinstance(entry, dict) or entry.get("file") != p.name:
+            continue
+        record: dict[str, Any] = {
+            "url": entry.get("url"),
+            "fetched_at": entry.get("fetched_at"),
+            "same_file": entry.get("sha256") == sha256,
+        }
+        if entry.get("last_failure"):
+            record["last_failure"] = entry["last_failure"]
+        return record
+    return None
+
+
 def update_sources(
     folder: str | Path,
     *,
@@ -346,6 +369,7 @@ __all__ = [
     "REMOTE_NAMES",
     "FetchResult",
     "Remote",
+    "fetch_record",
     "read_manifest",
     "update_sources",
 ]

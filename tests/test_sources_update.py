@@ -182,6 +182,36 @@ def test_a_failed_download_never_replaces_a_good_file(tmp_path, server, route, p
     assert "torbulkexitlist" in r.stdout.decode()  # the others are still fetched
 
 
+def test_sources_info_says_when_and_where_each_file_was_fetched(tmp_path, server):
+    d = tmp_path / "anon"
+    assert update(d, server, "--only", "aws", "--only", "tor-bulk").returncode == 0
+    # A later update of aws fails: the good file stays, and info says so.
+    assert update(d, server, "--only", "aws", "--url", f"aws={server}/garbage").returncode == 4
+    # The Tor list is edited by hand after its download.
+    with (d / "torbulkexitlist").open("a") as f:
+        f.write("198.51.100.7\n")
+
+    r = run_cli("sources", "info", "--sources-dir", str(d), "--json")
+    assert r.returncode == 0, r.stderr
+    got = {x["name"]: x["fetched"] for x in json.loads(r.stdout)["sources"]}
+    assert got["aws"]["url"] == f"{server}/ip-ranges.json"
+    assert got["aws"]["same_file"] is True
+    assert got["aws"]["last_failure"]["url"] == f"{server}/garbage"
+    assert got["tor-exits"]["url"] == f"{server}/torbulkexitlist"
+    assert got["tor-exits"]["same_file"] is False
+    assert "last_failure" not in got["tor-exits"]
+    for record in got.values():
+        assert datetime.fromisoformat(record["fetched_at"]).tzinfo is not None
+
+    text = run_cli("sources", "info", "--sources-dir", str(d)).stdout.decode()
+    assert f"  fetched {got['aws']['fetched_at']} from {server}/ip-ranges.json\n" in text
+    assert "/torbulkexitlist (the file has changed since)\n" in text
+    assert "  last update failed " in text
+    # A list given by hand, with no manifest beside it, has no fetch record.
+    plain = run_cli("sources", "info", "--tor-exits", str(ANON / "torbulkexitlist"), "--json")
+    assert "fetched" not in json.loads(plain.stdout)["sources"][0]
+
+
 def test_a_first_failure_leaves_no_file(tmp_path, server):
     d = tmp_path / "anon"
     r = update(d, server, "--only", "google", "--url", f"google={server}/garbage")
