@@ -697,7 +697,9 @@ def analyze(
         plan.columns,
         plan.options,
     )
-    merged = reduce_batches(batches, plan)
+    # Parsing runs a batch ahead on its own thread while this one reduces the
+    # last: Polars releases the GIL, and each stage's Python leaves a core idle.
+    merged = reduce_batches(prefetch(batches), plan)
     return finish_analysis(
         merged,
         counter=counter,
@@ -837,7 +839,7 @@ def analyze_views(
         frozenset().union(*(s.columns for s in scans)),
         base.options,
     )
-    merged_by_scan = reduce_batches_by(batches, scans)
+    merged_by_scan = reduce_batches_by(prefetch(batches), scans)  # as in analyze
     tables: dict[frozenset[str], pl.DataFrame] = {}
     out: dict[str, Analysis] = {}
     for name, view in views.items():
