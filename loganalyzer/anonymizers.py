@@ -60,6 +60,8 @@ ENV_SOURCES_DIR = "LOGANALYZER_SOURCES_DIR"
 ENV_CACHE_DIR = "LOGANALYZER_CACHE_DIR"
 _CACHE_FORMAT = 2  # bump when a loader's output changes, so old cache files are ignored
 DEFAULT_TOR_SLACK = timedelta(hours=24)
+# A source whose data is further than this from the log's time range is flagged.
+DEFAULT_STALE_DAYS = 30
 """How far from a measured exit time a request still counts as through that exit."""
 
 _RANK = {c: i for i, c in enumerate(CATEGORIES)}
@@ -173,6 +175,8 @@ class AnonymizerSources:
     """
 
     loaded: list[_Loaded] = field(default_factory=list)
+    tor_slack: timedelta = DEFAULT_TOR_SLACK
+    stale_days: int = DEFAULT_STALE_DAYS
 
     @classmethod
     def load(
@@ -185,6 +189,7 @@ class AnonymizerSources:
         asn_list: str | Path | None = None,
         sources_dir: str | Path | None = None,
         tor_slack: timedelta = DEFAULT_TOR_SLACK,
+        stale_days: int = DEFAULT_STALE_DAYS,
         cache_dir: str | Path | None = None,
     ) -> AnonymizerSources:
         """Read and check every source given (none is fine).
@@ -204,6 +209,8 @@ class AnonymizerSources:
                 ``$LOGANALYZER_SOURCES_DIR``; the library reads no such setting, so
                 a notebook's result does not depend on the shell it started in.)
             tor_slack: how far from a measured exit time a request still counts.
+            stale_days: how far a source's data may be from the log's time range
+                before the report warns that its verdicts may not hold.
             cache_dir: where parsed lists are kept as Parquet, keyed by the file's
                 sha256, so the next run skips parsing (default
                 ``$LOGANALYZER_CACHE_DIR``; no cache when neither is set).
@@ -238,7 +245,7 @@ class AnonymizerSources:
         loaded += [_cached(cache, p, "cloud", load_cloud) for p in cloud_ranges]
         if asn_list is not None:
             loaded.append(_cached(cache, asn_list, "asn", load_asn_list))
-        return cls(loaded)
+        return cls(loaded, tor_slack=tor_slack, stale_days=stale_days)
 
     @property
     def infos(self) -> list[SourceInfo]:
@@ -1200,7 +1207,11 @@ def classify(clients: pl.DataFrame, sources: AnonymizerSources) -> pl.DataFrame:
 
 
 def stale_sources(
-    sources: AnonymizerSources, first: datetime | None, last: datetime | None, *, days: int = 30
+    sources: AnonymizerSources,
+    first: datetime | None,
+    last: datetime | None,
+    *,
+    days: int | None = None,
 ) -> list[str]:
     """Warnings for sources whose data is far from the log's time range.
 
@@ -1211,13 +1222,15 @@ def stale_sources(
         sources: the loaded sources.
         first: the log's first request in the report.
         last: the log's last request.
-        days: how far the data may be from the log's time range.
+        days: how far the data may be from the log's time range (default: what
+            the sources were loaded with).
 
     Returns:
         One warning per source too far away.
     """
     if first is None or last is None:
         return []
+    days = sources.stale_days if days is None else days
     out = []
     for info in sources.infos:
         t = info.data_time
@@ -1245,6 +1258,8 @@ __all__ = [
     "ALIASES",
     "CATEGORIES",
     "CONFIRMED",
+    "DEFAULT_STALE_DAYS",
+    "DEFAULT_TOR_SLACK",
     "ENV_SOURCES_DIR",
     "NONE_KNOWN",
     "SUSPECTED",

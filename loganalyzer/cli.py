@@ -251,14 +251,23 @@ def cluster_options(f: F) -> F:
     return f
 
 
-_SOURCE_PARAMS = ("anon_db", "tor_exits", "ip_list", "cloud_ranges", "asn_list", "sources_dir")
+_SOURCE_PARAMS = (
+    "anon_db",
+    "tor_exits",
+    "ip_list",
+    "cloud_ranges",
+    "asn_list",
+    "sources_dir",
+    "tor_window",
+    "stale_after",
+)
 
 
 def source_options(f: F) -> F:
     """Options that load anonymizer sources; the command gets ``anon_sources``.
 
-    The six options arrive as one loaded :class:`AnonymizerSources` (None when
-    none is given), so a command body stays one library call.
+    The options arrive as one loaded :class:`AnonymizerSources` (None when no
+    source is given), so a command body stays one library call.
     """
 
     @functools.wraps(f)
@@ -306,6 +315,23 @@ def source_options(f: F) -> F:
             help="Folder of anonymizer sources under their usual names "
             "[env: LOGANALYZER_SOURCES_DIR].",
         ),
+        click.option(
+            "--tor-window",
+            type=click.FloatRange(min=0),
+            default=24.0,
+            show_default=True,
+            metavar="HOURS",
+            help="A request counts as through a measured Tor exit (TorDNSEL, Onionoo) "
+            "within this many hours of its measurement.",
+        ),
+        click.option(
+            "--stale-after",
+            type=click.IntRange(min=1),
+            default=30,
+            show_default=True,
+            metavar="DAYS",
+            help="Warn when a source's data is more than this many days from the log's time range.",
+        ),
     ]
     for d in reversed(decorators):
         wrapper = d(wrapper)
@@ -320,9 +346,13 @@ def _load_sources(
     cloud_ranges: tuple[str, ...],
     asn_list: str | None,
     sources_dir: str | None,
+    tor_window: float = 24.0,
+    stale_after: int = 30,
 ) -> AnonymizerSources | None:
     if not (anon_db or tor_exits or ip_list or cloud_ranges or asn_list or sources_dir):
         return None
+    from datetime import timedelta
+
     from loganalyzer.anonymizers import AnonymizerSources
 
     return AnonymizerSources.load(
@@ -332,6 +362,8 @@ def _load_sources(
         cloud_ranges=cloud_ranges,
         asn_list=asn_list,
         sources_dir=sources_dir,
+        tor_slack=timedelta(hours=tor_window),
+        stale_days=stale_after,
     )
 
 
@@ -1531,7 +1563,7 @@ def lookup(
         lookup_log_clients,
         render_lookup_table,
     )
-    from loganalyzer.pipeline import CAVEAT, Analysis, sample_paths
+    from loganalyzer.pipeline import CAVEAT, Analysis, anonymizer_settings, sample_paths
     from loganalyzer.report import render_csv, render_json
 
     if sample:
@@ -1562,6 +1594,7 @@ def lookup(
             "tool": {"name": "loganalyzer", "version": __version__},
             "databases": [d.as_dict() for d in dbs.infos],
             **({"sources": [i.as_dict() for i in anon_sources.infos]} if anon_sources else {}),
+            **({"anonymizer_settings": anonymizer_settings(anon_sources)} if anon_sources else {}),
             "caveat": CAVEAT,
         }
         analysis = Analysis(rows=rows, meta=meta)

@@ -92,6 +92,14 @@ class SamplePaths:
     asn_db: Path
 
 
+def anonymizer_settings(sources: AnonymizerSources) -> dict[str, Any]:
+    """The choices besides the files that shape the verdicts, for ``meta``."""
+    return {
+        "tor_window_hours": sources.tor_slack.total_seconds() / 3600,
+        "stale_after_days": sources.stale_days,
+    }
+
+
 def sample_paths() -> SamplePaths:
     """Where the bundled sample lives (used by ``report --sample`` and the docs)."""
     base = Path(str(resources.files("loganalyzer") / "sample"))
@@ -312,6 +320,7 @@ def _meta(
         "databases": [d.as_dict() for d in dbs.infos] if dbs else [],
         "sources": [i.as_dict() for i in sources.infos] if sources else [],
         "anonymizers": anonymizer_note(sources),
+        **({"anonymizer_settings": anonymizer_settings(sources)} if sources else {}),
         "group_by": list(grouping.names) if grouping else [],
         "keys": list(grouping.keys) if grouping else [],
         "filters": [f"{f.column}{f.op}{','.join(f.values)}" for f in filters],
@@ -1111,6 +1120,7 @@ def enrich_meta(
         "databases": [d.as_dict() for d in dbs.infos],
         "sources": [i.as_dict() for i in sources.infos] if sources else [],
         "anonymizers": anonymizer_note(sources),
+        **({"anonymizer_settings": anonymizer_settings(sources)} if sources else {}),
         "faults": [f"{f.source}: {f.problem} after line {f.line_no}" for f in faults],
         "_faults": list(faults),
     }

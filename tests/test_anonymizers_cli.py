@@ -368,3 +368,41 @@ def test_a_report_without_sources_says_so(work, geo_dbs, anon_dbs, with_sources,
         assert "- Anonymizers: no anonymizer sources loaded" in r.stdout.decode()
     quiet = cli(work, geo_dbs, "-q", *args)
     assert quiet.stderr == b""
+
+
+def test_tor_window_and_staleness_are_options(tmp_path, geo_dbs):
+    # 185.220.101.7 was measured as an exit at 2026-09-14 08:30 UTC: soon.log has its
+    # one request 23.5 hours later; later.log starts six days after the list's data.
+    exit_time = datetime(2026, 9, 14, 8, 30, tzinfo=UTC)
+    soon = log_line(ip="185.220.101.7", ts=exit_time + timedelta(hours=23, minutes=30))
+    later = log_line(ip="81.2.69.160", ts=exit_time + timedelta(days=6))
+    (tmp_path / "soon.log").write_text(soon + "\n", encoding="utf-8")
+    (tmp_path / "later.log").write_text(later + "\n", encoding="utf-8")
+
+    def report(log: str, *extra: str) -> dict:
+        r = run_cli(
+            "report", log, "--city-db", str(geo_dbs["city"]),
+            "--tor-exits", str(ANON / "exit-addresses"), "--by", "ip", "-O", "json", *extra,
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    def verdict(doc: dict) -> str:
+        return next(x for x in doc["rows"] if x["client_ip"] == "185.220.101.7")["anonymizer"]
+
+    default = report("soon.log")
+    assert verdict(default) == "tor_exit"  # within the default 24 hours
+    assert default["meta"]["anonymizer_settings"] == {
+        "tor_window_hours": 24.0,
+        "stale_after_days": 30,
+    }
+    narrow = report("soon.log", "--tor-window", "12")
+    assert verdict(narrow) == "none_known"
+    assert narrow["meta"]["anonymizer_settings"]["tor_window_hours"] == 12.0
+
+    assert report("later.log")["meta"]["warnings"] == []  # 6 days: within 30
+    (warning,) = report("later.log", "--stale-after", "3")["meta"]["warnings"]
+    assert "exit-addresses: its data (2026-09-14) is 6 days before the log's time range" in (
+        warning
+    )
