@@ -123,6 +123,9 @@ class BenchResult:
     gzip: Run | None = None
     files: Run | None = None
     file_count: int = 0
+    longer: Run | None = None
+    longer_log: str | None = None
+    longer_lines: int = 0
     peers: dict[str, Run] = field(default_factory=dict)
     repeat: int = 1
     machine: dict[str, Any] = field(default_factory=dict)
@@ -146,6 +149,10 @@ class BenchResult:
             out["gzip_ratio_to_plain"] = round(self.gzip.seconds / self.report.seconds, 3)
         if self.files is not None:
             out["files_ratio_to_one"] = round(self.files.seconds / self.report.seconds, 3)
+        if self.longer is not None:
+            out["longer_lines_ratio"] = round(self.longer_lines / self.lines, 3)
+            out["longer_time_ratio"] = round(self.longer.seconds / self.report.seconds, 3)
+            out["longer_memory_ratio"] = round(self.longer.peak_rss_mb / self.report.peak_rss_mb, 3)
         return out
 
 
@@ -356,6 +363,7 @@ def run_benchmark(
     workdir: str | Path | None = None,
     peers_city_db: str | Path | None = None,
     split: int = 0,
+    longer: str | Path | None = None,
 ) -> BenchResult:
     """Time ``loganalyzer report`` on ``log`` against the floor, in one sitting.
 
@@ -373,6 +381,8 @@ def run_benchmark(
             loop and GoAccess (when installed) with this City database.
         split: also time the report on the log cut into this many gzip files,
             the way rotated logs come (detection and reading per file).
+        longer: also time the report on this longer log (the issue's "four
+            times longer" check: how time and peak memory grow with length).
 
     Returns:
         The measurements.
@@ -412,6 +422,12 @@ def run_benchmark(
             files_run = _best([_measure(files_cmd) for _ in range(max(1, repeat))])
         finally:
             shutil.rmtree(parts[0].parent, ignore_errors=True)
+    longer_run = None
+    if longer is not None:
+        longer_cmd = [
+            sys.executable, "-m", "loganalyzer", "-q", "report", str(longer), *report_args
+        ]  # fmt: skip
+        longer_run = _best([_measure(longer_cmd) for _ in range(max(1, repeat))])
     peers: dict[str, Run] = {}
     if peers_city_db is not None:
         peers["python re + geoip2 loop"] = _measure(
@@ -443,6 +459,9 @@ def run_benchmark(
         gzip=gz_run,
         files=files_run,
         file_count=split if split > 1 else 0,
+        longer=longer_run,
+        longer_log=str(longer) if longer is not None else None,
+        longer_lines=_count_lines(Path(longer)) if longer is not None else 0,
         peers=peers,
         repeat=max(1, repeat),
         machine=machine(),

@@ -1234,6 +1234,12 @@ def formats() -> None:
     help="Also time the report on the log cut into N gzip files (rotated logs).",
 )
 @click.option(
+    "--longer",
+    type=click.Path(exists=True, dir_okay=False, path_type=str),
+    metavar="LOG",
+    help="Also time the report on a longer log, and print how time and peak memory grow.",
+)
+@click.option(
     "--peers",
     is_flag=True,
     help="Also time, once each, a hand-written re + geoip2 loop and GoAccess (if installed) "
@@ -1259,6 +1265,7 @@ def bench(
     repeat: int,
     with_gzip: bool,
     split: int | None,
+    longer: str | None,
     peers: bool,
     formats_only: bool,
     as_json: bool,
@@ -1275,6 +1282,7 @@ def bench(
         loganalyzer bench --city-db GeoLite2-City.mmdb --asn-db GeoLite2-ASN.mmdb
         loganalyzer bench big.log --geoip-dir /usr/share/GeoIP --gzip --json
         loganalyzer bench big.log --geoip-dir /usr/share/GeoIP --split 200
+        loganalyzer bench 5m.log --longer 20m.log --geoip-dir /usr/share/GeoIP
         loganalyzer bench --formats
     """
     import json
@@ -1316,6 +1324,7 @@ def bench(
             workdir=tmp,
             peers_city_db=city if peers else None,
             split=split or 0,
+            longer=longer,
         )
     if result.report.returncode != 0:
         raise LogAnalyzerError(
@@ -1346,6 +1355,16 @@ def bench(
             f"files    {result.files.seconds:6.2f} s   {result.file_count} gzip files of the "
             f"same lines, {result.files.seconds / result.report.seconds:.2f}x the one-file "
             f"report, peak {result.files.peak_rss_mb:,.0f} MB"
+        )
+    if result.longer is not None and result.longer.returncode != 0:
+        click.echo(f"longer   failed (exit {result.longer.returncode})")
+    elif result.longer is not None:
+        click.echo(
+            f"longer   {result.longer.seconds:6.2f} s   "
+            f"{result.longer_lines / result.lines:.2f}x the lines: "
+            f"{result.longer.seconds / result.report.seconds:.2f}x the time, "
+            f"peak {result.longer.peak_rss_mb:,.0f} MB "
+            f"({result.longer.peak_rss_mb / result.report.peak_rss_mb:.2f}x the memory)"
         )
     for name, run in result.peers.items():
         rate = f"{result.lines / run.seconds:,.0f} lines/s" if run.returncode == 0 else "failed"

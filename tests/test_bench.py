@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import polars as pl
 import pytest
@@ -156,3 +157,26 @@ def test_split_log_cuts_consecutive_lines_into_gzip_files(tmp_path, bench_log):
     assert b"".join(pieces) == bench_log.read_bytes()
     # Even shares, the last taking what is left.
     assert [x.count(b"\n") for x in pieces] == [1334, 1334, 1332]
+
+
+def test_bench_longer_log_prints_how_time_and_memory_grow(tmp_path, bench_log, city_db):
+    longer = tmp_path / "twice.log"
+    longer.write_bytes(bench_log.read_bytes() * 2)
+    args = ["bench", str(bench_log), "--city-db", str(city_db), "--repeat", "1"]
+    r = run_cli(*args, "--longer", str(longer), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert (out["longer"]["returncode"], out["longer_log"], out["longer_lines"]) == (
+        0,
+        str(longer),
+        8000,
+    )
+    assert out["longer_lines_ratio"] == 2.0
+    assert out["longer_time_ratio"] == pytest.approx(
+        out["longer"]["seconds"] / out["report"]["seconds"], abs=0.001
+    )
+    assert out["longer_memory_ratio"] == pytest.approx(
+        out["longer"]["peak_rss_mb"] / out["report"]["peak_rss_mb"], abs=0.001
+    )
+    text = run_cli(*args, "--longer", str(longer)).stdout.decode()
+    assert re.search(r"^longer +[0-9.]+ s +2\.00x the lines: [0-9.]+x the time, peak ", text, re.M)
