@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -270,6 +271,42 @@ def top_networks(enriched: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     return aggregate(enriched, by=("asn",))
 
 
+def watch_conditions(
+    rows: pl.DataFrame, watch: Sequence[str], *, province_hint: str, country_hint: str
+) -> tuple[list[pl.Expr], list[dict[str, Any]]]:
+    """For each watched code, the condition matching its rows, and the absent ones.
+
+    Args:
+        rows: report or comparison rows.
+        watch: ISO codes: a country (``ES``) or a subdivision (``CN-LN``).
+        province_hint: how to get a subdivision column, for the error.
+        country_hint: how to get a country column, for the error.
+
+    Returns:
+        One condition per code, and the key columns of a zero row for each code
+        no row matches.
+    """
+    conds: list[pl.Expr] = []
+    missing: list[dict[str, Any]] = []
+    cols = set(rows.columns)
+    for code in (w.strip().upper() for w in watch if w.strip()):
+        if "-" in code:
+            places = [c for c in (S.REGION_ISO, S.SUBREGION_ISO) if c in cols]
+            if not places:
+                raise UsageError(f"--watch {code} names a province; {province_hint}")
+            cond = pl.any_horizontal([pl.col(c) == code for c in places])
+            zero: dict[str, Any] = {S.COUNTRY_ISO: code.split("-", 1)[0], places[0]: code}
+        else:
+            if S.COUNTRY_ISO not in cols:
+                raise UsageError(f"--watch {code} names a country; {country_hint}")
+            cond = pl.col(S.COUNTRY_ISO) == code
+            zero = {S.COUNTRY_ISO: code}
+        conds.append(cond.fill_null(False))
+        if rows.filter(cond).is_empty():
+            missing.append(zero)
+    return conds, missing
+
+
 def mark_watched(rows: pl.DataFrame, watch: Sequence[str]) -> pl.DataFrame:
     """Add ``watched`` and a zero row for every watched code that is absent.
 
@@ -288,28 +325,13 @@ def mark_watched(rows: pl.DataFrame, watch: Sequence[str]) -> pl.DataFrame:
     codes = [w.strip().upper() for w in watch if w.strip()]
     if not codes:
         return rows.with_columns(pl.lit(False).alias(S.WATCHED))
-    conds: list[pl.Expr] = []
-    missing: list[dict[str, object]] = []
+    conds, missing = watch_conditions(
+        rows,
+        codes,
+        province_hint="group with --by region (or subregion, city)",
+        country_hint="group with --by country or region",
+    )
     cols = set(rows.columns)
-    for code in codes:
-        if "-" in code:
-            places = [c for c in (S.REGION_ISO, S.SUBREGION_ISO) if c in cols]
-            if not places:
-                raise UsageError(
-                    f"--watch {code} names a province; group with --by region (or subregion, city)"
-                )
-            cond = pl.any_horizontal([pl.col(c) == code for c in places])
-            zero: dict[str, object] = {S.COUNTRY_ISO: code.split("-", 1)[0], places[0]: code}
-        else:
-            if S.COUNTRY_ISO not in cols:
-                raise UsageError(
-                    f"--watch {code} names a country; group with --by country or region"
-                )
-            cond = pl.col(S.COUNTRY_ISO) == code
-            zero = {S.COUNTRY_ISO: code}
-        conds.append(cond.fill_null(False))
-        if rows.filter(cond).is_empty():
-            missing.append(zero)
     marked = rows.with_columns(pl.any_horizontal(conds).alias(S.WATCHED))
     if missing and S.COUNTRY in cols:
         # A watched province with no access still belongs to a country the report

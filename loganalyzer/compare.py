@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 import polars as pl
 
 from loganalyzer import schema as S
-from loganalyzer.aggregate import Grouping, resolve_grouping, summarize, top
+from loganalyzer.aggregate import Grouping, resolve_grouping, summarize, top, watch_conditions
 from loganalyzer.enrich import GeoDatabases, lookup
 from loganalyzer.errors import UsageError
 from loganalyzer.filters import Filter, combine, parse_filter
@@ -111,35 +111,14 @@ def _pivot(summary: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     ).select(*keys, *COMPARE_STATS)
 
 
-def _watch_conditions(
-    rows: pl.DataFrame, watch: Sequence[str]
-) -> tuple[list[pl.Expr], list[dict[str, Any]]]:
-    conds: list[pl.Expr] = []
-    missing: list[dict[str, Any]] = []
-    cols = set(rows.columns)
-    for code in (w.strip().upper() for w in watch if w.strip()):
-        if "-" in code:
-            places = [c for c in (S.REGION_ISO, S.SUBREGION_ISO) if c in cols]
-            if not places:
-                raise UsageError(
-                    f"--watch {code} names a province; compare with --by region (or subregion)"
-                )
-            cond = pl.any_horizontal([pl.col(c) == code for c in places])
-            zero: dict[str, Any] = {S.COUNTRY_ISO: code.split("-", 1)[0], places[0]: code}
-        else:
-            if S.COUNTRY_ISO not in cols:
-                raise UsageError(f"--watch {code} names a country; compare with --by country")
-            cond = pl.col(S.COUNTRY_ISO) == code
-            zero = {S.COUNTRY_ISO: code}
-        conds.append(cond.fill_null(False))
-        if rows.filter(cond).is_empty():
-            missing.append(zero)
-    return conds, missing
-
-
 def mark_watched_changes(rows: pl.DataFrame, watch: Sequence[str]) -> pl.DataFrame:
     """Add ``watched``, and a ``none`` row for each watched place seen in neither period."""
-    conds, missing = _watch_conditions(rows, watch)
+    conds, missing = watch_conditions(
+        rows,
+        watch,
+        province_hint="compare with --by region (or subregion)",
+        country_hint="compare with --by country",
+    )
     marked = rows.with_columns(
         (pl.any_horizontal(conds) if conds else pl.lit(False)).alias(S.WATCHED)
     )
