@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import polars as pl
 
 from loganalyzer import schema as S
+from loganalyzer.aggregate import top as keep_top
 from loganalyzer.errors import OutputError, UsageError
 from loganalyzer.report import safe_text
 
@@ -369,14 +370,7 @@ def plot_regions(
         series, labelled ``direct``/``anonymized`` or ``requests``.
     """
     _require_matplotlib()
-    rows = analysis.rows
-    watched_col = rows[S.WATCHED] if S.WATCHED in rows.columns else None
-    if top is not None and rows.height > top:
-        keep = pl.int_range(pl.len()) < top
-        if watched_col is not None:
-            keep = keep | pl.col(S.WATCHED)
-        rows = rows.filter(keep)
-    rows = rows.head(MAX_BARS)
+    rows = keep_top(analysis.rows, top).head(MAX_BARS)
     records = rows.to_dicts()
     total = int(analysis.meta.get("lines", {}).get("matched") or 0)
     split = ANONYMIZED in rows.columns
@@ -1027,12 +1021,7 @@ def plot_compare(analysis: Analysis, *, top: int | None = 15, title: str | None 
     rows = analysis.rows
     if not {"share_baseline", "share_current", "change"} <= set(rows.columns):
         raise UsageError("the compare chart needs a comparison (loganalyzer.compare.compare)")
-    if top is not None and rows.height > top:
-        keep = pl.int_range(pl.len()) < top
-        if S.WATCHED in rows.columns:
-            keep = keep | pl.col(S.WATCHED)
-        rows = rows.filter(keep)
-    rows = rows.head(MAX_BARS)
+    rows = keep_top(rows, top).head(MAX_BARS)
     keys = [k for k in analysis.meta.get("keys", []) if k in rows.columns]
     records = rows.to_dicts()
     with _style():
