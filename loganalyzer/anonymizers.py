@@ -335,8 +335,12 @@ def _read_text(path: str | Path, expected: str) -> tuple[Path, bytes, str]:
 
 def _read_json(path: str | Path, expected: str) -> tuple[Path, bytes, Any]:
     p, data, text = _read_text(path, expected)
+    return p, data, _parse_json(p, text)
+
+
+def _parse_json(p: Path, text: str) -> Any:
     try:
-        return p, data, json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise SourceError(p, f"is not valid JSON ({exc.msg}, line {exc.lineno})") from None
 
@@ -680,10 +684,7 @@ def _load_tordnsel(p: Path, data: bytes, text: str, slack: timedelta) -> _Loaded
 
 
 def _load_onionoo(p: Path, data: bytes, text: str, slack: timedelta) -> _Loaded:
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SourceError(p, f"is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    doc = _parse_json(p, text)
     if not isinstance(doc, dict) or not isinstance(doc.get("relays"), list):
         raise SourceError(p, "is JSON but not an Onionoo details document (no 'relays' list)")
     rows: list[dict[str, Any]] = []
@@ -785,10 +786,7 @@ def load_ip_list(path: str | Path, *, category: str | None = None) -> _Loaded:
 
 
 def _load_misp(p: Path, data: bytes, text: str, cat: str | None) -> _Loaded:
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SourceError(p, f"is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    doc = _parse_json(p, text)
     if not isinstance(doc, dict) or not isinstance(doc.get("list"), list):
         raise SourceError(p, "is JSON but not a MISP warninglist (no 'list' array)")
     name = str(doc.get("name") or p.name)
