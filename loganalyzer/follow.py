@@ -44,7 +44,7 @@ from loganalyzer.pipeline import (
     parse_counted,
     reduce_batches,
 )
-from loganalyzer.read import LineBatch
+from loganalyzer.read import LineBatch, count_lines
 
 if TYPE_CHECKING:
     from loganalyzer.anonymizers import AnonymizerSources
@@ -137,7 +137,7 @@ class LogFollower:
                 continue
             body, self._carry = data[: cut + 1], data[cut + 1 :]
             out.append(LineBatch(str(self.path), self._line_no + 1, body))
-            self._line_no += body.count(b"\n")
+            self._line_no += count_lines(body)
         if final and self._carry:
             # The file was rotated away: nobody will finish this line any more.
             out.append(LineBatch(str(self.path), self._line_no + 1, self._carry))

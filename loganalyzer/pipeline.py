@@ -18,6 +18,7 @@ from typing import IO, Any
 
 import polars as pl
 
+from loganalyzer import native
 from loganalyzer import schema as S
 from loganalyzer.aggregate import (
     Grouping,
@@ -218,14 +219,29 @@ def _parsed_batches(
                     nonblank_rejects, stats.total, stats.first_reject or 0, inp.name, stats.format
                 )
             continue
-        lines = batch.to_frame()
+        lines = None
         if file_fmt is None:
+            lines = batch.to_frame()
             found = format_for(AUTO, lines, source=inp.name, options=options)
             file_fmt, stats.format = found.format, found.format.name
             stats.format_match_rate = found.rate
+        kind = native.kind_for(file_fmt, columns, options)
+        if kind is not None:
+            # The scanner reads the lines of the usual shape; the rest go through
+            # the general parser below, which counts and rejects them as ever.
+            scanned = native.scan(batch, kind)
+            fast, lines = scanned.rows, scanned.rest
+            stats.total += fast.height
+            stats.parsed += fast.height
+        elif lines is None:
+            lines = batch.to_frame()
         rows, kept_out = parse_counted(
             lines, file_fmt, columns, options, state, stats, counter, rejects
         )
+        if kind is not None:
+            # Partials are sums, minima and maxima: the order of rows is free.
+            fast = fast.select(rows.columns)
+            rows = pl.concat([fast, rows]) if rows.height else fast
         nonblank_rejects += kept_out
         if max_bad_lines is not None and counter.rejected > max_bad_lines:
             raise TooManyBadLinesError(

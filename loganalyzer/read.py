@@ -28,6 +28,16 @@ import polars as pl
 from loganalyzer import schema as S
 from loganalyzer.errors import InputError, InputFileError, MissingDependencyError
 
+try:
+    # bytes.count looked at one byte at a time: a third of reading's CPU.
+    from loganalyzer._clf import count_lines as count_lines
+except ImportError:  # built without a C compiler (see loganalyzer/native.py)
+
+    def count_lines(data: bytes, /) -> int:
+        """The number of newlines in ``data``."""
+        return data.count(b"\n")
+
+
 Compression = Literal["none", "gzip", "bzip2", "xz", "zstd"]
 
 _MAGIC: tuple[tuple[bytes, Compression], ...] = (
@@ -548,11 +558,11 @@ def iter_batches(
             clean = len(pieces)
             progress()
             yield LineBatch(inp.name, line_no, body)
-            line_no += body.count(b"\n")
+            line_no += count_lines(body)
         if pieces:
             body = b"".join(pieces)
             yield LineBatch(inp.name, line_no, body)
-            line_no += body.count(b"\n") + (not body.endswith(b"\n"))
+            line_no += count_lines(body) + (not body.endswith(b"\n"))
         progress()
     finally:
         if stream is not raw:

@@ -18,6 +18,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import loganalyzer.pipeline as pipeline
+from loganalyzer import native
 from loganalyzer.aggregate import aggregate
 from loganalyzer.bench import generate_log
 from loganalyzer.enrich import GeoDatabases, enrich
@@ -62,10 +63,18 @@ def _logs(generated: Path) -> list[tuple[Path, str]]:
     ]
 
 
+@pytest.mark.parametrize("scanner", ["native", "polars"])
 @pytest.mark.parametrize("by", BYS, ids=lambda b: "+".join(b))
-def test_report_equals_the_straightforward_pipeline(monkeypatch, dbs, generated, by):
+def test_report_equals_the_straightforward_pipeline(monkeypatch, dbs, generated, by, scanner):
     # Small batches, so that partials are merged across batches as in a big log.
     monkeypatch.setattr(pipeline, "iter_batches", functools.partial(iter_batches, batch_bytes=4096))
+    monkeypatch.setenv("LOGANALYZER_NATIVE", "1" if scanner == "native" else "0")
+    if scanner == "native" and not native.AVAILABLE:
+        pytest.skip("built without a C compiler")
+    scanned = []
+    monkeypatch.setattr(
+        native, "scan", lambda b, k, real=native.scan: scanned.append(b) or real(b, k)
+    )
     for path, fmt in _logs(generated):
         fast = pipeline.analyze([path], log_format=fmt, dbs=dbs, by=by).rows
         with monkeypatch.context() as m:
@@ -73,6 +82,9 @@ def test_report_equals_the_straightforward_pipeline(monkeypatch, dbs, generated,
             slow = _straightforward(path, fmt, dbs, by)
         assert fast.height > 0, path
         assert_frame_equal(fast.drop("watched", strict=False), slow), (path, by)
+    # Every grouping here needs only what the scanner reads (hour comes from the
+    # time): it reads the common and combined logs, and nothing when it is off.
+    assert bool(scanned) == (scanner == "native")
 
 
 def test_the_two_time_parsers_differ_only_in_speed(generated):

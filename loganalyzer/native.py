@@ -1,0 +1,125 @@
+"""The native fast path for common and combined logs, when a report needs few columns.
+
+A report (``report``, ``compare``, ``brief``, the cluster's map side) needs only
+the client, the time, the status and the bytes of each line. For the two NCSA
+presets, the C scanner in ``_clf.c`` checks each line and reads those four in
+one pass over the bytes, which Polars expressions cannot do at the same cost
+(issue 6). It accepts only lines it is sure of; every other line goes, verbatim
+and with its line number, through :func:`loganalyzer.parse.parse_lines` as
+before, so counts, rejects and reports are unchanged (``tests/test_native.py``).
+
+The scanner is built when the package is installed. Where no C compiler is
+available the install still succeeds without it, :data:`AVAILABLE` is False,
+and every line takes the Polars path. ``LOGANALYZER_NATIVE=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Collection
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+import polars as pl
+
+from loganalyzer import schema as S
+from loganalyzer.formats import COMBINED, COMMON, LogFormat
+from loganalyzer.parse import ParseOptions
+from loganalyzer.read import LineBatch
+
+_clf: ModuleType | None
+try:
+    from loganalyzer import _clf
+except ImportError:  # built without a C compiler: the Polars path does everything
+    _clf = None
+
+AVAILABLE = _clf is not None
+"""Whether the scanner was built."""
+
+# The module: the package exports a function of the same name.
+_parse_module = importlib.import_module("loganalyzer.parse")
+_KINDS = {0: COMMON, 1: COMBINED}
+_COLUMNS = frozenset({S.SOURCE, S.LINE_NO, S.CLIENT, S.TS, S.STATUS, S.BYTES})
+
+
+def enabled() -> bool:
+    """The scanner is built and not turned off with ``LOGANALYZER_NATIVE=0``."""
+    return AVAILABLE and os.environ.get("LOGANALYZER_NATIVE", "1") != "0"
+
+
+def kind_for(
+    fmt: LogFormat | None, columns: Collection[str] | None, options: ParseOptions | None
+) -> int | None:
+    """The scanner's kind for this format and these columns, or None for the Polars path.
+
+    The format must be one of the two presets to the letter (by its regex, so a
+    ``--log-format`` that spells one out qualifies), the client the connection's
+    address, and the columns wanted among those the scanner reads.
+    """
+    # Read at each call: the reference test turns the quick time path off.
+    if fmt is None or columns is None or not enabled() or not _parse_module.QUICK_CLF_TIMES:
+        return None
+    if not set(columns) <= _COLUMNS:
+        return None
+    if options is not None and options.client_ip != "conn":
+        return None
+    for kind, preset in _KINDS.items():
+        if fmt.regex == preset.regex and fmt.columns == preset.columns and fmt.time == "clf":
+            return kind
+    return None
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """One batch through the scanner.
+
+    Attributes:
+        rows: the accepted lines as parsed requests (``source``, ``line_no``,
+            ``client``, ``ts``, ``status``, ``bytes_sent``), in line order.
+        rest: every other line as ``source``, ``line_no``, ``line``, in line order,
+            for the general parser.
+        lines: how many lines the batch held.
+    """
+
+    rows: pl.DataFrame
+    rest: pl.DataFrame
+    lines: int
+
+
+def scan(batch: LineBatch, kind: int) -> Scanned:
+    """Split a batch into the lines the scanner read and the rest."""
+    assert _clf is not None
+    lines, index, clients, ts, status, nbytes, rest, rest_index = _clf.scan(batch.data, kind)
+    first = batch.first_line_no
+    client = pl.scan_lines(clients, name=S.CLIENT).collect().to_series().slice(1)
+    status_s = pl.Series(S.STATUS, np.frombuffer(status, np.int32))
+    bytes_s = pl.Series(S.BYTES, np.frombuffer(nbytes, np.int64))
+    rows = pl.DataFrame(
+        [
+            pl.Series(S.LINE_NO, np.frombuffer(index, np.int64)),
+            client,
+            pl.Series(S.TS, np.frombuffer(ts, np.int64)),
+            status_s,
+            bytes_s,
+        ]
+    ).select(
+        pl.lit(batch.source, pl.String).alias(S.SOURCE),
+        pl.col(S.LINE_NO) + first,
+        pl.col(S.CLIENT),
+        pl.col(S.TS).cast(S.DATETIME),
+        # -1: the server wrote "-".
+        pl.when(pl.col(S.STATUS) >= 0).then(pl.col(S.STATUS)).alias(S.STATUS),
+        pl.when(pl.col(S.BYTES) >= 0).then(pl.col(S.BYTES)).alias(S.BYTES),
+    )
+    if rest:
+        frame = LineBatch(batch.source, 1, rest).to_frame()
+        rest_lines = frame.with_columns(
+            pl.Series(S.LINE_NO, np.frombuffer(rest_index, np.int64)) + first
+        )
+    else:
+        rest_lines = pl.DataFrame(
+            schema={S.SOURCE: pl.String(), S.LINE_NO: pl.Int64(), S.LINE: pl.String()}
+        )
+    return Scanned(rows, rest_lines, lines)
