@@ -113,13 +113,61 @@ def scan(batch: LineBatch, kind: int) -> Scanned:
         pl.when(pl.col(S.STATUS) >= 0).then(pl.col(S.STATUS)).alias(S.STATUS),
         pl.when(pl.col(S.BYTES) >= 0).then(pl.col(S.BYTES)).alias(S.BYTES),
     )
-    if rest:
-        frame = LineBatch(batch.source, 1, rest).to_frame()
-        rest_lines = frame.with_columns(
-            pl.Series(S.LINE_NO, np.frombuffer(rest_index, np.int64)) + first
+    return Scanned(rows, _rest_lines(batch, rest, rest_index), lines)
+
+
+# The sums reduce() returns, in its order (_clf.c's N_SUMS).
+_SUMS = (S.REQUESTS, S.BYTES, *S.STATUS_CLASSES)
+
+
+class Sums:
+    """Per-client sums of the lines the scanner reads, across every batch of a run.
+
+    For a report keyed by client alone with no filters: what
+    :func:`loganalyzer.aggregate.partials` makes of those lines, without a frame
+    of every request. Lines the scanner does not read come back from
+    :meth:`add` for the general parser, verbatim and numbered.
+    """
+
+    def __init__(self) -> None:
+        assert _clf is not None
+        self._reducer = _clf.Reducer()
+
+    def add(self, batch: LineBatch, kind: int) -> tuple[pl.DataFrame, int, int]:
+        """Sum a batch's lines of the usual shape.
+
+        Returns:
+            The other lines (``source``, ``line_no``, ``line``, in line order),
+            how many lines the batch held, and how many were summed.
+        """
+        lines, accepted, rest, rest_index = self._reducer.add(batch.data, kind)
+        return _rest_lines(batch, rest, rest_index), lines, accepted
+
+    def partial(self) -> pl.DataFrame:
+        """The sums so far, one partial row per client and table.
+
+        The columns are ``client``, ``requests``, ``bytes_sent``, the status
+        classes, ``first_seen`` and ``last_seen``. A client may have two rows
+        (batches are summed in two halves); merging partials adds them up.
+        """
+        n, names, sums, first, last = self._reducer.sums()
+        columns = np.frombuffer(sums, np.int64).reshape(len(_SUMS), n)
+        return pl.DataFrame(
+            [
+                pl.scan_lines(names, name=S.CLIENT).collect().to_series().slice(1),
+                *(pl.Series(name, col) for name, col in zip(_SUMS, columns, strict=True)),
+                pl.Series(S.FIRST_SEEN, np.frombuffer(first, np.int64)).cast(S.DATETIME),
+                pl.Series(S.LAST_SEEN, np.frombuffer(last, np.int64)).cast(S.DATETIME),
+            ]
         )
-    else:
-        rest_lines = pl.DataFrame(
+
+
+def _rest_lines(batch: LineBatch, rest: bytes, rest_index: bytes) -> pl.DataFrame:
+    if not rest:
+        return pl.DataFrame(
             schema={S.SOURCE: pl.String(), S.LINE_NO: pl.Int64(), S.LINE: pl.String()}
         )
-    return Scanned(rows, rest_lines, lines)
+    frame = LineBatch(batch.source, 1, rest).to_frame()
+    return frame.with_columns(
+        pl.Series(S.LINE_NO, np.frombuffer(rest_index, np.int64)) + batch.first_line_no
+    )

@@ -196,14 +196,18 @@ def _parsed_batches(
     max_bad_lines: int | None,
     columns: Collection[str] | None = None,
     options: ParseOptions | None = None,
+    reduce_by: Grouping | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Parse every batch of every input; yield requests, count and route rejects.
 
     With ``fmt`` None the format is detected per file from its first batch.
+    With ``reduce_by`` (a grouping without row keys, for a scan without
+    filters) each batch is yielded as its partials instead of its requests.
     """
     stats = FileStats("", 0)
     nonblank_rejects = 0
     file_fmt, state = fmt, ParseState()
+    sums: native.Sums | None = None
     for inp, batch, starts in prefetch(_every_batch(inputs, on_bytes, faults)):
         if starts:
             stats = FileStats(inp.name, inp.size, format=fmt.name if fmt else "")
@@ -226,9 +230,16 @@ def _parsed_batches(
             file_fmt, stats.format = found.format, found.format.name
             stats.format_match_rate = found.rate
         kind = native.kind_for(file_fmt, columns, options)
-        if kind is not None:
-            # The scanner reads the lines of the usual shape; the rest go through
-            # the general parser below, which counts and rejects them as ever.
+        fast: pl.DataFrame | None = None
+        if kind is not None and reduce_by is not None:
+            # Summed per client as they are read (the sums leave at the end);
+            # the rest go through the general parser below, which counts and
+            # rejects them as ever.
+            sums = sums or native.Sums()
+            lines, _, accepted = sums.add(batch, kind)
+            stats.total += accepted
+            stats.parsed += accepted
+        elif kind is not None:
             scanned = native.scan(batch, kind)
             fast, lines = scanned.rows, scanned.rest
             stats.total += fast.height
@@ -238,16 +249,23 @@ def _parsed_batches(
         rows, kept_out = parse_counted(
             lines, file_fmt, columns, options, state, stats, counter, rejects
         )
-        if kind is not None:
-            # Partials are sums, minima and maxima: the order of rows is free.
-            fast = fast.select(rows.columns)
-            rows = pl.concat([fast, rows]) if rows.height else fast
         nonblank_rejects += kept_out
         if max_bad_lines is not None and counter.rejected > max_bad_lines:
             raise TooManyBadLinesError(
                 counter.rejected, counter.total, stats.first_reject or 0, inp.name, stats.format
             )
+        if reduce_by is not None:
+            if rows.height:
+                yield partials(rows.lazy(), reduce_by).collect()
+            continue
+        if fast is not None:
+            # Partials are sums, minima and maxima: the order of rows is free.
+            fast = fast.select(rows.columns)
+            rows = pl.concat([fast, rows]) if rows.height else fast
         yield rows
+    if sums is not None and reduce_by is not None:
+        order = partials(pl.LazyFrame(schema=S.PARSED_SCHEMA), reduce_by).collect_schema()
+        yield sums.partial().select(order.names())
 
 
 def parse_counted(
@@ -427,7 +445,7 @@ def reduce_batches(batches: Iterable[pl.DataFrame], plan: ScanPlan) -> pl.DataFr
 
 
 def reduce_batches_by(
-    batches: Iterable[pl.DataFrame], plans: Sequence[ScanPlan]
+    batches: Iterable[pl.DataFrame], plans: Sequence[ScanPlan], *, reduced: bool = False
 ) -> list[pl.DataFrame]:
     """Reduce each parsed batch once per plan: one read, one merged partial per plan.
 
@@ -435,6 +453,9 @@ def reduce_batches_by(
     (client, user agent); one key set holding all three would multiply their
     distinct values together, so each plan keeps its own partials while the
     logs are read, parsed and filtered once.
+
+    With ``reduced`` the batches are partials already (see ``reduce_by`` in
+    ``_parsed_batches``): one plan without filters, merged as they come.
     """
     conds = [
         (_time_filter(plan.since, plan.until), combine(list(plan.row_filters))) for plan in plans
@@ -449,7 +470,7 @@ def reduce_batches_by(
                 lf = lf.filter(time_cond)
             if row_cond is not None:
                 lf = lf.filter(row_cond)
-            part = partials(lf, plan.grouping).collect()
+            part = rows if reduced else partials(lf, plan.grouping).collect()
             parts[i].append(part)
             held[i] += part.height
             if held[i] > max(_COMPACT_ROWS, 2 * base[i]) and len(parts[i]) > 1:
@@ -711,6 +732,10 @@ def analyze(
     )
     counter = LineCounter()
     faults: list[ReadFault] = []
+    # A report keyed by client alone, unfiltered, is summed per client as the
+    # lines are read (the native scanner's reduce): no frame of every request.
+    by_client = not plan.grouping.row_keys and not plan.row_filters
+    by_client = by_client and plan.since is None and plan.until is None
     batches = _parsed_batches(
         inputs,
         plan.fmt,
@@ -721,10 +746,11 @@ def analyze(
         max_bad_lines,
         plan.columns,
         plan.options,
+        reduce_by=plan.grouping if by_client else None,
     )
     # Parsing runs a batch ahead on its own thread while this one reduces the
     # last: Polars releases the GIL, and each stage's Python leaves a core idle.
-    merged = reduce_batches(prefetch(batches), plan)
+    merged = reduce_batches_by(prefetch(batches), [plan], reduced=by_client)[0]
     return finish_analysis(
         merged,
         counter=counter,

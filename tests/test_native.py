@@ -231,3 +231,97 @@ def test_the_scanner_can_be_turned_off(monkeypatch):
     monkeypatch.setenv("LOGANALYZER_NATIVE", "1")
     monkeypatch.setattr(parse_module, "QUICK_CLF_TIMES", False)
     assert native.kind_for(COMBINED, COLUMNS, None) is None
+
+
+# --- per-client sums (the report's path) ----------------------------------------------
+
+aggregate_module = importlib.import_module("loganalyzer.aggregate")
+GROUPING = aggregate_module.resolve_grouping(["region"])
+KEYS = [S.CLIENT]
+
+
+def _merged(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    merged = aggregate_module.merge_partials(parts, KEYS).collect()
+    return merged.sort(S.CLIENT)
+
+
+def _sums_equal_partials(batches: list[LineBatch], name: str) -> int:
+    """Sums over the batches, plus the rest through Polars, against Polars alone."""
+    kind, fmt = KINDS[name]
+    want_parts, want_rejects = [], []
+    for batch in batches:
+        rows, rejects = _polars(batch, fmt)
+        want_parts.append(aggregate_module.partials(rows.lazy(), GROUPING).collect())
+        want_rejects.append(rejects)
+    sums = native.Sums()
+    parts, rejects, summed = [], [], 0
+    for batch in batches:
+        rest, lines, accepted = sums.add(batch, kind)
+        slow = split_parsed(parse_lines(rest.lazy(), fmt, columns=COLUMNS))
+        parts.append(aggregate_module.partials(slow.rows, GROUPING).collect())
+        rejects.append(slow.rejects.collect())
+        assert lines == batch.data.count(b"\n") + (not batch.data.endswith(b"\n"))
+        summed += accepted
+    order = parts[0].columns
+    parts.append(sums.partial().select(order))
+    assert_frame_equal(_merged(parts), _merged(want_parts))
+    assert_frame_equal(pl.concat(rejects), pl.concat(want_rejects))
+    return summed
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.one_of(_lines(), st.just(GOOD), st.sampled_from(["", "#x"])), max_size=20),
+    st.lists(st.integers(min_value=0, max_value=20), max_size=3),
+    st.sampled_from(list(KINDS)),
+)
+def test_sums_over_any_batches_equal_the_partials_of_polars_rows(lines, cuts, name):
+    batches, start = [], 0
+    for cut in [*sorted(set(cuts)), len(lines)]:
+        cut = min(cut, len(lines))
+        if cut > start:
+            text = "".join(line + "\n" for line in lines[start:cut])
+            batches.append(LineBatch("t.log", start + 1, text.encode()))
+            start = cut
+    if batches:
+        _sums_equal_partials(batches, name)
+
+
+def test_sums_of_a_batch_cut_in_two_halves(tmp_path, city_db):
+    # Above a megabyte a batch is summed by two threads, each into its own
+    # table; a client in both halves has two partial rows that merge.
+    from loganalyzer.bench import generate_log
+
+    log = generate_log(tmp_path / "g.log", lines=4000, seed=5, city_db=city_db)
+    data = log.read_bytes()
+    big = data * (3 * 2**20 // len(data) + 1)
+    batches = [LineBatch("g.log", 1, big), LineBatch("g.log", 1 + big.count(b"\n"), data)]
+    summed = _sums_equal_partials(batches, "combined")
+    assert summed > 0.95 * (big.count(b"\n") + data.count(b"\n"))
+    assert native.Sums().partial().height == 0
+
+
+def test_sums_refuse_a_second_thread_while_one_adds():
+    # The GIL is released while a batch is summed: a second caller must wait
+    # its turn, not race on the tables. Two threads share one Sums here.
+    import threading
+
+    sums = native.Sums()
+    big = LineBatch("t.log", 1, (GOOD + "\n").encode() * 200_000)
+    errors: list[BaseException] = []
+
+    def add() -> None:
+        try:
+            sums.add(big, 1)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    total = sums.partial()["requests"].sum()
+    # Every add either ran in full or was refused whole.
+    assert total == 200_000 * (4 - len(errors))
+    assert all("in use" in str(e) for e in errors)
