@@ -19,7 +19,10 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,14 +316,46 @@ typedef struct {
     char pad[128];
 } Table;
 
-/* What one thread does to one part of a batch. */
+/* The lines a part hands back, and its counts. The buffers grow as needed. */
+typedef struct {
+    char *rest;
+    size_t rest_len, rest_cap;
+    int64_t *index; /* each handed-back line's number within the part, from 0 */
+    size_t n_rest, index_cap;
+    Py_ssize_t lines, accepted;
+} Out;
+
+static int out_rest(Out *o, const unsigned char *p, size_t n, int64_t line) {
+    if (o->rest_len + n > o->rest_cap) {
+        size_t cap = o->rest_cap ? o->rest_cap : 1 << 16;
+        while (cap < o->rest_len + n) cap *= 2;
+        char *r = realloc(o->rest, cap);
+        if (!r) return 0;
+        o->rest = r, o->rest_cap = cap;
+    }
+    if (o->n_rest == o->index_cap) {
+        size_t cap = o->index_cap ? o->index_cap * 2 : 1024;
+        int64_t *x = realloc(o->index, cap * sizeof(int64_t));
+        if (!x) return 0;
+        o->index = x, o->index_cap = cap;
+    }
+    memcpy(o->rest + o->rest_len, p, n);
+    o->rest_len += n;
+    o->index[o->n_rest++] = line;
+    return 1;
+}
+
+static void out_free(Out *o) {
+    free(o->rest), free(o->index);
+    memset(o, 0, sizeof *o);
+}
+
+/* What one thread does to one part of a batch in memory. */
 typedef struct {
     Table *table;
     const unsigned char *start, *end; /* whole lines */
     int kind;
-    Py_ssize_t lines, accepted, rest_len, n_rest;
-    char *rest;
-    int64_t *rest_index;
+    Out out;
     int failed; /* out of memory */
 } Part;
 
@@ -424,33 +459,18 @@ static int32_t table_slot(Table *t, const Key *key, int64_t ts) {
  */
 enum { GROUP = 16 };
 
-static void *sum_part(void *arg) {
-    Part *w = arg;
-    const unsigned char *data = w->start, *end = w->end;
-    Py_ssize_t lines = 0;
-    for (const unsigned char *p = data; p < end; lines++) {
-        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
-        p = nl ? nl + 1 : end;
-    }
-    size_t len = (size_t)(end - data);
-    char *rest = malloc(len ? len : 1);
-    int64_t *rest_index = malloc((size_t)(lines ? lines : 1) * sizeof(int64_t));
-    w->lines = lines;
-    w->rest = rest;
-    w->rest_index = rest_index;
-    if (!rest || !rest_index) {
-        w->failed = 1;
-        return NULL;
-    }
-    /* Counters in locals: the two threads' Parts share a cache line. */
-    Py_ssize_t line = 0, accepted = 0, rest_len = 0, n_rest = 0;
-    Table *t = w->table;
-    int kind = w->kind, failed = 0;
+/* Sum the lines in [data, end), each ending in a newline but perhaps the
+   last; hand the rest to o. 0 when out of memory. */
+static int sum_lines(Table *t, int kind, const unsigned char *data, const unsigned char *end,
+                     Out *o) {
+    /* Counters in locals: the two threads' Outs share a cache line. */
+    Py_ssize_t line = o->lines, accepted = 0;
     Fields f[GROUP];
     Key keys[GROUP];
     int32_t slots[GROUP];
     const unsigned char *p = data;
-    while (p < end && !failed) {
+    int ok = 1;
+    while (p < end && ok) {
         int n = 0;
         for (; n < GROUP && p < end; line++) {
             const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -459,22 +479,18 @@ static void *sum_part(void *arg) {
                 make_key(&keys[n], f[n].client, f[n].client_len);
                 __builtin_prefetch(&t->entries[keys[n].hash & (t->cap - 1)]);
                 n++;
-            } else {
+            } else if (!out_rest(o, p, (size_t)(next - p), line)) {
                 /* Verbatim, with its own line end, for the general parser. */
-                memcpy(rest + rest_len, p, (size_t)(next - p));
-                rest_len += next - p;
-                rest_index[n_rest++] = line;
+                ok = 0;
+                break;
             }
             p = next;
         }
-        for (int j = 0; j < n; j++) {
-            if ((slots[j] = table_slot(t, &keys[j], f[j].ts)) < 0) {
-                failed = 1;
-                break;
-            }
-            __builtin_prefetch(&t->acc[slots[j]], 1);
+        for (int j = 0; j < n && ok; j++) {
+            if ((slots[j] = table_slot(t, &keys[j], f[j].ts)) < 0) ok = 0;
+            else __builtin_prefetch(&t->acc[slots[j]], 1);
         }
-        for (int j = 0; j < n && !failed; j++) {
+        for (int j = 0; j < n && ok; j++) {
             Acc *a = &t->acc[slots[j]];
             if (f[j].ts < a->first) a->first = f[j].ts;
             if (f[j].ts > a->last) a->last = f[j].ts;
@@ -486,7 +502,122 @@ static void *sum_part(void *arg) {
             accepted++;
         }
     }
-    w->accepted = accepted, w->rest_len = rest_len, w->n_rest = n_rest, w->failed = failed;
+    o->lines = line;
+    o->accepted += accepted;
+    return ok;
+}
+
+static void *sum_part(void *arg) {
+    Part *w = arg;
+    w->failed = !sum_lines(w->table, w->kind, w->start, w->end, &w->out);
+    return NULL;
+}
+
+/*
+ * One thread's share of a window of a file: the lines that start in
+ * [start, stop), read with pread into a buffer of its own. Read and summed a
+ * megabyte at a time, each piece is still in the cache when it is parsed,
+ * and nothing is read twice or copied through Python.
+ */
+typedef struct {
+    Table *table;
+    int fd, kind;
+    int64_t start, stop;
+    int find_start; /* start is not known to begin a line: skip to the next one */
+    int64_t end;    /* out: just after the last line summed */
+    Out out;
+    int err;    /* out: errno of a failed read */
+    int failed; /* out: out of memory */
+} ReadPart;
+
+enum { READ_CHUNK = 1 << 20 };
+
+static ssize_t pread_full(int fd, unsigned char *buf, size_t n, int64_t off, int *err) {
+    for (;;) {
+        ssize_t got = pread(fd, buf, n, (off_t)off);
+        if (got >= 0) return got;
+        if (errno != EINTR) {
+            *err = errno;
+            return -1;
+        }
+    }
+}
+
+/* The last newline in [p, end), or NULL. */
+static unsigned char *last_newline(unsigned char *p, unsigned char *end) {
+    while (end > p)
+        if (*--end == '\n') return end;
+    return NULL;
+}
+
+static void *read_part(void *arg) {
+    ReadPart *w = arg;
+    size_t cap = READ_CHUNK, len = 0;
+    unsigned char *buf = malloc(cap);
+    /* A line starts at start if start is 0 or a newline ends start - 1. */
+    int skipping = w->find_start && w->start > 0;
+    int64_t pos = skipping ? w->start - 1 : w->start; /* the file offset of buf[0] */
+    w->end = skipping ? -1 : w->start; /* -1: no line of ours starts before the end */
+    if (!buf) {
+        w->failed = 1;
+        return NULL;
+    }
+    for (;;) {
+        if (len == cap) { /* one line longer than the buffer */
+            unsigned char *b = realloc(buf, cap * 2);
+            if (!b) {
+                w->failed = 1;
+                break;
+            }
+            buf = b, cap *= 2;
+        }
+        ssize_t got = pread_full(w->fd, buf + len, cap - len, pos + (int64_t)len, &w->err);
+        if (got < 0) break;
+        int eof = got == 0;
+        len += (size_t)got;
+        unsigned char *p = buf, *end = buf + len;
+        if (skipping) {
+            unsigned char *nl = memchr(buf, '\n', len);
+            if (!nl) { /* still inside the line that began before our share */
+                pos += (int64_t)len, len = 0;
+                if (eof) break;
+                continue;
+            }
+            skipping = 0;
+            p = nl + 1;
+        }
+        int64_t p_off = pos + (p - buf);
+        if (p_off >= w->stop) { /* the next line is the next share's */
+            w->end = p_off;
+            break;
+        }
+        /* The last line that starts before stop ends at the first newline at or
+           after stop - 1; p starts before stop, so that is not before p. */
+        unsigned char *upto = NULL; /* end of our share, once it is in the buffer */
+        int64_t from = w->stop - 1 - pos;
+        if (from < (int64_t)len) {
+            unsigned char *nl = memchr(buf + from, '\n', len - (size_t)from);
+            if (nl) upto = nl + 1;
+        }
+        if (!upto && eof) upto = end; /* the file's last line, perhaps without a newline */
+        unsigned char *whole = upto;
+        if (!whole) {
+            unsigned char *nl = last_newline(p, end);
+            whole = nl ? nl + 1 : p;
+        }
+        if (whole > p && !sum_lines(w->table, w->kind, p, whole, &w->out)) {
+            w->failed = 1;
+            break;
+        }
+        w->end = pos + (whole - buf);
+        if (upto) break;
+        /* Keep the unfinished line at the front and read on. */
+        size_t keep = (size_t)(end - whole);
+        memmove(buf, whole, keep);
+        pos += (int64_t)(whole - buf);
+        len = keep;
+    }
+    free(buf);
     return NULL;
 }
 
@@ -532,6 +663,31 @@ static int usable(Reducer *self) {
     return 1;
 }
 
+/* (lines, accepted, rest, rest_index), with end first when given. */
+static PyObject *join_outs(Out **outs, int n, PyObject *end) {
+    Py_ssize_t lines = 0, accepted = 0, rest_len = 0, n_rest = 0;
+    for (int j = 0; j < n; j++) {
+        lines += outs[j]->lines, accepted += outs[j]->accepted;
+        rest_len += (Py_ssize_t)outs[j]->rest_len, n_rest += (Py_ssize_t)outs[j]->n_rest;
+    }
+    PyObject *rest = new_bytes(rest_len), *rest_index = new_bytes(n_rest * 8), *result = NULL;
+    if (rest && rest_index) {
+        char *o_rest = PyBytes_AS_STRING(rest);
+        int64_t *o_index = (int64_t *)PyBytes_AS_STRING(rest_index);
+        Py_ssize_t base = 0;
+        for (int j = 0; j < n; j++) {
+            if (outs[j]->rest_len) memcpy(o_rest, outs[j]->rest, outs[j]->rest_len);
+            o_rest += outs[j]->rest_len;
+            for (size_t r = 0; r < outs[j]->n_rest; r++) *o_index++ = outs[j]->index[r] + base;
+            base += outs[j]->lines;
+        }
+        result = end ? Py_BuildValue("OnnOO", end, lines, accepted, rest, rest_index)
+                     : Py_BuildValue("nnOO", lines, accepted, rest, rest_index);
+    }
+    Py_XDECREF(rest), Py_XDECREF(rest_index);
+    return result;
+}
+
 static PyObject *Reducer_add(Reducer *self, PyObject *args) {
     Py_buffer view;
     int kind;
@@ -575,36 +731,78 @@ static PyObject *Reducer_add(Reducer *self, PyObject *args) {
 
     self->busy = 0;
     PyBuffer_Release(&view);
-    Py_ssize_t lines = 0, accepted = 0, rest_len = 0, n_rest = 0;
-    int failed = 0;
-    for (int j = 0; j < n_parts; j++) {
-        failed |= parts[j].failed;
-        lines += parts[j].lines, accepted += parts[j].accepted;
-        rest_len += parts[j].rest_len, n_rest += parts[j].n_rest;
-    }
-    PyObject *rest = NULL, *rest_index = NULL, *out = NULL;
-    if (failed) {
+    Out *outs[2] = {&parts[0].out, &parts[1].out};
+    PyObject *result = NULL;
+    if (parts[0].failed || parts[1].failed) {
         self->broken = 1;
         PyErr_NoMemory();
-        goto done;
+    } else {
+        result = join_outs(outs, n_parts, NULL);
     }
-    rest = new_bytes(rest_len), rest_index = new_bytes(n_rest * 8);
-    if (!rest || !rest_index) goto done;
-    char *o_rest = PyBytes_AS_STRING(rest);
-    int64_t *o_rest_index = (int64_t *)PyBytes_AS_STRING(rest_index);
-    Py_ssize_t line_base = 0;
-    for (int j = 0; j < n_parts; j++) {
-        Part *w = &parts[j];
-        memcpy(o_rest, w->rest, (size_t)w->rest_len);
-        o_rest += w->rest_len;
-        for (Py_ssize_t r = 0; r < w->n_rest; r++) *o_rest_index++ = w->rest_index[r] + line_base;
-        line_base += w->lines;
+    out_free(outs[0]), out_free(outs[1]);
+    return result;
+}
+
+/*
+ * read(fd, offset, size, kind) -> (end, lines, accepted, rest, rest_index)
+ * Sum the lines of a plain file that start in [offset, offset + size), where
+ * offset starts a line; end is just after the last of them (the file's size
+ * at its end). Two threads read and sum a half each.
+ */
+static PyObject *Reducer_read(Reducer *self, PyObject *args) {
+    int fd, kind;
+    long long offset, size;
+    if (!PyArg_ParseTuple(args, "iLLi", &fd, &offset, &size, &kind)) return NULL;
+    if (kind != KIND_COMMON && kind != KIND_COMBINED) {
+        PyErr_SetString(PyExc_ValueError, "kind must be 0 (common) or 1 (combined)");
+        return NULL;
     }
-    out = Py_BuildValue("nnOO", lines, accepted, rest, rest_index);
-done:
-    for (int j = 0; j < n_parts; j++) free(parts[j].rest), free(parts[j].rest_index);
-    Py_XDECREF(rest), Py_XDECREF(rest_index);
-    return out;
+    if (offset < 0 || size < 1) {
+        PyErr_SetString(PyExc_ValueError, "offset must be >= 0 and size >= 1");
+        return NULL;
+    }
+    if (!usable(self)) return NULL;
+    ReadPart parts[2];
+    memset(parts, 0, sizeof parts);
+    int64_t mid = offset + size / 2, stop = offset + size;
+    parts[0] = (ReadPart){.table = &self->tables[0], .fd = fd, .kind = kind, .start = offset,
+                          .stop = size > 1 ? mid : stop};
+    parts[1] = (ReadPart){.table = &self->tables[1], .fd = fd, .kind = kind, .start = mid,
+                          .stop = stop, .find_start = 1};
+    int n_parts = size > 1 ? 2 : 1;
+    self->busy = 1;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_t thread;
+    int threaded = n_parts == 2 && pthread_create(&thread, NULL, read_part, &parts[1]) == 0;
+    read_part(&parts[0]);
+    if (threaded)
+        pthread_join(thread, NULL);
+    else if (n_parts == 2)
+        read_part(&parts[1]);
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+
+    Out *outs[2] = {&parts[0].out, &parts[1].out};
+    PyObject *result = NULL;
+    int err = parts[0].err ? parts[0].err : parts[1].err;
+    if (parts[0].failed || parts[1].failed) {
+        self->broken = 1;
+        PyErr_NoMemory();
+    } else if (err) {
+        /* Part of the window may be summed: the sums are no longer whole. */
+        self->broken = 1;
+        errno = err;
+        PyErr_SetFromErrno(PyExc_OSError);
+    } else {
+        /* The second share ends the window unless the first ran past it (one
+           line across the middle, or the file's end). */
+        int64_t end = parts[0].end >= parts[1].end || n_parts == 1 ? parts[0].end : parts[1].end;
+        PyObject *e = PyLong_FromLongLong(end);
+        if (e) result = join_outs(outs, n_parts, e);
+        Py_XDECREF(e);
+    }
+    out_free(outs[0]), out_free(outs[1]);
+    return result;
 }
 
 static PyObject *Reducer_sums(Reducer *self, PyObject *noargs) {
@@ -640,6 +838,9 @@ static PyMethodDef Reducer_methods[] = {
     {"add", (PyCFunction)Reducer_add, METH_VARARGS,
      "add(data, kind) -> (lines, accepted, rest, rest_index)\n\n"
      "Sum the lines of the usual shape; hand back the rest verbatim."},
+    {"read", (PyCFunction)Reducer_read, METH_VARARGS,
+     "read(fd, offset, size, kind) -> (end, lines, accepted, rest, rest_index)\n\n"
+     "Read and sum the lines of a plain file that start in [offset, offset + size)."},
     {"sums", (PyCFunction)Reducer_sums, METH_NOARGS,
      "sums() -> (n, names, sums, first, last): every client's sums so far."},
     {NULL, NULL, 0, NULL},
@@ -655,6 +856,68 @@ static PyTypeObject ReducerType = {
     .tp_dealloc = (destructor)Reducer_dealloc,
     .tp_methods = Reducer_methods,
 };
+
+/*
+ * public_v6(names) -> bytes: for each "\n"-ended address in names, its RFC 5952
+ * text if it is a plainly public IPv6 address, else an empty line. The same
+ * inet_pton/inet_ntop that Python's socket module calls, and the same ranges
+ * as enrich._global_v6, without a Python call per address. Only strings of hex
+ * digits and colons are tried: anything else (brackets, zones, ports, mapped
+ * IPv4) is left empty for the ipaddress path.
+ */
+static int plainly_public(const unsigned char *a) {
+    unsigned first = (unsigned)a[0] << 8 | a[1], second = (unsigned)a[2] << 8 | a[3];
+    if (first < 0x2000 || first > 0x3fff) return 0;
+    if (first == 0x2001 || first == 0x2002 || first == 0x3fff)
+        return first == 0x2001 && second >= 0x0200 && second != 0x0db8;
+    return 1;
+}
+
+static PyObject *public_v6(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
+    const unsigned char *p = view.buf, *end = p + view.len;
+    /* Each output line is at most INET6_ADDRSTRLEN, and at least the newline. */
+    Py_ssize_t lines = 0;
+    for (const unsigned char *q = p; q < end; q++) lines += *q == '\n';
+    PyObject *out = new_bytes(lines * INET6_ADDRSTRLEN);
+    if (!out) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    char *o = PyBytes_AS_STRING(out), *o0 = o;
+    Py_BEGIN_ALLOW_THREADS
+    while (p < end) {
+        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) break;
+        size_t n = (size_t)(nl - p), colons = 0;
+        int plain = n > 0 && n < INET6_ADDRSTRLEN;
+        for (size_t i = 0; plain && i < n; i++) {
+            unsigned char c = p[i];
+            colons += c == ':';
+            plain = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+                    c == ':';
+        }
+        char text[INET6_ADDRSTRLEN];
+        unsigned char packed[16];
+        if (plain && colons >= 2) {
+            memcpy(text, p, n);
+            text[n] = '\0';
+            if (inet_pton(AF_INET6, text, packed) == 1 && plainly_public(packed) &&
+                inet_ntop(AF_INET6, packed, text, sizeof text)) {
+                size_t m = strlen(text);
+                memcpy(o, text, m);
+                o += m;
+            }
+        }
+        *o++ = '\n';
+        p = nl + 1;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    if (_PyBytes_Resize(&out, o - o0) < 0) return NULL;
+    return out;
+}
 
 /* bytes.count(b"\n") looks at one byte at a time; memchr at 32 or 64. */
 static PyObject *count_lines(PyObject *self, PyObject *args) {
@@ -673,6 +936,8 @@ static PyObject *count_lines(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
+    {"public_v6", public_v6, METH_VARARGS,
+     "public_v6(names) -> the RFC 5952 text of each plainly public IPv6 address, else ''"},
     {"count_lines", count_lines, METH_VARARGS, "count_lines(data) -> the number of newlines"},
     {"scan", scan, METH_VARARGS,
      "scan(data, kind) -> (lines, index, clients, ts, status, bytes, rest, rest_index)\n\n"

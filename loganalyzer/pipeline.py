@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import polars as pl
 
@@ -30,10 +30,11 @@ from loganalyzer.aggregate import (
     top,
 )
 from loganalyzer.anonymizers import AnonymizerSources, classify, stale_sources
-from loganalyzer.detect import format_for
+from loganalyzer.detect import Detection, format_for
 from loganalyzer.enrich import GeoDatabases, lookup
 from loganalyzer.errors import (
     InputError,
+    InputFileError,
     SourceError,
     TooManyBadLinesError,
     TruncatedInputError,
@@ -53,6 +54,7 @@ from loganalyzer.read import (
     InputFile,
     LineBatch,
     ReadFault,
+    count_lines,
     expand_inputs,
     iter_batches,
     prefetch,
@@ -202,14 +204,33 @@ def _parsed_batches(
 
     With ``fmt`` None the format is detected per file from its first batch.
     With ``reduce_by`` (a grouping without row keys, for a scan without
-    filters) each batch is yielded as its partials instead of its requests.
+    filters) partials are yielded instead of requests: the native scanner's
+    sums at the end, and the partials of any lines it leaves to Polars.
     """
     stats = FileStats("", 0)
     nonblank_rejects = 0
     file_fmt, state = fmt, ParseState()
     sums: native.Sums | None = None
-    for inp, batch, starts in prefetch(_every_batch(inputs, on_bytes, faults)):
-        if starts:
+
+    def direct(inp: InputFile, found: LogFormat) -> int | None:
+        # A plain local file the scanner can sum: it reads the file itself.
+        if reduce_by is None:
+            return None
+        kind = native.kind_for(found, columns, options)
+        return kind if kind is not None and native.plain_file(inp) else None
+
+    def counted(rows: pl.DataFrame, kept_out: int) -> None:
+        nonlocal nonblank_rejects
+        nonblank_rejects += kept_out
+        if max_bad_lines is not None and counter.rejected > max_bad_lines:
+            raise TooManyBadLinesError(
+                counter.rejected, counter.total, stats.first_reject or 0, inp.name, stats.format
+            )
+
+    items = _every_batch(inputs, on_bytes, faults, fmt, options, direct)
+    for item in prefetch(items):
+        inp, batch = item.inp, item.batch
+        if item.starts:
             stats = FileStats(inp.name, inp.size, format=fmt.name if fmt else "")
             counter.files.append(stats)
             nonblank_rejects = 0
@@ -223,10 +244,11 @@ def _parsed_batches(
                     nonblank_rejects, stats.total, stats.first_reject or 0, inp.name, stats.format
                 )
             continue
-        lines = None
+        lines = item.lines
         if file_fmt is None:
-            lines = batch.to_frame()
-            found = format_for(AUTO, lines, source=inp.name, options=options)
+            found = item.found or format_for(
+                AUTO, batch.to_frame(), source=inp.name, options=options
+            )
             file_fmt, stats.format = found.format, found.format.name
             stats.format_match_rate = found.rate
         kind = native.kind_for(file_fmt, columns, options)
@@ -249,14 +271,18 @@ def _parsed_batches(
         rows, kept_out = parse_counted(
             lines, file_fmt, columns, options, state, stats, counter, rejects
         )
-        nonblank_rejects += kept_out
-        if max_bad_lines is not None and counter.rejected > max_bad_lines:
-            raise TooManyBadLinesError(
-                counter.rejected, counter.total, stats.first_reject or 0, inp.name, stats.format
-            )
+        counted(rows, kept_out)
         if reduce_by is not None:
             if rows.height:
                 yield partials(rows.lazy(), reduce_by).collect()
+            if item.direct is not None and sums is not None:
+                for rest in _read_direct(inp, item.direct, sums, stats, on_bytes):
+                    rows, kept_out = parse_counted(
+                        rest, file_fmt, columns, options, state, stats, counter, rejects
+                    )
+                    counted(rows, kept_out)
+                    if rows.height:
+                        yield partials(rows.lazy(), reduce_by).collect()
             continue
         if fast is not None:
             # Partials are sums, minima and maxima: the order of rows is free.
@@ -266,6 +292,54 @@ def _parsed_batches(
     if sums is not None and reduce_by is not None:
         order = partials(pl.LazyFrame(schema=S.PARSED_SCHEMA), reduce_by).collect_schema()
         yield sums.partial().select(order.names())
+
+
+# How much of a file one call of the scanner reads (two threads, half each).
+_DIRECT_WINDOW = 32 * 1024 * 1024
+
+
+def _read_direct(
+    inp: InputFile,
+    direct: _Direct,
+    sums: native.Sums,
+    stats: FileStats,
+    on_bytes: Callable[[int], None] | None,
+) -> Iterator[pl.DataFrame]:
+    """The rest of a plain file after its first batch, read by the scanner itself.
+
+    Counts the lines it sums; yields the lines it leaves to the general parser.
+    """
+    assert inp.path is not None
+    try:
+        fd = os.open(inp.path, os.O_RDONLY)
+    except OSError as exc:
+        raise InputFileError(inp.name, f"cannot be opened ({exc.strerror})") from None
+    offset, line_no, reported = direct.offset, direct.line_no, direct.reported
+    try:
+        while True:
+            try:
+                end, rest, lines, accepted = sums.read(
+                    fd, offset, _DIRECT_WINDOW, direct.kind, source=inp.name, line_no=line_no
+                )
+            except OSError as exc:
+                raise InputFileError(
+                    inp.name, f"read failed after line {line_no - 1} ({exc.strerror})"
+                ) from None
+            if end == offset:
+                return
+            # A window always ends past its start; anything else is a bug that
+            # would read the same lines again.
+            assert end > offset, (inp.name, offset, end)
+            stats.total += accepted
+            stats.parsed += accepted
+            if on_bytes is not None and end > reported:
+                on_bytes(end - reported)
+                reported = end
+            offset, line_no = end, line_no + lines
+            if rest.height:
+                yield rest
+    finally:
+        os.close(fd)
 
 
 def parse_counted(
@@ -302,24 +376,77 @@ def parse_counted(
     return rows, kept_out
 
 
+@dataclass(frozen=True)
+class _Direct:
+    """The rest of a plain file is the scanner's to read, from ``offset`` on."""
+
+    kind: int
+    offset: int  # where the first batch ended
+    line_no: int  # the number of the line that starts there
+    reported: int  # how far the reader has reported progress through the file
+
+
+@dataclass(frozen=True)
+class _Item:
+    """What the reader thread hands on: a batch, or (``batch`` None) an input's end."""
+
+    inp: InputFile
+    batch: LineBatch | None
+    starts: bool
+    found: Detection | None = None  # the format, detected from the first batch
+    lines: pl.DataFrame | None = None  # the batch as lines, when detection made them
+    direct: _Direct | None = None
+
+
 def _every_batch(
     inputs: Sequence[InputFile],
     on_bytes: Callable[[int], None] | None,
     faults: list[ReadFault],
-) -> Iterator[tuple[InputFile, LineBatch | None, bool]]:
-    """(input, batch, starts the input) for every input, then (input, None, ...) at its end.
+    fmt: LogFormat | None = None,
+    options: ParseOptions | None = None,
+    direct: Callable[[InputFile, LogFormat], int | None] | None = None,
+) -> Iterator[_Item]:
+    """Every batch of every input, then an item with no batch at each input's end.
 
     One reader thread runs over all the inputs: one per file left the parser
     waiting at each file's start for its first batch (0.7 s over 200 rotated
     logs). The end follows the last batch, so a file's read faults are known
-    when it is reached.
+    when it is reached. With ``fmt`` None the reader detects each file's format
+    from its first batch. When ``direct`` gives a scanner kind for the file,
+    the reader stops after the first batch and leaves the rest of the file to
+    the scanner, which reads it on both cores without passing through Python.
     """
     for inp in inputs:
+        reported = 0
+
+        def report(n: int) -> None:
+            nonlocal reported
+            reported += n
+            if on_bytes is not None:
+                on_bytes(n)
+
         starts = True
-        for batch in iter_batches(inp, on_bytes=on_bytes, faults=faults):
-            yield inp, batch, starts
+        batches = iter_batches(inp, on_bytes=report, faults=faults)
+        for batch in batches:
+            if not starts:
+                yield _Item(inp, batch, starts)
+                continue
             starts = False
-        yield inp, None, starts
+            found = lines = None
+            if fmt is None:
+                lines = batch.to_frame()
+                found = format_for(AUTO, lines, source=inp.name, options=options)
+            kind = direct(inp, found.format if found else cast(LogFormat, fmt)) if direct else None
+            if kind is None:
+                yield _Item(inp, batch, True, found, lines)
+                continue
+            after = _Direct(
+                kind, len(batch.data), batch.first_line_no + count_lines(batch.data), reported
+            )
+            yield _Item(inp, batch, True, found, lines, after)
+            batches.close()  # the scanner reads on from here
+            break
+        yield _Item(inp, None, starts)
 
 
 def _meta(

@@ -18,7 +18,7 @@ import queue
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol, TypeVar, cast
@@ -583,7 +583,7 @@ def iter_batches(
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     on_bytes: Callable[[int], None] | None = None,
     faults: list[ReadFault] | None = None,
-) -> Iterator[LineBatch]:
+) -> Generator[LineBatch, None, None]:
     """Yield one input's lines in batches that end on line boundaries.
 
     Args:

@@ -325,3 +325,120 @@ def test_sums_refuse_a_second_thread_while_one_adds():
     # Every add either ran in full or was refused whole.
     assert total == 200_000 * (4 - len(errors))
     assert all("in use" in str(e) for e in errors)
+
+
+# --- IPv6 canonical text ------------------------------------------------------------------
+
+enrich_module = importlib.import_module("loganalyzer.enrich")
+
+
+def _v6_texts(ip) -> list[str]:
+    full = ip.exploded
+    return [str(ip), full, full.upper(), f"[{ip}]", f"{ip}%eth0", f"{ip}\t", f"::ffff:{ip}"]
+
+
+@given(st.lists(st.ip_addresses(v=6), max_size=30), st.lists(st.ip_addresses(v=4), max_size=3))
+def test_public_v6_agrees_with_the_per_address_path(v6, v4):
+    clients = [t for ip in v6 for t in _v6_texts(ip)] + [str(ip) for ip in v4] + ["", "::", "x:y"]
+    quick = enrich_module._public_v6_many(clients)
+    assert len(quick) == len(clients)
+    for client, known in zip(clients, quick, strict=True):
+        if known:
+            assert known == enrich_module._global_v6(client)
+        elif set(client) <= set("0123456789abcdefABCDEF:"):
+            # Plain hex and colons: the native path decides these alone.
+            assert enrich_module._global_v6(client) is None
+
+
+def test_public_v6_reads_the_usual_forms():
+    clients = ["2A00:1450:4001:0811:0000:0000:0000:200E", "2001:db8::1", "2001:200::1", "fe80::1"]
+    assert enrich_module._public_v6_many(clients) == [
+        "2a00:1450:4001:811::200e",
+        "",
+        "2001:200::1",
+        "",
+    ]
+
+
+# --- reading files by offset (plain files in a report) ---------------------------------
+
+
+def _read_all(path, kind: int, window: int) -> tuple[native.Sums, list[pl.DataFrame], int, int]:
+    import os
+
+    sums = native.Sums()
+    fd = os.open(path, os.O_RDONLY)
+    offset, line_no, rests, lines, accepted = 0, 1, [], 0, 0
+    try:
+        while True:
+            end, rest, n, a = sums.read(fd, offset, window, kind, source="t.log", line_no=line_no)
+            if end == offset:
+                break
+            assert end > offset
+            offset, line_no, lines, accepted = end, line_no + n, lines + n, accepted + a
+            rests.append(rest)
+    finally:
+        os.close(fd)
+    assert offset == path.stat().st_size
+    return sums, rests, lines, accepted
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(_lines(), st.just(GOOD), st.sampled_from(["", "#x", "x" * 300])), max_size=25
+    ),
+    st.booleans(),
+    st.integers(min_value=1, max_value=400),
+    st.sampled_from(list(KINDS)),
+)
+def test_reading_a_file_by_windows_sums_every_line_once(
+    tmp_path_factory, lines, newline, window, name
+):
+    kind, fmt = KINDS[name]
+    data = "\n".join(lines).encode() + (b"\n" if newline and lines else b"")
+    path = tmp_path_factory.mktemp("w") / "t.log"
+    path.write_bytes(data)
+    sums, rests, n_lines, accepted = _read_all(path, kind, window)
+    want_rows, want_rejects = _polars(LineBatch("t.log", 1, data), fmt)
+    assert n_lines == want_rows.height + want_rejects.height
+    slow_parts, rejects = [], []
+    for rest in rests:
+        slow = split_parsed(parse_lines(rest.lazy(), fmt, columns=COLUMNS))
+        slow_parts.append(aggregate_module.partials(slow.rows, GROUPING).collect())
+        rejects.append(slow.rejects.collect())
+    want = aggregate_module.partials(want_rows.lazy(), GROUPING).collect()
+    got = [*slow_parts, sums.partial().select(want.columns)]
+    assert_frame_equal(_merged(got), _merged([want]))
+    empty = want_rejects.clear()
+    assert_frame_equal(pl.concat([empty, *rejects]), want_rejects)
+    assert accepted + sum(r.height for r in rests) == n_lines
+
+
+def test_a_report_reads_a_plain_file_by_offset(tmp_path, city_db, monkeypatch):
+    # Small batches and windows: the first batch through the reader, then many
+    # windows of two shares each, with lines across every boundary. The same
+    # report as with the scanner off.
+    import functools
+
+    from loganalyzer.bench import generate_log
+    from loganalyzer.read import iter_batches
+
+    pipeline = importlib.import_module("loganalyzer.pipeline")
+    log = generate_log(tmp_path / "g.log", lines=3000, seed=9, city_db=city_db)
+    big = tmp_path / "big.log"
+    big.write_bytes(log.read_bytes() * 3)
+    monkeypatch.setattr(pipeline, "iter_batches", functools.partial(iter_batches, batch_bytes=5000))
+    monkeypatch.setattr(pipeline, "_DIRECT_WINDOW", 70_001)
+    read = []
+    monkeypatch.setattr(
+        native.Sums,
+        "read",
+        lambda s, *a, real=native.Sums.read, **k: read.append(a) or real(s, *a, **k),
+    )
+    fast = pipeline.analyze([big], log_format="auto", by=["ip"]).rows
+    assert len(read) > 10
+    monkeypatch.setenv("LOGANALYZER_NATIVE", "0")
+    slow = pipeline.analyze([big], log_format="auto", by=["ip"]).rows
+    assert fast.height > 50
+    assert_frame_equal(fast, slow)
