@@ -296,9 +296,12 @@ typedef struct {
     int64_t first, last;
 } Acc;
 
-/* An address's first 16 bytes kept in the entry: most probes touch nothing else. */
+/* An address's first 32 bytes kept in the entry (an IPv6 address in its
+   usual form fits): a lookup touches nothing else. */
+enum { INLINE = 4 };
 typedef struct {
-    uint64_t k0, k1;
+    uint64_t k[INLINE];
+    uint64_t hash;
     uint64_t key; /* offset of the whole address in Table.names */
     uint32_t len;
     int32_t slot; /* index into acc, -1 when empty */
@@ -359,9 +362,21 @@ typedef struct {
     int failed; /* out of memory */
 } Part;
 
-static uint64_t mix(uint64_t k0, uint64_t k1, uint32_t len) {
-    uint64_t h = (k0 ^ (k1 * 0xc2b2ae3d27d4eb4fULL) ^ len) * 0x9e3779b97f4a7c15ULL;
-    return h ^ (h >> 31);
+/* Every byte counts: addresses of one IPv6 network share their first 16. */
+static uint64_t hash_key(const unsigned char *p, size_t n) {
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        h = (h ^ v) * 0xc2b2ae3d27d4eb4fULL;
+        h ^= h >> 29;
+    }
+    if (n) {
+        uint64_t v = 0;
+        memcpy(&v, p, n);
+        h = (h ^ v) * 0xc2b2ae3d27d4eb4fULL;
+    }
+    return h ^ (h >> 32);
 }
 
 static int table_init(Table *t) {
@@ -391,7 +406,7 @@ static int table_grow(Table *t) {
     for (size_t j = 0; j < t->cap; j++) {
         Entry *old = &t->entries[j];
         if (old->slot < 0) continue;
-        size_t i = mix(old->k0, old->k1, old->len) & (cap - 1);
+        size_t i = old->hash & (cap - 1);
         while (e[i].slot >= 0) i = (i + 1) & (cap - 1);
         e[i] = *old;
     }
@@ -401,18 +416,18 @@ static int table_grow(Table *t) {
     return 1;
 }
 
-/* A client's key: its first 16 bytes, its length, where it is, and its hash. */
+/* A client's key: its first 32 bytes, its length, where it is, and its hash. */
 typedef struct {
-    uint64_t k0, k1, hash;
+    uint64_t k[INLINE], hash;
     const unsigned char *client;
     uint32_t len;
 } Key;
 
 static void make_key(Key *key, const unsigned char *client, size_t len) {
-    uint64_t k[2] = {0, 0};
-    memcpy(k, client, len < 16 ? len : 16);
-    key->k0 = k[0], key->k1 = k[1], key->len = (uint32_t)len, key->client = client;
-    key->hash = mix(k[0], k[1], key->len);
+    memset(key->k, 0, sizeof key->k);
+    memcpy(key->k, client, len < sizeof key->k ? len : sizeof key->k);
+    key->len = (uint32_t)len, key->client = client;
+    key->hash = hash_key(client, len);
 }
 
 /* The client's slot in acc, added if new (with ts as its first and last time);
@@ -422,8 +437,9 @@ static int32_t table_slot(Table *t, const Key *key, int64_t ts) {
     Entry *e = t->entries;
     uint32_t klen = key->len;
     while (e[i].slot >= 0) {
-        if (e[i].len == klen && e[i].k0 == key->k0 && e[i].k1 == key->k1 &&
-            (klen <= 16 || memcmp(t->names + e[i].key + 16, key->client + 16, klen - 16) == 0))
+        if (e[i].hash == key->hash && e[i].len == klen && e[i].k[0] == key->k[0] &&
+            e[i].k[1] == key->k[1] && e[i].k[2] == key->k[2] && e[i].k[3] == key->k[3] &&
+            (klen <= 32 || memcmp(t->names + e[i].key + 32, key->client + 32, klen - 32) == 0))
             return e[i].slot;
         i = (i + 1) & (t->cap - 1);
     }
@@ -440,7 +456,8 @@ static int32_t table_slot(Table *t, const Key *key, int64_t ts) {
         t->names_cap *= 2;
     }
     int32_t slot = (int32_t)t->n++;
-    e[i] = (Entry){key->k0, key->k1, t->names_len, klen, slot};
+    memcpy(e[i].k, key->k, sizeof e[i].k);
+    e[i].hash = key->hash, e[i].key = t->names_len, e[i].len = klen, e[i].slot = slot;
     memcpy(t->names + t->names_len, key->client, klen);
     t->names_len += klen;
     t->names[t->names_len++] = '\n';

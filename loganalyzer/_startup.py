@@ -21,6 +21,11 @@ def _interrupted_while_starting(signum: int, frame: object) -> None:
 def install() -> None:
     """Handle SIGINT until the CLI takes over, when run as ``loganalyzer``."""
     started_as_command = bool(sys.argv) and Path(sys.argv[0]).name in ("loganalyzer", "-m")
+    if started_as_command:
+        # NumPy's OpenBLAS starts a thread per core that spins waiting for
+        # matrix work the command never gives it: 4% of a report's CPU on two
+        # cores. A program importing the package keeps its own setting.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if started_as_command and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _interrupted_while_starting)
 

@@ -353,31 +353,26 @@ def _global_v6(text: str) -> str | None:
     return socket.inet_ntop(socket.AF_INET6, packed)
 
 
-def _public_v6_many(clients: Sequence[str]) -> list[str]:
+def _public_v6_series(clients: pl.Series) -> pl.Series:
     """:func:`_global_v6` of each client in one native call ('' where it gives None).
 
     Without the native module (built without a C compiler), every client takes
     the per-address path.
     """
-    if _public_v6 is None or any("\n" in c for c in clients):
-        return [""] * len(clients)
-    joined = "".join(f"{c}\n" for c in clients).encode()
-    return _public_v6(joined).decode("ascii").split("\n")[: len(clients)]
+    none = pl.Series(S.CLIENT_IP, [""] * len(clients), pl.String)
+    if _public_v6 is None or not len(clients) or clients.str.contains("\n", literal=True).any():
+        return none
+    joined = clients.fill_null("").str.join("\n").item() + "\n"
+    # A leading newline: Polars sniffs compression from a buffer's first bytes.
+    out = b"\n" + _public_v6(joined.encode())
+    return pl.scan_lines(out, name=S.CLIENT_IP).collect().to_series().slice(1)
 
 
 def _normalise_slow(clients: Sequence[str]) -> pl.DataFrame:
     out_ip: list[str | None] = []
     out_version: list[int | None] = []
     out_class: list[str] = []
-    # A third of real clients are IPv6: their usual public form is canonicalised
-    # natively, all at once; the loop below handles the rest one by one.
-    quick = _public_v6_many(clients)
-    for raw, known in zip(clients, quick, strict=True):
-        if known:
-            out_ip.append(known)
-            out_version.append(6)
-            out_class.append("public")
-            continue
+    for raw in clients:
         text = _strip_decoration(raw)
         fast = _global_v6(text)
         if fast is not None:
@@ -462,8 +457,19 @@ def normalise_clients(clients: pl.Series) -> pl.DataFrame:
         pl.lit(4, pl.Int8).alias(S.IP_VERSION),
         klass.alias(S.IP_CLASS),
     )
-    slow_clients = with_int.filter(~fast_mask)[S.CLIENT].to_list()
-    return pl.concat([fast_out, _normalise_slow(slow_clients)])
+    # A third of real clients are IPv6: their usual public form is canonicalised
+    # natively, all at once; the rest go through ipaddress one by one.
+    others = with_int.filter(~fast_mask).select(S.CLIENT)
+    others = others.with_columns(_public_v6_series(others[S.CLIENT]))
+    v6 = pl.col(S.CLIENT_IP) != ""
+    v6_out = others.filter(v6).select(
+        pl.col(S.CLIENT),
+        pl.col(S.CLIENT_IP),
+        pl.lit(6, pl.Int8).alias(S.IP_VERSION),
+        pl.lit("public").alias(S.IP_CLASS),
+    )
+    slow_clients = others.filter(~v6)[S.CLIENT].to_list()
+    return pl.concat([fast_out, v6_out, _normalise_slow(slow_clients)])
 
 
 # --- lookups ---------------------------------------------------------------------------

@@ -295,7 +295,9 @@ def _parsed_batches(
 
 
 # How much of a file one call of the scanner reads (two threads, half each).
-_DIRECT_WINDOW = 32 * 1024 * 1024
+_DIRECT_WINDOW = 64 * 1024 * 1024
+# How many lines the scanner leaves to Polars before they are parsed.
+_REST_LINES = 20_000
 
 
 def _read_direct(
@@ -315,6 +317,11 @@ def _read_direct(
     except OSError as exc:
         raise InputFileError(inp.name, f"cannot be opened ({exc.strerror})") from None
     offset, line_no, reported = direct.offset, direct.line_no, direct.reported
+    # The lines left to Polars are parsed a few thousand at a time, not per
+    # window: each parse has a fixed cost of some milliseconds while both of
+    # the scanner's threads wait.
+    held: list[pl.DataFrame] = []
+    n_held = 0
     try:
         while True:
             try:
@@ -326,7 +333,7 @@ def _read_direct(
                     inp.name, f"read failed after line {line_no - 1} ({exc.strerror})"
                 ) from None
             if end == offset:
-                return
+                break
             # A window always ends past its start; anything else is a bug that
             # would read the same lines again.
             assert end > offset, (inp.name, offset, end)
@@ -337,9 +344,15 @@ def _read_direct(
                 reported = end
             offset, line_no = end, line_no + lines
             if rest.height:
-                yield rest
+                held.append(rest)
+                n_held += rest.height
+            if n_held >= _REST_LINES:
+                yield pl.concat(held)
+                held, n_held = [], 0
     finally:
         os.close(fd)
+    if held:
+        yield pl.concat(held)
 
 
 def parse_counted(
