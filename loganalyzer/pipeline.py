@@ -30,7 +30,7 @@ from loganalyzer.aggregate import (
     top,
 )
 from loganalyzer.anonymizers import AnonymizerSources, classify, stale_sources
-from loganalyzer.detect import Detection, format_for
+from loganalyzer.detect import SAMPLE_LINES, Detection, FormatDetectionError, format_for
 from loganalyzer.enrich import GeoDatabases, lookup
 from loganalyzer.errors import (
     InputError,
@@ -227,6 +227,21 @@ def _parsed_batches(
                 counter.rejected, counter.total, stats.first_reject or 0, inp.name, stats.format
             )
 
+    def read_rest(after: _Direct) -> Iterator[pl.DataFrame]:
+        # The rest of a plain file, read by the scanner: partials of the lines
+        # it leaves to Polars (its own sums leave at the end).
+        nonlocal sums
+        assert reduce_by is not None
+        assert file_fmt is not None
+        sums = sums or native.Sums()
+        for rest in _read_direct(inp, after, sums, stats, on_bytes):
+            rows, kept_out = parse_counted(
+                rest, file_fmt, columns, options, state, stats, counter, rejects
+            )
+            counted(rows, kept_out)
+            if rows.height:
+                yield partials(rows.lazy(), reduce_by).collect()
+
     items = _every_batch(inputs, on_bytes, faults, fmt, options, direct)
     for item in prefetch(items):
         inp, batch = item.inp, item.batch
@@ -253,6 +268,9 @@ def _parsed_batches(
             stats.format_match_rate = found.rate
         kind = native.kind_for(file_fmt, columns, options)
         fast: pl.DataFrame | None = None
+        if not batch.data and item.direct is not None:
+            yield from read_rest(item.direct)  # the scanner reads the whole file
+            continue
         if kind is not None and reduce_by is not None:
             # Summed per client as they are read (the sums leave at the end);
             # the rest go through the general parser below, which counts and
@@ -275,14 +293,8 @@ def _parsed_batches(
         if reduce_by is not None:
             if rows.height:
                 yield partials(rows.lazy(), reduce_by).collect()
-            if item.direct is not None and sums is not None:
-                for rest in _read_direct(inp, item.direct, sums, stats, on_bytes):
-                    rows, kept_out = parse_counted(
-                        rest, file_fmt, columns, options, state, stats, counter, rejects
-                    )
-                    counted(rows, kept_out)
-                    if rows.height:
-                        yield partials(rows.lazy(), reduce_by).collect()
+            if item.direct is not None:
+                yield from read_rest(item.direct)
             continue
         if fast is not None:
             # Partials are sums, minima and maxima: the order of rows is free.
@@ -411,6 +423,50 @@ class _Item:
     direct: _Direct | None = None
 
 
+# Enough of a file's start to hold the lines format detection samples.
+_HEAD_BYTES = 256 * 1024
+
+
+def _direct_head(
+    inp: InputFile,
+    fmt: LogFormat | None,
+    options: ParseOptions | None,
+    direct: Callable[[InputFile, LogFormat], int | None],
+) -> _Item | None:
+    """The first item of a plain file the scanner can read from its first byte.
+
+    Detection reads only the file's start: its sample is the first
+    ``SAMPLE_LINES`` data lines, the same lines the first batch would give
+    whenever the start holds that many. Otherwise (or for a file the scanner
+    cannot read) None, or an item carrying only the detection, and the reader
+    takes the usual path.
+    """
+    if not native.plain_file(inp):
+        return None
+    assert inp.path is not None
+    found = None
+    if fmt is None:
+        try:
+            with inp.path.open("rb") as f:
+                data = f.read(_HEAD_BYTES)
+        except OSError:
+            return None  # the usual path reports it
+        data = data[: data.rfind(b"\n") + 1]
+        if not data:
+            return None
+        lines = LineBatch(inp.name, 1, data).to_frame()
+        try:
+            found = format_for(AUTO, lines, source=inp.name, options=options)
+        except FormatDetectionError:
+            return None  # the usual path raises it, from the whole first batch
+        if found.sampled < SAMPLE_LINES:
+            return None
+    kind = direct(inp, found.format if found else cast(LogFormat, fmt))
+    empty = LineBatch(inp.name, 1, b"")
+    after = _Direct(kind, 0, 1, 0) if kind is not None else None
+    return _Item(inp, empty, True, found, None, after)
+
+
 def _every_batch(
     inputs: Sequence[InputFile],
     on_bytes: Callable[[int], None] | None,
@@ -430,6 +486,11 @@ def _every_batch(
     the scanner, which reads it on both cores without passing through Python.
     """
     for inp in inputs:
+        head = _direct_head(inp, fmt, options, direct) if direct is not None else None
+        if head is not None and head.direct is not None:
+            yield head
+            yield _Item(inp, None, False)
+            continue
         reported = 0
 
         def report(n: int) -> None:
@@ -445,8 +506,9 @@ def _every_batch(
                 yield _Item(inp, batch, starts)
                 continue
             starts = False
-            found = lines = None
-            if fmt is None:
+            found = head.found if head is not None else None
+            lines = None
+            if fmt is None and found is None:
                 lines = batch.to_frame()
                 found = format_for(AUTO, lines, source=inp.name, options=options)
             kind = direct(inp, found.format if found else cast(LogFormat, fmt)) if direct else None

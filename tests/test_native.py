@@ -442,3 +442,29 @@ def test_a_report_reads_a_plain_file_by_offset(tmp_path, city_db, monkeypatch):
     slow = pipeline.analyze([big], log_format="auto", by=["ip"]).rows
     assert fast.height > 50
     assert_frame_equal(fast, slow)
+
+
+def test_a_file_whose_start_is_all_comments_is_detected_from_its_first_batch(
+    tmp_path, city_db, monkeypatch
+):
+    # The scanner reads a file from its first byte when the file's start holds
+    # the lines detection samples; here it does not, and the first batch
+    # decides the format as it always did, the scanner reading on after it.
+    from loganalyzer.bench import generate_log
+
+    pipeline = importlib.import_module("loganalyzer.pipeline")
+    log = generate_log(tmp_path / "g.log", lines=2000, seed=4, city_db=city_db)
+    odd = tmp_path / "odd.log"
+    odd.write_bytes(
+        b"# " + b"x" * 97 + b"\n" * 1 + (b"# " + b"x" * 97 + b"\n") * 3000 + log.read_bytes()
+    )
+    heads = []
+    real = pipeline._direct_head
+    monkeypatch.setattr(pipeline, "_direct_head", lambda *a: heads.append(real(*a)) or heads[-1])
+    fast = pipeline.analyze([odd], by=["ip"])
+    assert heads == [None]
+    assert fast.meta["files"][0]["format"] == "combined"
+    monkeypatch.setenv("LOGANALYZER_NATIVE", "0")
+    slow = pipeline.analyze([odd], by=["ip"])
+    assert_frame_equal(fast.rows, slow.rows)
+    assert fast.meta["lines"] == slow.meta["lines"]

@@ -75,8 +75,11 @@ def test_report_equals_the_straightforward_pipeline(monkeypatch, dbs, generated,
     monkeypatch.setattr(
         native, "scan", lambda b, k, real=native.scan: scanned.append(b) or real(b, k)
     )
-    real_add = native.Sums.add
+    real_add, real_read = native.Sums.add, native.Sums.read
     monkeypatch.setattr(native.Sums, "add", lambda s, b, k: scanned.append(b) or real_add(s, b, k))
+    monkeypatch.setattr(
+        native.Sums, "read", lambda s, *a, **k: scanned.append(a) or real_read(s, *a, **k)
+    )
     for path, fmt in _logs(generated):
         fast = pipeline.analyze([path], log_format=fmt, dbs=dbs, by=by).rows
         with monkeypatch.context() as m:
