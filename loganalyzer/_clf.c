@@ -202,15 +202,24 @@ static int scan_line(const unsigned char *s, const unsigned char *e, int kind, F
 
 static PyObject *new_bytes(Py_ssize_t n) { return PyBytes_FromStringAndSize(NULL, n); }
 
+static int known_kind(int kind) {
+    if (kind == KIND_COMMON || kind == KIND_COMBINED) return 1;
+    PyErr_SetString(PyExc_ValueError, "kind must be 0 (common) or 1 (combined)");
+    return 0;
+}
+
+/* (data, kind) arguments; on success the caller releases view. */
+static int data_and_kind(PyObject *args, Py_buffer *view, int *kind) {
+    if (!PyArg_ParseTuple(args, "y*i", view, kind)) return 0;
+    if (known_kind(*kind)) return 1;
+    PyBuffer_Release(view);
+    return 0;
+}
+
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer view;
     int kind;
-    if (!PyArg_ParseTuple(args, "y*i", &view, &kind)) return NULL;
-    if (kind != KIND_COMMON && kind != KIND_COMBINED) {
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "kind must be 0 (common) or 1 (combined)");
-        return NULL;
-    }
+    if (!data_and_kind(args, &view, &kind)) return NULL;
     const unsigned char *data = view.buf, *end = data + view.len;
     Py_ssize_t lines = 0;
     for (const unsigned char *p = data; p < end; lines++) {
@@ -708,12 +717,7 @@ static PyObject *join_outs(Out **outs, int n, PyObject *end) {
 static PyObject *Reducer_add(Reducer *self, PyObject *args) {
     Py_buffer view;
     int kind;
-    if (!PyArg_ParseTuple(args, "y*i", &view, &kind)) return NULL;
-    if (kind != KIND_COMMON && kind != KIND_COMBINED) {
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "kind must be 0 (common) or 1 (combined)");
-        return NULL;
-    }
+    if (!data_and_kind(args, &view, &kind)) return NULL;
     if (!usable(self)) {
         PyBuffer_Release(&view);
         return NULL;
@@ -769,11 +773,8 @@ static PyObject *Reducer_add(Reducer *self, PyObject *args) {
 static PyObject *Reducer_read(Reducer *self, PyObject *args) {
     int fd, kind;
     long long offset, size;
-    if (!PyArg_ParseTuple(args, "iLLi", &fd, &offset, &size, &kind)) return NULL;
-    if (kind != KIND_COMMON && kind != KIND_COMBINED) {
-        PyErr_SetString(PyExc_ValueError, "kind must be 0 (common) or 1 (combined)");
+    if (!PyArg_ParseTuple(args, "iLLi", &fd, &offset, &size, &kind) || !known_kind(kind))
         return NULL;
-    }
     if (offset < 0 || size < 1) {
         PyErr_SetString(PyExc_ValueError, "offset must be >= 0 and size >= 1");
         return NULL;
