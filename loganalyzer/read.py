@@ -84,6 +84,10 @@ _PIECE = 1 << 20
 # Compressed bytes handed to a decoder at a time. This bounds what a corrupt
 # stream loses: the output of the decoder call that fails is never seen.
 _RAW_PIECE = 64 * 1024
+# gzip's decoder takes an output limit, so what a corrupt stream loses stays
+# within one piece of output whatever it is given: a larger input piece means
+# fewer calls (830 MB of gzip read in 0.84 s instead of 1.09 s).
+_GZIP_RAW_PIECE = 256 * 1024
 # zstd's decoder object has no output limit, and 64 bytes of zstd can stand for
 # 2 MB of zeros: its input slices start that small and grow while the output
 # stays small, so a bomb never inflates more than a couple of MB at once.
@@ -439,7 +443,7 @@ class _Decoder:
                 continue
             if self._done:
                 return b""
-            chunk = self._raw.read(_RAW_PIECE)
+            chunk = self._raw.read(_GZIP_RAW_PIECE if self._kind == "gzip" else _RAW_PIECE)
             if not chunk:
                 self._done = True
                 if self._fed:
