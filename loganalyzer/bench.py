@@ -336,8 +336,10 @@ def _count_lines(path: Path) -> int:
 
 
 def machine() -> dict[str, Any]:
-    """The facts needed to compare figures: cores, memory, Python, Polars."""
+    """The facts needed to compare figures: cores, memory, Python, Polars, the scanner."""
     import platform
+
+    from loganalyzer import native
 
     mem = None
     try:
@@ -350,6 +352,8 @@ def machine() -> dict[str, Any]:
         "memory_gb": mem,
         "python": platform.python_version(),
         "polars": pl.__version__,
+        # The report's subprocess inherits the environment, LOGANALYZER_NATIVE too.
+        "native_scanner": native.enabled(),
         "platform": platform.platform(),
     }
 

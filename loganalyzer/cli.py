@@ -1373,7 +1373,8 @@ def bench(
         )
     click.echo(
         f"machine  {m['cpus']} CPUs, {m['memory_gb']} GB, Python {m['python']}, "
-        f"Polars {m['polars']}; best of {result.repeat}"
+        f"Polars {m['polars']}, native scanner {'on' if m.get('native_scanner') else 'off'}; "
+        f"best of {result.repeat}"
     )
 
 
