@@ -823,9 +823,40 @@ static PyObject *Reducer_read(Reducer *self, PyObject *args) {
     return result;
 }
 
+/* Fold the second table into the first and empty it: one row per client, and
+   the memory of the second table back. 0 when out of memory. */
+static int fold_tables(Table *t) {
+    Table *from = &t[1];
+    for (size_t j = 0; j < from->cap; j++) {
+        Entry *e = &from->entries[j];
+        if (e->slot < 0) continue;
+        Acc *src = &from->acc[e->slot];
+        Key key;
+        make_key(&key, (const unsigned char *)from->names + e->key, e->len);
+        int32_t slot = table_slot(&t[0], &key, src->first);
+        if (slot < 0) return 0;
+        Acc *dst = &t[0].acc[slot];
+        for (int s = 0; s < N_SUMS; s++) dst->sums[s] += src->sums[s];
+        if (src->first < dst->first) dst->first = src->first;
+        if (src->last > dst->last) dst->last = src->last;
+    }
+    table_free(from);
+    return table_init(from);
+}
+
 static PyObject *Reducer_sums(Reducer *self, PyObject *noargs) {
     if (!usable(self)) return NULL;
     Table *t = self->tables;
+    int folded;
+    self->busy = 1;
+    Py_BEGIN_ALLOW_THREADS
+    folded = fold_tables(t);
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+    if (!folded) {
+        self->broken = 1;
+        return PyErr_NoMemory();
+    }
     Py_ssize_t n = (Py_ssize_t)(t[0].n + t[1].n);
     PyObject *sums = new_bytes(n * 8 * N_SUMS), *first = new_bytes(n * 8);
     PyObject *last = new_bytes(n * 8);

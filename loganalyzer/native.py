@@ -182,11 +182,11 @@ class Sums:
         return end, _rest_lines(batch, rest, rest_index), lines, accepted
 
     def partial(self) -> pl.DataFrame:
-        """The sums so far, one partial row per client and table.
+        """The sums so far, one partial row per client.
 
         The columns are ``client``, ``requests``, ``bytes_sent``, the status
-        classes, ``first_seen`` and ``last_seen``. A client may have two rows
-        (batches are summed in two halves); merging partials adds them up.
+        classes, ``first_seen`` and ``last_seen``. Each half of a batch is summed
+        into a table of its own; the second is folded into the first here.
         """
         n, names, sums, first, last = self._reducer.sums()
         columns = np.frombuffer(sums, np.int64).reshape(len(_SUMS), n)

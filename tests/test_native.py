@@ -297,6 +297,12 @@ def test_sums_of_a_batch_cut_in_two_halves(tmp_path, city_db):
     big = data * (3 * 2**20 // len(data) + 1)
     batches = [LineBatch("g.log", 1, big), LineBatch("g.log", 1 + big.count(b"\n"), data)]
     summed = _sums_equal_partials(batches, "combined")
+    sums = native.Sums()
+    sums.add(batches[0], 1)
+    partial = sums.partial()
+    # The two threads' tables are folded into one row per client.
+    assert partial[S.CLIENT].is_unique().all()
+    assert partial[S.REQUESTS].sum() > 0.95 * big.count(b"\n")
     assert summed > 0.95 * (big.count(b"\n") + data.count(b"\n"))
     assert native.Sums().partial().height == 0
 
