@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import json
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -622,3 +624,45 @@ def test_anon_db_of_home_made_types_still_gives_verdicts(tmp_path):
         # An empty record lists nothing, and neither does a miss.
         assert out["175.167.99.1"][S.ANONYMIZER] == "none_known"
         assert out["8.8.8.8"][S.ANONYMIZER] == "none_known"
+
+
+# --- networks read quickly ----------------------------------------------------------------
+
+_anon_module = importlib.import_module("loganalyzer.anonymizers")
+
+
+def _by_ipaddress(text: str):
+    net = _anon_module._network(text)
+    return (*_anon_module._net_range(net), _anon_module._show(net))
+
+
+@given(
+    st.one_of(
+        st.builds(
+            lambda ip, p, form: form(ip, p),
+            st.ip_addresses(v=4),
+            st.integers(min_value=0, max_value=32),
+            st.sampled_from(
+                [
+                    lambda ip, p: f"{ip}/{p}",
+                    lambda ip, p: str(ip),
+                    lambda ip, p: f" {ip}/{p}\t",
+                    lambda ip, p: f"{ip}/0{p}",
+                    lambda ip, p: f"0{ip}/{p}",
+                    lambda ip, p: f"{ip}/{p + 1}",
+                ]
+            ),
+        ),
+        st.ip_addresses(v=6).map(str),
+        st.text(alphabet="0123456789./:abcdef ", max_size=20),
+    )
+)
+def test_plain_ipv4_networks_read_as_ipaddress_reads_them(text):
+    try:
+        want = _by_ipaddress(text)
+    except ValueError as exc:
+        # Not a network: the same error, from ipaddress itself.
+        with pytest.raises(ValueError, match=re.escape(str(exc))):
+            _anon_module._cidr(text)
+        return
+    assert _anon_module._cidr(text) == want
