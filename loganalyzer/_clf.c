@@ -716,8 +716,12 @@ static PyObject *join_outs(Out **outs, int n, PyObject *end) {
 
 static PyObject *Reducer_add(Reducer *self, PyObject *args) {
     Py_buffer view;
-    int kind;
-    if (!data_and_kind(args, &view, &kind)) return NULL;
+    int kind, threads = 2;
+    if (!PyArg_ParseTuple(args, "y*i|i", &view, &kind, &threads)) return NULL;
+    if (!known_kind(kind)) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
     if (!usable(self)) {
         PyBuffer_Release(&view);
         return NULL;
@@ -732,7 +736,7 @@ static PyObject *Reducer_add(Reducer *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     /* Below a megabyte a thread costs more than it saves. */
     const unsigned char *cut =
-        view.len > (1 << 20)
+        view.len > (1 << 20) && threads > 1
             ? memchr(data + view.len / 2, '\n', (size_t)(view.len - view.len / 2))
             : NULL;
     pthread_t thread;
@@ -885,7 +889,7 @@ static PyObject *Reducer_sums(Reducer *self, PyObject *noargs) {
 
 static PyMethodDef Reducer_methods[] = {
     {"add", (PyCFunction)Reducer_add, METH_VARARGS,
-     "add(data, kind) -> (lines, accepted, rest, rest_index)\n\n"
+     "add(data, kind, threads=2) -> (lines, accepted, rest, rest_index)\n\n"
      "Sum the lines of the usual shape; hand back the rest verbatim."},
     {"read", (PyCFunction)Reducer_read, METH_VARARGS,
      "read(fd, offset, size, kind) -> (end, lines, accepted, rest, rest_index)\n\n"

@@ -132,6 +132,8 @@ class LineBatch:
     source: str
     first_line_no: int
     data: bytes | bytearray
+    # Inflated on the reader's thread, which then keeps a core busy.
+    compressed: bool = False
 
     def to_frame(self) -> pl.DataFrame:
         r"""Split the batch into a frame of ``source``, ``line_no``, ``line``.
@@ -628,7 +630,7 @@ def iter_batches(
         )
         for body in bodies:
             progress()
-            yield LineBatch(inp.name, line_no, body)
+            yield LineBatch(inp.name, line_no, body, compressed=not plain)
             line_no += count_lines(body) + (not body.endswith(b"\n"))
         progress()
     finally:
