@@ -647,6 +647,18 @@ static void *read_part(void *arg) {
     return NULL;
 }
 
+/* work(a), and work(b) on a thread of its own when two (in turn if no thread
+   can be started). */
+static void both(void *(*work)(void *), void *a, void *b, int two) {
+    pthread_t thread;
+    int threaded = two && pthread_create(&thread, NULL, work, b) == 0;
+    work(a);
+    if (threaded)
+        pthread_join(thread, NULL);
+    else if (two)
+        work(b);
+}
+
 typedef struct {
     PyObject_HEAD
     Table tables[2];
@@ -739,19 +751,12 @@ static PyObject *Reducer_add(Reducer *self, PyObject *args) {
         view.len > (1 << 20) && threads > 1
             ? memchr(data + view.len / 2, '\n', (size_t)(view.len - view.len / 2))
             : NULL;
-    pthread_t thread;
-    int threaded = 0;
     if (cut && cut + 1 < end) {
         n_parts = 2;
         parts[0].end = cut + 1;
         parts[1] = (Part){.table = &self->tables[1], .start = cut + 1, .end = end, .kind = kind};
-        threaded = pthread_create(&thread, NULL, sum_part, &parts[1]) == 0;
     }
-    sum_part(&parts[0]);
-    if (threaded)
-        pthread_join(thread, NULL);
-    else if (n_parts == 2)
-        sum_part(&parts[1]);
+    both(sum_part, &parts[0], &parts[1], n_parts == 2);
     Py_END_ALLOW_THREADS
 
     self->busy = 0;
@@ -794,13 +799,7 @@ static PyObject *Reducer_read(Reducer *self, PyObject *args) {
     int n_parts = size > 1 ? 2 : 1;
     self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
-    pthread_t thread;
-    int threaded = n_parts == 2 && pthread_create(&thread, NULL, read_part, &parts[1]) == 0;
-    read_part(&parts[0]);
-    if (threaded)
-        pthread_join(thread, NULL);
-    else if (n_parts == 2)
-        read_part(&parts[1]);
+    both(read_part, &parts[0], &parts[1], n_parts == 2);
     Py_END_ALLOW_THREADS
     self->busy = 0;
 
