@@ -324,6 +324,7 @@ typedef struct {
     /* "\n" then each address followed by "\n": Polars reads it as lines. */
     char *names;
     size_t names_len, names_cap;
+    uint64_t seed; /* of hash_key */
     /* The two threads' tables sit side by side: keep them off one cache line. */
     char pad[128];
 } Table;
@@ -371,9 +372,11 @@ typedef struct {
     int failed; /* out of memory */
 } Part;
 
-/* Every byte counts: addresses of one IPv6 network share their first 16. */
-static uint64_t hash_key(const unsigned char *p, size_t n) {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+/* Every byte counts: addresses of one IPv6 network share their first 16. The
+   seed is random per run: client strings come from the log, and a fixed hash
+   would let a crafted log make every insert probe a long chain. */
+static uint64_t hash_key(const unsigned char *p, size_t n, uint64_t seed) {
+    uint64_t h = (0x9e3779b97f4a7c15ULL ^ seed) ^ n;
     for (; n >= 8; p += 8, n -= 8) {
         uint64_t v;
         memcpy(&v, p, 8);
@@ -432,11 +435,11 @@ typedef struct {
     uint32_t len;
 } Key;
 
-static void make_key(Key *key, const unsigned char *client, size_t len) {
+static void make_key(Key *key, const unsigned char *client, size_t len, uint64_t seed) {
     memset(key->k, 0, sizeof key->k);
     memcpy(key->k, client, len < sizeof key->k ? len : sizeof key->k);
     key->len = (uint32_t)len, key->client = client;
-    key->hash = hash_key(client, len);
+    key->hash = hash_key(client, len, seed);
 }
 
 /* The client's slot in acc, added if new (with ts as its first and last time);
@@ -502,7 +505,7 @@ static int sum_lines(Table *t, int kind, const unsigned char *data, const unsign
             const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
             const unsigned char *e = nl ? nl : end, *next = nl ? nl + 1 : end;
             if (scan_line(p, e, kind, &f[n])) {
-                make_key(&keys[n], f[n].client, f[n].client_len);
+                make_key(&keys[n], f[n].client, f[n].client_len, t->seed);
                 __builtin_prefetch(&t->entries[keys[n].hash & (t->cap - 1)]);
                 n++;
             } else if (!out_rest(o, p, (size_t)(next - p), line)) {
@@ -667,14 +670,17 @@ typedef struct {
 } Reducer;
 
 static int Reducer_init(Reducer *self, PyObject *args, PyObject *kwds) {
-    static char *names[] = {NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, ":Reducer", names)) return -1;
+    static char *names[] = {"seed", NULL};
+    unsigned long long seed = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|K:Reducer", names, &seed)) return -1;
     for (int j = 0; j < 2; j++) {
         table_free(&self->tables[j]);
         if (!table_init(&self->tables[j])) {
             PyErr_NoMemory();
             return -1;
         }
+        /* Both tables alike: folding one into the other rehashes with it. */
+        self->tables[j].seed = seed;
     }
     self->busy = self->broken = 0;
     return 0;
@@ -835,7 +841,7 @@ static int fold_tables(Table *t) {
         if (e->slot < 0) continue;
         Acc *src = &from->acc[e->slot];
         Key key;
-        make_key(&key, (const unsigned char *)from->names + e->key, e->len);
+        make_key(&key, (const unsigned char *)from->names + e->key, e->len, t[0].seed);
         int32_t slot = table_slot(&t[0], &key, src->first);
         if (slot < 0) return 0;
         Acc *dst = &t[0].acc[slot];
@@ -843,8 +849,11 @@ static int fold_tables(Table *t) {
         if (src->first < dst->first) dst->first = src->first;
         if (src->last > dst->last) dst->last = src->last;
     }
+    uint64_t seed = from->seed;
     table_free(from);
-    return table_init(from);
+    int ok = table_init(from);
+    from->seed = seed;
+    return ok;
 }
 
 static PyObject *Reducer_sums(Reducer *self, PyObject *noargs) {

@@ -474,3 +474,34 @@ def test_a_file_whose_start_is_all_comments_is_detected_from_its_first_batch(
     slow = pipeline.analyze([odd], by=["ip"])
     assert_frame_equal(fast.rows, slow.rows)
     assert fast.meta["lines"] == slow.meta["lines"]
+
+
+def test_the_hash_seed_changes_nothing_but_the_order():
+    # Each run hashes clients with a random seed (a crafted log must not make
+    # every insert probe a long chain); the sums are the same whatever it is.
+    data = "\n".join(
+        GOOD.replace(
+            "175.167.3.4", f"2001:db8:{i % 7}::{i}" if i % 3 else f"10.0.{i % 9}.{i % 250}"
+        )
+        for i in range(5000)
+    ).encode()
+    frames = []
+    for seed in (0, 1, 2**64 - 1):
+        clf = importlib.import_module("loganalyzer._clf")
+        reducer = clf.Reducer(seed=seed)
+        reducer.add(data, 1)
+        n, names, sums, first, last = reducer.sums()
+        clients = pl.scan_lines(names, name=S.CLIENT).collect().to_series().slice(1).to_list()
+        # Per client: its seven sums (stored column by column), first and last time.
+        rows = [
+            (
+                client,
+                [sums[(c * n + i) * 8 : (c * n + i) * 8 + 8] for c in range(7)],
+                first[i * 8 : i * 8 + 8],
+                last[i * 8 : i * 8 + 8],
+            )
+            for i, client in enumerate(clients)
+        ]
+        frames.append(sorted(rows))
+    assert frames[0] == frames[1] == frames[2]
+    assert len(frames[0]) > 1000
