@@ -107,28 +107,24 @@ def scan(batch: LineBatch, kind: int) -> Scanned:
     """Split a batch into the lines the scanner read and the rest."""
     assert _clf is not None
     lines, index, clients, ts, status, nbytes, rest, rest_index = _clf.scan(batch.data, kind)
-    first = batch.first_line_no
-    client = pl.scan_lines(clients, name=S.CLIENT).collect().to_series().slice(1)
-    status_s = pl.Series(S.STATUS, np.frombuffer(status, np.int32))
-    bytes_s = pl.Series(S.BYTES, np.frombuffer(nbytes, np.int64))
     rows = pl.DataFrame(
         [
             pl.Series(S.LINE_NO, np.frombuffer(index, np.int64)),
-            client,
+            _names(clients, S.CLIENT),
             pl.Series(S.TS, np.frombuffer(ts, np.int64)),
-            status_s,
-            bytes_s,
+            pl.Series(S.STATUS, np.frombuffer(status, np.int32)),
+            pl.Series(S.BYTES, np.frombuffer(nbytes, np.int64)),
         ]
     ).select(
         pl.lit(batch.source, pl.String).alias(S.SOURCE),
-        pl.col(S.LINE_NO) + first,
+        pl.col(S.LINE_NO) + batch.first_line_no,
         pl.col(S.CLIENT),
         pl.col(S.TS).cast(S.DATETIME),
         # -1: the server wrote "-".
         pl.when(pl.col(S.STATUS) >= 0).then(pl.col(S.STATUS)).alias(S.STATUS),
         pl.when(pl.col(S.BYTES) >= 0).then(pl.col(S.BYTES)).alias(S.BYTES),
     )
-    return Scanned(rows, _rest_lines(batch, rest, rest_index), lines)
+    return Scanned(rows, _rest_lines(batch.source, batch.first_line_no, rest, rest_index), lines)
 
 
 # The sums reduce() returns, in its order (_clf.c's N_SUMS).
@@ -161,7 +157,7 @@ class Sums:
         # for the gzipped benchmark log), two otherwise.
         threads = 1 if batch.compressed else 2
         lines, accepted, rest, rest_index = self._reducer.add(batch.data, kind, threads)
-        return _rest_lines(batch, rest, rest_index), lines, accepted
+        return _rest_lines(batch.source, batch.first_line_no, rest, rest_index), lines, accepted
 
     def read(
         self, fd: int, offset: int, size: int, kind: int, *, source: str, line_no: int
@@ -183,8 +179,7 @@ class Sums:
                 further use.
         """
         end, lines, accepted, rest, rest_index = self._reducer.read(fd, offset, size, kind)
-        batch = LineBatch(source, line_no, b"")
-        return end, _rest_lines(batch, rest, rest_index), lines, accepted
+        return end, _rest_lines(source, line_no, rest, rest_index), lines, accepted
 
     def partial(self) -> pl.DataFrame:
         """The sums so far, one partial row per client.
@@ -197,7 +192,7 @@ class Sums:
         columns = np.frombuffer(sums, np.int64).reshape(len(_SUMS), n)
         return pl.DataFrame(
             [
-                pl.scan_lines(names, name=S.CLIENT).collect().to_series().slice(1),
+                _names(names, S.CLIENT),
                 *(pl.Series(name, col) for name, col in zip(_SUMS, columns, strict=True)),
                 pl.Series(S.FIRST_SEEN, np.frombuffer(first, np.int64)).cast(S.DATETIME),
                 pl.Series(S.LAST_SEEN, np.frombuffer(last, np.int64)).cast(S.DATETIME),
@@ -205,12 +200,19 @@ class Sums:
         )
 
 
-def _rest_lines(batch: LineBatch, rest: bytes, rest_index: bytes) -> pl.DataFrame:
+def _names(lines: bytes, name: str) -> pl.Series:
+    """The scanner's newline-ended names (after one leading newline) as a column."""
+    # The leading newline: Polars sniffs compression from a buffer's first bytes.
+    return pl.scan_lines(lines, name=name).collect().to_series().slice(1)
+
+
+def _rest_lines(source: str, first_line_no: int, rest: bytes, rest_index: bytes) -> pl.DataFrame:
+    """The lines the scanner handed back, numbered, for the general parser."""
     if not rest:
         return pl.DataFrame(
             schema={S.SOURCE: pl.String(), S.LINE_NO: pl.Int64(), S.LINE: pl.String()}
         )
-    frame = LineBatch(batch.source, 1, rest).to_frame()
+    frame = LineBatch(source, 1, rest).to_frame()
     return frame.with_columns(
-        pl.Series(S.LINE_NO, np.frombuffer(rest_index, np.int64)) + batch.first_line_no
+        pl.Series(S.LINE_NO, np.frombuffer(rest_index, np.int64)) + first_line_no
     )
