@@ -25,6 +25,7 @@ from loganalyzer.errors import ExitCode, LogAnalyzerError, OutputError, UsageErr
 
 if TYPE_CHECKING:
     from loganalyzer.anonymizers import AnonymizerSources
+    from loganalyzer.bench import Run
     from loganalyzer.parse import ParseOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -1342,30 +1343,41 @@ def bench(
         f"report   {result.report.seconds:6.2f} s   {result.lines_per_second:,.0f} lines/s, "
         f"peak {result.report.peak_rss_mb:,.0f} MB, {result.ratio:.2f}x the floor"
     )
-    if result.gzip is not None:
-        click.echo(
-            f"gzip     {result.gzip.seconds:6.2f} s   "
-            f"{result.gzip.seconds / result.report.seconds:.2f}x the plain-text report, "
-            f"peak {result.gzip.peak_rss_mb:,.0f} MB"
-        )
-    if result.files is not None and result.files.returncode != 0:
-        click.echo(f"files    failed (exit {result.files.returncode})")
-    elif result.files is not None:
-        click.echo(
-            f"files    {result.files.seconds:6.2f} s   {result.file_count} gzip files of the "
-            f"same lines, {result.files.seconds / result.report.seconds:.2f}x the one-file "
-            f"report, peak {result.files.peak_rss_mb:,.0f} MB"
-        )
-    if result.longer is not None and result.longer.returncode != 0:
-        click.echo(f"longer   failed (exit {result.longer.returncode})")
-    elif result.longer is not None:
-        click.echo(
-            f"longer   {result.longer.seconds:6.2f} s   "
+    report = result.report
+
+    def extra(label: str, run: Run | None, what: Callable[[Run], str]) -> None:
+        # One line per optional run: its time and what it compares, or its failure.
+        if run is None:
+            return
+        if run.returncode != 0:
+            click.echo(f"{label:<8} failed (exit {run.returncode})")
+            return
+        click.echo(f"{label:<8} {run.seconds:6.2f} s   {what(run)}")
+
+    extra(
+        "gzip",
+        result.gzip,
+        lambda r: (
+            f"{r.seconds / report.seconds:.2f}x the plain-text report, peak {r.peak_rss_mb:,.0f} MB"
+        ),
+    )
+    extra(
+        "files",
+        result.files,
+        lambda r: (
+            f"{result.file_count} gzip files of the same lines, "
+            f"{r.seconds / report.seconds:.2f}x the one-file report, peak {r.peak_rss_mb:,.0f} MB"
+        ),
+    )
+    extra(
+        "longer",
+        result.longer,
+        lambda r: (
             f"{result.longer_lines / result.lines:.2f}x the lines: "
-            f"{result.longer.seconds / result.report.seconds:.2f}x the time, "
-            f"peak {result.longer.peak_rss_mb:,.0f} MB "
-            f"({result.longer.peak_rss_mb / result.report.peak_rss_mb:.2f}x the memory)"
-        )
+            f"{r.seconds / report.seconds:.2f}x the time, peak {r.peak_rss_mb:,.0f} MB "
+            f"({r.peak_rss_mb / report.peak_rss_mb:.2f}x the memory)"
+        ),
+    )
     for name, run in result.peers.items():
         rate = f"{result.lines / run.seconds:,.0f} lines/s" if run.returncode == 0 else "failed"
         click.echo(

@@ -219,7 +219,7 @@ def _parsed_batches(
         kind = native.kind_for(found, columns, options)
         return kind if kind is not None and native.plain_file(inp) else None
 
-    def counted(rows: pl.DataFrame, kept_out: int) -> None:
+    def counted(kept_out: int) -> None:
         nonlocal nonblank_rejects
         nonblank_rejects += kept_out
         if max_bad_lines is not None and counter.rejected > max_bad_lines:
@@ -238,7 +238,7 @@ def _parsed_batches(
             rows, kept_out = parse_counted(
                 rest, file_fmt, columns, options, state, stats, counter, rejects
             )
-            counted(rows, kept_out)
+            counted(kept_out)
             if rows.height:
                 yield partials(rows.lazy(), reduce_by).collect()
 
@@ -289,7 +289,7 @@ def _parsed_batches(
         rows, kept_out = parse_counted(
             lines, file_fmt, columns, options, state, stats, counter, rejects
         )
-        counted(rows, kept_out)
+        counted(kept_out)
         if reduce_by is not None:
             if rows.height:
                 yield partials(rows.lazy(), reduce_by).collect()
