@@ -26,6 +26,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -336,9 +339,37 @@ typedef struct {
     int64_t *index; /* each handed-back line's number within the part, from 0 */
     size_t n_rest, index_cap;
     Py_ssize_t lines, accepted;
+    /* Reading a file: where the lines are, not their bytes, so a window of
+       nothing but odd lines costs a few numbers (runs of lines, four int64
+       each: file offset, length, first line's number, lines) and Python reads
+       them back a piece at a time. buf's first byte is at file offset buf_off. */
+    int spans;
+    const unsigned char *buf;
+    int64_t buf_off;
 } Out;
 
+static int out_span(Out *o, const unsigned char *p, size_t n, int64_t line) {
+    int64_t off = o->buf_off + (int64_t)(p - o->buf);
+    if (o->n_rest) {
+        int64_t *last = &o->index[4 * (o->n_rest - 1)];
+        if (last[0] + last[1] == off && last[2] + last[3] == line) {
+            last[1] += (int64_t)n, last[3] += 1;
+            return 1;
+        }
+    }
+    if (4 * (o->n_rest + 1) > o->index_cap) {
+        size_t cap = o->index_cap ? o->index_cap * 2 : 1024;
+        int64_t *x = realloc(o->index, cap * sizeof(int64_t));
+        if (!x) return 0;
+        o->index = x, o->index_cap = cap;
+    }
+    int64_t *span = &o->index[4 * o->n_rest++];
+    span[0] = off, span[1] = (int64_t)n, span[2] = line, span[3] = 1;
+    return 1;
+}
+
 static int out_rest(Out *o, const unsigned char *p, size_t n, int64_t line) {
+    if (o->spans) return out_span(o, p, n, line);
     if (o->rest_len + n > o->rest_cap) {
         size_t cap = o->rest_cap ? o->rest_cap : 1 << 16;
         while (cap < o->rest_len + n) cap *= 2;
@@ -363,9 +394,13 @@ static void out_free(Out *o) {
     memset(o, 0, sizeof *o);
 }
 
+typedef struct Groups Groups; /* below, with the grouped sums */
+
 /* What one thread does to one part of a batch in memory. */
 typedef struct {
     Table *table;
+    const Groups *groups; /* NULL: per-client sums */
+    Acc *gacc;
     const unsigned char *start, *end; /* whole lines */
     int kind;
     Out out;
@@ -481,6 +516,155 @@ static int32_t table_slot(Table *t, const Key *key, int64_t ts) {
 }
 
 /*
+ * Grouped sums (a report whose keys all come from the client's lookup, such
+ * as --by region). Each client is looked up once, by Python, and from then on
+ * its lines are summed straight into its group's sums. What is kept per
+ * client is only its key and its group, 32 bytes in the table, so memory
+ * grows little with the number of clients (issue 6: a log four times longer
+ * must not need much more). Clients not yet looked up are summed in the
+ * per-thread tables above until Python assigns them a group.
+ *
+ * The group's distinct clients are counted as report rows count them: by the
+ * canonical address (the "who"), which Python gives with the group. A who is
+ * kept in the table as a key of its own, so a second spelling of an address
+ * finds it there and is not counted twice.
+ */
+enum { G_EMPTY = -2, G_DROPPED = -1 };
+
+typedef struct {
+    uint64_t k[2];  /* the key's first 16 bytes, zero-padded */
+    uint32_t hash;  /* the low half of hash_key */
+    uint32_t tail;  /* offset of bytes 17.. in Groups.tails */
+    uint32_t len;
+    int32_t group;  /* G_DROPPED: filtered out; G_EMPTY: a free slot */
+} GEntry;
+
+struct Groups {
+    GEntry *entries;
+    size_t cap, n;
+    char *tails;
+    size_t tails_len, tails_cap;
+    Acc *acc[2]; /* each thread's sums per group */
+    uint64_t *unique;
+    size_t n_groups, groups_cap;
+};
+
+static int groups_init(Groups *g) {
+    memset(g, 0, sizeof *g);
+    g->cap = 1024;
+    g->entries = malloc(g->cap * sizeof(GEntry));
+    if (!g->entries) return 0;
+    for (size_t i = 0; i < g->cap; i++) g->entries[i].group = G_EMPTY;
+    return 1;
+}
+
+static void groups_free(Groups *g) {
+    free(g->entries), free(g->tails), free(g->acc[0]), free(g->acc[1]), free(g->unique);
+    memset(g, 0, sizeof *g);
+}
+
+/* Where a key's probe starts. The table grows by half, not double (a quarter
+   less memory on average), so the hash is mapped onto it by a multiply, not a mask. */
+static size_t g_home(size_t cap, uint32_t hash) { return (size_t)(((uint64_t)hash * cap) >> 32); }
+
+static size_t g_next(size_t cap, size_t i) { return i + 1 == cap ? 0 : i + 1; }
+
+/* The key's group, or G_EMPTY when it is not in the table. */
+static int32_t groups_find(const Groups *g, const Key *key) {
+    size_t i = g_home(g->cap, (uint32_t)key->hash);
+    const GEntry *e = g->entries;
+    for (; e[i].group != G_EMPTY; i = g_next(g->cap, i)) {
+        if (e[i].hash == (uint32_t)key->hash && e[i].len == key->len && e[i].k[0] == key->k[0] &&
+            e[i].k[1] == key->k[1] &&
+            (key->len <= 16 ||
+             memcmp(g->tails + e[i].tail, key->client + 16, key->len - 16) == 0))
+            return e[i].group;
+    }
+    return G_EMPTY;
+}
+
+static int groups_grow(Groups *g) {
+    size_t cap = g->cap + g->cap / 2;
+    if (cap > UINT32_MAX) return 0;
+    GEntry *e = malloc(cap * sizeof(GEntry));
+    if (!e) return 0;
+    for (size_t i = 0; i < cap; i++) e[i].group = G_EMPTY;
+    for (size_t j = 0; j < g->cap; j++) {
+        GEntry *old = &g->entries[j];
+        if (old->group == G_EMPTY) continue;
+        size_t i = g_home(cap, old->hash);
+        while (e[i].group != G_EMPTY) i = g_next(cap, i);
+        e[i] = *old;
+    }
+    free(g->entries);
+    g->entries = e;
+    g->cap = cap;
+    return 1;
+}
+
+/* Add a key that is not in the table. 0 when out of memory (or past 4 GB of
+   long keys, which the 32-bit offsets cannot reach). */
+static int groups_insert(Groups *g, const Key *key, int32_t group) {
+    if ((g->n + 1) * 4 > g->cap * 3 && !groups_grow(g)) return 0;
+    uint32_t tail = 0;
+    if (key->len > 16) {
+        size_t more = key->len - 16;
+        if (g->tails_len + more > UINT32_MAX) return 0;
+        if (g->tails_len + more > g->tails_cap) {
+            size_t cap = g->tails_cap ? g->tails_cap : 1 << 16;
+            while (cap < g->tails_len + more) cap *= 2;
+            char *t = realloc(g->tails, cap);
+            if (!t) return 0;
+            g->tails = t, g->tails_cap = cap;
+        }
+        tail = (uint32_t)g->tails_len;
+        memcpy(g->tails + g->tails_len, key->client + 16, more);
+        g->tails_len += more;
+    }
+    size_t i = g_home(g->cap, (uint32_t)key->hash);
+    while (g->entries[i].group != G_EMPTY) i = g_next(g->cap, i);
+    GEntry *e = &g->entries[i];
+    e->k[0] = key->k[0], e->k[1] = key->k[1];
+    e->hash = (uint32_t)key->hash, e->tail = tail, e->len = key->len, e->group = group;
+    g->n++;
+    return 1;
+}
+
+static void acc_empty(Acc *a) {
+    memset(a->sums, 0, sizeof a->sums);
+    a->first = INT64_MAX, a->last = INT64_MIN;
+}
+
+static void acc_fold(Acc *into, const Acc *from) {
+    for (int s = 0; s < N_SUMS; s++) into->sums[s] += from->sums[s];
+    if (from->first < into->first) into->first = from->first;
+    if (from->last > into->last) into->last = from->last;
+}
+
+/* Room for groups [0, n). 0 when out of memory. */
+static int groups_reserve(Groups *g, size_t n) {
+    if (n <= g->n_groups) return 1;
+    if (n > g->groups_cap) {
+        size_t cap = g->groups_cap ? g->groups_cap : 256;
+        while (cap < n) cap *= 2;
+        for (int j = 0; j < 2; j++) {
+            Acc *a = realloc(g->acc[j], cap * sizeof(Acc));
+            if (!a) return 0;
+            g->acc[j] = a;
+        }
+        uint64_t *u = realloc(g->unique, cap * sizeof(uint64_t));
+        if (!u) return 0;
+        g->unique = u, g->groups_cap = cap;
+    }
+    for (size_t i = g->n_groups; i < n; i++) {
+        acc_empty(&g->acc[0][i]), acc_empty(&g->acc[1][i]);
+        g->unique[i] = 0;
+    }
+    g->n_groups = n;
+    return 1;
+}
+
+/*
  * Lines go through in groups: parse a group and ask the memory for each
  * client's table entry, then look them up and ask for their sums, then add.
  * A table of a hundred thousand clients is far bigger than the caches, and
@@ -490,13 +674,16 @@ enum { GROUP = 16 };
 
 /* Sum the lines in [data, end), each ending in a newline but perhaps the
    last; hand the rest to o. 0 when out of memory. */
-static int sum_lines(Table *t, int kind, const unsigned char *data, const unsigned char *end,
-                     Out *o) {
+static int sum_lines(Table *t, const Groups *g, Acc *gacc, int kind, const unsigned char *data,
+                     const unsigned char *end, Out *o) {
     /* Counters in locals: the two threads' Outs share a cache line. */
     Py_ssize_t line = o->lines, accepted = 0;
     Fields f[GROUP];
     Key keys[GROUP];
     int32_t slots[GROUP];
+    /* Where each line's sums go: its group (with g), a client of t, or nowhere
+       (its client is filtered out). Indices, not pointers: t->acc can move. */
+    enum { TO_NOWHERE, TO_GROUP, TO_CLIENT } to[GROUP];
     const unsigned char *p = data;
     int ok = 1;
     while (p < end && ok) {
@@ -506,7 +693,10 @@ static int sum_lines(Table *t, int kind, const unsigned char *data, const unsign
             const unsigned char *e = nl ? nl : end, *next = nl ? nl + 1 : end;
             if (scan_line(p, e, kind, &f[n])) {
                 make_key(&keys[n], f[n].client, f[n].client_len, t->seed);
-                __builtin_prefetch(&t->entries[keys[n].hash & (t->cap - 1)]);
+                if (g)
+                    __builtin_prefetch(&g->entries[g_home(g->cap, (uint32_t)keys[n].hash)]);
+                else
+                    __builtin_prefetch(&t->entries[keys[n].hash & (t->cap - 1)]);
                 n++;
             } else if (!out_rest(o, p, (size_t)(next - p), line)) {
                 /* Verbatim, with its own line end, for the general parser. */
@@ -516,11 +706,21 @@ static int sum_lines(Table *t, int kind, const unsigned char *data, const unsign
             p = next;
         }
         for (int j = 0; j < n && ok; j++) {
-            if ((slots[j] = table_slot(t, &keys[j], f[j].ts)) < 0) ok = 0;
-            else __builtin_prefetch(&t->acc[slots[j]], 1);
+            int32_t group = g ? groups_find(g, &keys[j]) : G_EMPTY;
+            if (group != G_EMPTY) {
+                to[j] = group >= 0 ? TO_GROUP : TO_NOWHERE;
+                slots[j] = group;
+            } else if ((slots[j] = table_slot(t, &keys[j], f[j].ts)) < 0) {
+                ok = 0;
+            } else {
+                to[j] = TO_CLIENT;
+                __builtin_prefetch(&t->acc[slots[j]], 1);
+            }
         }
         for (int j = 0; j < n && ok; j++) {
-            Acc *a = &t->acc[slots[j]];
+            accepted++;
+            if (to[j] == TO_NOWHERE) continue;
+            Acc *a = to[j] == TO_GROUP ? &gacc[slots[j]] : &t->acc[slots[j]];
             if (f[j].ts < a->first) a->first = f[j].ts;
             if (f[j].ts > a->last) a->last = f[j].ts;
             a->sums[0] += 1;
@@ -528,7 +728,6 @@ static int sum_lines(Table *t, int kind, const unsigned char *data, const unsign
             if (f[j].bytes >= 0) a->sums[1] += (uint64_t)f[j].bytes;
             int64_t klass = f[j].status < 0 ? 0 : f[j].status / 100;
             a->sums[klass >= 2 && klass <= 5 ? klass : 6] += 1;
-            accepted++;
         }
     }
     o->lines = line;
@@ -538,7 +737,7 @@ static int sum_lines(Table *t, int kind, const unsigned char *data, const unsign
 
 static void *sum_part(void *arg) {
     Part *w = arg;
-    w->failed = !sum_lines(w->table, w->kind, w->start, w->end, &w->out);
+    w->failed = !sum_lines(w->table, w->groups, w->gacc, w->kind, w->start, w->end, &w->out);
     return NULL;
 }
 
@@ -550,6 +749,8 @@ static void *sum_part(void *arg) {
  */
 typedef struct {
     Table *table;
+    const Groups *groups; /* NULL: per-client sums */
+    Acc *gacc;
     int fd, kind;
     int64_t start, stop;
     int find_start; /* start is not known to begin a line: skip to the next one */
@@ -634,7 +835,9 @@ static void *read_part(void *arg) {
             unsigned char *nl = last_newline(p, end);
             whole = nl ? nl + 1 : p;
         }
-        if (whole > p && !sum_lines(w->table, w->kind, p, whole, &w->out)) {
+        w->out.buf = buf, w->out.buf_off = pos;
+        if (whole > p &&
+            !sum_lines(w->table, w->groups, w->gacc, w->kind, p, whole, &w->out)) {
             w->failed = 1;
             break;
         }
@@ -665,14 +868,24 @@ static void both(void *(*work)(void *), void *a, void *b, int two) {
 typedef struct {
     PyObject_HEAD
     Table tables[2];
-    int busy;   /* a batch is being added (the GIL is released meanwhile) */
+    Groups groups;
+    int grouped; /* sums per group (see Groups), not per client */
+    int busy;    /* a batch is being added (the GIL is released meanwhile) */
     int broken; /* out of memory part-way: the sums are incomplete */
 } Reducer;
 
 static int Reducer_init(Reducer *self, PyObject *args, PyObject *kwds) {
-    static char *names[] = {"seed", NULL};
+    static char *names[] = {"seed", "grouped", NULL};
     unsigned long long seed = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|K:Reducer", names, &seed)) return -1;
+    int grouped = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|Kp:Reducer", names, &seed, &grouped))
+        return -1;
+    groups_free(&self->groups);
+    if (!groups_init(&self->groups)) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->grouped = grouped;
     for (int j = 0; j < 2; j++) {
         table_free(&self->tables[j]);
         if (!table_init(&self->tables[j])) {
@@ -688,11 +901,12 @@ static int Reducer_init(Reducer *self, PyObject *args, PyObject *kwds) {
 
 static void Reducer_dealloc(Reducer *self) {
     for (int j = 0; j < 2; j++) table_free(&self->tables[j]);
+    groups_free(&self->groups);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int usable(Reducer *self) {
-    if (!self->tables[0].entries || !self->tables[1].entries) {
+    if (!self->tables[0].entries || !self->tables[1].entries || !self->groups.entries) {
         PyErr_SetString(PyExc_RuntimeError, "Reducer was not initialised");
         return 0;
     }
@@ -707,8 +921,8 @@ static int usable(Reducer *self) {
     return 1;
 }
 
-/* (lines, accepted, rest, rest_index), with end first when given. */
-static PyObject *join_outs(Out **outs, int n, PyObject *end) {
+/* (lines, accepted, rest, rest_index): the parts' handed-back lines, numbered. */
+static PyObject *join_outs(Out **outs, int n) {
     Py_ssize_t lines = 0, accepted = 0, rest_len = 0, n_rest = 0;
     for (int j = 0; j < n; j++) {
         lines += outs[j]->lines, accepted += outs[j]->accepted;
@@ -725,11 +939,32 @@ static PyObject *join_outs(Out **outs, int n, PyObject *end) {
             for (size_t r = 0; r < outs[j]->n_rest; r++) *o_index++ = outs[j]->index[r] + base;
             base += outs[j]->lines;
         }
-        result = end ? Py_BuildValue("OnnOO", end, lines, accepted, rest, rest_index)
-                     : Py_BuildValue("nnOO", lines, accepted, rest, rest_index);
+        result = Py_BuildValue("nnOO", lines, accepted, rest, rest_index);
     }
     Py_XDECREF(rest), Py_XDECREF(rest_index);
     return result;
+}
+
+/* (end, lines, accepted, spans): the parts' runs of handed-back lines, their
+   line numbers counted from the first part's first line. */
+static PyObject *join_spans(Out **outs, int n, int64_t end) {
+    Py_ssize_t lines = 0, accepted = 0, n_spans = 0;
+    for (int j = 0; j < n; j++) {
+        lines += outs[j]->lines, accepted += outs[j]->accepted;
+        n_spans += (Py_ssize_t)outs[j]->n_rest;
+    }
+    PyObject *spans = new_bytes(n_spans * 4 * 8);
+    if (!spans) return NULL;
+    int64_t *o = (int64_t *)PyBytes_AS_STRING(spans);
+    Py_ssize_t base = 0;
+    for (int j = 0; j < n; j++) {
+        for (size_t r = 0; r < outs[j]->n_rest; r++, o += 4) {
+            memcpy(o, &outs[j]->index[4 * r], 4 * sizeof(int64_t));
+            o[2] += base;
+        }
+        base += outs[j]->lines;
+    }
+    return Py_BuildValue("LnnN", (long long)end, lines, accepted, spans);
 }
 
 static PyObject *Reducer_add(Reducer *self, PyObject *args) {
@@ -748,7 +983,9 @@ static PyObject *Reducer_add(Reducer *self, PyObject *args) {
     Part parts[2];
     memset(parts, 0, sizeof parts);
     int n_parts = 1;
-    parts[0] = (Part){.table = &self->tables[0], .start = data, .end = end, .kind = kind};
+    const Groups *groups = self->grouped ? &self->groups : NULL;
+    parts[0] = (Part){.table = &self->tables[0], .groups = groups, .gacc = self->groups.acc[0],
+                      .start = data, .end = end, .kind = kind};
     self->busy = 1;
 
     Py_BEGIN_ALLOW_THREADS
@@ -760,7 +997,9 @@ static PyObject *Reducer_add(Reducer *self, PyObject *args) {
     if (cut && cut + 1 < end) {
         n_parts = 2;
         parts[0].end = cut + 1;
-        parts[1] = (Part){.table = &self->tables[1], .start = cut + 1, .end = end, .kind = kind};
+        parts[1] = (Part){.table = &self->tables[1], .groups = groups,
+                          .gacc = self->groups.acc[1], .start = cut + 1, .end = end,
+                          .kind = kind};
     }
     both(sum_part, &parts[0], &parts[1], n_parts == 2);
     Py_END_ALLOW_THREADS
@@ -773,14 +1012,14 @@ static PyObject *Reducer_add(Reducer *self, PyObject *args) {
         self->broken = 1;
         PyErr_NoMemory();
     } else {
-        result = join_outs(outs, n_parts, NULL);
+        result = join_outs(outs, n_parts);
     }
     out_free(outs[0]), out_free(outs[1]);
     return result;
 }
 
 /*
- * read(fd, offset, size, kind) -> (end, lines, accepted, rest, rest_index)
+ * read(fd, offset, size, kind) -> (end, lines, accepted, spans)
  * Sum the lines of a plain file that start in [offset, offset + size), where
  * offset starts a line; end is just after the last of them (the file's size
  * at its end). Two threads read and sum a half each.
@@ -798,10 +1037,14 @@ static PyObject *Reducer_read(Reducer *self, PyObject *args) {
     ReadPart parts[2];
     memset(parts, 0, sizeof parts);
     int64_t mid = offset + size / 2, stop = offset + size;
-    parts[0] = (ReadPart){.table = &self->tables[0], .fd = fd, .kind = kind, .start = offset,
+    const Groups *groups = self->grouped ? &self->groups : NULL;
+    parts[0] = (ReadPart){.table = &self->tables[0], .groups = groups,
+                          .gacc = self->groups.acc[0], .fd = fd, .kind = kind, .start = offset,
                           .stop = size > 1 ? mid : stop};
-    parts[1] = (ReadPart){.table = &self->tables[1], .fd = fd, .kind = kind, .start = mid,
+    parts[1] = (ReadPart){.table = &self->tables[1], .groups = groups,
+                          .gacc = self->groups.acc[1], .fd = fd, .kind = kind, .start = mid,
                           .stop = stop, .find_start = 1};
+    parts[0].out.spans = parts[1].out.spans = 1;
     int n_parts = size > 1 ? 2 : 1;
     self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
@@ -824,9 +1067,7 @@ static PyObject *Reducer_read(Reducer *self, PyObject *args) {
         /* The second share ends the window unless the first ran past it (one
            line across the middle, or the file's end). */
         int64_t end = parts[0].end >= parts[1].end || n_parts == 1 ? parts[0].end : parts[1].end;
-        PyObject *e = PyLong_FromLongLong(end);
-        if (e) result = join_outs(outs, n_parts, e);
-        Py_XDECREF(e);
+        result = join_spans(outs, n_parts, end);
     }
     out_free(outs[0]), out_free(outs[1]);
     return result;
@@ -839,15 +1080,11 @@ static int fold_tables(Table *t) {
     for (size_t j = 0; j < from->cap; j++) {
         Entry *e = &from->entries[j];
         if (e->slot < 0) continue;
-        Acc *src = &from->acc[e->slot];
         Key key;
         make_key(&key, (const unsigned char *)from->names + e->key, e->len, t[0].seed);
-        int32_t slot = table_slot(&t[0], &key, src->first);
+        int32_t slot = table_slot(&t[0], &key, from->acc[e->slot].first);
         if (slot < 0) return 0;
-        Acc *dst = &t[0].acc[slot];
-        for (int s = 0; s < N_SUMS; s++) dst->sums[s] += src->sums[s];
-        if (src->first < dst->first) dst->first = src->first;
-        if (src->last > dst->last) dst->last = src->last;
+        acc_fold(&t[0].acc[slot], &from->acc[e->slot]);
     }
     uint64_t seed = from->seed;
     table_free(from);
@@ -856,19 +1093,35 @@ static int fold_tables(Table *t) {
     return ok;
 }
 
-static PyObject *Reducer_sums(Reducer *self, PyObject *noargs) {
-    if (!usable(self)) return NULL;
-    Table *t = self->tables;
+/* usable(), and whether the reducer sums per group as the method needs. */
+static int usable_as(Reducer *self, int grouped) {
+    if (!usable(self)) return 0;
+    if (self->grouped != grouped) {
+        PyErr_SetString(PyExc_RuntimeError, grouped ? "Reducer sums per client, not per group"
+                                                    : "Reducer sums per group, not per client");
+        return 0;
+    }
+    return 1;
+}
+
+/* Fold the second per-client table into the first, without the GIL. */
+static int fold_clients(Reducer *self) {
     int folded;
     self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
-    folded = fold_tables(t);
+    folded = fold_tables(self->tables);
     Py_END_ALLOW_THREADS
     self->busy = 0;
     if (!folded) {
         self->broken = 1;
-        return PyErr_NoMemory();
+        PyErr_NoMemory();
     }
+    return folded;
+}
+
+static PyObject *Reducer_sums(Reducer *self, PyObject *noargs) {
+    if (!usable_as(self, 0) || !fold_clients(self)) return NULL;
+    Table *t = self->tables;
     Py_ssize_t n = (Py_ssize_t)(t[0].n + t[1].n);
     PyObject *sums = new_bytes(n * 8 * N_SUMS), *first = new_bytes(n * 8);
     PyObject *last = new_bytes(n * 8);
@@ -895,15 +1148,229 @@ static PyObject *Reducer_sums(Reducer *self, PyObject *noargs) {
     return Py_BuildValue("nNNNN", n, names, sums, first, last);
 }
 
+static PyObject *Reducer_waiting(Reducer *self, PyObject *noargs) {
+    return PyLong_FromSize_t(self->tables[0].n + self->tables[1].n);
+}
+
+/* pending() -> names: the clients not yet given a group, "\n" first and after
+   each, in the order assign() takes their groups. */
+static PyObject *Reducer_pending(Reducer *self, PyObject *noargs) {
+    if (!usable_as(self, 1) || !fold_clients(self)) return NULL;
+    return PyBytes_FromStringAndSize(self->tables[0].names, (Py_ssize_t)self->tables[0].names_len);
+}
+
+/* The next "\n"-ended name at *p (before end), or NULL; *p moves past it. */
+static const unsigned char *next_name(const unsigned char **p, const unsigned char *end,
+                                      size_t *len) {
+    const unsigned char *nl = *p < end ? memchr(*p, '\n', (size_t)(end - *p)) : NULL;
+    if (!nl) return NULL;
+    const unsigned char *name = *p;
+    *len = (size_t)(nl - name);
+    *p = nl + 1;
+    return name;
+}
+
+/* Whether names ("\n" first and after each) holds exactly n names. */
+static int holds_names(const Py_buffer *names, size_t n) {
+    const unsigned char *p = names->buf, *end = p + names->len;
+    if (names->len < 1 || *p != '\n' || end[-1] != '\n') return n == 0 && names->len <= 1;
+    size_t count = 0;
+    for (p++; p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++) count++;
+    return count == n;
+}
+
+/* Give each pending client its group; count its who once; fold its sums in. */
+static int assign_groups(Reducer *self, const int32_t *group, const Py_buffer *whos) {
+    Table *t = &self->tables[0];
+    Groups *g = &self->groups;
+    const unsigned char *cp = (const unsigned char *)t->names + 1;
+    const unsigned char *cend = (const unsigned char *)t->names + t->names_len;
+    const unsigned char *wp = (const unsigned char *)whos->buf + 1;
+    const unsigned char *wend = (const unsigned char *)whos->buf + whos->len;
+    for (size_t c = 0; c < t->n; c++) {
+        size_t clen = 0, wlen = 0;
+        const unsigned char *client = next_name(&cp, cend, &clen);
+        const unsigned char *who = next_name(&wp, wend, &wlen);
+        Key ck, wk;
+        make_key(&wk, who, wlen, t->seed);
+        if (groups_find(g, &wk) == G_EMPTY) {
+            if (group[c] >= 0) g->unique[group[c]]++;
+            if (!groups_insert(g, &wk, group[c])) return 0;
+        }
+        if (clen != wlen || memcmp(client, who, clen) != 0) {
+            make_key(&ck, client, clen, t->seed);
+            if (groups_find(g, &ck) == G_EMPTY && !groups_insert(g, &ck, group[c])) return 0;
+        }
+        if (group[c] >= 0) acc_fold(&g->acc[0][group[c]], &t->acc[c]);
+    }
+    uint64_t seed = t->seed;
+    table_free(t);
+    int ok = table_init(t);
+    t->seed = seed;
+    return ok;
+}
+
+/*
+ * assign(groups, whos): the pending clients' groups (int32, -1 for a client the
+ * report leaves out) and their canonical addresses ("\n" first and after each),
+ * in pending() order. Their sums move to their groups, and every later line of
+ * theirs is summed there directly.
+ */
+static PyObject *Reducer_assign(Reducer *self, PyObject *args) {
+    Py_buffer gv, wv;
+    if (!PyArg_ParseTuple(args, "y*y*", &gv, &wv)) return NULL;
+    PyObject *result = NULL;
+    Table *t = self->tables;
+    size_t n = t[0].n;
+    const int32_t *group = gv.buf;
+    if (!usable_as(self, 1)) goto done;
+    if (t[1].n != 0 || (size_t)gv.len != n * sizeof(int32_t) || !holds_names(&wv, n)) {
+        PyErr_SetString(PyExc_ValueError, "assign() needs one group and one who per pending client");
+        goto done;
+    }
+    int32_t top = -1;
+    for (size_t c = 0; c < n; c++) {
+        /* New groups are numbered on from the last: at most one per client. */
+        if (group[c] < -1 || (group[c] >= 0 && (size_t)group[c] >= self->groups.n_groups + n)) {
+            PyErr_SetString(PyExc_ValueError, "assign() got a group out of range");
+            goto done;
+        }
+        if (group[c] > top) top = group[c];
+    }
+    if (!groups_reserve(&self->groups, (size_t)top + 1)) {
+        self->broken = 1;
+        PyErr_NoMemory();
+        goto done;
+    }
+    int ok;
+    self->busy = 1;
+    Py_BEGIN_ALLOW_THREADS
+    ok = assign_groups(self, group, &wv);
+#if defined(__GLIBC__)
+    /* The pending tables were just emptied: give their pages back, or glibc
+       keeps them, and a long log's peak grows with each round (issue 6). */
+    malloc_trim(0);
+#endif
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+    if (!ok) {
+        self->broken = 1;
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&gv), PyBuffer_Release(&wv);
+    return result;
+}
+
+/* Add partials made elsewhere (by Polars, from the lines the scanner left). */
+static int merge_rows(Reducer *self, const Py_buffer *names, size_t n, const int64_t *sums,
+                      const int64_t *first, const int64_t *last) {
+    Table *t = &self->tables[0];
+    Groups *g = self->grouped ? &self->groups : NULL;
+    const unsigned char *p = (const unsigned char *)names->buf + 1;
+    const unsigned char *end = (const unsigned char *)names->buf + names->len;
+    for (size_t r = 0; r < n; r++) {
+        size_t len = 0;
+        const unsigned char *name = next_name(&p, end, &len);
+        Key key;
+        make_key(&key, name, len, t->seed);
+        Acc row;
+        for (int s = 0; s < N_SUMS; s++) row.sums[s] = (uint64_t)sums[s * n + r];
+        row.first = first[r], row.last = last[r];
+        int32_t group = g ? groups_find(g, &key) : G_EMPTY;
+        if (group >= 0) acc_fold(&g->acc[0][group], &row);
+        if (group != G_EMPTY) continue;
+        int32_t slot = table_slot(t, &key, row.first);
+        if (slot < 0) return 0;
+        Acc *a = &t->acc[slot];
+        if (a->sums[0] == 0) acc_empty(a); /* new: its times are the row's, nulls too */
+        acc_fold(a, &row);
+    }
+    return 1;
+}
+
+/*
+ * merge(names, sums, first, last): partial rows ("\n" first and after each
+ * name; sums int64 column by column in sums() order; first and last int64,
+ * INT64_MAX and INT64_MIN for none), added as if their lines had been read.
+ */
+static PyObject *Reducer_merge(Reducer *self, PyObject *args) {
+    Py_buffer nv, sv, fv, lv;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*", &nv, &sv, &fv, &lv)) return NULL;
+    PyObject *result = NULL;
+    size_t n = (size_t)fv.len / sizeof(int64_t);
+    if (!usable(self)) goto done;
+    if ((size_t)fv.len % sizeof(int64_t) || lv.len != fv.len ||
+        (size_t)sv.len != n * N_SUMS * sizeof(int64_t) || !holds_names(&nv, n)) {
+        PyErr_SetString(PyExc_ValueError, "merge() needs columns of one length");
+        goto done;
+    }
+    int ok;
+    self->busy = 1;
+    Py_BEGIN_ALLOW_THREADS
+    ok = merge_rows(self, &nv, n, sv.buf, fv.buf, lv.buf);
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+    if (!ok) {
+        self->broken = 1;
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&nv), PyBuffer_Release(&sv), PyBuffer_Release(&fv), PyBuffer_Release(&lv);
+    return result;
+}
+
+/* groups() -> (n, sums, first, last, unique): every group's sums, by number. */
+static PyObject *Reducer_groups(Reducer *self, PyObject *noargs) {
+    if (!usable_as(self, 1)) return NULL;
+    if (self->tables[0].n || self->tables[1].n) {
+        PyErr_SetString(PyExc_RuntimeError, "groups() with clients still pending");
+        return NULL;
+    }
+    Groups *g = &self->groups;
+    Py_ssize_t n = (Py_ssize_t)g->n_groups;
+    PyObject *sums = new_bytes(n * 8 * N_SUMS), *first = new_bytes(n * 8);
+    PyObject *last = new_bytes(n * 8), *unique = new_bytes(n * 8);
+    if (!sums || !first || !last || !unique) {
+        Py_XDECREF(sums), Py_XDECREF(first), Py_XDECREF(last), Py_XDECREF(unique);
+        return NULL;
+    }
+    uint64_t *o_sums = (uint64_t *)PyBytes_AS_STRING(sums);
+    int64_t *o_first = (int64_t *)PyBytes_AS_STRING(first);
+    int64_t *o_last = (int64_t *)PyBytes_AS_STRING(last);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Acc a = g->acc[0][k];
+        acc_fold(&a, &g->acc[1][k]);
+        for (int s = 0; s < N_SUMS; s++) o_sums[s * n + k] = a.sums[s];
+        o_first[k] = a.first, o_last[k] = a.last;
+    }
+    if (n) memcpy(PyBytes_AS_STRING(unique), g->unique, (size_t)n * 8);
+    return Py_BuildValue("nNNNN", n, sums, first, last, unique);
+}
+
 static PyMethodDef Reducer_methods[] = {
     {"add", (PyCFunction)Reducer_add, METH_VARARGS,
      "add(data, kind, threads=2) -> (lines, accepted, rest, rest_index)\n\n"
      "Sum the lines of the usual shape; hand back the rest verbatim."},
     {"read", (PyCFunction)Reducer_read, METH_VARARGS,
-     "read(fd, offset, size, kind) -> (end, lines, accepted, rest, rest_index)\n\n"
+     "read(fd, offset, size, kind) -> (end, lines, accepted, spans)\n\n"
      "Read and sum the lines of a plain file that start in [offset, offset + size)."},
     {"sums", (PyCFunction)Reducer_sums, METH_NOARGS,
      "sums() -> (n, names, sums, first, last): every client's sums so far."},
+    {"waiting", (PyCFunction)Reducer_waiting, METH_NOARGS,
+     "waiting() -> at most how many clients are pending (grouped)."},
+    {"pending", (PyCFunction)Reducer_pending, METH_NOARGS,
+     "pending() -> names: the clients not yet given a group."},
+    {"assign", (PyCFunction)Reducer_assign, METH_VARARGS,
+     "assign(groups, whos): the pending clients' groups and canonical addresses."},
+    {"merge", (PyCFunction)Reducer_merge, METH_VARARGS,
+     "merge(names, sums, first, last): add partial rows made elsewhere."},
+    {"groups", (PyCFunction)Reducer_groups, METH_NOARGS,
+     "groups() -> (n, sums, first, last, unique): every group's sums."},
     {NULL, NULL, 0, NULL},
 };
 

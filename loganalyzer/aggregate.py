@@ -208,6 +208,25 @@ def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFra
         *[pl.col(c).sum() for c in S.STATUS_CLASSES],
         *anon,
     )
+    return _report_rows(grouped, keys, [*verdict, *(S.ANON_COUNT_COLUMNS if anon else ())])
+
+
+def summarize_groups(groups: pl.DataFrame, grouping: Grouping) -> pl.DataFrame:
+    """Report rows from sums made per group already (see :mod:`loganalyzer.tally`).
+
+    Args:
+        groups: one row per key: the keys, ``requests``, ``unique_ips``,
+            ``bytes_sent``, ``first_seen``, ``last_seen`` and the status classes.
+        grouping: the report's keys.
+
+    Returns:
+        What :func:`summarize` returns for the same requests.
+    """
+    return _report_rows(groups.lazy(), list(grouping.keys), [])
+
+
+def _report_rows(grouped: pl.LazyFrame, keys: list[str], extra: list[str]) -> pl.DataFrame:
+    """Add each row's share of requests; order the columns and the rows."""
     total = pl.col(S.REQUESTS).sum()
     out = grouped.with_columns(
         pl.when(total > 0).then(pl.col(S.REQUESTS) / total).otherwise(0.0).alias(S.SHARE)
@@ -220,8 +239,7 @@ def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFra
         S.FIRST_SEEN,
         S.LAST_SEEN,
         *S.STATUS_CLASSES,
-        *verdict,
-        *(S.ANON_COUNT_COLUMNS if anon else ()),
+        *extra,
     )
     return out.collect().sort(
         [S.REQUESTS, *keys], descending=[True, *([False] * len(keys))], nulls_last=True

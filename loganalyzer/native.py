@@ -15,10 +15,11 @@ and every line takes the Polars path. ``LOGANALYZER_NATIVE=0`` turns it off.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import stat
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -140,10 +141,13 @@ class Sums:
     :meth:`add` for the general parser, verbatim and numbered.
     """
 
+    _grouped = False
+
     def __init__(self) -> None:
         assert _clf is not None
         # A random hash seed per run: the client strings come from the log.
-        self._reducer = _clf.Reducer(seed=int.from_bytes(os.urandom(8), "little"))
+        seed = int.from_bytes(os.urandom(8), "little")
+        self._reducer = _clf.Reducer(seed=seed, grouped=self._grouped)
 
     def add(self, batch: LineBatch, kind: int) -> tuple[pl.DataFrame, int, int]:
         """Sum a batch's lines of the usual shape.
@@ -159,27 +163,26 @@ class Sums:
         lines, accepted, rest, rest_index = self._reducer.add(batch.data, kind, threads)
         return _rest_lines(batch.source, batch.first_line_no, rest, rest_index), lines, accepted
 
-    def read(
-        self, fd: int, offset: int, size: int, kind: int, *, source: str, line_no: int
-    ) -> tuple[int, pl.DataFrame, int, int]:
+    def read(self, fd: int, offset: int, size: int, kind: int) -> tuple[int, np.ndarray, int, int]:
         """Read and sum the lines of a plain file that start in ``[offset, offset + size)``.
 
-        ``offset`` must start a line, and ``line_no`` is that line's number.
-        Two threads each read and sum a half a megabyte at a time, so nothing
-        passes through Python but the lines the scanner does not read.
+        ``offset`` must start a line. Two threads each read and sum a half,
+        a megabyte at a time, so nothing passes through Python but where the
+        lines the scanner does not read are.
 
         Returns:
             Where the next line starts (the file's size at its end: no further
-            call is needed when it equals ``offset``), the other lines as
-            ``source``, ``line_no``, ``line``, and how many lines were read and
-            how many summed.
+            call is needed when it equals ``offset``); the runs of lines left
+            for the general parser, one row each of file offset, length, first
+            line (counted from 0 at ``offset``) and lines, for
+            :func:`span_lines`; and how many lines were read and how many summed.
 
         Raises:
             OSError: a read failed; the sums are then incomplete and refuse
                 further use.
         """
-        end, lines, accepted, rest, rest_index = self._reducer.read(fd, offset, size, kind)
-        return end, _rest_lines(source, line_no, rest, rest_index), lines, accepted
+        end, lines, accepted, spans = self._reducer.read(fd, offset, size, kind)
+        return end, np.frombuffer(spans, np.int64).reshape(-1, 4), lines, accepted
 
     def partial(self) -> pl.DataFrame:
         """The sums so far, one partial row per client.
@@ -200,13 +203,145 @@ class Sums:
         )
 
 
+class GroupSums(Sums):
+    """Sums per group (a report's row), each client looked up once.
+
+    The reader's side is that of :class:`Sums` (:meth:`add`, :meth:`read`).
+    A client first seen is summed on its own and *pending* until it is given
+    its group with :meth:`assign`; from then on its lines are summed straight
+    into the group's sums, and only its key and group are kept (see
+    ``Groups`` in ``_clf.c``). :mod:`loganalyzer.tally` says which group.
+    """
+
+    _grouped = True
+
+    def waiting(self) -> int:
+        """At most how many clients are pending (each half-batch's count, added)."""
+        waiting: int = self._reducer.waiting()
+        return waiting
+
+    def pending(self) -> pl.Series:
+        """The pending clients, distinct, in the order :meth:`assign` takes."""
+        return _names(self._reducer.pending(), S.CLIENT)
+
+    def assign(self, groups: pl.Series, whos: pl.Series) -> None:
+        """Give the pending clients their groups (numbered from 0; -1 to leave out).
+
+        ``whos`` are their canonical addresses (the client itself when it is
+        none): each who counts once among its group's distinct clients.
+        """
+        self._reducer.assign(groups.cast(pl.Int32).to_numpy().tobytes(), _joined(whos))
+
+    def merge(self, partials: pl.DataFrame) -> None:
+        """Add per-client partials made by Polars (:func:`~loganalyzer.aggregate.partials`)."""
+        # A report joins clients to their lookup: a null client never reaches it.
+        rows = partials.filter(pl.col(S.CLIENT).is_not_null())
+        if rows.is_empty():
+            return
+        sums = np.concatenate([rows[c].cast(pl.Int64).to_numpy() for c in _SUMS])
+        first = rows[S.FIRST_SEEN].dt.epoch("us").fill_null(_NO_FIRST).to_numpy()
+        last = rows[S.LAST_SEEN].dt.epoch("us").fill_null(_NO_LAST).to_numpy()
+        self._reducer.merge(
+            _joined(rows[S.CLIENT]), sums.tobytes(), first.tobytes(), last.tobytes()
+        )
+
+    def groups(self) -> pl.DataFrame:
+        """Every group's sums, row ``i`` for group ``i``; nothing may be pending.
+
+        The columns are ``requests``, ``bytes_sent``, the status classes,
+        ``first_seen``, ``last_seen`` and ``unique_ips``.
+        """
+        n, sums, first, last, unique = self._reducer.groups()
+        columns = np.frombuffer(sums, np.int64).reshape(len(_SUMS), n)
+
+        def time(raw: bytes, none: int, name: str) -> pl.Series:
+            values = pl.Series(name, np.frombuffer(raw, np.int64))
+            return values.set(values == none, None).cast(S.DATETIME)
+
+        return pl.DataFrame(
+            [
+                *(pl.Series(name, col) for name, col in zip(_SUMS, columns, strict=True)),
+                time(first, _NO_FIRST, S.FIRST_SEEN),
+                time(last, _NO_LAST, S.LAST_SEEN),
+                pl.Series(S.UNIQUE_IPS, np.frombuffer(unique, np.int64)),
+            ]
+        )
+
+    def partial(self) -> pl.DataFrame:
+        """Not kept: the sums are per group (see :meth:`groups`)."""
+        raise TypeError("GroupSums keeps no per-client partials; see groups()")
+
+
+# A group's or a row's time when it has none (_clf.c's acc_empty).
+_NO_FIRST = np.iinfo(np.int64).max
+_NO_LAST = np.iinfo(np.int64).min
+
+
+def _joined(names: pl.Series) -> bytes:
+    """Names as the scanner takes them: a newline first and after each."""
+    if names.is_empty():
+        return b"\n"
+    joined: str = names.str.join("\n").item()
+    return ("\n" + joined + "\n").encode()
+
+
+# How much of a run of lines is read back at once (see span_lines).
+_PIECE = 1 << 20
+
+
+def span_lines(fd: int, spans: np.ndarray, source: str, line_no: int) -> Iterator[pl.DataFrame]:
+    """The lines of :meth:`Sums.read`'s runs, read back from the file a piece at a time.
+
+    ``line_no`` is the number of the line at the read's ``offset``. Yields
+    ``source``, ``line_no``, ``line`` frames of about a megabyte or less: short
+    runs (most are a single line) together, long ones cut at line ends.
+
+    Raises:
+        OSError: a read failed, or the file shrank since the scanner read it.
+    """
+    held: list[bytes] = []  # short runs, read and waiting to be yielded together
+    numbers: list[np.ndarray] = []
+    size = 0
+    for off, length, first, count in spans.tolist():
+        if length <= _PIECE:
+            held.append(_pread(fd, length, off))
+            numbers.append(np.arange(first, first + count, dtype=np.int64))
+            size += length
+        if held and (length > _PIECE or size >= _PIECE):
+            yield _rest_lines(source, line_no, b"".join(held), np.concatenate(numbers))
+            held, numbers, size = [], [], 0
+        if length <= _PIECE:
+            continue
+        number, end = line_no + first, off + length
+        while off < end:
+            data = _pread(fd, min(_PIECE, end - off), off)
+            cut = len(data) if off + len(data) == end else data.rfind(b"\n") + 1
+            while cut == 0:  # one line longer than a piece: read on to its end
+                data += _pread(fd, min(_PIECE, end - off - len(data)), off + len(data))
+                cut = len(data) if off + len(data) == end else data.rfind(b"\n") + 1
+            frame = LineBatch(source, number, data[:cut]).to_frame()
+            yield frame
+            number, off = number + frame.height, off + cut
+    if held:
+        yield _rest_lines(source, line_no, b"".join(held), np.concatenate(numbers))
+
+
+def _pread(fd: int, size: int, offset: int) -> bytes:
+    data = os.pread(fd, size, offset)
+    if len(data) < size:
+        raise OSError(errno.EIO, "the file shrank while it was read")
+    return data
+
+
 def _names(lines: bytes, name: str) -> pl.Series:
     """The scanner's newline-ended names (after one leading newline) as a column."""
     # The leading newline: Polars sniffs compression from a buffer's first bytes.
     return pl.scan_lines(lines, name=name).collect().to_series().slice(1)
 
 
-def _rest_lines(source: str, first_line_no: int, rest: bytes, rest_index: bytes) -> pl.DataFrame:
+def _rest_lines(
+    source: str, first_line_no: int, rest: bytes, rest_index: bytes | np.ndarray
+) -> pl.DataFrame:
     """The lines the scanner handed back, numbered, for the general parser."""
     if not rest:
         return pl.DataFrame(

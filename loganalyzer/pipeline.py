@@ -27,6 +27,7 @@ from loganalyzer.aggregate import (
     partials,
     resolve_grouping,
     summarize,
+    summarize_groups,
     top,
 )
 from loganalyzer.anonymizers import AnonymizerSources, classify, stale_sources
@@ -59,6 +60,7 @@ from loganalyzer.read import (
     iter_batches,
     prefetch,
 )
+from loganalyzer.tally import Tally, can_tally
 
 CAVEAT = (
     "IP geolocation is approximate: it places the network, not the person, within "
@@ -199,6 +201,7 @@ def _parsed_batches(
     columns: Collection[str] | None = None,
     options: ParseOptions | None = None,
     reduce_by: Grouping | None = None,
+    tally: Tally | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Parse every batch of every input; yield requests, count and route rejects.
 
@@ -206,11 +209,18 @@ def _parsed_batches(
     With ``reduce_by`` (a grouping without row keys, for a scan without
     filters) partials are yielded instead of requests: the native scanner's
     sums at the end, and the partials of any lines it leaves to Polars.
+    With ``tally`` too, everything is summed into it and nothing is yielded.
     """
     stats = FileStats("", 0)
     nonblank_rejects = 0
     file_fmt, state = fmt, ParseState()
-    sums: native.Sums | None = None
+    sums: native.Sums | Tally | None = tally
+
+    def emit(part: pl.DataFrame) -> Iterator[pl.DataFrame]:
+        if tally is None:
+            yield part
+        else:
+            tally.merge(part)
 
     def direct(inp: InputFile, found: LogFormat) -> int | None:
         # A plain local file the scanner can sum: it reads the file itself.
@@ -240,7 +250,7 @@ def _parsed_batches(
             )
             counted(kept_out)
             if rows.height:
-                yield partials(rows.lazy(), reduce_by).collect()
+                yield from emit(partials(rows.lazy(), reduce_by).collect())
 
     items = _every_batch(inputs, on_bytes, faults, fmt, options, direct)
     for item in prefetch(items):
@@ -292,7 +302,7 @@ def _parsed_batches(
         counted(kept_out)
         if reduce_by is not None:
             if rows.height:
-                yield partials(rows.lazy(), reduce_by).collect()
+                yield from emit(partials(rows.lazy(), reduce_by).collect())
             if item.direct is not None:
                 yield from read_rest(item.direct)
             continue
@@ -301,21 +311,24 @@ def _parsed_batches(
             fast = fast.select(rows.columns)
             rows = pl.concat([fast, rows]) if rows.height else fast
         yield rows
-    if sums is not None and reduce_by is not None:
+    if isinstance(sums, native.Sums) and reduce_by is not None:
         order = partials(pl.LazyFrame(schema=S.PARSED_SCHEMA), reduce_by).collect_schema()
         yield sums.partial().select(order.names())
 
 
 # How much of a file one call of the scanner reads (two threads, half each).
-_DIRECT_WINDOW = 64 * 1024 * 1024
-# How many lines the scanner leaves to Polars before they are parsed.
-_REST_LINES = 20_000
+# Between calls a report by region looks its new clients up (tally.py): with
+# 64 MiB the clients pending meanwhile raised the peak by 40 MB.
+_DIRECT_WINDOW = 16 * 1024 * 1024
+# How many lines the scanner leaves to Polars before they are parsed: parsing
+# 20,000 at a time raised the peak by 10 MB more on the 20M benchmark log.
+_REST_LINES = 10_000
 
 
 def _read_direct(
     inp: InputFile,
     direct: _Direct,
-    sums: native.Sums,
+    sums: native.Sums | Tally,
     stats: FileStats,
     on_bytes: Callable[[int], None] | None,
 ) -> Iterator[pl.DataFrame]:
@@ -337,13 +350,9 @@ def _read_direct(
     try:
         while True:
             try:
-                end, rest, lines, accepted = sums.read(
-                    fd, offset, _DIRECT_WINDOW, direct.kind, source=inp.name, line_no=line_no
-                )
+                end, spans, lines, accepted = sums.read(fd, offset, _DIRECT_WINDOW, direct.kind)
             except OSError as exc:
-                raise InputFileError(
-                    inp.name, f"read failed after line {line_no - 1} ({exc.strerror})"
-                ) from None
+                raise _read_failed(inp, line_no, exc) from None
             if end == offset:
                 break
             # A window always ends past its start; anything else is a bug that
@@ -354,17 +363,32 @@ def _read_direct(
             if on_bytes is not None and end > reported:
                 on_bytes(end - reported)
                 reported = end
+            # The lines left to Polars are read back from the file a piece at a
+            # time: a window can hold a hundred thousand of them (the 20M
+            # benchmark log has a stretch dated 30 February), and held whole
+            # they raised the peak by 70 MB.
+            rests = native.span_lines(fd, spans, inp.name, line_no)
             offset, line_no = end, line_no + lines
-            if rest.height:
+            while True:
+                try:
+                    rest = next(rests)
+                except StopIteration:
+                    break
+                except OSError as exc:
+                    raise _read_failed(inp, line_no - lines, exc) from None
                 held.append(rest)
                 n_held += rest.height
-            if n_held >= _REST_LINES:
-                yield pl.concat(held)
-                held, n_held = [], 0
+                if n_held >= _REST_LINES:
+                    yield pl.concat(held)
+                    held, n_held = [], 0
     finally:
         os.close(fd)
     if held:
         yield pl.concat(held)
+
+
+def _read_failed(inp: InputFile, line_no: int, exc: OSError) -> InputFileError:
+    return InputFileError(inp.name, f"read failed after line {line_no - 1} ({exc.strerror})")
 
 
 def parse_counted(
@@ -782,9 +806,34 @@ def _summarize_view(
     per region): the grouping sums over them, and distinct clients stay exact
     because each partial row belongs to one client.
     """
-    grouping = plan.grouping
     enriched = merged.lazy().join(table.lazy(), on=S.CLIENT, how="inner")
-    rows_out = summarize(enriched, grouping)
+    return _described(
+        summarize(enriched, plan.grouping),
+        counter=counter,
+        faults=faults,
+        plan=plan,
+        filters=filters,
+        dbs=dbs,
+        watch=watch,
+        top_n=top_n,
+        sources=sources,
+    )
+
+
+def _described(
+    rows_out: pl.DataFrame,
+    *,
+    counter: LineCounter,
+    faults: Sequence[ReadFault],
+    plan: ScanPlan,
+    filters: Sequence[Filter],
+    dbs: GeoDatabases | None,
+    watch: Sequence[str],
+    top_n: int | None,
+    sources: AnonymizerSources | None,
+) -> Analysis:
+    """Mark watched rows, keep the top, and describe the report's rows."""
+    grouping = plan.grouping
     matched = int(rows_out[S.REQUESTS].sum()) if rows_out.height else 0
     first = rows_out[S.FIRST_SEEN].min() if rows_out.height else None
     last = rows_out[S.LAST_SEEN].max() if rows_out.height else None
@@ -938,6 +987,36 @@ def analyze(
     # lines are read (the native scanner's reduce): no frame of every request.
     by_client = not plan.grouping.row_keys and not plan.row_filters
     by_client = by_client and plan.since is None and plan.until is None
+    if by_client and can_tally(plan.grouping, bool(sources)):
+        # Summed per row as they are read, each client looked up once.
+        fields = geo_fields(plan, filters, sources)
+        geo_cond = combine([f for f in filters if not f.on_rows])
+        totals = Tally(plan.grouping, dbs, fields, lang, geo_cond)
+        for _ in _parsed_batches(
+            inputs,
+            plan.fmt,
+            counter,
+            faults,
+            RejectWriter(rejects),
+            on_bytes,
+            max_bad_lines,
+            plan.columns,
+            plan.options,
+            reduce_by=plan.grouping,
+            tally=totals,
+        ):
+            pass  # nothing is yielded: everything is summed into totals
+        return _described(
+            summarize_groups(totals.rows(), plan.grouping),
+            counter=counter,
+            faults=faults,
+            plan=plan,
+            filters=filters,
+            dbs=dbs,
+            watch=watch,
+            top_n=top_n,
+            sources=sources,
+        )
     batches = _parsed_batches(
         inputs,
         plan.fmt,

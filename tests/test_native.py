@@ -377,12 +377,12 @@ def _read_all(path, kind: int, window: int) -> tuple[native.Sums, list[pl.DataFr
     offset, line_no, rests, lines, accepted = 0, 1, [], 0, 0
     try:
         while True:
-            end, rest, n, a = sums.read(fd, offset, window, kind, source="t.log", line_no=line_no)
+            end, spans, n, a = sums.read(fd, offset, window, kind)
             if end == offset:
                 break
             assert end > offset
+            rests.extend(native.span_lines(fd, spans, "t.log", line_no))
             offset, line_no, lines, accepted = end, line_no + n, lines + n, accepted + a
-            rests.append(rest)
     finally:
         os.close(fd)
     assert offset == path.stat().st_size

@@ -1,0 +1,149 @@
+"""Reports summed per group as the log is read: memory that grows little with clients.
+
+A report whose keys all come from the client's lookup (``--by region``,
+``country``, ``city``, ``asn``...), with no row filter and no anonymizer
+sources, needs to know of each client only which of its rows the client falls
+in. So each client is looked up once, when first seen (some tens of thousands
+at a time), and the native scanner sums every later line of that client
+straight into its row. What remains per client is its key and its row number
+in the scanner's table, 32 bytes, where the per-client path keeps every
+client's partial sums and then joins and groups them all at the end (issue 6:
+a log four times longer, with four times the clients, must not need much more
+memory).
+
+The rows are exactly those of :func:`loganalyzer.aggregate.summarize` over the
+per-client partials; ``tests/test_reference.py`` and ``tests/test_tally.py``
+hold the two paths equal. Lines the scanner does not read are parsed by Polars
+and their per-client partials merged into the same sums, so every format
+takes this path where the scanner was built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import polars as pl
+
+from loganalyzer import native
+from loganalyzer import schema as S
+from loganalyzer.aggregate import Grouping
+from loganalyzer.enrich import GeoDatabases, lookup
+from loganalyzer.read import LineBatch
+
+# Pending clients are looked up once this many are waiting: few enough that
+# their per-client sums stay small (waiting 50,000 raised the 20M benchmark
+# log's peak by 40 MB), enough to spread each lookup's fixed cost of some
+# milliseconds.
+_RESOLVE_AT = 10_000
+_GROUP = "_group"
+_KEEP = "_keep"
+_WHO = "_who"
+
+
+def can_tally(grouping: Grouping, has_sources: bool) -> bool:
+    """Whether a report with these keys can be summed per group.
+
+    The caller checks the rest: no row keys, filters or time window.
+    Anonymizer verdicts need each client's own first and last request, and
+    ``--by ip`` has one row per client anyway: both keep the per-client path.
+    """
+    return (
+        native.enabled()
+        and not has_sources
+        and not grouping.row_keys
+        and S.CLIENT_IP not in grouping.keys
+        and all(k in S.GEO_SCHEMA for k in grouping.keys)
+    )
+
+
+class Tally:
+    """Per-group sums of a report, fed by the reader like :class:`native.Sums`.
+
+    Args:
+        grouping: the report's keys (see :func:`can_tally`).
+        dbs: the databases to look clients up in.
+        fields: the enrichment columns the keys and filters need.
+        lang: the language of place names.
+        keep: the filters on enrichment columns, or None; a client they do
+            not keep is left out, as the per-client path's join leaves it.
+    """
+
+    def __init__(
+        self,
+        grouping: Grouping,
+        dbs: GeoDatabases,
+        fields: Iterable[str],
+        lang: str,
+        keep: pl.Expr | None,
+    ) -> None:
+        self.sums = native.GroupSums()
+        self._keys = list(grouping.keys)
+        self._dbs, self._fields, self._lang = dbs, set(fields), lang
+        self._keep = pl.lit(True) if keep is None else keep.fill_null(False)
+        # Each row's keys, in the order of their numbers.
+        self._known = pl.DataFrame(schema={k: S.GEO_SCHEMA[k] for k in self._keys})
+
+    def add(self, batch: LineBatch, kind: int) -> tuple[pl.DataFrame, int, int]:
+        """:meth:`native.Sums.add`, then look up the waiting clients if enough wait."""
+        result = self.sums.add(batch, kind)
+        self._settle()
+        return result
+
+    def read(self, fd: int, offset: int, size: int, kind: int) -> tuple[int, np.ndarray, int, int]:
+        """:meth:`native.Sums.read`, then look up the waiting clients if enough wait."""
+        result = self.sums.read(fd, offset, size, kind)
+        self._settle()
+        return result
+
+    def merge(self, partials: pl.DataFrame) -> None:
+        """Add per-client partials of lines Polars parsed."""
+        self.sums.merge(partials)
+        self._settle()
+
+    def rows(self) -> pl.DataFrame:
+        """Every row's keys and sums, once the input is read (for ``summarize_groups``)."""
+        self._resolve()
+        sums = self.sums.groups()
+        assert sums.height == self._known.height, (sums.height, self._known.height)
+        return pl.concat([self._known, sums], how="horizontal")
+
+    def _settle(self) -> None:
+        if self.sums.waiting() >= _RESOLVE_AT:
+            self._resolve()
+
+    def _resolve(self) -> None:
+        """Look the pending clients up and give each its row's number.
+
+        In turn with reading, not beside it: on two cores a lookup thread
+        beside the scanner's two made both slower (1.5-1.6 s against
+        1.1-1.3 s for the benchmark log).
+        """
+        clients = self.sums.pending()
+        if not clients.is_empty():
+            self.sums.assign(*self._numbered(clients))
+
+    def _numbered(self, clients: pl.Series) -> tuple[pl.Series, pl.Series]:
+        """Look clients up; each one's row number (-1: left out) and its who."""
+        found = lookup(clients, self._dbs, fields=self._fields, lang=self._lang)
+        # One row per pending client, in pending order.
+        table = clients.to_frame().join(found, on=S.CLIENT, how="left", maintain_order="left")
+        assert table.height == clients.len()
+        table = table.select(
+            *(pl.col(k).cast(S.GEO_SCHEMA[k]) for k in self._keys),
+            pl.coalesce(S.CLIENT_IP, S.CLIENT).alias(_WHO),
+            self._keep.alias(_KEEP),
+        )
+        # New rows only for kept clients: a row exists only with a request in it.
+        fresh = (
+            table.filter(_KEEP)
+            .select(self._keys)
+            .unique(maintain_order=True)
+            .join(self._known, on=self._keys, how="anti", nulls_equal=True)
+        )
+        self._known = pl.concat([self._known, fresh])
+        numbered = self._known.with_row_index(_GROUP)
+        groups = table.join(
+            numbered, on=self._keys, how="left", nulls_equal=True, maintain_order="left"
+        ).select(pl.when(_KEEP).then(pl.col(_GROUP).cast(pl.Int32)).otherwise(-1))
+        return groups.to_series(), table[_WHO]
