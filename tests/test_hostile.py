@@ -381,8 +381,9 @@ def test_ctrl_c_while_reading(work, city_db, command, out_name, megabytes):
     )
     fd = _open_fifo_writer(fifo, proc)
     try:
-        # Enough junk that the rejects file's buffer is flushed during the first batch.
-        lines = [*_good_lines(2000), *(f"junk {i}" for i in range(40))]
+        # Enough junk that the rejects file's buffer is flushed during the first
+        # batch (a report parses the lines its scanner leaves 10,000 at a time).
+        lines = [*_good_lines(2000), *(f"junk {i}" for i in range(400))]
         block = "".join(line + "\n" for line in lines).encode()
         for _ in range(megabytes * 2**20 // len(block) + 1):  # as fast as the CLI reads
             os.write(fd, block)
