@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from loganalyzer import schema as S
 from loganalyzer.anonymizers import (
@@ -666,3 +667,75 @@ def test_plain_ipv4_networks_read_as_ipaddress_reads_them(text):
             _anon_module._cidr(text)
         return
     assert _anon_module._cidr(text) == want
+
+
+_NETWORK_TEXTS = st.one_of(
+    st.builds(
+        lambda ip, p, form: form(ip, p),
+        st.ip_addresses(v=4),
+        st.integers(min_value=0, max_value=32),
+        st.sampled_from(
+            [
+                lambda ip, p: f"{ip}/{p}",
+                lambda ip, p: str(ip),
+                lambda ip, p: f"{ip}/0{p}",
+                lambda ip, p: f"0{ip}/{p}",
+                lambda ip, p: f"{ip}/{p + 1}",
+            ]
+        ),
+    ),
+    st.ip_addresses(v=6).map(str),
+    st.sampled_from(["10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "10.1.2.3", "١.٢.٣.٤"]),
+    st.text(alphabet="0123456789./:abcdef", min_size=1, max_size=20),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_NETWORK_TEXTS, max_size=30))
+def test_networks_read_all_at_once_as_one_by_one(texts):
+    # _cidrs reads plain IPv4 with Polars expressions, the rest with _cidr.
+    want, bad = [], None
+    for i, text in enumerate(texts):
+        try:
+            want.append(_anon_module._cidr(text))
+        except ValueError:
+            bad = i
+            break
+    if bad is not None:
+        with pytest.raises(_anon_module._NotANetwork) as caught:
+            _anon_module._cidrs(texts)
+        assert caught.value.index == bad
+        return
+    got = _anon_module._cidrs(texts)
+    assert list(got.iter_rows()) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_NETWORK_TEXTS, st.sampled_from(["vpn", "tor"]), st.integers(0, 2)),
+        max_size=30,
+    )
+)
+def test_flattening_a_frame_is_the_sweep(items):
+    entries = []
+    for text, cat, rank in items:
+        try:
+            lo, hi, shown = _anon_module._cidr(text)
+        except ValueError:
+            continue
+        entries.append(_anon_module._Entry(lo, hi, cat, f"{cat} ({shown})", None, rank == 1, rank))
+    frame = pl.DataFrame(
+        [tuple(e.__dict__[c] for c in _anon_module._ENTRY_COLUMNS) for e in entries],
+        schema={
+            "start": pl.UInt128,
+            "end": pl.UInt128,
+            "category": pl.String,
+            "evidence": pl.String,
+            "provider": pl.String,
+            "confirmed": pl.Boolean,
+            "rank": pl.Int64,
+        },
+        orient="row",
+    )
+    assert_frame_equal(_anon_module._flatten_frame(frame), _anon_module._flatten(entries))
