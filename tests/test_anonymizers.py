@@ -121,6 +121,10 @@ def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
             "{badline}: line 3: 'not-an-ip' is not an address or network (CIDR)",
         ),
         (
+            {"ip_lists": [("vpn", "{otherdigits}")]},
+            "{otherdigits}: line 2: '١.٢.٣.٤/24' is not an address or network (CIDR)",
+        ),
+        (
             {"ip_lists": [("sneaky", "{badline}")]},
             "{badline}: unknown category 'sneaky'; use one of " + ", ".join(CATEGORIES),
         ),
@@ -153,6 +157,7 @@ def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
         "directory",
         "binary-list",
         "bad-line",
+        "other-scripts-digits",
         "bad-category",
         "no-category",
         "other-json",
@@ -168,6 +173,7 @@ def test_bad_sources_raise_source_error(tmp_path, city_db, kwargs, message):
         "tmp": str(tmp_path),
         "binary": str(write(tmp_path, "x.mmdb", b"\x00\x01\xffMaxMind")),
         "badline": str(write(tmp_path, "list.txt", "# c\n1.2.3.4\nnot-an-ip\n")),
+        "otherdigits": str(write(tmp_path, "digits.txt", "1.2.3.0/24\n١.٢.٣.٤/24\n")),
         "otherjson": str(write(tmp_path, "other.json", '{"hello": []}')),
         "badasn": str(write(tmp_path, "asn.csv", "AS1,vpn,x\nAS2,cdn,y\n")),
         "city": str(city_db),
