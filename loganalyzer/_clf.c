@@ -1179,6 +1179,14 @@ static int holds_names(const Py_buffer *names, size_t n) {
     return count == n;
 }
 
+/* None, or (out of memory part-way: the sums are no longer whole) MemoryError
+   and a reducer that refuses further use. */
+static PyObject *none_unless_broken(Reducer *self, int ok) {
+    if (ok) return Py_NewRef(Py_None);
+    self->broken = 1;
+    return PyErr_NoMemory();
+}
+
 /* Give each pending client its group; count its who once; fold its sums in. */
 static int assign_groups(Reducer *self, const int32_t *group, const Py_buffer *whos) {
     Table *t = &self->tables[0];
@@ -1237,12 +1245,11 @@ static PyObject *Reducer_assign(Reducer *self, PyObject *args) {
         }
         if (group[c] > top) top = group[c];
     }
-    if (!groups_reserve(&self->groups, (size_t)top + 1)) {
-        self->broken = 1;
-        PyErr_NoMemory();
+    int ok = groups_reserve(&self->groups, (size_t)top + 1);
+    if (!ok) {
+        result = none_unless_broken(self, ok);
         goto done;
     }
-    int ok;
     self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     ok = assign_groups(self, group, &wv);
@@ -1253,12 +1260,7 @@ static PyObject *Reducer_assign(Reducer *self, PyObject *args) {
 #endif
     Py_END_ALLOW_THREADS
     self->busy = 0;
-    if (!ok) {
-        self->broken = 1;
-        PyErr_NoMemory();
-        goto done;
-    }
-    result = Py_NewRef(Py_None);
+    result = none_unless_broken(self, ok);
 done:
     PyBuffer_Release(&gv), PyBuffer_Release(&wv);
     return result;
@@ -1313,12 +1315,7 @@ static PyObject *Reducer_merge(Reducer *self, PyObject *args) {
     ok = merge_rows(self, &nv, n, sv.buf, fv.buf, lv.buf);
     Py_END_ALLOW_THREADS
     self->busy = 0;
-    if (!ok) {
-        self->broken = 1;
-        PyErr_NoMemory();
-        goto done;
-    }
-    result = Py_NewRef(Py_None);
+    result = none_unless_broken(self, ok);
 done:
     PyBuffer_Release(&nv), PyBuffer_Release(&sv), PyBuffer_Release(&fv), PyBuffer_Release(&lv);
     return result;

@@ -784,9 +784,8 @@ def finish_analysis(
         fields = geo_fields(plan, filters, sources)
         table = lookup(merged[S.CLIENT], dbs, fields=fields, lang=lang)
     table = _judged_table(table, merged, filters, sources)
-    return _summarize_view(
-        merged,
-        table,
+    return _described(
+        _summarized(merged, table, plan.grouping),
         counter=counter,
         faults=faults,
         plan=plan,
@@ -813,37 +812,15 @@ def _judged_table(
     return table
 
 
-def _summarize_view(
-    merged: pl.DataFrame,
-    table: pl.DataFrame,
-    *,
-    counter: LineCounter,
-    faults: Sequence[ReadFault],
-    plan: ScanPlan,
-    filters: Sequence[Filter],
-    dbs: GeoDatabases | None,
-    watch: Sequence[str],
-    top_n: int | None,
-    sources: AnonymizerSources | None,
-) -> Analysis:
-    """Group enriched partials by the plan's keys, mark watched rows, and describe.
+def _summarized(merged: pl.DataFrame, table: pl.DataFrame, grouping: Grouping) -> pl.DataFrame:
+    """Group enriched partials by the report's keys.
 
-    ``merged`` may carry more row keys than the plan (per hour when the view is
-    per region): the grouping sums over them, and distinct clients stay exact
-    because each partial row belongs to one client.
+    ``merged`` may carry more row keys than the grouping (per hour when the
+    view is per region): the grouping sums over them, and distinct clients stay
+    exact because each partial row belongs to one client.
     """
     enriched = merged.lazy().join(table.lazy(), on=S.CLIENT, how="inner")
-    return _described(
-        summarize(enriched, plan.grouping),
-        counter=counter,
-        faults=faults,
-        plan=plan,
-        filters=filters,
-        dbs=dbs,
-        watch=watch,
-        top_n=top_n,
-        sources=sources,
-    )
+    return summarize(enriched, grouping)
 
 
 def _described(
@@ -1218,9 +1195,8 @@ def analyze_views(
             # province view, exactly as two analyze() calls would say.
             table = lookup(merged[S.CLIENT], dbs, fields=fields, lang=lang)
             tables[fields] = _judged_table(table, merged, filters, sources)
-        out[name] = _summarize_view(
-            merged,
-            tables[fields],
+        out[name] = _described(
+            _summarized(merged, tables[fields], plan.grouping),
             counter=counter,
             faults=faults,
             plan=plan,

@@ -643,23 +643,27 @@ def _by_ipaddress(text: str):
     return (*_anon_module._net_range(net), _anon_module._show(net))
 
 
+# Plain IPv4 networks as lists write them, and near misses.
+_V4_TEXTS = st.builds(
+    lambda ip, p, form: form(ip, p),
+    st.ip_addresses(v=4),
+    st.integers(min_value=0, max_value=32),
+    st.sampled_from(
+        [
+            lambda ip, p: f"{ip}/{p}",
+            lambda ip, p: str(ip),
+            lambda ip, p: f" {ip}/{p}\t",
+            lambda ip, p: f"{ip}/0{p}",
+            lambda ip, p: f"0{ip}/{p}",
+            lambda ip, p: f"{ip}/{p + 1}",
+        ]
+    ),
+)
+
+
 @given(
     st.one_of(
-        st.builds(
-            lambda ip, p, form: form(ip, p),
-            st.ip_addresses(v=4),
-            st.integers(min_value=0, max_value=32),
-            st.sampled_from(
-                [
-                    lambda ip, p: f"{ip}/{p}",
-                    lambda ip, p: str(ip),
-                    lambda ip, p: f" {ip}/{p}\t",
-                    lambda ip, p: f"{ip}/0{p}",
-                    lambda ip, p: f"0{ip}/{p}",
-                    lambda ip, p: f"{ip}/{p + 1}",
-                ]
-            ),
-        ),
+        _V4_TEXTS,
         st.ip_addresses(v=6).map(str),
         st.text(alphabet="0123456789./:abcdef ", max_size=20),
     )
@@ -676,20 +680,7 @@ def test_plain_ipv4_networks_read_as_ipaddress_reads_them(text):
 
 
 _NETWORK_TEXTS = st.one_of(
-    st.builds(
-        lambda ip, p, form: form(ip, p),
-        st.ip_addresses(v=4),
-        st.integers(min_value=0, max_value=32),
-        st.sampled_from(
-            [
-                lambda ip, p: f"{ip}/{p}",
-                lambda ip, p: str(ip),
-                lambda ip, p: f"{ip}/0{p}",
-                lambda ip, p: f"0{ip}/{p}",
-                lambda ip, p: f"{ip}/{p + 1}",
-            ]
-        ),
-    ),
+    _V4_TEXTS,
     st.ip_addresses(v=6).map(str),
     st.sampled_from(["10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "10.1.2.3", "١.٢.٣.٤"]),
     st.text(alphabet="0123456789./:abcdef", min_size=1, max_size=20),
