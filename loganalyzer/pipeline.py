@@ -990,24 +990,26 @@ def analyze(
     # lines are read (the native scanner's reduce): no frame of every request.
     by_client = not plan.grouping.row_keys and not plan.row_filters
     by_client = by_client and plan.since is None and plan.until is None
+    totals: Tally | None = None
     if by_client and can_tally(plan.grouping, bool(sources)):
         # Summed per row as they are read, each client looked up once.
-        fields = geo_fields(plan, filters, sources)
         geo_cond = combine([f for f in filters if not f.on_rows])
-        totals = Tally(plan.grouping, dbs, fields, lang, geo_cond)
-        for _ in _parsed_batches(
-            inputs,
-            plan.fmt,
-            counter,
-            faults,
-            RejectWriter(rejects),
-            on_bytes,
-            max_bad_lines,
-            plan.columns,
-            plan.options,
-            reduce_by=plan.grouping,
-            tally=totals,
-        ):
+        totals = Tally(plan.grouping, dbs, geo_fields(plan, filters, sources), lang, geo_cond)
+    batches = _parsed_batches(
+        inputs,
+        plan.fmt,
+        counter,
+        faults,
+        RejectWriter(rejects),
+        on_bytes,
+        max_bad_lines,
+        plan.columns,
+        plan.options,
+        reduce_by=plan.grouping if by_client else None,
+        tally=totals,
+    )
+    if totals is not None:
+        for _ in batches:
             pass  # nothing is yielded: everything is summed into totals
         return _described(
             summarize_groups(totals.rows(), plan.grouping),
@@ -1020,18 +1022,6 @@ def analyze(
             top_n=top_n,
             sources=sources,
         )
-    batches = _parsed_batches(
-        inputs,
-        plan.fmt,
-        counter,
-        faults,
-        RejectWriter(rejects),
-        on_bytes,
-        max_bad_lines,
-        plan.columns,
-        plan.options,
-        reduce_by=plan.grouping if by_client else None,
-    )
     # Parsing runs a batch ahead on its own thread while this one reduces the
     # last: Polars releases the GIL, and each stage's Python leaves a core idle.
     merged = reduce_batches_by(prefetch(batches), [plan], reduced=by_client)[0]
