@@ -1041,25 +1041,38 @@ def load_cloud(path: str | Path) -> _Loaded:
         name, provider, date, rows = _cloud_entries(doc)
     except ValueError:
         raise SourceError(p, f"is not a cloud ranges file; expected {expected}") from None
-    entries: list[_Entry] = []
-    for cidr, region, service, rank in rows:
-        try:
-            lo, hi, shown = _cidr(cidr)
-        except ValueError:
-            raise SourceError(p, f"{cidr[:60]!r} is not a network ({name} ranges)") from None
-        label = " ".join(x for x in (region, service) if x)
-        evidence = f"{name}:hosting {label} ({shown})" if label else f"{name}:hosting ({shown})"
-        entries.append(_Entry(lo, hi, "hosting", evidence, provider, True, rank))
+    listed = list(rows)
+    try:
+        nets = _cidrs([cidr for cidr, _, _, _ in listed])
+    except _NotANetwork as exc:
+        cidr = listed[exc.index][0]
+        raise SourceError(p, f"{cidr[:60]!r} is not a network ({name} ranges)") from None
+    label = pl.Series(
+        [" ".join(x for x in (region, service) if x) for _, region, service, _ in listed]
+    )
+    shown = pl.concat_str(pl.lit("("), "shown", pl.lit(")"))
+    entries = nets.with_columns(label.alias("label")).select(
+        "start",
+        "end",
+        pl.lit("hosting").alias("category"),
+        pl.when(pl.col("label") != "")
+        .then(pl.concat_str(pl.lit(f"{name}:hosting "), "label", pl.lit(" "), shown))
+        .otherwise(pl.concat_str(pl.lit(f"{name}:hosting "), shown))
+        .alias("evidence"),
+        pl.lit(provider).alias("provider"),
+        pl.lit(True).alias("confirmed"),
+        pl.Series("rank", [rank for _, _, _, rank in listed], pl.Int64),
+    )
     info = _info(
         p,
         data,
         name=name,
         kind=f"{name}-ranges",
-        entries=len(entries),
+        entries=len(listed),
         date=str(date) if date else None,
         category="hosting",
     )
-    return _Loaded(info, ranges=_flatten(entries))
+    return _Loaded(info, ranges=_flatten_frame(entries))
 
 
 # --- ASN list ------------------------------------------------------------------------------
