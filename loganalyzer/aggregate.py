@@ -182,17 +182,9 @@ def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFra
     verdict: list[str] = []
     schema = enriched_partials.collect_schema()
     if S.ANONYMIZER in schema:
-        verdict_col = pl.col(S.ANONYMIZER)
-        listed = verdict_col.is_not_null() & (verdict_col != S.NONE_KNOWN)
-        requests = pl.col(S.REQUESTS)
         anon = [
-            requests.filter(~listed.fill_null(False)).sum().cast(pl.Int64).alias(S.REQUESTS_DIRECT),
-            requests.filter(listed).sum().cast(pl.Int64).alias(S.REQUESTS_ANONYMIZED),
-            who.filter(listed).n_unique().cast(pl.Int64).alias(S.UNIQUE_IPS_ANONYMIZED),
-            *[
-                requests.filter(verdict_col == cat).sum().cast(pl.Int64).alias(name)
-                for cat, name in S.CATEGORY_REQUESTS.items()
-            ],
+            *_verdict_requests(),
+            who.filter(_LISTED).n_unique().cast(pl.Int64).alias(S.UNIQUE_IPS_ANONYMIZED),
         ]
         if S.CLIENT_IP in keys:
             # One address per row: its verdict and evidence, so --by ip is the
@@ -211,18 +203,55 @@ def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFra
     return _report_rows(grouped, keys, [*verdict, *(S.ANON_COUNT_COLUMNS if anon else ())])
 
 
+# A client some source lists (none_known is no listing; null, no address).
+_LISTED = pl.col(S.ANONYMIZER).is_not_null() & (pl.col(S.ANONYMIZER) != S.NONE_KNOWN)
+
+
+def _verdict_requests() -> list[pl.Expr]:
+    """Requests direct, anonymized and per category, from rows with a verdict."""
+    requests, verdict = pl.col(S.REQUESTS), pl.col(S.ANONYMIZER)
+    return [
+        requests.filter(~_LISTED.fill_null(False)).sum().cast(pl.Int64).alias(S.REQUESTS_DIRECT),
+        requests.filter(_LISTED).sum().cast(pl.Int64).alias(S.REQUESTS_ANONYMIZED),
+        *[
+            requests.filter(verdict == cat).sum().cast(pl.Int64).alias(name)
+            for cat, name in S.CATEGORY_REQUESTS.items()
+        ],
+    ]
+
+
 def summarize_groups(groups: pl.DataFrame, grouping: Grouping) -> pl.DataFrame:
     """Report rows from sums made per group already (see :mod:`loganalyzer.tally`).
 
     Args:
         groups: one row per key: the keys, ``requests``, ``unique_ips``,
-            ``bytes_sent``, ``first_seen``, ``last_seen`` and the status classes.
+            ``bytes_sent``, ``first_seen``, ``last_seen`` and the status classes;
+            with anonymizer sources, one row per key and ``anonymizer`` verdict
+            (each client has one verdict, so distinct clients add up).
         grouping: the report's keys.
 
     Returns:
         What :func:`summarize` returns for the same requests.
     """
-    return _report_rows(groups.lazy(), list(grouping.keys), [])
+    keys = list(grouping.keys)
+    if S.ANONYMIZER not in groups.columns:
+        return _report_rows(groups.lazy(), keys, [])
+    grouped = (
+        groups.lazy()
+        .group_by(keys)
+        .agg(
+            pl.col(S.REQUESTS, S.UNIQUE_IPS, S.BYTES, *S.STATUS_CLASSES).sum(),
+            pl.col(S.FIRST_SEEN).min(),
+            pl.col(S.LAST_SEEN).max(),
+            *_verdict_requests(),
+            pl.col(S.UNIQUE_IPS)
+            .filter(_LISTED)
+            .sum()
+            .cast(pl.Int64)
+            .alias(S.UNIQUE_IPS_ANONYMIZED),
+        )
+    )
+    return _report_rows(grouped, keys, list(S.ANON_COUNT_COLUMNS))
 
 
 def _report_rows(grouped: pl.LazyFrame, keys: list[str], extra: list[str]) -> pl.DataFrame:

@@ -258,6 +258,13 @@ class AnonymizerSources:
         """Whether a source (the ASN list) needs each client's ASN."""
         return any(s.asns is not None for s in self.loaded)
 
+    @property
+    def dated(self) -> bool:
+        """Whether a verdict can depend on when a client came (Tor exits with measured times)."""
+        return any(
+            s.exact is not None and s.exact["valid_from"].is_not_null().any() for s in self.loaded
+        )
+
     def __bool__(self) -> bool:
         return bool(self.loaded)
 

@@ -991,10 +991,11 @@ def analyze(
     by_client = not plan.grouping.row_keys and not plan.row_filters
     by_client = by_client and plan.since is None and plan.until is None
     totals: Tally | None = None
-    if by_client and can_tally(plan.grouping, bool(sources)):
-        # Summed per row as they are read, each client looked up once.
+    if by_client and can_tally(plan.grouping, sources):
+        # Summed per row as they are read, each client looked up (and judged) once.
         geo_cond = combine([f for f in filters if not f.on_rows])
-        totals = Tally(plan.grouping, dbs, geo_fields(plan, filters, sources), lang, geo_cond)
+        fields = geo_fields(plan, filters, sources)
+        totals = Tally(plan.grouping, dbs, fields, lang, geo_cond, sources)
     batches = _parsed_batches(
         inputs,
         plan.fmt,

@@ -1,15 +1,15 @@
 """Reports summed per group as the log is read: memory that grows little with clients.
 
 A report whose keys all come from the client's lookup (``--by region``,
-``country``, ``city``, ``asn``...), with no row filter and no anonymizer
-sources, needs to know of each client only which of its rows the client falls
-in. So each client is looked up once, when first seen (some tens of thousands
-at a time), and the native scanner sums every later line of that client
-straight into its row. What remains per client is its key and its row number
-in the scanner's table, 32 bytes, where the per-client path keeps every
-client's partial sums and then joins and groups them all at the end (issue 6:
-a log four times longer, with four times the clients, must not need much more
-memory).
+``country``, ``city``, ``asn``...), with no row filter and no dated Tor list,
+needs to know of each client only which of its rows the client falls in (with
+anonymizer sources, the row and the client's verdict). So each client is looked
+up once, when first seen (some tens of thousands at a time), and the native
+scanner sums every later line of that client straight into its row. What
+remains per client is its key and its row number in the scanner's table, 32
+bytes, where the per-client path keeps every client's partial sums and then
+joins and groups them all at the end (issue 6: a log four times longer, with
+four times the clients, must not need much more memory).
 
 The rows are exactly those of :func:`loganalyzer.aggregate.summarize` over the
 per-client partials; ``tests/test_reference.py`` and ``tests/test_tally.py``
@@ -28,6 +28,7 @@ import polars as pl
 from loganalyzer import native
 from loganalyzer import schema as S
 from loganalyzer.aggregate import Grouping
+from loganalyzer.anonymizers import AnonymizerSources, classify
 from loganalyzer.enrich import GeoDatabases, lookup
 from loganalyzer.read import LineBatch
 
@@ -41,16 +42,17 @@ _KEEP = "_keep"
 _WHO = "_who"
 
 
-def can_tally(grouping: Grouping, has_sources: bool) -> bool:
-    """Whether a report with these keys can be summed per group.
+def can_tally(grouping: Grouping, sources: AnonymizerSources | None) -> bool:
+    """Whether a report with these keys and sources can be summed per group.
 
-    The caller checks the rest: no row keys, filters or time window.
-    Anonymizer verdicts need each client's own first and last request, and
-    ``--by ip`` has one row per client anyway: both keep the per-client path.
+    The caller checks the rest: no row keys, filters or time window. A Tor
+    list with measured exit times judges a client by its own first and last
+    request over the whole log, and ``--by ip`` has one row per client anyway:
+    both keep the per-client path.
     """
     return (
         native.enabled()
-        and not has_sources
+        and not (sources and sources.dated)
         and not grouping.row_keys
         and S.CLIENT_IP not in grouping.keys
         and all(k in S.GEO_SCHEMA for k in grouping.keys)
@@ -67,6 +69,10 @@ class Tally:
         lang: the language of place names.
         keep: the filters on enrichment columns, or None; a client they do
             not keep is left out, as the per-client path's join leaves it.
+        sources: anonymizer sources with no dated list, or None. Each client
+            is judged when it is looked up, and its verdict is one more key,
+            so that :func:`~loganalyzer.aggregate.summarize_groups` can count
+            direct and anonymized requests per row.
     """
 
     def __init__(
@@ -76,13 +82,19 @@ class Tally:
         fields: Iterable[str],
         lang: str,
         keep: pl.Expr | None,
+        sources: AnonymizerSources | None = None,
     ) -> None:
+        assert not (sources and sources.dated), "a dated source needs the per-client path"
         self.sums = native.GroupSums()
-        self._keys = list(grouping.keys)
+        self._sources = sources or None
+        schema = {k: S.GEO_SCHEMA[k] for k in grouping.keys}
+        if self._sources is not None:
+            schema[S.ANONYMIZER] = S.ANON_SCHEMA[S.ANONYMIZER]
+        self._keys = list(schema)
         self._dbs, self._fields, self._lang = dbs, set(fields), lang
         self._keep = pl.lit(True) if keep is None else keep.fill_null(False)
         # Each row's keys, in the order of their numbers.
-        self._known = pl.DataFrame(schema={k: S.GEO_SCHEMA[k] for k in self._keys})
+        self._known = pl.DataFrame(schema=schema)
 
     def add(self, batch: LineBatch, kind: int) -> tuple[pl.DataFrame, int, int]:
         """:meth:`native.Sums.add`, then look up the waiting clients if enough wait."""
@@ -129,8 +141,10 @@ class Tally:
         # One row per pending client, in pending order.
         table = clients.to_frame().join(found, on=S.CLIENT, how="left", maintain_order="left")
         assert table.height == clients.len()
+        if self._sources is not None:
+            table = classify(table, self._sources)
         table = table.select(
-            *(pl.col(k).cast(S.GEO_SCHEMA[k]) for k in self._keys),
+            *(pl.col(k).cast(t) for k, t in self._known.schema.items()),
             pl.coalesce(S.CLIENT_IP, S.CLIENT).alias(_WHO),
             self._keep.alias(_KEEP),
         )

@@ -28,10 +28,14 @@ import loganalyzer.pipeline as pipeline
 from loganalyzer import native, tally
 from loganalyzer import schema as S
 from loganalyzer.aggregate import resolve_grouping
+from loganalyzer.anonymizers import AnonymizerSources
 from loganalyzer.enrich import GeoDatabases
 from loganalyzer.read import LineBatch, iter_batches
+from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.skipif(not native.AVAILABLE, reason="built without a C compiler")
+
+ANON = FIXTURES / "anon"
 
 # Spellings of one address count as one client (unique_ips is by canonical
 # address); the scanner takes some of them and leaves others to Polars.
@@ -60,6 +64,13 @@ CLIENTS = [
     "-",
     "unknown",
     "client.example.org",
+    # Listed by the anonymizer fixtures: a VPN list, a Tor exit list, an
+    # Anonymous IP database, an ASN list and cloud ranges.
+    "2.137.200.5",
+    "81.2.69.130",
+    "185.220.101.20",
+    "2.136.250.9",
+    "2408:8200:ff::1",
 ]
 
 
@@ -148,6 +159,40 @@ def test_tally_equals_the_per_client_path(monkeypatch, dbs, logs, options, resol
     assert fast.meta["time_range"] == slow.meta["time_range"]
 
 
+@pytest.fixture(scope="module")
+def sources(anon_dbs) -> AnonymizerSources:
+    return AnonymizerSources.load(
+        anon_db=[anon_dbs["anonymous-ip"]],
+        tor_exits=[ANON / "torbulkexitlist"],
+        ip_lists=[("vpn", ANON / "vpn-list.txt"), (None, ANON / "misp-vpn.json")],
+        cloud_ranges=[ANON / "ip-ranges.json"],
+        asn_list=ANON / "asn-list.csv",
+    )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"by": ["region"]},
+        {"by": ["asn"], "top_n": 4},
+        {"by": ["country"], "where": ["anonymizer=vpn,tor_exit"]},
+        {"by": ["region"], "where": ["country_iso=ES"], "watch": ["CN-LN"]},
+    ],
+    ids=str,
+)
+def test_tally_with_sources_equals_the_per_client_path(monkeypatch, dbs, logs, sources, options):
+    # Undated sources: each client is judged when it is looked up, and the
+    # verdict is one more key of its row.
+    assert not sources.dated
+    monkeypatch.setattr(tally, "_RESOLVE_AT", 5)
+    monkeypatch.setattr(pipeline, "_DIRECT_WINDOW", 3000)
+    fast, slow = _both(monkeypatch, [logs["plain"], logs["gzip"]], dbs, sources=sources, **options)
+    assert fast.rows[S.REQUESTS_ANONYMIZED].sum() > 0
+    assert_frame_equal(fast.rows, slow.rows)
+    assert fast.meta["lines"] == slow.meta["lines"]
+    assert fast.meta["warnings"] == slow.meta["warnings"]
+
+
 def test_a_report_of_nothing_is_the_same(monkeypatch, dbs, tmp_path):
     log = tmp_path / "bad.log"
     log.write_text('1.2.3.4 - - [01/Sep/2026:00:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "x"\n')
@@ -157,23 +202,29 @@ def test_a_report_of_nothing_is_the_same(monkeypatch, dbs, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("by", "sources", "taken"),
+    ("by", "given", "taken"),
     [
-        (["region"], False, True),
-        (["country", "asn"], False, True),
-        (["ip_class"], False, True),
-        (["region"], True, False),  # verdicts need each client's own times
-        (["ip"], False, False),  # one row per client anyway
-        (["region", "ip"], False, False),
-        (["status"], False, False),  # row keys
-        (["region", "hour"], False, False),
+        (["region"], None, True),
+        (["country", "asn"], None, True),
+        (["ip_class"], None, True),
+        (["region"], "lists", True),
+        (["region"], "dated", False),  # measured Tor exits: each client's own times
+        (["ip"], None, False),  # one row per client anyway
+        (["region", "ip"], None, False),
+        (["status"], None, False),  # row keys
+        (["region", "hour"], None, False),
     ],
 )
-def test_which_reports_are_tallied(monkeypatch, by, sources, taken):
+def test_which_reports_are_tallied(monkeypatch, by, given, taken):
+    loaded = {
+        None: None,
+        "lists": AnonymizerSources.load(ip_lists=[("vpn", ANON / "vpn-list.txt")]),
+        "dated": AnonymizerSources.load(tor_exits=[ANON / "exit-addresses"]),
+    }[given]
     monkeypatch.setenv("LOGANALYZER_NATIVE", "1")
-    assert tally.can_tally(resolve_grouping(by), sources) is taken
+    assert tally.can_tally(resolve_grouping(by), loaded) is taken
     monkeypatch.setenv("LOGANALYZER_NATIVE", "0")
-    assert tally.can_tally(resolve_grouping(by), sources) is False
+    assert tally.can_tally(resolve_grouping(by), loaded) is False
 
 
 # --- the C groups against a model ------------------------------------------------------
