@@ -164,6 +164,11 @@ class _Loaded:
     exact: pl.DataFrame | None = None
     asns: pl.DataFrame | None = None
     mmdb_type: str | None = None
+    # An MMDB's evidence per network, worked out once per run: a report by place
+    # judges its clients some tens of thousands at a time (tally.py).
+    networks: dict[tuple[int, int, int], list[tuple[str, str, str | None]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 @dataclass
@@ -650,7 +655,7 @@ def _mmdb_hits(src: _Loaded, keyed: pl.DataFrame) -> list[dict[str, Any]]:
     residential = "residential-proxy" in (src.mmdb_type or "").lower()
     label = f"{src.mmdb_type} {src.info.date}"
     # One record per network: its evidence is worked out once, not per client.
-    by_network: dict[tuple[int, int, int], list[tuple[str, str, str | None]]] = {}
+    by_network = src.networks
     with maxminddb.open_database(src.info.path) as reader:
         for rid, ip in _with_records(src, keyed.select(_RID, S.CLIENT_IP)).iter_rows():
             record, prefix = reader.get_with_prefix_len(ip)
