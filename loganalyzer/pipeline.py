@@ -237,26 +237,26 @@ def _parsed_batches(
                 counter.rejected, counter.total, stats.first_reject or 0, inp.name, stats.format
             )
 
-    def read_rest(after: _Direct) -> Iterator[pl.DataFrame]:
-        # The rest of a plain file, read by the scanner: partials of the lines
-        # it leaves to Polars (its own sums leave at the end).
-        nonlocal sums
-        assert reduce_by is not None
-        assert file_fmt is not None
-        sums = sums or native.Sums()
-        for rest in _read_direct(inp, after, sums, stats, on_bytes):
-            rows, kept_out = parse_counted(
-                rest, file_fmt, columns, options, state, stats, counter, rejects
-            )
-            counted(kept_out)
-            if rows.height:
-                yield from emit(partials(rows.lazy(), reduce_by).collect())
-
-    # Lines the scanner left in a file's batches, parsed some thousands at a
-    # time rather than per batch: each parse has a fixed cost of some
-    # milliseconds (0.2 s over the 50 batches of the gzipped benchmark log).
+    # Lines the scanner left (in a file's batches, or in its windows when it
+    # reads the file itself), parsed some thousands at a time: each parse has a
+    # fixed cost of some milliseconds (0.2 s over the 50 batches of the gzipped
+    # benchmark log), while the scanner's threads wait. Flushed at each file's end.
     held: list[pl.DataFrame] = []
     n_held = 0
+
+    def hold(rest: pl.DataFrame) -> Iterator[pl.DataFrame]:
+        nonlocal n_held
+        held.append(rest)
+        n_held += rest.height
+        if n_held >= _REST_LINES:
+            yield from parse_held()
+
+    def read_rest(after: _Direct) -> Iterator[pl.DataFrame]:
+        # The rest of a plain file, read by the scanner (its own sums leave at the end).
+        nonlocal sums
+        sums = sums or native.Sums()
+        for rest in _read_direct(inp, after, sums, stats, on_bytes):
+            yield from hold(rest)
 
     def parse_held() -> Iterator[pl.DataFrame]:
         nonlocal held, n_held
@@ -310,10 +310,7 @@ def _parsed_batches(
             rest, _, accepted = sums.add(batch, kind)
             stats.total += accepted
             stats.parsed += accepted
-            held.append(rest)
-            n_held += rest.height
-            if n_held >= _REST_LINES or item.direct is not None:
-                yield from parse_held()
+            yield from hold(rest)
             if item.direct is not None:
                 yield from read_rest(item.direct)
             continue
@@ -360,7 +357,10 @@ def _read_direct(
 ) -> Iterator[pl.DataFrame]:
     """The rest of a plain file after its first batch, read by the scanner itself.
 
-    Counts the lines it sums; yields the lines it leaves to the general parser.
+    Counts the lines it sums; yields the lines it leaves to the general parser,
+    read back from the file a piece at a time: a window can hold a hundred
+    thousand of them (the 20M benchmark log has a stretch dated 30 February),
+    and held whole they raised the peak by 70 MB.
     """
     assert inp.path is not None
     try:
@@ -368,11 +368,6 @@ def _read_direct(
     except OSError as exc:
         raise InputFileError(inp.name, f"cannot be opened ({exc.strerror})") from None
     offset, line_no, reported = direct.offset, direct.line_no, direct.reported
-    # The lines left to Polars are parsed a few thousand at a time, not per
-    # window: each parse has a fixed cost of some milliseconds while both of
-    # the scanner's threads wait.
-    held: list[pl.DataFrame] = []
-    n_held = 0
     try:
         while True:
             try:
@@ -389,28 +384,18 @@ def _read_direct(
             if on_bytes is not None and end > reported:
                 on_bytes(end - reported)
                 reported = end
-            # The lines left to Polars are read back from the file a piece at a
-            # time: a window can hold a hundred thousand of them (the 20M
-            # benchmark log has a stretch dated 30 February), and held whole
-            # they raised the peak by 70 MB.
             rests = native.span_lines(fd, spans, inp.name, line_no)
-            offset, line_no = end, line_no + lines
             while True:
                 try:
                     rest = next(rests)
                 except StopIteration:
                     break
                 except OSError as exc:
-                    raise _read_failed(inp, line_no - lines, exc) from None
-                held.append(rest)
-                n_held += rest.height
-                if n_held >= _REST_LINES:
-                    yield pl.concat(held)
-                    held, n_held = [], 0
+                    raise _read_failed(inp, line_no, exc) from None
+                yield rest
+            offset, line_no = end, line_no + lines
     finally:
         os.close(fd)
-    if held:
-        yield pl.concat(held)
 
 
 def _read_failed(inp: InputFile, line_no: int, exc: OSError) -> InputFileError:
