@@ -1119,33 +1119,38 @@ static int fold_clients(Reducer *self) {
     return folded;
 }
 
+/* out = sums, first, last of n accumulators, column by column for Polars:
+   a[k], folded with b[k] when b is given. 0 (an exception set) when out of memory. */
+static int acc_columns(const Acc *a, const Acc *b, Py_ssize_t n, PyObject *out[3]) {
+    out[0] = new_bytes(n * 8 * N_SUMS), out[1] = new_bytes(n * 8), out[2] = new_bytes(n * 8);
+    if (!out[0] || !out[1] || !out[2]) {
+        Py_XDECREF(out[0]), Py_XDECREF(out[1]), Py_XDECREF(out[2]);
+        return 0;
+    }
+    uint64_t *o_sums = (uint64_t *)PyBytes_AS_STRING(out[0]);
+    int64_t *o_first = (int64_t *)PyBytes_AS_STRING(out[1]);
+    int64_t *o_last = (int64_t *)PyBytes_AS_STRING(out[2]);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Acc acc = a[k];
+        if (b) acc_fold(&acc, &b[k]);
+        for (int s = 0; s < N_SUMS; s++) o_sums[s * n + k] = acc.sums[s];
+        o_first[k] = acc.first, o_last[k] = acc.last;
+    }
+    return 1;
+}
+
 static PyObject *Reducer_sums(Reducer *self, PyObject *noargs) {
+    /* Folded: every client is in the first table. */
     if (!usable_as(self, 0) || !fold_clients(self)) return NULL;
-    Table *t = self->tables;
-    Py_ssize_t n = (Py_ssize_t)(t[0].n + t[1].n);
-    PyObject *sums = new_bytes(n * 8 * N_SUMS), *first = new_bytes(n * 8);
-    PyObject *last = new_bytes(n * 8);
-    PyObject *names = new_bytes((Py_ssize_t)(t[0].names_len + t[1].names_len - 1));
-    if (!sums || !first || !last || !names) {
-        Py_XDECREF(sums), Py_XDECREF(first), Py_XDECREF(last), Py_XDECREF(names);
+    Table *t = &self->tables[0];
+    Py_ssize_t n = (Py_ssize_t)t->n;
+    PyObject *names = PyBytes_FromStringAndSize(t->names, (Py_ssize_t)t->names_len), *c[3];
+    if (!names) return NULL;
+    if (!acc_columns(t->acc, NULL, n, c)) {
+        Py_DECREF(names);
         return NULL;
     }
-    uint64_t *o_sums = (uint64_t *)PyBytes_AS_STRING(sums);
-    int64_t *o_first = (int64_t *)PyBytes_AS_STRING(first);
-    int64_t *o_last = (int64_t *)PyBytes_AS_STRING(last);
-    char *o_names = PyBytes_AS_STRING(names);
-    memcpy(o_names, t[0].names, t[0].names_len);
-    memcpy(o_names + t[0].names_len, t[1].names + 1, t[1].names_len - 1);
-    Py_ssize_t k = 0;
-    for (int j = 0; j < 2; j++) {
-        /* Column by column, for Polars. */
-        for (size_t c = 0; c < t[j].n; c++, k++) {
-            for (int s = 0; s < N_SUMS; s++) o_sums[s * n + k] = t[j].acc[c].sums[s];
-            o_first[k] = t[j].acc[c].first;
-            o_last[k] = t[j].acc[c].last;
-        }
-    }
-    return Py_BuildValue("nNNNN", n, names, sums, first, last);
+    return Py_BuildValue("nNNNN", n, names, c[0], c[1], c[2]);
 }
 
 static PyObject *Reducer_waiting(Reducer *self, PyObject *noargs) {
@@ -1233,7 +1238,8 @@ static PyObject *Reducer_assign(Reducer *self, PyObject *args) {
     const int32_t *group = gv.buf;
     if (!usable_as(self, 1)) goto done;
     if (t[1].n != 0 || (size_t)gv.len != n * sizeof(int32_t) || !holds_names(&wv, n)) {
-        PyErr_SetString(PyExc_ValueError, "assign() needs one group and one who per pending client");
+        PyErr_SetString(PyExc_ValueError,
+                        "assign() needs one group and one who per pending client");
         goto done;
     }
     int32_t top = -1;
@@ -1330,23 +1336,13 @@ static PyObject *Reducer_groups(Reducer *self, PyObject *noargs) {
     }
     Groups *g = &self->groups;
     Py_ssize_t n = (Py_ssize_t)g->n_groups;
-    PyObject *sums = new_bytes(n * 8 * N_SUMS), *first = new_bytes(n * 8);
-    PyObject *last = new_bytes(n * 8), *unique = new_bytes(n * 8);
-    if (!sums || !first || !last || !unique) {
-        Py_XDECREF(sums), Py_XDECREF(first), Py_XDECREF(last), Py_XDECREF(unique);
+    PyObject *unique = PyBytes_FromStringAndSize(n ? (const char *)g->unique : "", n * 8), *c[3];
+    if (!unique) return NULL;
+    if (!acc_columns(g->acc[0], g->acc[1], n, c)) {
+        Py_DECREF(unique);
         return NULL;
     }
-    uint64_t *o_sums = (uint64_t *)PyBytes_AS_STRING(sums);
-    int64_t *o_first = (int64_t *)PyBytes_AS_STRING(first);
-    int64_t *o_last = (int64_t *)PyBytes_AS_STRING(last);
-    for (Py_ssize_t k = 0; k < n; k++) {
-        Acc a = g->acc[0][k];
-        acc_fold(&a, &g->acc[1][k]);
-        for (int s = 0; s < N_SUMS; s++) o_sums[s * n + k] = a.sums[s];
-        o_first[k] = a.first, o_last[k] = a.last;
-    }
-    if (n) memcpy(PyBytes_AS_STRING(unique), g->unique, (size_t)n * 8);
-    return Py_BuildValue("nNNNN", n, sums, first, last, unique);
+    return Py_BuildValue("nNNNN", n, c[0], c[1], c[2], unique);
 }
 
 static PyMethodDef Reducer_methods[] = {
