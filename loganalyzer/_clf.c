@@ -1440,6 +1440,353 @@ static PyObject *public_v6(PyObject *self, PyObject *args) {
     return out;
 }
 
+/*
+ * ip_keys(names) -> (versions, hi, lo): for each "\n"-ended address in names,
+ * 4 or 6 and its 128-bit key, IPv4 as IPv4-mapped IPv6 (the keys of
+ * anonymizers.address_keys), as int8 and two native uint64 arrays. inet_pton
+ * reads only plain forms (no leading zeros, brackets, zones or spaces): what
+ * it refuses gets version 0 and is left to the caller's ipaddress path.
+ */
+static PyObject *ip_keys(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
+    const unsigned char *p = view.buf, *end = p + view.len;
+    Py_ssize_t lines = 0;
+    for (const unsigned char *q = p; q < end; q++) lines += *q == '\n';
+    PyObject *vers = new_bytes(lines), *his = new_bytes(lines * 8), *los = new_bytes(lines * 8);
+    if (!vers || !his || !los) {
+        Py_XDECREF(vers);
+        Py_XDECREF(his);
+        Py_XDECREF(los);
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    int8_t *v = (int8_t *)PyBytes_AS_STRING(vers);
+    uint64_t *hi = (uint64_t *)PyBytes_AS_STRING(his), *lo = (uint64_t *)PyBytes_AS_STRING(los);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < lines; i++) {
+        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = (size_t)(nl - p);
+        char text[INET6_ADDRSTRLEN];
+        unsigned char a[16];
+        v[i] = 0;
+        hi[i] = lo[i] = 0;
+        if (n > 0 && n < sizeof text) {
+            memcpy(text, p, n);
+            text[n] = '\0';
+            if (memchr(text, ':', n)) {
+                if (inet_pton(AF_INET6, text, a) == 1) v[i] = 6;
+            } else if (inet_pton(AF_INET, text, a + 12) == 1) {
+                memset(a, 0, 10);
+                a[10] = a[11] = 0xff;
+                v[i] = 4;
+            }
+            for (int k = 0; v[i] && k < 8; k++) {
+                hi[i] = hi[i] << 8 | a[k];
+                lo[i] = lo[i] << 8 | a[k + 8];
+            }
+        }
+        p = nl + 1;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(NNN)", vers, his, los);
+}
+
+/* One record of a MaxMind DB search tree node (the MMDB format's 24, 28 or 32 bits). */
+static uint32_t mmdb_record(const unsigned char *tree, int size, uint32_t node, int right) {
+    const unsigned char *b;
+    switch (size) {
+    case 24:
+        b = tree + (size_t)node * 6 + right * 3;
+        return (uint32_t)b[0] << 16 | (uint32_t)b[1] << 8 | b[2];
+    case 28:
+        b = tree + (size_t)node * 7;
+        if (right)
+            return (uint32_t)(b[3] & 0x0f) << 24 | (uint32_t)b[4] << 16 | (uint32_t)b[5] << 8 |
+                   b[6];
+        return (uint32_t)(b[3] & 0xf0) << 20 | (uint32_t)b[0] << 16 | (uint32_t)b[1] << 8 | b[2];
+    default:
+        b = tree + (size_t)node * 8 + right * 4;
+        return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+    }
+}
+
+/*
+ * mmdb_records(tree, node_count, record_size, ip_version, versions, hi, lo)
+ * -> bytes: for each address of ip_keys, the search tree's record for it in a
+ * MaxMind DB whose file (or its first bytes) is tree: a number above
+ * node_count, which names the address's data, so that addresses with equal
+ * numbers have the same data; or -1 when there is none (an empty record, an
+ * address of version 0, IPv6 in an IPv4-only database). Each distinct
+ * record's data can then be decoded once for all its addresses.
+ */
+static PyObject *mmdb_records(PyObject *self, PyObject *args) {
+    Py_buffer tv, vv, hv, lv;
+    unsigned int node_count;
+    int size, ipv;
+    if (!PyArg_ParseTuple(args, "y*Iiiy*y*y*", &tv, &node_count, &size, &ipv, &vv, &hv, &lv))
+        return NULL;
+    Py_ssize_t n = vv.len;
+    PyObject *out = NULL;
+    if ((size != 24 && size != 28 && size != 32) || (ipv != 4 && ipv != 6) ||
+        (uint64_t)tv.len < (uint64_t)node_count * (uint64_t)size / 4 || hv.len != n * 8 ||
+        lv.len != n * 8) {
+        PyErr_SetString(PyExc_ValueError, "mmdb_records: a tree or keys of the wrong size");
+        goto done;
+    }
+    out = new_bytes(n * 8);
+    if (!out) goto done;
+    const unsigned char *tree = tv.buf;
+    const int8_t *v = vv.buf;
+    const uint64_t *hi = hv.buf, *lo = lv.buf;
+    int64_t *rec = (int64_t *)PyBytes_AS_STRING(out);
+    Py_BEGIN_ALLOW_THREADS
+    /* IPv4 lives under 96 zero bits of an IPv6 tree. */
+    uint32_t v4_start = 0;
+    for (int i = 0; ipv == 6 && i < 96 && v4_start < node_count; i++)
+        v4_start = mmdb_record(tree, size, v4_start, 0);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        rec[i] = -1;
+        if (v[i] == 0 || (v[i] == 6 && ipv == 4)) continue;
+        uint32_t node = v[i] == 4 ? v4_start : 0;
+        int bits = v[i] == 4 ? 32 : 128;
+        for (int b = 128 - bits; b < 128 && node < node_count; b++) {
+            uint64_t word = b < 64 ? hi[i] : lo[i];
+            node = mmdb_record(tree, size, node, (int)(word >> (63 - b % 64) & 1));
+        }
+        if (node > node_count) rec[i] = node;
+    }
+    Py_END_ALLOW_THREADS
+done:
+    PyBuffer_Release(&tv);
+    PyBuffer_Release(&vv);
+    PyBuffer_Release(&hv);
+    PyBuffer_Release(&lv);
+    return out;
+}
+
+/*
+ * mmdb_decode(data, records, paths) -> [[value, ...] per path]: the value at
+ * each path (a tuple of map keys and array indexes) of each record's data, as
+ * maxminddb would decode it: str, float, int or bool, or None where the path
+ * leads nowhere or to a map or array. data is the MaxMind DB's data section
+ * and records offsets into it. The file is the user's, not ours: every read is
+ * bounded by the section, and pointers and nesting are bounded in depth, so
+ * that a damaged file gives ValueError, never a bad read.
+ */
+enum { MM_POINTER = 1, MM_STRING = 2, MM_DOUBLE = 3, MM_UINT16 = 5, MM_UINT32 = 6, MM_MAP = 7,
+       MM_INT32 = 8, MM_UINT64 = 9, MM_ARRAY = 11, MM_BOOLEAN = 14, MM_FLOAT = 15, MM_DEPTH = 64 };
+
+typedef struct {
+    const unsigned char *data;
+    size_t len;
+    int bad; /* the section is damaged where it was read */
+} MMData;
+
+/* The field at *pos: its type and size, *pos moved to its payload; a pointer's size is its target. */
+static int mm_field(MMData *d, size_t *pos, size_t *size) {
+    if (*pos >= d->len) return d->bad = 1, 0;
+    unsigned ctrl = d->data[(*pos)++];
+    int type = (int)(ctrl >> 5);
+    if (type == MM_POINTER) {
+        unsigned ss = (ctrl >> 3) & 3, n = ss + 1;
+        if (n > d->len - *pos) return d->bad = 1, 0;
+        const unsigned char *b = d->data + *pos;
+        size_t v;
+        if (ss == 0) v = (size_t)(ctrl & 7) << 8 | b[0];
+        else if (ss == 1) v = ((size_t)(ctrl & 7) << 16 | (size_t)b[0] << 8 | b[1]) + 2048;
+        else if (ss == 2)
+            v = ((size_t)(ctrl & 7) << 24 | (size_t)b[0] << 16 | (size_t)b[1] << 8 | b[2]) + 526336;
+        else v = (size_t)b[0] << 24 | (size_t)b[1] << 16 | (size_t)b[2] << 8 | b[3];
+        *pos += n;
+        *size = v;
+        return MM_POINTER;
+    }
+    if (type == 0) {
+        if (*pos >= d->len) return d->bad = 1, 0;
+        type = 7 + d->data[(*pos)++];
+    }
+    size_t n = ctrl & 0x1f;
+    if (n >= 29) {
+        size_t extra = n - 28;
+        if (extra > d->len - *pos) return d->bad = 1, 0;
+        const unsigned char *b = d->data + *pos;
+        n = n == 29 ? 29 + (size_t)b[0]
+            : n == 30 ? 285 + ((size_t)b[0] << 8 | b[1])
+                      : 65821 + ((size_t)b[0] << 16 | (size_t)b[1] << 8 | b[2]);
+        *pos += extra;
+    }
+    *size = n;
+    return type;
+}
+
+/* The field at *pos, through a pointer if it is one (a pointer may not point at one). */
+static int mm_resolve(MMData *d, size_t *pos, size_t *size) {
+    int type = mm_field(d, pos, size);
+    if (type == MM_POINTER) {
+        *pos = *size;
+        type = mm_field(d, pos, size);
+        if (type == MM_POINTER) return d->bad = 1, 0;
+    }
+    return type;
+}
+
+/* Move *pos past the value whose field mm_field just read. */
+static void mm_skip(MMData *d, size_t *pos, int type, size_t size, int depth) {
+    if (d->bad || type == MM_POINTER || type == MM_BOOLEAN) return;
+    if (depth > MM_DEPTH) {
+        d->bad = 1;
+        return;
+    }
+    if (type == MM_MAP || type == MM_ARRAY) {
+        size_t items = type == MM_MAP ? 2 * size : size;
+        for (size_t i = 0; i < items && !d->bad; i++) {
+            size_t sub;
+            int t = mm_field(d, pos, &sub);
+            mm_skip(d, pos, t, sub, depth + 1);
+        }
+        return;
+    }
+    if (size > d->len - *pos) {
+        d->bad = 1;
+        return;
+    }
+    *pos += size;
+}
+
+static uint64_t mm_uint(const unsigned char *b, size_t n) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) v = v << 8 | b[i];
+    return v;
+}
+
+/* Move *pos to the value of key in the map of `pairs` pairs there; 0 if it has none. */
+static int mm_find_key(MMData *d, size_t *pos, size_t pairs, const char *key, size_t klen) {
+    for (size_t i = 0; i < pairs && !d->bad; i++) {
+        size_t kpos, ksize;
+        int kt = mm_field(d, pos, &ksize);
+        if (kt == MM_POINTER) {
+            kpos = ksize;
+            kt = mm_field(d, &kpos, &ksize);
+        } else if (kt == MM_STRING && ksize <= d->len - *pos) {
+            kpos = *pos;
+            *pos += ksize;
+        } else {
+            kpos = d->len;
+        }
+        if (d->bad || kt != MM_STRING || ksize > d->len - kpos) return d->bad = 1, 0;
+        if (ksize == klen && memcmp(d->data + kpos, key, klen) == 0) return 1;
+        size_t sub;
+        int t = mm_field(d, pos, &sub);
+        mm_skip(d, pos, t, sub, 0);
+    }
+    return 0;
+}
+
+/* The value at path in the data at pos, a new reference: None where there is none. */
+static PyObject *mm_value(MMData *d, size_t pos, PyObject *path) {
+    size_t size;
+    int type = mm_resolve(d, &pos, &size);
+    for (Py_ssize_t s = 0; s < PyTuple_GET_SIZE(path) && !d->bad; s++) {
+        PyObject *step = PyTuple_GET_ITEM(path, s);
+        if (PyLong_Check(step)) {
+            Py_ssize_t index = PyLong_AsSsize_t(step);
+            if (index == -1 && PyErr_Occurred()) return NULL;
+            if (type != MM_ARRAY || index < 0 || (size_t)index >= size) Py_RETURN_NONE;
+            for (Py_ssize_t i = 0; i < index && !d->bad; i++) {
+                size_t sub;
+                int t = mm_field(d, &pos, &sub);
+                mm_skip(d, &pos, t, sub, 0);
+            }
+        } else {
+            Py_ssize_t klen;
+            const char *key = PyUnicode_AsUTF8AndSize(step, &klen);
+            if (!key) return NULL;
+            if (type != MM_MAP || !mm_find_key(d, &pos, size, key, (size_t)klen)) {
+                if (d->bad) break;
+                Py_RETURN_NONE;
+            }
+        }
+        if (!d->bad) type = mm_resolve(d, &pos, &size);
+    }
+    if (d->bad) Py_RETURN_NONE;
+    const unsigned char *b = d->data + pos;
+    int fits = size <= d->len - pos;
+    switch (type) {
+    case MM_STRING:
+        if (!fits) break;
+        return PyUnicode_DecodeUTF8((const char *)b, (Py_ssize_t)size, "replace");
+    case MM_DOUBLE:
+    case MM_FLOAT: {
+        if (!fits || size != (type == MM_DOUBLE ? 8u : 4u)) break;
+        uint64_t bits = mm_uint(b, size);
+        if (type == MM_DOUBLE) {
+            double v;
+            memcpy(&v, &bits, 8);
+            return PyFloat_FromDouble(v);
+        }
+        uint32_t b32 = (uint32_t)bits;
+        float f;
+        memcpy(&f, &b32, 4);
+        return PyFloat_FromDouble(f);
+    }
+    case MM_UINT16:
+    case MM_UINT32:
+    case MM_UINT64:
+        if (!fits || size > (type == MM_UINT16 ? 2u : type == MM_UINT32 ? 4u : 8u)) break;
+        return PyLong_FromUnsignedLongLong(mm_uint(b, size));
+    case MM_INT32:
+        if (!fits || size > 4) break;
+        return PyLong_FromLong((long)(int32_t)(uint32_t)mm_uint(b, size));
+    case MM_BOOLEAN:
+        return PyBool_FromLong(size != 0);
+    default: /* maps, arrays, bytes, uint128: no report column holds one */
+        Py_RETURN_NONE;
+    }
+    d->bad = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *mmdb_decode(PyObject *self, PyObject *args) {
+    Py_buffer dv, rv;
+    PyObject *paths, *out = NULL;
+    if (!PyArg_ParseTuple(args, "y*y*O!", &dv, &rv, &PyList_Type, &paths)) return NULL;
+    Py_ssize_t n = rv.len / 8, count = PyList_GET_SIZE(paths);
+    const int64_t *recs = rv.buf;
+    for (Py_ssize_t j = 0; j < count; j++) {
+        if (!PyTuple_Check(PyList_GET_ITEM(paths, j))) {
+            PyErr_SetString(PyExc_TypeError, "mmdb_decode: each path is a tuple");
+            goto done;
+        }
+    }
+    out = PyList_New(count);
+    for (Py_ssize_t j = 0; out && j < count; j++) {
+        PyObject *col = PyList_New(n);
+        if (!col) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, j, col);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            MMData d = {dv.buf, (size_t)dv.len, 0};
+            PyObject *v = recs[i] < 0 ? NULL : mm_value(&d, (size_t)recs[i], PyList_GET_ITEM(paths, j));
+            if (!v || d.bad) {
+                Py_XDECREF(v);
+                if (v || recs[i] < 0)
+                    PyErr_SetString(PyExc_ValueError, "the database's data section is damaged");
+                Py_CLEAR(out);
+                break;
+            }
+            PyList_SET_ITEM(col, i, v);
+        }
+    }
+done:
+    PyBuffer_Release(&dv);
+    PyBuffer_Release(&rv);
+    return out;
+}
+
 /* bytes.count(b"\n") looks at one byte at a time; memchr at 32 or 64. */
 static PyObject *count_lines(PyObject *self, PyObject *args) {
     Py_buffer view;
@@ -1460,6 +1807,12 @@ static PyMethodDef methods[] = {
     {"public_v6", public_v6, METH_VARARGS,
      "public_v6(names) -> the RFC 5952 text of each plainly public IPv6 address, else ''"},
     {"count_lines", count_lines, METH_VARARGS, "count_lines(data) -> the number of newlines"},
+    {"ip_keys", ip_keys, METH_VARARGS,
+     "ip_keys(names) -> (versions, hi, lo): each address's version and 128-bit key"},
+    {"mmdb_decode", mmdb_decode, METH_VARARGS,
+     "mmdb_decode(data, records, paths) -> each path's value in each record"},
+    {"mmdb_records", mmdb_records, METH_VARARGS,
+     "mmdb_records(tree, node_count, record_size, ip_version, versions, hi, lo) -> records"},
     {"scan", scan, METH_VARARGS,
      "scan(data, kind) -> (lines, index, clients, ts, status, bytes, rest, rest_index)\n\n"
      "Accept the lines of the usual shape; hand back the rest verbatim."},

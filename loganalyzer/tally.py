@@ -29,7 +29,7 @@ from loganalyzer import native
 from loganalyzer import schema as S
 from loganalyzer.aggregate import Grouping
 from loganalyzer.anonymizers import AnonymizerSources, classify
-from loganalyzer.enrich import GeoDatabases, lookup
+from loganalyzer.enrich import GeoDatabases, Records, lookup
 from loganalyzer.read import LineBatch
 
 # Pending clients are looked up once this many are waiting: few enough that
@@ -92,6 +92,9 @@ class Tally:
             schema[S.ANONYMIZER] = S.ANON_SCHEMA[S.ANONYMIZER]
         self._keys = list(schema)
         self._dbs, self._fields, self._lang = dbs, set(fields), lang
+        # The run's lookups come a chunk at a time: a record decoded for one is
+        # not decoded again for a later one.
+        self._records = Records()
         self._keep = pl.lit(True) if keep is None else keep.fill_null(False)
         # Each row's keys, in the order of their numbers.
         self._known = pl.DataFrame(schema=schema)
@@ -116,6 +119,7 @@ class Tally:
     def rows(self) -> pl.DataFrame:
         """Every row's keys and sums, once the input is read (for ``summarize_groups``)."""
         self._resolve()
+        self._records.close()
         sums = self.sums.groups()
         assert sums.height == self._known.height, (sums.height, self._known.height)
         return pl.concat([self._known, sums], how="horizontal")
@@ -137,7 +141,9 @@ class Tally:
 
     def _numbered(self, clients: pl.Series) -> tuple[pl.Series, pl.Series]:
         """Look clients up; each one's row number (-1: left out) and its who."""
-        found = lookup(clients, self._dbs, fields=self._fields, lang=self._lang)
+        found = lookup(
+            clients, self._dbs, fields=self._fields, lang=self._lang, records=self._records
+        )
         # One row per pending client, in pending order.
         table = clients.to_frame().join(found, on=S.CLIENT, how="left", maintain_order="left")
         assert table.height == clients.len()
