@@ -1514,12 +1514,14 @@ static uint32_t mmdb_record(const unsigned char *tree, int size, uint32_t node, 
 
 /*
  * mmdb_records(tree, node_count, record_size, ip_version, versions, hi, lo)
- * -> bytes: for each address of ip_keys, the search tree's record for it in a
+ * -> (records, prefixes): for each address of ip_keys, the search tree's record for it in a
  * MaxMind DB whose file (or its first bytes) is tree: a number above
  * node_count, which names the address's data, so that addresses with equal
  * numbers have the same data; or -1 when there is none (an empty record, an
  * address of version 0, IPv6 in an IPv4-only database). Each distinct
- * record's data can then be decoded once for all its addresses.
+ * record's data can then be decoded once for all its addresses. prefixes
+ * (uint8) are the lengths of the networks the records cover, counted as the
+ * reference reader counts them (from the IPv4 start for IPv4).
  */
 static PyObject *mmdb_records(PyObject *self, PyObject *args) {
     Py_buffer tv, vv, hv, lv;
@@ -1535,12 +1537,17 @@ static PyObject *mmdb_records(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "mmdb_records: a tree or keys of the wrong size");
         goto done;
     }
-    out = new_bytes(n * 8);
-    if (!out) goto done;
+    PyObject *recs = new_bytes(n * 8), *prefixes = new_bytes(n);
+    if (!recs || !prefixes) {
+        Py_XDECREF(recs);
+        Py_XDECREF(prefixes);
+        goto done;
+    }
     const unsigned char *tree = tv.buf;
     const int8_t *v = vv.buf;
     const uint64_t *hi = hv.buf, *lo = lv.buf;
-    int64_t *rec = (int64_t *)PyBytes_AS_STRING(out);
+    int64_t *rec = (int64_t *)PyBytes_AS_STRING(recs);
+    uint8_t *prefix = (uint8_t *)PyBytes_AS_STRING(prefixes);
     Py_BEGIN_ALLOW_THREADS
     /* IPv4 lives under 96 zero bits of an IPv6 tree. */
     uint32_t v4_start = 0;
@@ -1548,16 +1555,19 @@ static PyObject *mmdb_records(PyObject *self, PyObject *args) {
         v4_start = mmdb_record(tree, size, v4_start, 0);
     for (Py_ssize_t i = 0; i < n; i++) {
         rec[i] = -1;
+        prefix[i] = 0;
         if (v[i] == 0 || (v[i] == 6 && ipv == 4)) continue;
         uint32_t node = v[i] == 4 ? v4_start : 0;
-        int bits = v[i] == 4 ? 32 : 128;
-        for (int b = 128 - bits; b < 128 && node < node_count; b++) {
+        int first = v[i] == 4 ? 96 : 0, b = first;
+        for (; b < 128 && node < node_count; b++) {
             uint64_t word = b < 64 ? hi[i] : lo[i];
             node = mmdb_record(tree, size, node, (int)(word >> (63 - b % 64) & 1));
         }
         if (node > node_count) rec[i] = node;
+        prefix[i] = (uint8_t)(b - first);
     }
     Py_END_ALLOW_THREADS
+    out = Py_BuildValue("(NN)", recs, prefixes);
 done:
     PyBuffer_Release(&tv);
     PyBuffer_Release(&vv);
@@ -1570,7 +1580,8 @@ done:
  * mmdb_decode(data, records, paths) -> [[value, ...] per path]: the value at
  * each path (a tuple of map keys and array indexes) of each record's data, as
  * maxminddb would decode it: str, float, int or bool, or None where the path
- * leads nowhere or to a map or array. data is the MaxMind DB's data section
+ * leads nowhere or to a map or array. The empty path gives the number of
+ * pairs of a record that is a map (None for any other record). data is the MaxMind DB's data section
  * and records offsets into it. The file is the user's, not ours: every read is
  * bounded by the section, and pointers and nesting are bounded in depth, so
  * that a damaged file gives ValueError, never a bad read.
@@ -1688,6 +1699,10 @@ static int mm_find_key(MMData *d, size_t *pos, size_t pairs, const char *key, si
 static PyObject *mm_value(MMData *d, size_t pos, PyObject *path) {
     size_t size;
     int type = mm_resolve(d, &pos, &size);
+    if (PyTuple_GET_SIZE(path) == 0) { /* the record itself: how many pairs, if a map */
+        if (d->bad || type != MM_MAP) Py_RETURN_NONE;
+        return PyLong_FromSize_t(size);
+    }
     for (Py_ssize_t s = 0; s < PyTuple_GET_SIZE(path) && !d->bad; s++) {
         PyObject *step = PyTuple_GET_ITEM(path, s);
         if (PyLong_Check(step)) {
@@ -1812,7 +1827,8 @@ static PyMethodDef methods[] = {
     {"mmdb_decode", mmdb_decode, METH_VARARGS,
      "mmdb_decode(data, records, paths) -> each path's value in each record"},
     {"mmdb_records", mmdb_records, METH_VARARGS,
-     "mmdb_records(tree, node_count, record_size, ip_version, versions, hi, lo) -> records"},
+     "mmdb_records(tree, node_count, record_size, ip_version, versions, hi, lo)\n"
+     "-> (records, prefixes)"},
     {"scan", scan, METH_VARARGS,
      "scan(data, kind) -> (lines, index, clients, ts, status, bytes, rest, rest_index)\n\n"
      "Accept the lines of the usual shape; hand back the rest verbatim."},

@@ -652,14 +652,85 @@ def _with_records(src: _Loaded, keyed: pl.DataFrame) -> pl.DataFrame:
 
 def _mmdb_hits(src: _Loaded, keyed: pl.DataFrame) -> list[dict[str, Any]]:
     """Look up each distinct address once; absent and empty records are not listed."""
+    keyed = keyed.select(_RID, S.CLIENT_IP)
+    if not native.enabled():
+        return _mmdb_hits_reader(src, _with_records(src, keyed))
+    keys = native.address_keys(keyed[S.CLIENT_IP])
+    read = pl.Series(keys.versions) != 0
+    tree = native.SearchTree(src.info.path)
+    try:
+        found, lengths = tree.find(keys)
+        rows = pl.DataFrame(
+            [
+                keyed[_RID],
+                found.alias("_rec"),
+                pl.Series("_len", lengths),
+                pl.Series("_v", keys.versions),
+                pl.Series("_hi", keys.hi),
+                pl.Series("_lo", keys.lo),
+            ]
+        ).filter(read & found.is_not_null())
+        distinct = rows["_rec"].unique()
+        values = tree.decode(distinct, _ANON_PATHS)
+    finally:
+        tree.close()
+    # Each distinct record as the reader would give it, for the fields judged.
+    records: dict[int, dict[str, Any] | None] = {}
+    for i, rec in enumerate(distinct.to_list()):
+        pairs = values[0][i]  # None: not a map
+        fields = {str(p[0]): col[i] for p, col in zip(_ANON_PATHS[1:], values[1:], strict=True)}
+        records[rec] = {k: v for k, v in fields.items() if v is not None} if pairs else None
+    residential, label = _mmdb_label(src)
     hits: list[dict[str, Any]] = []
-    residential = "residential-proxy" in (src.mmdb_type or "").lower()
-    label = f"{src.mmdb_type} {src.info.date}"
+    for rid, rec, length, version, hi, lo in rows.iter_rows():
+        record = records[rec]
+        if record is None:
+            continue
+        bits, value = (32, lo & 0xFFFFFFFF) if version == 4 else (128, hi << 64 | lo)
+        where = (bits, value >> (bits - length), length)
+        entries = src.networks.get(where)
+        if entries is None:
+            network = ipaddress.IPv4Network if version == 4 else ipaddress.IPv6Network
+            net = network((value, length), strict=False)
+            entries = src.networks[where] = _mmdb_entries(record, net, label, residential)
+        hits += [
+            {_RID: rid, "category": c, "evidence": e, "provider": p, "confirmed": True}
+            for c, e, p in entries
+        ]
+    # What C did not read (never a canonical address) goes the reader's way.
+    return hits + _mmdb_hits_reader(src, keyed.filter(~read))
+
+
+# The fields of an Anonymous IP record that a verdict uses (the empty path: is it a map).
+_ANON_PATHS: list[tuple[str | int, ...]] = [
+    (),
+    *((flag,) for flag, _ in _MMDB_FLAGS),
+    ("provider_name",),
+    ("anonymizer_confidence",),
+    ("network_last_seen",),
+]
+
+
+def _mmdb_label(src: _Loaded) -> tuple[bool, str]:
+    return "residential-proxy" in (src.mmdb_type or "").lower(), f"{src.mmdb_type} {src.info.date}"
+
+
+def _mmdb_hits_reader(src: _Loaded, keyed: pl.DataFrame) -> list[dict[str, Any]]:
+    """:func:`_mmdb_hits` with the reference reader, one address at a time."""
+    hits: list[dict[str, Any]] = []
+    residential, label = _mmdb_label(src)
     # One record per network: its evidence is worked out once, not per client.
     by_network = src.networks
+    if keyed.is_empty():
+        return hits
     with maxminddb.open_database(src.info.path) as reader:
-        for rid, ip in _with_records(src, keyed.select(_RID, S.CLIENT_IP)).iter_rows():
-            record, prefix = reader.get_with_prefix_len(ip)
+        for rid, ip in keyed.select(_RID, S.CLIENT_IP).iter_rows():
+            if ip is None:
+                continue
+            try:
+                record, prefix = reader.get_with_prefix_len(ip)
+            except ValueError:  # not an address (never so for a canonical one)
+                continue
             if not isinstance(record, dict) or not record:
                 continue
             family, bits = (socket.AF_INET6, 128) if ":" in ip else (socket.AF_INET, 32)

@@ -349,11 +349,19 @@ class SearchTree:
 
     def records(self, keys: AddressKeys) -> pl.Series:
         """Each address's record: equal numbers for the same data, null for none."""
+        return self.find(keys)[0]
+
+    def find(self, keys: AddressKeys) -> tuple[pl.Series, np.ndarray]:
+        """Each address's record (as :meth:`records`) and the length of its network.
+
+        The lengths (uint8) are those of ``maxminddb``'s ``get_with_prefix_len``:
+        of the network the record covers, counted from the IPv4 start for IPv4.
+        """
         assert _clf is not None
         # In address order, neighbours share most of their path and its nodes
         # are in cache: half the time of the log's order for the benchmark log.
         order = np.lexsort((keys.lo, keys.hi))
-        raw = _clf.mmdb_records(
+        raw, lengths = _clf.mmdb_records(
             self._map,
             self._node_count,
             self._record_size,
@@ -364,15 +372,18 @@ class SearchTree:
         )
         found = np.empty(len(order), np.int64)
         found[order] = np.frombuffer(raw, np.int64)
+        prefixes = np.empty(len(order), np.uint8)
+        prefixes[order] = np.frombuffer(lengths, np.uint8)
         series = pl.Series("_record", found)
-        return series.set(series < 0, None)
+        return series.set(series < 0, None), prefixes
 
     def decode(self, records: pl.Series, paths: list[tuple[str | int, ...]]) -> list[list[Any]]:
         """The value at each path (map keys and array indexes) of each record.
 
         ``records`` are numbers from :meth:`records`, without nulls. Values are
         as maxminddb decodes them (str, float, int, bool); None where a path
-        leads nowhere, or to a map or an array.
+        leads nowhere, or to a map or an array. The empty path gives the
+        number of pairs of a record that is a map.
 
         Raises:
             ValueError: the file's data section is damaged where it was read.

@@ -148,16 +148,19 @@ def test_walk_and_decode_agree_with_maxminddb(
         assert reader.metadata().record_size == record_size
         assert reader.metadata().ip_version == ip_version
         addresses = _probe_addresses(records, ip_version)
-        expected = []
+        expected, lengths = [], []
         for ip in addresses:
             try:
-                expected.append(reader.get(ip))
+                record, length = reader.get_with_prefix_len(ip)
             except ValueError:  # IPv6 in an IPv4 tree
-                expected.append(None)
+                record, length = None, 0
+            expected.append(record)
+            lengths.append(length)
     tree = native.SearchTree(db)
     try:
-        found = tree.records(native.address_keys(pl.Series(addresses)))
+        found, prefixes = tree.find(native.address_keys(pl.Series(addresses)))
         assert [f is not None for f in found.to_list()] == [e is not None for e in expected]
+        assert prefixes.tolist() == lengths
         assert any(e is not None for e in expected)
         assert any(e is None for e in expected)
         paths = _paths(_CITY_PATHS if kind == "city" else _ASN_PATHS)
@@ -224,10 +227,13 @@ def test_decode_any_record_as_maxminddb(tmp_path: Path, records: list[dict[str, 
             found = tree.records(native.address_keys(pl.Series(addresses)))
             for ip, record in zip(addresses, found.to_list(), strict=True):
                 data = reader.get(ip)
-                paths = _all_paths(data) or [("x",)]
+                paths = [(), *_all_paths(data), ("x",)]
                 values = tree.decode(pl.Series([record]), paths)
                 for path, value in zip(paths, values, strict=True):
-                    want = _dig(data, path)
+                    if path == ():
+                        want = len(data) if isinstance(data, dict) else None
+                    else:
+                        want = _dig(data, path)
                     assert value == [want], path
                     assert type(value[0]) is type(want), path
         finally:
@@ -319,7 +325,7 @@ def test_a_tree_larger_than_its_file_is_refused(tmp_path: Path) -> None:
         _clf.mmdb_records(b"\x00" * 12, 2, 20, 6, *args)
     # Two nodes of 24-bit records, both pointing at node 1 then at "no data" (2).
     tree = struct.pack(">6B", 0, 0, 1, 0, 0, 1) + struct.pack(">6B", 0, 0, 2, 0, 0, 2)
-    assert struct.unpack("<q", _clf.mmdb_records(tree, 2, 24, 6, *args)) == (-1,)
+    assert struct.unpack("<q", _clf.mmdb_records(tree, 2, 24, 6, *args)[0]) == (-1,)
 
 
 def _node(size: int, left: int, right: int) -> bytes:
@@ -351,6 +357,47 @@ def test_records_of_every_width_read_whole(size: int, values: tuple[int, int, in
     right_of_root, left_of_1, right_of_1 = values
     tree = _node(size, 1, right_of_root) + _node(size, left_of_1, right_of_1)
     keys = native.address_keys(pl.Series(["1.0.0.0", "64.0.0.0", "128.0.0.0", "::1"]))
-    raw = _clf.mmdb_records(tree, 2, size, 4, keys.versions.tobytes(), keys.hi.tobytes(),
+    raw, prefixes = _clf.mmdb_records(tree, 2, size, 4, keys.versions.tobytes(), keys.hi.tobytes(),
                             keys.lo.tobytes())  # fmt: skip
     assert struct.unpack("<4q", raw) == (left_of_1, right_of_1, right_of_root, -1)
+    assert list(prefixes) == [2, 2, 1, 0]
+
+
+@pytest.mark.parametrize("name", ["anonymous-ip", "anonymous-plus", "residential-proxy"])
+def test_anonymous_ip_verdicts_are_the_readers(
+    anon_dbs: dict[str, Path], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    addresses = _probe_addresses(load_records(name, "anon"), 6)
+    keyed = pl.DataFrame(
+        {"_rid": pl.int_range(len(addresses), eager=True, dtype=pl.UInt32), S.CLIENT_IP: addresses}
+    )
+    found = anonymizers._mmdb_hits(anonymizers.load_mmdb(anon_dbs[name]), keyed)
+    monkeypatch.setenv("LOGANALYZER_NATIVE", "0")
+    reference = anonymizers._mmdb_hits(anonymizers.load_mmdb(anon_dbs[name]), keyed)
+
+    def order(hits: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return sorted(tuple(h.values()) for h in hits)
+
+    assert order(found) == order(reference)
+    assert len({h["_rid"] for h in reference}) > 5
+
+
+def test_an_empty_record_claims_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A residential proxy database claims every network with a record, but not an empty one."""
+    db = make_mmdb(
+        tmp_path / "GeoIP-Residential-Proxy.mmdb",
+        "GeoIP-Residential-Proxy",
+        {"10.0.0.0/8": {}, "11.0.0.0/8": {"provider_name": "someproxy"}},
+    )
+    keyed = pl.DataFrame(
+        {
+            "_rid": pl.Series([0, 1, 2], dtype=pl.UInt32),
+            S.CLIENT_IP: ["10.1.1.1", "11.1.1.1", "::1"],
+        }
+    )
+    for native_on in ("1", "0"):
+        monkeypatch.setenv("LOGANALYZER_NATIVE", native_on)
+        hits = anonymizers._mmdb_hits(anonymizers.load_mmdb(db), keyed)
+        assert [(h["_rid"], h["category"], h["provider"]) for h in hits] == [
+            (1, "residential_proxy", "someproxy")
+        ]
