@@ -597,3 +597,30 @@ def test_fast_ipv6_path_agrees_with_ipaddress(value, exploded):
     assert row["client_ip"] == str(ip)
     assert row["ip_class"] == classify_address(ip)
     assert row["ip_version"] == 6
+
+
+_CLIENT_TEXTS = st.one_of(
+    st.ip_addresses().map(str),
+    st.ip_addresses(v=4).map(lambda a: ".".join(f"{int(p):02d}" for p in str(a).split("."))),
+    st.ip_addresses(v=4).map(lambda a: f"{a}:8080"),
+    st.ip_addresses(v=6).map(lambda a: f"[{a.exploded.upper()}]:443"),
+    st.ip_addresses(v=4).map(lambda a: f"::ffff:{a}"),
+    st.sampled_from(["-", "", " 1.2.3.4", "1.2.3.256", "fe80::1%eth0", "localhost", "0.0.0.0"]),
+    st.text(alphabet="0123456789abcdef:.[]% ", max_size=20),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_CLIENT_TEXTS, max_size=30))
+def test_normalise_reads_ipv4_in_c_as_the_expressions_do(texts):
+    from loganalyzer import native
+    from loganalyzer.enrich import normalise_clients
+
+    if not native.AVAILABLE:
+        pytest.skip("the native module was not built")
+    clients = pl.Series(texts, dtype=pl.String)
+    with pytest.MonkeyPatch.context() as mp:
+        fast = normalise_clients(clients).sort(S.CLIENT)
+        mp.setenv("LOGANALYZER_NATIVE", "0")
+        reference = normalise_clients(clients).sort(S.CLIENT)
+    assert fast.equals(reference, null_equal=True)
