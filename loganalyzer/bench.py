@@ -127,6 +127,10 @@ class BenchResult:
     longer_log: str | None = None
     longer_lines: int = 0
     peers: dict[str, Run] = field(default_factory=dict)
+    parse: Run | None = None
+    sources: Run | None = None
+    sources_dir: str | None = None
+    distinct_clients: int = 0
     repeat: int = 1
     machine: dict[str, Any] = field(default_factory=dict)
 
@@ -153,6 +157,10 @@ class BenchResult:
             out["longer_lines_ratio"] = round(self.longer_lines / self.lines, 3)
             out["longer_time_ratio"] = round(self.longer.seconds / self.report.seconds, 3)
             out["longer_memory_ratio"] = round(self.longer.peak_rss_mb / self.report.peak_rss_mb, 3)
+        if self.parse is not None:
+            out["enrichment_over_parse"] = round(self.report.seconds / self.parse.seconds - 1, 3)
+        if self.parse is not None and self.sources is not None:
+            out["sources_over_parse"] = round(self.sources.seconds / self.parse.seconds - 1, 3)
         return out
 
 
@@ -294,6 +302,100 @@ def generate_log(
     return target
 
 
+def distinct_clients(path: str | Path) -> int:
+    """How many distinct first fields (clients) the log has, as the floor counts them."""
+    lf = pl.scan_csv(
+        path, has_header=False, separator="\x1f", quote_char=None, new_columns=["line"],
+        schema_overrides={"line": pl.Utf8}, encoding="utf8-lossy",
+    )  # fmt: skip
+    first = pl.col("line").str.split_exact(" ", 1).struct.field("field_0")
+    return int(lf.select(first.drop_nulls().n_unique()).collect().item())
+
+
+def generate_sources(
+    folder: str | Path,
+    log: str | Path,
+    *,
+    seed: int = 7,
+    vpn_networks: int = 20_000,
+    cloud_networks: int = 8_000,
+    tor_exits: int = 1_500,
+) -> Path:
+    """Write a sources folder (``--sources-dir``) of the sizes real lists have, for ``log``.
+
+    Real lists are not ours to ship, so these are drawn with a seed: a VPN list
+    of ``vpn_networks`` networks (IPv4 /24s, a tenth IPv6 /48s), an AWS-shaped
+    ``ip-ranges.json`` of ``cloud_networks`` EC2 networks nested in AMAZON
+    /16s (real cloud lists nest), and a Tor bulk exit list. About a third of
+    each holds one of the log's clients, the rest covers other addresses, so
+    that verdicts are found as in real traffic: some clients listed, most not.
+
+    Returns:
+        ``folder``, laid out as ``--sources-dir`` reads it.
+    """
+    import ipaddress
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lf = pl.scan_csv(
+        log, has_header=False, separator="\x1f", quote_char=None, new_columns=["line"],
+        schema_overrides={"line": pl.Utf8}, encoding="utf8-lossy",
+    )  # fmt: skip
+    first = pl.col("line").str.split_exact(" ", 1).struct.field("field_0").alias("ip")
+    clients = lf.select(first.unique(maintain_order=True)).collect().to_series().to_list()
+    v4: list[int] = []
+    v6: list[int] = []
+    for text in clients:
+        try:
+            addr = ipaddress.ip_address(text)
+        except (ValueError, TypeError):
+            continue
+        (v4 if addr.version == 4 else v6).append(int(addr))
+
+    def pick(pool: list[int], n: int) -> list[int]:
+        if not pool or n <= 0:
+            return []
+        return [pool[int(i)] for i in rng.integers(len(pool), size=n)]
+
+    def random_v4(n: int) -> list[int]:
+        return [int(x) for x in rng.integers(16_777_216, 3_758_096_384, size=n)]
+
+    out = Path(folder)
+    (out / "lists" / "vpn").mkdir(parents=True, exist_ok=True)
+    v6_count = vpn_networks // 10
+    v4_count = vpn_networks - v6_count
+    vpn24 = {x >> 8 for x in pick(v4, v4_count // 3) + random_v4(v4_count)}
+    vpn48 = {x >> 80 for x in pick(v6, v6_count // 3)}
+    while len(vpn48) < v6_count:
+        vpn48.add((0x2A00 << 32) | int(rng.integers(2**32)))
+    vpn = [f"{ipaddress.IPv4Address(n << 8)}/24" for n in sorted(vpn24)[:v4_count]]
+    vpn += [f"{ipaddress.IPv6Address(n << 80)}/48" for n in sorted(vpn48)[:v6_count]]
+    lines = [f"# synthetic VPN list for the benchmark, {len(vpn):,} networks (seed {seed})"]
+    (out / "lists" / "vpn" / "vpn.txt").write_text("\n".join(lines + vpn) + "\n", "ascii")
+    exits = pick(v4, tor_exits // 3) + random_v4(tor_exits - tor_exits // 3)
+    tor_text = "\n".join(str(ipaddress.IPv4Address(x)) for x in sorted(set(exits))) + "\n"
+    (out / "torbulkexitlist").write_text(tor_text, "ascii")
+    ec2 = {x >> 12 for x in pick(v4, cloud_networks // 3) + random_v4(cloud_networks)}
+    prefixes = [
+        {"ip_prefix": f"{ipaddress.IPv4Address(n << 12)}/20", "region": "us-east-1",
+         "service": "EC2", "network_border_group": "us-east-1"}
+        for n in sorted(ec2)[:cloud_networks]
+    ]  # fmt: skip
+    amazon = sorted({int(ipaddress.ip_network(p["ip_prefix"]).network_address) >> 16
+                     for p in prefixes[::4]})  # fmt: skip
+    prefixes += [
+        {"ip_prefix": f"{ipaddress.IPv4Address(n << 16)}/16", "region": "GLOBAL",
+         "service": "AMAZON", "network_border_group": "GLOBAL"}
+        for n in amazon
+    ]  # fmt: skip
+    doc = {"syncToken": str(seed), "createDate": "2026-09-10-12-00-00", "prefixes": prefixes,
+           "ipv6_prefixes": []}  # fmt: skip
+    (out / "ip-ranges.json").write_text(json.dumps(doc), "ascii")
+    return out
+
+
 # A process's peak memory as the kernel records it (ru_maxrss) starts from its
 # parent's at fork, so a measured command is started by this small launcher, not
 # by the benchmark's own process (which holds Polars and its data).
@@ -368,6 +470,7 @@ def run_benchmark(
     peers_city_db: str | Path | None = None,
     split: int = 0,
     longer: str | Path | None = None,
+    sources_dir: str | Path | None = None,
 ) -> BenchResult:
     """Time ``loganalyzer report`` on ``log`` against the floor, in one sitting.
 
@@ -387,6 +490,10 @@ def run_benchmark(
             the way rotated logs come (detection and reading per file).
         longer: also time the report on this longer log (the issue's "four
             times longer" check: how time and peak memory grow with length).
+        sources_dir: also time the report with these anonymizer sources
+            (``--sources-dir``), and ``report --by ip`` with no databases or
+            sources, parsing and counting alone, which both are compared with
+            (the issue's "sources and enrichment add at most 15%").
 
     Returns:
         The measurements.
@@ -396,9 +503,18 @@ def run_benchmark(
     report_cmd = [sys.executable, "-m", "loganalyzer", "-q", "report", str(path), *report_args]
     floors: list[Run] = []
     reports: list[Run] = []
+    parses: list[Run] = []
+    with_sources: list[Run] = []
+    base = [sys.executable, "-m", "loganalyzer", "-q", "report", str(path)]
+    parse_cmd = [*base, "--by", "ip", "-O", "csv"]
+    sources_cmd = [*report_cmd, "--sources-dir", str(sources_dir)]
+    # Alternating, so that a slow minute of a shared machine hits all alike.
     for _ in range(max(1, repeat)):
         floors.append(_measure(floor_cmd))
         reports.append(_measure(report_cmd))
+        if sources_dir is not None:
+            parses.append(_measure(parse_cmd))
+            with_sources.append(_measure(sources_cmd))
     gz_run = None
     if with_gzip:
         gz = Path(workdir or path.parent) / (path.name + ".bench.gz")
@@ -467,6 +583,10 @@ def run_benchmark(
         longer_log=str(longer) if longer is not None else None,
         longer_lines=_count_lines(Path(longer)) if longer is not None else 0,
         peers=peers,
+        parse=_best(parses) if parses else None,
+        sources=_best(with_sources) if with_sources else None,
+        sources_dir=str(sources_dir) if sources_dir is not None else None,
+        distinct_clients=distinct_clients(path) if sources_dir is not None else 0,
         repeat=max(1, repeat),
         machine=machine(),
     )
@@ -554,8 +674,10 @@ __all__ = [
     "BenchResult",
     "FormatSpeed",
     "Run",
+    "distinct_clients",
     "format_throughput",
     "generate_log",
+    "generate_sources",
     "machine",
     "run_benchmark",
 ]

@@ -1247,6 +1247,20 @@ def formats() -> None:
     "with the same City database.",
 )
 @click.option(
+    "--sources",
+    "with_sources",
+    is_flag=True,
+    help="Also time the report with anonymizer sources: synthetic lists of real sizes drawn "
+    "from the log's clients (20,000 VPN networks, 8,000 cloud ranges, 1,500 Tor exits), "
+    "and `report --by ip` with nothing looked up, which both are compared with.",
+)
+@click.option(
+    "--sources-dir",
+    "bench_sources_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=str),
+    help="As --sources, with your own sources folder (laid out as for `report`).",
+)
+@click.option(
     "--formats",
     "formats_only",
     is_flag=True,
@@ -1268,6 +1282,8 @@ def bench(
     split: int | None,
     longer: str | None,
     peers: bool,
+    with_sources: bool,
+    bench_sources_dir: str | None,
     formats_only: bool,
     as_json: bool,
 ) -> None:
@@ -1284,12 +1300,18 @@ def bench(
         loganalyzer bench big.log --geoip-dir /usr/share/GeoIP --gzip --json
         loganalyzer bench big.log --geoip-dir /usr/share/GeoIP --split 200
         loganalyzer bench 5m.log --longer 20m.log --geoip-dir /usr/share/GeoIP
+        loganalyzer bench 5m.log --geoip-dir /usr/share/GeoIP --sources
         loganalyzer bench --formats
     """
     import json
     import tempfile
 
-    from loganalyzer.bench import format_throughput, generate_log, run_benchmark
+    from loganalyzer.bench import (
+        format_throughput,
+        generate_log,
+        generate_sources,
+        run_benchmark,
+    )
     from loganalyzer.enrich import GeoDatabases
     from loganalyzer.report import safe_text
 
@@ -1315,6 +1337,11 @@ def bench(
             _echo_err(f"Generating {lines:,} lines (seed {seed}) into {target}...")
             city_path = next(i.path for i in dbs.infos if i.role == "city")
             log = str(generate_log(target, lines=lines, seed=seed, city_db=city_path))
+        sources_dir = bench_sources_dir
+        if with_sources and sources_dir is None:
+            sources_dir = str(Path(tmp) / "sources")
+            _echo_err(f"Drawing anonymizer sources from the log's clients into {sources_dir}...")
+            generate_sources(sources_dir, log, seed=seed)
         _echo_err(f"Timing floor and report {repeat} times each...")
         city = next(i.path for i in dbs.infos if i.role == "city")
         result = run_benchmark(
@@ -1326,7 +1353,10 @@ def bench(
             peers_city_db=city if peers else None,
             split=split or 0,
             longer=longer,
+            sources_dir=sources_dir,
         )
+        if bench_sources_dir is None:
+            result.sources_dir = None  # a temporary folder, gone by now
     if result.report.returncode != 0:
         raise LogAnalyzerError(
             f"the report failed (exit {result.report.returncode}): " + " ".join(result.command)
@@ -1378,6 +1408,26 @@ def bench(
             f"({r.peak_rss_mb / report.peak_rss_mb:.2f}x the memory)"
         ),
     )
+    parse = result.parse
+    extra(
+        "parse",
+        parse,
+        lambda r: (
+            f"`report --by ip`, nothing looked up: parsing and counting alone, "
+            f"{result.distinct_clients:,} distinct clients; the report's enrichment "
+            f"{report.seconds / r.seconds - 1:+.0%} over it"
+        ),
+    )
+    if parse is not None and parse.returncode == 0:
+        extra(
+            "sources",
+            result.sources,
+            lambda r: (
+                f"the report with anonymizer sources: enrichment and sources "
+                f"{r.seconds / parse.seconds - 1:+.0%} over parsing alone, "
+                f"peak {r.peak_rss_mb:,.0f} MB"
+            ),
+        )
     for name, run in result.peers.items():
         rate = f"{result.lines / run.seconds:,.0f} lines/s" if run.returncode == 0 else "failed"
         click.echo(

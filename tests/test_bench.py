@@ -180,3 +180,59 @@ def test_bench_longer_log_prints_how_time_and_memory_grow(tmp_path, bench_log, c
     )
     text = run_cli(*args, "--longer", str(longer)).stdout.decode()
     assert re.search(r"^longer +[0-9.]+ s +2\.00x the lines: [0-9.]+x the time, peak ", text, re.M)
+
+
+def test_generated_sources_list_some_clients_and_load(tmp_path, bench_log, city_db):
+    from loganalyzer.anonymizers import AnonymizerSources
+    from loganalyzer.bench import distinct_clients, generate_sources
+
+    folder = generate_sources(
+        tmp_path / "src", bench_log, seed=3, vpn_networks=300, cloud_networks=120, tor_exits=30
+    )
+    again = generate_sources(
+        tmp_path / "again", bench_log, seed=3, vpn_networks=300, cloud_networks=120, tor_exits=30
+    )
+    for name in ("lists/vpn/vpn.txt", "torbulkexitlist", "ip-ranges.json"):
+        assert (folder / name).read_bytes() == (again / name).read_bytes(), name
+    vpn = [ln for ln in (folder / "lists/vpn/vpn.txt").read_text().splitlines() if "#" not in ln]
+    assert len(vpn) == 300
+    assert sum(":" in ln for ln in vpn) == 30
+    doc = json.loads((folder / "ip-ranges.json").read_text())
+    services = {p["service"] for p in doc["prefixes"]}
+    assert services == {"EC2", "AMAZON"}
+    assert len(set((folder / "torbulkexitlist").read_text().split())) <= 30
+    sources = AnonymizerSources.load(sources_dir=folder)
+    assert len(sources.loaded) == 3
+    a = analyze([bench_log], city_db=city_db, by=["anonymizer"], sources=sources)
+    verdicts = dict(zip(a.rows["anonymizer"], a.rows["unique_ips"], strict=True))
+    # Drawn partly from the log's clients: some listed, most not.
+    assert verdicts.get("vpn", 0) > 0
+    assert verdicts.get("hosting", 0) > 0
+    assert verdicts.get("none_known", 0) > 0
+    # Every client is judged once: the distinct first fields but the malformed lines'.
+    junk = {ln.split(" ", 1)[0] for ln in bench_log.read_text().splitlines() if ln in _MALFORMED}
+    assert sum(verdicts.values()) == distinct_clients(bench_log) - len(junk - {""})
+
+
+def test_bench_times_sources_against_parsing_alone(bench_log, city_db):
+    r = run_cli(
+        "bench", str(bench_log), "--city-db", str(city_db), "--repeat", "1", "--sources", "--json"
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["parse"]["returncode"] == 0
+    assert out["sources"]["returncode"] == 0
+    assert out["sources_over_parse"] == pytest.approx(
+        out["sources"]["seconds"] / out["parse"]["seconds"] - 1, abs=0.001
+    )
+    assert out["enrichment_over_parse"] == pytest.approx(
+        out["report"]["seconds"] / out["parse"]["seconds"] - 1, abs=0.001
+    )
+    assert out["sources_dir"] is None  # drawn into a temporary folder
+    lines = bench_log.read_text().splitlines()
+    assert out["distinct_clients"] == len({ln.split(" ", 1)[0] for ln in lines if ln})
+    text = run_cli(
+        "bench", str(bench_log), "--city-db", str(city_db), "--repeat", "1", "--sources"
+    ).stdout.decode()
+    assert re.search(r"^parse .*distinct clients", text, re.M)
+    assert re.search(r"^sources .*over parsing alone", text, re.M)
