@@ -588,8 +588,9 @@ class Records:
     each address's path in the search tree in C (:class:`native.SearchTree`),
     decodes there the fields of the records it has not seen, and keeps them
     here for the run's later lookups. For the benchmark report that took the
-    lookups from 0.44 s to ... s: maxminddb-polars walks the tree once per
-    field and address, and its first call costs tens of milliseconds.
+    lookups from 0.44 s to 0.33 s (0.26 s with the faster normalising):
+    maxminddb-polars walks the tree once per field and address, and its
+    first call costs tens of milliseconds.
 
     Use it as a context manager, or :meth:`close` it.
     """
