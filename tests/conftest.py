@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -69,6 +73,13 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
 
 
+@functools.cache
+def _test_cache_home() -> str:
+    home = tempfile.mkdtemp(prefix="loganalyzer-test-cache-")
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    return home
+
+
 def run_cli(
     *args: str,
     stdin: bytes | None = None,
@@ -80,6 +91,8 @@ def run_cli(
     full_env["COLUMNS"] = "120"
     # A settings file in the developer's home must not change what tests see.
     full_env["XDG_CONFIG_HOME"] = str(ROOT / "fixtures" / "no-such-config-dir")
+    # Nor may the tests fill the developer's cache folder with parsed lists.
+    full_env["XDG_CACHE_HOME"] = _test_cache_home()
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "loganalyzer", *args],

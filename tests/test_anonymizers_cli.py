@@ -406,3 +406,56 @@ def test_tor_window_and_staleness_are_options(tmp_path, geo_dbs):
     assert "exit-addresses: its data (2026-09-14) is 6 days before the log's time range" in (
         warning
     )
+
+
+def test_the_command_caches_parsed_lists_in_the_users_cache_folder(work, geo_dbs, tmp_path):
+    lists = [
+        "--ip-list",
+        f"vpn={ANON / 'vpn-list.txt'}",
+        "--cloud-ranges",
+        str(ANON / "ip-ranges.json"),
+    ]
+    base = ("report", "access.log", "--by", "anonymizer", "-O", "csv", *lists)
+    home = tmp_path / "xdg-cache"
+    cache = home / "loganalyzer" / "sources"
+    first = run_cli(*base, cwd=work, env={"XDG_CACHE_HOME": str(home)})
+    assert first.returncode == 0, first.stderr
+    entries = sorted(p.name for p in cache.glob("*.parquet"))
+    assert len(entries) == 2
+    again = run_cli(*base, cwd=work, env={"XDG_CACHE_HOME": str(home)})
+    assert (again.returncode, again.stdout) == (0, first.stdout)
+    assert sorted(p.name for p in cache.glob("*.parquet")) == entries
+    # LOGANALYZER_CACHE_DIR wins; set but empty, nothing is kept.
+    other = tmp_path / "elsewhere"
+    run_cli(*base, cwd=work, env={"XDG_CACHE_HOME": str(home), "LOGANALYZER_CACHE_DIR": str(other)})
+    assert len(list(other.glob("*.parquet"))) == 2
+    none = tmp_path / "none-home"
+    off = run_cli(*base, cwd=work, env={"XDG_CACHE_HOME": str(none), "LOGANALYZER_CACHE_DIR": ""})
+    assert (off.returncode, off.stdout) == (0, first.stdout)
+    assert not none.exists()
+    assert not list(work.glob("*.parquet"))
+
+
+def test_cache_entries_unread_for_a_month_are_pruned(tmp_path):
+    import os
+    import time
+
+    cache = tmp_path / "cache"
+    one = tmp_path / "one.txt"
+    one.write_text("175.167.5.0/24\n", encoding="utf-8")
+    AnonymizerSources.load(ip_lists=[("vpn", one)], cache_dir=cache)
+    (kept,) = cache.glob("*.parquet")
+    stale = cache / "0000-list-vpn-old-v2.parquet"
+    stale.write_bytes(kept.read_bytes())
+    month_ago = time.time() - 31 * 86400
+    for p in (kept, stale):
+        os.utime(p, (month_ago, month_ago))
+    # Reading an entry marks it in use; writing a new one prunes the unused.
+    AnonymizerSources.load(ip_lists=[("vpn", one)], cache_dir=cache)
+    two = tmp_path / "two.txt"
+    two.write_text("175.167.6.0/24\n", encoding="utf-8")
+    AnonymizerSources.load(ip_lists=[("vpn", two)], cache_dir=cache)
+    names = {p.name for p in cache.glob("*.parquet")}
+    assert kept.name in names
+    assert stale.name not in names
+    assert len(names) == 2

@@ -229,6 +229,12 @@ def test_bench_times_sources_against_parsing_alone(bench_log, city_db):
         out["report"]["seconds"] / out["parse"]["seconds"] - 1, abs=0.001
     )
     assert out["sources_dir"] is None  # drawn into a temporary folder
+    # The first run parses the lists into a cache of the benchmark's own; it is gone.
+    assert out["sources_first"]["returncode"] == 0
+    assert out["sources_first_over_parse"] == pytest.approx(
+        out["sources_first"]["seconds"] / out["parse"]["seconds"] - 1, abs=0.001
+    )
+    assert not (bench_log.parent / "loganalyzer-bench-cache").exists()
     lines = bench_log.read_text().splitlines()
     assert out["distinct_clients"] == len({ln.split(" ", 1)[0] for ln in lines if ln})
     text = run_cli(
@@ -236,3 +242,4 @@ def test_bench_times_sources_against_parsing_alone(bench_log, city_db):
     ).stdout.decode()
     assert re.search(r"^parse .*distinct clients", text, re.M)
     assert re.search(r"^sources .*over parsing alone", text, re.M)
+    assert re.search(r"^first .*parsing the lists", text, re.M)
