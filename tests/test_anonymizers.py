@@ -736,3 +736,60 @@ def test_flattening_a_frame_is_the_sweep(items):
         orient="row",
     )
     assert_frame_equal(_anon_module._flatten_frame(frame), _anon_module._flatten(entries))
+
+
+_NETS = st.one_of(
+    st.tuples(st.integers(0, 255), st.sampled_from([16, 20, 22, 24, 28, 32])).map(
+        lambda t: str(ipaddress.ip_network(f"10.0.{t[0]}.0/{t[1]}", strict=False))
+    ),
+    st.sampled_from(["::/0", "0.0.0.0/0", "2001:db8::/32", "10.0.0.0/8"]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(_NETS, min_size=1, max_size=8), min_size=1, max_size=3),
+    st.lists(st.integers(0, 255).map(lambda n: f"10.0.{n}.{n % 7}"), max_size=6),
+    st.lists(
+        st.sampled_from(
+            [
+                "10.0.1.1",
+                "10.0.1.0",
+                "10.0.255.255",
+                "10.1.0.0",
+                "8.8.8.8",
+                "::1",
+                "2001:db8::5",
+                "10.0.3.3",
+                "0.0.0.0",
+                "-",
+                "x",
+            ]
+        )
+        | st.integers(0, 255).map(lambda n: f"10.0.{n}.{(n * 37) % 256}"),
+        min_size=1,
+        max_size=25,
+    ),
+)
+def test_the_verdict_of_each_piece_is_that_of_each_address(lists, exits, clients):
+    """A run with only lists and undated exits judges from pieces made once (_merged);
+    an ASN list that lists nothing sends the same clients through every source instead."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        cats = ["vpn", "hosting", "public_proxy"]
+        pairs = []
+        for i, nets in enumerate(lists):
+            pairs.append((cats[i], write(folder, f"l{i}.txt", "\n".join(nets) + "\n")))
+        tor = write(folder, "torbulkexitlist", "".join(f"{x}\n" for x in exits + exits[:1]))
+        asn = write(folder, "asn-list.csv", "64512,hosting,nobody\n")
+        quick = AnonymizerSources.load(ip_lists=pairs, tor_exits=[tor] if exits else [])
+        every = AnonymizerSources.load(
+            ip_lists=pairs, tor_exits=[tor] if exits else [], asn_list=asn
+        )
+        frame = pl.DataFrame({S.CLIENT_IP: [None if c in "-x" else c for c in clients]})
+        got = classify(frame, quick)
+        assert quick._merged is not None
+        assert every._merged is None
+        assert_frame_equal(got, classify(frame, every))
