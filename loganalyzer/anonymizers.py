@@ -185,8 +185,11 @@ class AnonymizerSources:
     loaded: list[_Loaded] = field(default_factory=list)
     tor_slack: timedelta = DEFAULT_TOR_SLACK
     stale_days: int = DEFAULT_STALE_DAYS
-    # Every verdict of address lists and undated exits, made once (see _merged).
-    _merged: pl.DataFrame | None = field(default=None, init=False, repr=False, compare=False)
+    # Every verdict of address lists and undated exits, made once (see _merged),
+    # with the sources it was made from.
+    _merged: tuple[tuple[int, ...], pl.DataFrame] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def load(
@@ -1543,8 +1546,9 @@ def _merged(sources: AnonymizerSources) -> pl.DataFrame | None:
     another kind of source (an MMDB, an ASN list, measured exit times) is
     loaded: those judge each client with more than its address.
     """
-    if sources._merged is not None:
-        return sources._merged
+    made_of = tuple(id(s) for s in sources.loaded)
+    if sources._merged is not None and sources._merged[0] == made_of:
+        return sources._merged[1]
     ranges = [s.ranges for s in sources.loaded if s.ranges is not None]
     exact = [s.exact for s in sources.loaded if s.exact is not None]
     if not sources.loaded or len(ranges) + len(exact) < len(sources.loaded):
@@ -1570,8 +1574,9 @@ def _merged(sources: AnonymizerSources) -> pl.DataFrame | None:
         pieces.join(e, left_on="start", right_on=_KEY).select(list(_HIT_SCHEMA)) for e in exact
     ]
     verdicts = _verdicts(pl.concat(hits))
-    sources._merged = pieces.join(verdicts, on=_RID).drop(_RID).sort("start")
-    return sources._merged
+    merged = pieces.join(verdicts, on=_RID).drop(_RID).sort("start")
+    sources._merged = (made_of, merged)
+    return merged
 
 
 def _with_verdicts(

@@ -279,7 +279,7 @@ class AddressKeys:
     """Addresses as numbers (:func:`address_keys`), one row per address given.
 
     Attributes:
-        versions: 4 or 6; 0 where the scanner's reader left the text alone.
+        versions: 4 or 6; 0 where ``inet_pton`` does not read the text.
         hi: the first 64 bits of each 128-bit key (IPv4 as IPv4-mapped IPv6).
         lo: the last 64 bits.
     """
@@ -342,7 +342,7 @@ class SearchTree:
         self._record_size = int(meta.record_size)
         self._ip_version = int(meta.ip_version)
         with open(path, "rb") as fh:
-            # Mapped: the walk touches few of the tree's pages, and the data's none.
+            # Mapped: the walk and the decoder read only the pages they need.
             self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         # The data section follows the tree (two records a node) and 16 zero bytes.
         self._data_start = self._node_count * self._record_size // 4 + 16
@@ -391,7 +391,7 @@ class SearchTree:
         assert _clf is not None
         # A record number past the nodes is an offset into the data section.
         offsets = records.cast(pl.Int64) - (self._node_count + 16)
-        with memoryview(self._map)[self._data_start :] as data:
+        with memoryview(self._map) as whole, whole[self._data_start :] as data:
             values: list[list[Any]] = _clf.mmdb_decode(data, offsets.to_numpy().tobytes(), paths)
         return values
 

@@ -793,3 +793,10 @@ def test_the_verdict_of_each_piece_is_that_of_each_address(lists, exits, clients
         assert quick._merged is not None
         assert every._merged is None
         assert_frame_equal(got, classify(frame, every))
+        # A source added after a verdict is not left out by the pieces made before.
+        extra = write(folder, "extra.txt", "0.0.0.0/0\n::/0\n")
+        quick.loaded.append(load_ip_list(extra, category="privacy_relay"))
+        fresh = AnonymizerSources.load(
+            ip_lists=[*pairs, ("privacy_relay", extra)], tor_exits=[tor] if exits else []
+        )
+        assert_frame_equal(classify(frame, quick), classify(frame, fresh))
