@@ -1378,6 +1378,16 @@ static PyTypeObject ReducerType = {
     .tp_methods = Reducer_methods,
 };
 
+/* How many newlines end lines in [p, end): memchr looks at 32 or 64 bytes at a time. */
+static Py_ssize_t newlines(const unsigned char *p, const unsigned char *end) {
+    Py_ssize_t n = 0;
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        n++;
+        p++;
+    }
+    return n;
+}
+
 /*
  * public_v6(names) -> bytes: for each "\n"-ended address in names, its RFC 5952
  * text if it is a plainly public IPv6 address, else an empty line. The same
@@ -1434,8 +1444,7 @@ static PyObject *public_v6(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
     const unsigned char *p = view.buf, *end = p + view.len;
     /* Each output line is at most INET6_ADDRSTRLEN, and at least the newline. */
-    Py_ssize_t lines = 0;
-    for (const unsigned char *q = p; q < end; q++) lines += *q == '\n';
+    Py_ssize_t lines = newlines(p, end);
     PyObject *out = new_bytes(lines * INET6_ADDRSTRLEN);
     if (!out) {
         PyBuffer_Release(&view);
@@ -1482,8 +1491,7 @@ static PyObject *ip_keys(PyObject *self, PyObject *args) {
     Py_buffer view;
     if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
     const unsigned char *p = view.buf, *end = p + view.len;
-    Py_ssize_t lines = 0;
-    for (const unsigned char *q = p; q < end; q++) lines += *q == '\n';
+    Py_ssize_t lines = newlines(p, end);
     PyObject *vers = new_bytes(lines), *his = new_bytes(lines * 8), *los = new_bytes(lines * 8);
     if (!vers || !his || !los) {
         Py_XDECREF(vers);
@@ -1612,8 +1620,9 @@ done:
  * each path (a tuple of map keys and array indexes) of each record's data, as
  * maxminddb would decode it: str, float, int or bool, or None where the path
  * leads nowhere or to a map or array. The empty path gives the number of
- * pairs of a record that is a map (None for any other record). data is the MaxMind DB's data section
- * and records offsets into it. The file is the user's, not ours: every read is
+ * pairs of a record that is a map (None for any other record). data is the
+ * MaxMind DB's data section and records offsets into it. The file is the
+ * user's, not ours: every read is
  * bounded by the section, and pointers and nesting are bounded in depth, so
  * that a damaged file gives ValueError, never a bad read.
  */
@@ -1626,7 +1635,7 @@ typedef struct {
     int bad; /* the section is damaged where it was read */
 } MMData;
 
-/* The field at *pos: its type and size, *pos moved to its payload; a pointer's size is its target. */
+/* The field at *pos: its type and size (a pointer's: its target), *pos moved to its payload. */
 static int mm_field(MMData *d, size_t *pos, size_t *size) {
     if (*pos >= d->len) return d->bad = 1, 0;
     unsigned ctrl = d->data[(*pos)++];
@@ -1816,7 +1825,8 @@ static PyObject *mmdb_decode(PyObject *self, PyObject *args) {
         PyList_SET_ITEM(out, j, col);
         for (Py_ssize_t i = 0; i < n; i++) {
             MMData d = {dv.buf, (size_t)dv.len, 0};
-            PyObject *v = recs[i] < 0 ? NULL : mm_value(&d, (size_t)recs[i], PyList_GET_ITEM(paths, j));
+            PyObject *path = PyList_GET_ITEM(paths, j);
+            PyObject *v = recs[i] < 0 ? NULL : mm_value(&d, (size_t)recs[i], path);
             if (!v || d.bad) {
                 Py_XDECREF(v);
                 if (v || recs[i] < 0)
@@ -1833,17 +1843,14 @@ done:
     return out;
 }
 
-/* bytes.count(b"\n") looks at one byte at a time; memchr at 32 or 64. */
+/* bytes.count(b"\n") looks at one byte at a time (see newlines). */
 static PyObject *count_lines(PyObject *self, PyObject *args) {
     Py_buffer view;
     if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
     const unsigned char *p = view.buf, *end = p + view.len;
-    Py_ssize_t n = 0;
+    Py_ssize_t n;
     Py_BEGIN_ALLOW_THREADS
-    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-        n++;
-        p++;
-    }
+    n = newlines(p, end);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
     return PyLong_FromSsize_t(n);
