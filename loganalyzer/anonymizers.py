@@ -758,23 +758,12 @@ def _mmdb_hits(src: _Loaded, keyed: pl.DataFrame) -> list[dict[str, Any]]:
         pairs = values[0][i]  # None: not a map
         fields = {str(p[0]): col[i] for p, col in zip(_ANON_PATHS[1:], values[1:], strict=True)}
         records[rec] = {k: v for k, v in fields.items() if v is not None} if pairs else None
-    residential, label = _mmdb_label(src)
     hits: list[dict[str, Any]] = []
     for rid, rec, length, version, hi, lo in rows.iter_rows():
         record = records[rec]
-        if record is None:
-            continue
-        bits, value = (32, lo & 0xFFFFFFFF) if version == 4 else (128, hi << 64 | lo)
-        where = (bits, value >> (bits - length), length)
-        entries = src.networks.get(where)
-        if entries is None:
-            network = ipaddress.IPv4Network if version == 4 else ipaddress.IPv6Network
-            net = network((value, length), strict=False)
-            entries = src.networks[where] = _mmdb_entries(record, net, label, residential)
-        hits += [
-            {_RID: rid, "category": c, "evidence": e, "provider": p, "confirmed": True}
-            for c, e, p in entries
-        ]
+        if record is not None:
+            bits, value = (32, lo & 0xFFFFFFFF) if version == 4 else (128, hi << 64 | lo)
+            hits += _network_hits(src, rid, bits, value, length, record)
     # What C did not read (never a canonical address) goes the reader's way.
     return hits + _mmdb_hits_reader(src, keyed.filter(~read))
 
@@ -789,16 +778,30 @@ _ANON_PATHS: list[tuple[str | int, ...]] = [
 ]
 
 
-def _mmdb_label(src: _Loaded) -> tuple[bool, str]:
-    return "residential-proxy" in (src.mmdb_type or "").lower(), f"{src.mmdb_type} {src.info.date}"
+def _network_hits(
+    src: _Loaded, rid: int, bits: int, value: int, length: int, record: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One client's hits: those of its record's network (``length`` bits of ``value``).
+
+    One record per network: its evidence is worked out once a run, not per client.
+    """
+    where = (bits, value >> (bits - length), length)
+    entries = src.networks.get(where)
+    if entries is None:
+        network = ipaddress.IPv4Network if bits == 32 else ipaddress.IPv6Network
+        residential = "residential-proxy" in (src.mmdb_type or "").lower()
+        label = f"{src.mmdb_type} {src.info.date}"
+        net = network((value, length), strict=False)
+        entries = src.networks[where] = _mmdb_entries(record, net, label, residential)
+    return [
+        {_RID: rid, "category": c, "evidence": e, "provider": p, "confirmed": True}
+        for c, e, p in entries
+    ]
 
 
 def _mmdb_hits_reader(src: _Loaded, keyed: pl.DataFrame) -> list[dict[str, Any]]:
     """:func:`_mmdb_hits` with the reference reader, one address at a time."""
     hits: list[dict[str, Any]] = []
-    residential, label = _mmdb_label(src)
-    # One record per network: its evidence is worked out once, not per client.
-    by_network = src.networks
     if keyed.is_empty():
         return hits
     with maxminddb.open_database(src.info.path) as reader:
@@ -813,15 +816,7 @@ def _mmdb_hits_reader(src: _Loaded, keyed: pl.DataFrame) -> list[dict[str, Any]]
                 continue
             family, bits = (socket.AF_INET6, 128) if ":" in ip else (socket.AF_INET, 32)
             value = int.from_bytes(socket.inet_pton(family, ip), "big")
-            where = (bits, value >> (bits - prefix), prefix)
-            entries = by_network.get(where)
-            if entries is None:
-                net = ipaddress.ip_network(f"{ip}/{prefix}", strict=False)
-                entries = by_network[where] = _mmdb_entries(record, net, label, residential)
-            hits += [
-                {_RID: rid, "category": c, "evidence": e, "provider": p, "confirmed": True}
-                for c, e, p in entries
-            ]
+            hits += _network_hits(src, rid, bits, value, prefix, record)
     return hits
 
 
@@ -1471,13 +1466,8 @@ def classify(clients: pl.DataFrame, sources: AnonymizerSources) -> pl.DataFrame:
         # Only address lists and undated exits: each address's verdict is the
         # one of the piece of address space it is in, made once for the run.
         found = by_key.join_asof(merged, left_on=_KEY, right_on="start", strategy="backward")
-        per_ip = found.filter(pl.col(_KEY) <= pl.col("end")).join(
-            distinct.select(_RID, S.CLIENT_IP), on=_RID
-        )
-        verdict = keyed.select(_RID, S.CLIENT_IP).join(
-            per_ip.drop(_RID, _KEY, "start", "end"), on=S.CLIENT_IP
-        )
-        return _with_verdicts(clients, base, verdict.drop(S.CLIENT_IP), sources)
+        found = found.filter(pl.col(_KEY) <= pl.col("end")).drop(_KEY, "start", "end")
+        return _with_verdicts(clients, base, _every_row(found, distinct, keyed), sources)
     # Static sources see each address once; rows sharing it get its hits back.
     static_hits: list[pl.DataFrame] = []
     for src in sources.loaded:
@@ -1490,14 +1480,15 @@ def classify(clients: pl.DataFrame, sources: AnonymizerSources) -> pl.DataFrame:
         elif src.asns is not None:
             hits.append(_asn_hits(src.asns, keyed))
     if static_hits:
-        per_ip = pl.concat(static_hits).join(distinct.select(_RID, S.CLIENT_IP), on=_RID)
-        hits.append(
-            keyed.select(_RID, S.CLIENT_IP)
-            .join(per_ip.drop(_RID), on=S.CLIENT_IP)
-            .select(list(_HIT_SCHEMA))
-        )
+        hits.append(_every_row(pl.concat(static_hits), distinct, keyed).select(list(_HIT_SCHEMA)))
     verdict = _verdicts(pl.concat(hits) if hits else pl.DataFrame(schema=_HIT_SCHEMA))
     return _with_verdicts(clients, base, verdict, sources)
+
+
+def _every_row(found: pl.DataFrame, distinct: pl.DataFrame, keyed: pl.DataFrame) -> pl.DataFrame:
+    """What was found for each distinct address (by its ``_rid``), for every row sharing it."""
+    per_ip = found.join(distinct.select(_RID, S.CLIENT_IP), on=_RID).drop(_RID)
+    return keyed.select(_RID, S.CLIENT_IP).join(per_ip, on=S.CLIENT_IP).drop(S.CLIENT_IP)
 
 
 def _verdicts(hits: pl.DataFrame) -> pl.DataFrame:
@@ -1551,9 +1542,7 @@ def _merged(sources: AnonymizerSources) -> pl.DataFrame | None:
         return sources._merged[1]
     ranges = [s.ranges for s in sources.loaded if s.ranges is not None]
     exact = [s.exact for s in sources.loaded if s.exact is not None]
-    if not sources.loaded or len(ranges) + len(exact) < len(sources.loaded):
-        return None
-    if any(e["valid_from"].is_not_null().any() for e in exact):
+    if not sources.loaded or len(ranges) + len(exact) < len(sources.loaded) or sources.dated:
         return None
     spans = [r.select("start", "end") for r in ranges]
     spans += [e.select(pl.col(_KEY).alias("start"), pl.col(_KEY).alias("end")) for e in exact]

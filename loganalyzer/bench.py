@@ -306,14 +306,18 @@ def generate_log(
     return target
 
 
-def distinct_clients(path: str | Path) -> int:
-    """How many distinct first fields (clients) the log has, as the floor counts them."""
+def _first_fields(path: str | Path) -> pl.LazyFrame:
+    """Each line's first field (its client), read as the floor reads it, as ``ip``."""
     lf = pl.scan_csv(
         path, has_header=False, separator="\x1f", quote_char=None, new_columns=["line"],
         schema_overrides={"line": pl.Utf8}, encoding="utf8-lossy",
     )  # fmt: skip
-    first = pl.col("line").str.split_exact(" ", 1).struct.field("field_0")
-    return int(lf.select(first.drop_nulls().n_unique()).collect().item())
+    return lf.select(pl.col("line").str.split_exact(" ", 1).struct.field("field_0").alias("ip"))
+
+
+def distinct_clients(path: str | Path) -> int:
+    """How many distinct first fields (clients) the log has, as the floor counts them."""
+    return int(_first_fields(path).select(pl.col("ip").drop_nulls().n_unique()).collect().item())
 
 
 def generate_sources(
@@ -343,12 +347,8 @@ def generate_sources(
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    lf = pl.scan_csv(
-        log, has_header=False, separator="\x1f", quote_char=None, new_columns=["line"],
-        schema_overrides={"line": pl.Utf8}, encoding="utf8-lossy",
-    )  # fmt: skip
-    first = pl.col("line").str.split_exact(" ", 1).struct.field("field_0").alias("ip")
-    clients = lf.select(first.unique(maintain_order=True)).collect().to_series().to_list()
+    first = _first_fields(log).select(pl.col("ip").unique(maintain_order=True))
+    clients = first.collect().to_series().to_list()
     v4: list[int] = []
     v6: list[int] = []
     for text in clients:

@@ -662,9 +662,9 @@ def _lookup_by_record(
 ) -> pl.DataFrame:
     """The lookups' columns on ``base``, each record decoded once for the run."""
     public = base.filter(pl.col(S.IP_CLASS) == "public").select(S.CLIENT, S.CLIENT_IP, S.IP_CLASS)
+    # Canonical addresses always read in C; what inet_pton refuses (leading zeros),
+    # maxminddb-polars refuses too, so it has no record either way.
     keys = native.address_keys(public[S.CLIENT_IP])
-    # Canonical addresses always read; should one not, it is looked up on its own.
-    unread = public.filter(pl.Series(keys.versions) == 0)
     out = base
     for info, cols in per_db:
         names = tuple(cols)
@@ -678,13 +678,6 @@ def _lookup_by_record(
         known = decoded if known is None else pl.concat([known, decoded])
         records.keep(info.path, names, lang, known)
         found = tagged.join(known, on=_RECORD, how="left").select(S.CLIENT, *names)
-        if not unread.is_empty():
-            found = pl.concat(
-                [
-                    found.join(unread, on=S.CLIENT, how="anti"),
-                    unread.select(S.CLIENT, *_path_exprs(info, cols, lang)),
-                ]
-            )
         out = out.join(found, on=S.CLIENT, how="left", maintain_order="left")
     return out
 

@@ -401,3 +401,25 @@ def test_an_empty_record_claims_nothing(tmp_path: Path, monkeypatch: pytest.Monk
         assert [(h["_rid"], h["category"], h["provider"]) for h in hits] == [
             (1, "residential_proxy", "someproxy")
         ]
+
+
+def test_an_address_c_does_not_read_has_no_record_either_way(city_db: Path) -> None:
+    """What inet_pton refuses, maxminddb-polars refuses too: no record on either path."""
+    from loganalyzer.enrich import _CITY_PATHS, _lookup_by_record, _path_exprs
+
+    dbs = GeoDatabases.open(city=city_db, search=False)
+    assert dbs.city is not None
+    cols = {S.COUNTRY_ISO: _CITY_PATHS[S.COUNTRY_ISO], S.CITY: _CITY_PATHS[S.CITY]}
+    base = pl.DataFrame(
+        {
+            S.CLIENT: ["a", "b", "c"],
+            S.CLIENT_IP: ["175.167.3.4", "175.167.03.4", "2408:8200::1"],
+            S.IP_CLASS: ["public", "public", "public"],
+        }
+    )
+    assert native.address_keys(base[S.CLIENT_IP]).versions.tolist() == [4, 0, 6]
+    with Records() as records:
+        out = _lookup_by_record(base, [(dbs.city, cols)], records, "en")
+    reference = base.with_columns(_path_exprs(dbs.city, cols, "en"))
+    assert out.equals(reference, null_equal=True)
+    assert out[S.COUNTRY_ISO].to_list() == ["CN", None, "CN"]
