@@ -631,44 +631,12 @@ def _flatten(entries: Iterable[_Entry]) -> pl.DataFrame:
     """Turn nested or repeated networks into disjoint ranges, most specific first.
 
     CIDR networks are either nested or disjoint, so one sweep with a stack of the
-    networks still open gives every address the innermost network holding it.
+    networks still open gives every address the innermost network holding it
+    (:func:`_flatten_frame`, :func:`_sweep`).
     """
-    best: dict[tuple[int, int], _Entry] = {}
-    for e in entries:
-        key = (e.start, e.end)
-        if key not in best or (e.rank, e.evidence) < (best[key].rank, best[key].evidence):
-            best[key] = e
-    ordered = sorted(best.values(), key=lambda e: (e.start, -e.end))
-    out: list[tuple[int, int, _Entry]] = []
-    stack: list[_Entry] = []
-    cursor = 0
-
-    def close_until(limit: int | None) -> None:
-        nonlocal cursor
-        while stack and (limit is None or stack[-1].end < limit):
-            top = stack.pop()
-            if cursor <= top.end:
-                out.append((cursor, top.end, top))
-            cursor = top.end + 1
-
-    for e in ordered:
-        close_until(e.start)
-        if stack and cursor < e.start:
-            out.append((cursor, e.start - 1, stack[-1]))
-        stack.append(e)
-        cursor = e.start
-    close_until(None)
-    return pl.DataFrame(
-        {
-            "start": [a for a, _, _ in out],
-            "end": [b for _, b, _ in out],
-            "category": [e.category for _, _, e in out],
-            "evidence": [e.evidence for _, _, e in out],
-            "provider": [e.provider for _, _, e in out],
-            "confirmed": [e.confirmed for _, _, e in out],
-        },
-        schema=_RANGE_SCHEMA,
-    )
+    rows = [tuple(getattr(e, c) for c in _ENTRY_COLUMNS) for e in entries]
+    schema = {**_RANGE_SCHEMA, "rank": pl.Int64()}
+    return _flatten_frame(pl.DataFrame(rows, schema=schema, orient="row"))
 
 
 # --- MaxMind ---------------------------------------------------------------------------

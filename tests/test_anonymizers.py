@@ -7,8 +7,10 @@ import ipaddress
 import json
 import re
 import shutil
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -735,7 +737,48 @@ def test_flattening_a_frame_is_the_sweep(items):
         },
         orient="row",
     )
-    assert_frame_equal(_anon_module._flatten_frame(frame), _anon_module._flatten(entries))
+    assert_frame_equal(_anon_module._flatten_frame(frame), _flatten_model(entries))
+    assert_frame_equal(_anon_module._flatten(entries), _flatten_model(entries))
+
+
+def _flatten_model(entries: Iterable[Any]) -> pl.DataFrame:
+    """The sweep written plainly, over entries: the model of ``_flatten_frame``."""
+    best: dict[tuple[int, int], Any] = {}
+    for e in entries:
+        key = (e.start, e.end)
+        if key not in best or (e.rank, e.evidence) < (best[key].rank, best[key].evidence):
+            best[key] = e
+    ordered = sorted(best.values(), key=lambda e: (e.start, -e.end))
+    out: list[tuple[int, int, Any]] = []
+    stack: list[Any] = []
+    cursor = 0
+
+    def close_until(limit: int | None) -> None:
+        nonlocal cursor
+        while stack and (limit is None or stack[-1].end < limit):
+            top = stack.pop()
+            if cursor <= top.end:
+                out.append((cursor, top.end, top))
+            cursor = top.end + 1
+
+    for e in ordered:
+        close_until(e.start)
+        if stack and cursor < e.start:
+            out.append((cursor, e.start - 1, stack[-1]))
+        stack.append(e)
+        cursor = e.start
+    close_until(None)
+    return pl.DataFrame(
+        {
+            "start": [a for a, _, _ in out],
+            "end": [b for _, b, _ in out],
+            "category": [e.category for _, _, e in out],
+            "evidence": [e.evidence for _, _, e in out],
+            "provider": [e.provider for _, _, e in out],
+            "confirmed": [e.confirmed for _, _, e in out],
+        },
+        schema=_anon_module._RANGE_SCHEMA,
+    )
 
 
 _NETS = st.one_of(
