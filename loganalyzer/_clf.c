@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -402,6 +403,10 @@ typedef struct {
     const Groups *groups; /* NULL: per-client sums */
     Acc *gacc;
     const unsigned char *start, *end; /* whole lines */
+    /* A batch in pieces: the line that starts after the part's last newline
+       and ends in a later piece, copied whole (add_pieces). */
+    unsigned char *tail;
+    size_t tail_len;
     int kind;
     Out out;
     int failed; /* out of memory */
@@ -737,7 +742,9 @@ static int sum_lines(Table *t, const Groups *g, Acc *gacc, int kind, const unsig
 
 static void *sum_part(void *arg) {
     Part *w = arg;
-    w->failed = !sum_lines(w->table, w->groups, w->gacc, w->kind, w->start, w->end, &w->out);
+    w->failed = !sum_lines(w->table, w->groups, w->gacc, w->kind, w->start, w->end, &w->out) ||
+                (w->tail_len && !sum_lines(w->table, w->groups, w->gacc, w->kind, w->tail,
+                                           w->tail + w->tail_len, &w->out));
     return NULL;
 }
 
@@ -865,6 +872,20 @@ static void both(void *(*work)(void *), void *a, void *b, int two) {
         work(b);
 }
 
+/*
+ * A batch summed a piece at a time by whoever is free: the thread that adds
+ * it (into tables[0]) and a helper (into tables[1]). A gzipped log's reader
+ * thread waited on the full read-ahead queue while the consumer summed alone;
+ * now it sums pieces meanwhile (help()) and inflates again once there is
+ * room. Two threads of our own beside the inflating one were slower: the
+ * reader's spare time comes at no fixed point of a batch.
+ */
+typedef struct {
+    Part *parts; /* NULL: no batch is being added */
+    int n, next; /* parts, and the first not yet taken */
+    int helping; /* parts the helper has taken and not finished */
+} Job;
+
 typedef struct {
     PyObject_HEAD
     Table tables[2];
@@ -872,6 +893,11 @@ typedef struct {
     int grouped; /* sums per group (see Groups), not per client */
     int busy;    /* a batch is being added (the GIL is released meanwhile) */
     int broken; /* out of memory part-way: the sums are incomplete */
+    int synced; /* mu and cv are initialised */
+    int helper; /* a thread is in help() */
+    pthread_mutex_t mu; /* guards job */
+    pthread_cond_t cv;  /* a job was posted, or the helper finished a part */
+    Job job;
 } Reducer;
 
 static int Reducer_init(Reducer *self, PyObject *args, PyObject *kwds) {
@@ -895,6 +921,19 @@ static int Reducer_init(Reducer *self, PyObject *args, PyObject *kwds) {
         /* Both tables alike: folding one into the other rehashes with it. */
         self->tables[j].seed = seed;
     }
+    if (!self->synced) {
+        if (pthread_mutex_init(&self->mu, NULL) != 0) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        if (pthread_cond_init(&self->cv, NULL) != 0) {
+            pthread_mutex_destroy(&self->mu);
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->synced = 1;
+    }
+    memset(&self->job, 0, sizeof self->job);
     self->busy = self->broken = 0;
     return 0;
 }
@@ -902,6 +941,7 @@ static int Reducer_init(Reducer *self, PyObject *args, PyObject *kwds) {
 static void Reducer_dealloc(Reducer *self) {
     for (int j = 0; j < 2; j++) table_free(&self->tables[j]);
     groups_free(&self->groups);
+    if (self->synced) pthread_mutex_destroy(&self->mu), pthread_cond_destroy(&self->cv);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -967,6 +1007,55 @@ static PyObject *join_spans(Out **outs, int n, int64_t end) {
     return Py_BuildValue("LnnN", (long long)end, lines, accepted, spans);
 }
 
+/* The job's next part, or -1 when every part is taken. With mu held. */
+static int job_take(Job *job) { return job->parts && job->next < job->n ? job->next++ : -1; }
+
+/* Sum a part into the adding thread's tables (who 0) or the helper's (1). */
+static void sum_as(Reducer *self, Part *w, int who) {
+    w->table = &self->tables[who];
+    w->gacc = self->groups.acc[who];
+    sum_part(w);
+}
+
+/* Post the parts for a helper and sum them until none is left; return once
+   the helper has finished the parts it took. Without the GIL. */
+static void run_job(Reducer *self, Part *parts, int n) {
+    pthread_mutex_lock(&self->mu);
+    self->job = (Job){.parts = parts, .n = n};
+    pthread_cond_broadcast(&self->cv);
+    for (int i; (i = job_take(&self->job)) >= 0;) {
+        pthread_mutex_unlock(&self->mu);
+        sum_as(self, &parts[i], 0);
+        pthread_mutex_lock(&self->mu);
+    }
+    while (self->job.helping) pthread_cond_wait(&self->cv, &self->mu);
+    self->job.parts = NULL;
+    pthread_mutex_unlock(&self->mu);
+}
+
+/* The result of adding the parts; frees their outs (and tails with tails). */
+static PyObject *added(Reducer *self, Part *parts, int n, int tails) {
+    PyObject *result = NULL;
+    Out **outs = malloc((size_t)(n ? n : 1) * sizeof(Out *));
+    int failed = 0;
+    for (int j = 0; j < n; j++) failed |= parts[j].failed;
+    if (failed) {
+        self->broken = 1;
+        PyErr_NoMemory();
+    } else if (!outs) {
+        PyErr_NoMemory();
+    } else {
+        for (int j = 0; j < n; j++) outs[j] = &parts[j].out;
+        result = join_outs(outs, n);
+    }
+    for (int j = 0; j < n; j++) {
+        out_free(&parts[j].out);
+        if (tails) free(parts[j].tail);
+    }
+    free(outs);
+    return result;
+}
+
 static PyObject *Reducer_add(Reducer *self, PyObject *args) {
     Py_buffer view;
     int kind, threads = 2;
@@ -1006,16 +1095,149 @@ static PyObject *Reducer_add(Reducer *self, PyObject *args) {
 
     self->busy = 0;
     PyBuffer_Release(&view);
-    Out *outs[2] = {&parts[0].out, &parts[1].out};
-    PyObject *result = NULL;
-    if (parts[0].failed || parts[1].failed) {
-        self->broken = 1;
-        PyErr_NoMemory();
-    } else {
-        result = join_outs(outs, n_parts);
+    return added(self, parts, n_parts, 0);
+}
+
+/* Cut a batch given in pieces (whole lines in all; a line may run across
+   pieces) into a part per piece: the lines that start in it, the one that
+   runs on into later pieces copied whole into its tail. 0 when out of memory
+   (the tails made so far are the caller's to free). */
+static int piece_parts(const Py_buffer *views, int n, Part *parts) {
+    int starts_line = 1; /* the next piece starts a line */
+    for (int i = 0; i < n; i++) {
+        const unsigned char *p = views[i].buf, *e = p + views[i].len;
+        Part *w = &parts[i];
+        w->start = w->end = p;
+        if (p == e) continue;
+        const unsigned char *first = memchr(p, '\n', (size_t)(e - p)), *last = e - 1;
+        while (first && *last != '\n') last--;
+        const unsigned char *run = NULL; /* the start of a line that runs on */
+        if (first) {
+            w->start = starts_line ? p : first + 1;
+            w->end = last + 1;
+            if (last + 1 < e) run = last + 1;
+        } else if (starts_line) {
+            run = p;
+        }
+        starts_line = e[-1] == '\n';
+        if (!run) continue;
+        size_t len = (size_t)(e - run);
+        const unsigned char *nl = NULL;
+        int j = i + 1;
+        for (; j < n && !nl; j++) {
+            const unsigned char *q = views[j].buf;
+            nl = memchr(q, '\n', (size_t)views[j].len);
+            len += nl ? (size_t)(nl - q) + 1 : (size_t)views[j].len;
+        }
+        unsigned char *t = malloc(len), *o = t;
+        if (!t) return 0;
+        memcpy(o, run, (size_t)(e - run)), o += e - run;
+        for (int k = i + 1; k < j; k++) {
+            const unsigned char *q = views[k].buf;
+            size_t m = k + 1 == j && nl ? (size_t)(nl - q) + 1 : (size_t)views[k].len;
+            memcpy(o, q, m), o += m;
+        }
+        w->tail = t, w->tail_len = len;
     }
-    out_free(outs[0]), out_free(outs[1]);
+    return 1;
+}
+
+/*
+ * add_pieces(pieces, kind, helped=False) -> (lines, accepted, rest, rest_index)
+ * add() of the batch the pieces make together, never joined: an inflated
+ * batch arrives as the decompressor's pieces, and joining them was a copy
+ * of every byte on the reader's thread. helped: the pieces are summed one at
+ * a time by this thread and whichever calls help() meanwhile (Job).
+ */
+static PyObject *Reducer_add_pieces(Reducer *self, PyObject *args) {
+    PyObject *list;
+    int kind, helped = 0;
+    if (!PyArg_ParseTuple(args, "Oi|p", &list, &kind, &helped) || !known_kind(kind)) return NULL;
+    if (!usable(self)) return NULL;
+    PyObject *seq = PySequence_Fast(list, "pieces must be a sequence");
+    if (!seq) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n > INT_MAX / 2) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "too many pieces");
+        return NULL;
+    }
+    Py_buffer *views = calloc((size_t)n + 1, sizeof(Py_buffer));
+    Part *parts = calloc((size_t)n + 1, sizeof(Part));
+    Py_ssize_t got = 0;
+    PyObject *result = NULL;
+    if (!views || !parts) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; got < n; got++)
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, got), &views[got], PyBUF_SIMPLE) < 0)
+            goto done;
+    const Groups *groups = self->grouped ? &self->groups : NULL;
+    for (Py_ssize_t j = 0; j < n; j++)
+        parts[j] = (Part){.table = &self->tables[0], .groups = groups,
+                          .gacc = self->groups.acc[0], .kind = kind};
+    int cut;
+    self->busy = 1;
+    Py_BEGIN_ALLOW_THREADS
+    cut = piece_parts(views, (int)n, parts);
+    if (cut && helped) {
+        run_job(self, parts, (int)n);
+    } else if (cut) {
+        for (Py_ssize_t j = 0; j < n; j++) sum_part(&parts[j]);
+    }
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+    if (!cut) {
+        PyErr_NoMemory();
+        for (Py_ssize_t j = 0; j < n; j++) free(parts[j].tail);
+    } else {
+        result = added(self, parts, (int)n, 1);
+    }
+done:
+    for (Py_ssize_t j = 0; j < got; j++) PyBuffer_Release(&views[j]);
+    free(views), free(parts);
+    Py_DECREF(seq);
     return result;
+}
+
+/*
+ * help(wait_ms) -> parts summed
+ * Sum pieces of the batch another thread is adding with helped=True, if one
+ * is posted within wait_ms, until none is left. One helper at a time: a
+ * second gets 0 at once. The helper's sums go to a table of their own.
+ */
+static PyObject *Reducer_help(Reducer *self, PyObject *args) {
+    int wait_ms, done = 0, alone;
+    if (!PyArg_ParseTuple(args, "i", &wait_ms)) return NULL;
+    if (!self->synced) {
+        PyErr_SetString(PyExc_RuntimeError, "Reducer was not initialised");
+        return NULL;
+    }
+    if (wait_ms < 0) wait_ms = 0;
+    Py_BEGIN_ALLOW_THREADS
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    long long ns = until.tv_nsec + (long long)(wait_ms % 1000) * 1000000LL;
+    until.tv_sec += wait_ms / 1000 + (time_t)(ns / 1000000000LL);
+    until.tv_nsec = (long)(ns % 1000000000LL);
+    pthread_mutex_lock(&self->mu);
+    alone = !self->helper;
+    self->helper = 1;
+    while (alone && (!self->job.parts || self->job.next >= self->job.n))
+        if (pthread_cond_timedwait(&self->cv, &self->mu, &until) == ETIMEDOUT) break;
+    for (int i; alone && (i = job_take(&self->job)) >= 0; done++) {
+        Part *w = &self->job.parts[i];
+        self->job.helping++;
+        pthread_mutex_unlock(&self->mu);
+        sum_as(self, w, 1);
+        pthread_mutex_lock(&self->mu);
+        if (--self->job.helping == 0) pthread_cond_broadcast(&self->cv);
+    }
+    if (alone) self->helper = 0;
+    pthread_mutex_unlock(&self->mu);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(done);
 }
 
 /*
@@ -1349,6 +1571,12 @@ static PyMethodDef Reducer_methods[] = {
     {"add", (PyCFunction)Reducer_add, METH_VARARGS,
      "add(data, kind, threads=2) -> (lines, accepted, rest, rest_index)\n\n"
      "Sum the lines of the usual shape; hand back the rest verbatim."},
+    {"add_pieces", (PyCFunction)Reducer_add_pieces, METH_VARARGS,
+     "add_pieces(pieces, kind, helped=False) -> (lines, accepted, rest, rest_index)\n\n"
+     "add() of the batch the pieces (buffers) make together, without joining them;\n"
+     "helped: a piece at a time, with whichever thread calls help() meanwhile."},
+    {"help", (PyCFunction)Reducer_help, METH_VARARGS,
+     "help(wait_ms) -> pieces summed: help with a helped add_pieces() posted within wait_ms."},
     {"read", (PyCFunction)Reducer_read, METH_VARARGS,
      "read(fd, offset, size, kind) -> (end, lines, accepted, spans)\n\n"
      "Read and sum the lines of a plain file that start in [offset, offset + size)."},

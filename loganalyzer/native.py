@@ -158,12 +158,28 @@ class Sums:
             The other lines (``source``, ``line_no``, ``line``, in line order),
             how many lines the batch held, and how many were summed.
         """
-        # A compressed batch's reader is inflating the next one on a core of its
-        # own: one thread sums (two were slower, 1.25-1.31 s against 1.40-1.54 s
-        # for the gzipped benchmark log), two otherwise.
-        threads = 1 if batch.compressed else 2
-        lines, accepted, rest, rest_index = self._reducer.add(batch.data, kind, threads)
+        if batch.compressed:
+            # The reader inflating the next batch has a core of its own, and
+            # lends it to this one when the read-ahead is full (help()): two
+            # threads of ours beside it were slower (1.40-1.54 s against
+            # 1.25-1.31 s with one for the gzipped benchmark log). The pieces
+            # are summed as inflated, never joined (see LineBatch.data).
+            result = self._reducer.add_pieces(batch.pieces, kind, True)
+        else:
+            result = self._reducer.add(batch.data, kind, 2)
+        lines, accepted, rest, rest_index = result
         return _rest_lines(batch.source, batch.first_line_no, rest, rest_index), lines, accepted
+
+    def help(self, wait_ms: int) -> int:
+        """Sum pieces of a compressed batch another thread is adding, if one comes.
+
+        For the reader's thread while the read-ahead queue is full: it waits up
+        to ``wait_ms`` for :meth:`add` to start on a compressed batch and sums
+        its pieces with the adding thread until none is left, into a table of
+        its own. One helper at a time. Returns how many pieces it summed.
+        """
+        helped: int = self._reducer.help(wait_ms)
+        return helped
 
     def read(self, fd: int, offset: int, size: int, kind: int) -> tuple[int, np.ndarray, int, int]:
         """Read and sum the lines of a plain file that start in ``[offset, offset + size)``.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -272,8 +273,17 @@ def _parsed_batches(
         if rows.height:
             yield from emit(partials(rows.lazy(), reduce_by).collect())
 
+    def helper(wait_ms: int) -> int:
+        # For the reader's thread: the sums it may help with are made here on
+        # the first batch.
+        now = sums
+        if now is None:
+            time.sleep(wait_ms / 1000)
+            return 0
+        return now.help(wait_ms)
+
     items = _every_batch(inputs, on_bytes, faults, fmt, options, direct)
-    for item in prefetch(items):
+    for item in prefetch(items, helper=helper if reduce_by is not None else None):
         inp, batch = item.inp, item.batch
         if item.starts:
             stats = FileStats(inp.name, inp.size, format=fmt.name if fmt else "")
@@ -299,7 +309,7 @@ def _parsed_batches(
             stats.format_match_rate = found.rate
         kind = native.kind_for(file_fmt, columns, options)
         fast: pl.DataFrame | None = None
-        if not batch.data and item.direct is not None:
+        if item.direct is not None and not batch.data:
             yield from read_rest(item.direct)  # the scanner reads the whole file
             continue
         if kind is not None and reduce_by is not None:

@@ -20,6 +20,7 @@ import sys
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol, TypeVar, cast
 
@@ -33,9 +34,9 @@ try:
     from loganalyzer._clf import count_lines as count_lines
 except ImportError:  # built without a C compiler (see loganalyzer/native.py)
 
-    def count_lines(data: bytes | bytearray, /) -> int:
+    def count_lines(data: bytes | bytearray | memoryview, /) -> int:
         """The number of newlines in ``data``."""
-        return data.count(b"\n")
+        return bytes(data).count(b"\n") if isinstance(data, memoryview) else data.count(b"\n")
 
 
 Compression = Literal["none", "gzip", "bzip2", "xz", "zstd"]
@@ -69,7 +70,7 @@ _UNSUPPORTED: tuple[tuple[bytes, str, str], ...] = (
 DEFAULT_BATCH_BYTES = 16 * 1024 * 1024
 STDIN = "-"
 
-# Streams are read in pieces of this many decoded bytes and joined once per batch.
+# Streams are read in pieces of this many decoded bytes (see _pieced_batches).
 _PIECE = 1 << 20
 # Compressed bytes handed to a decoder at a time. This bounds what a corrupt
 # stream loses: the output of the decoder call that fails is never seen.
@@ -108,6 +109,9 @@ class InputFile:
         return self.path is None and self.url is None
 
 
+Piece = bytes | memoryview
+
+
 @dataclass(frozen=True)
 class LineBatch:
     """Complete lines from one input, and where they start.
@@ -115,15 +119,29 @@ class LineBatch:
     Attributes:
         source: the input's name.
         first_line_no: the 1-based line number of the first line in ``data``.
-        data: the lines, each ending in a newline except perhaps the file's last
-            (a ``bytearray`` when read from plain text: see ``_read_into_batches``).
+        body: the lines, each ending in a newline except perhaps the file's last
+            (a ``bytearray`` when read from plain text: see ``_read_into_batches``),
+            or a tuple of the pieces that make them up together (a line may run
+            across pieces), as a decompressor hands them out: see ``data``.
+        compressed: inflated on the reader's thread (see ``Sums.add``).
     """
 
     source: str
     first_line_no: int
-    data: bytes | bytearray
-    # Inflated on the reader's thread, which then keeps a core busy.
+    body: bytes | bytearray | tuple[Piece, ...]
     compressed: bool = False
+
+    @property
+    def pieces(self) -> tuple[Piece | bytearray, ...]:
+        """The lines in pieces: the native scanner sums them without joining them."""
+        return self.body if isinstance(self.body, tuple) else (self.body,)
+
+    @cached_property
+    def data(self) -> bytes | bytearray:
+        """The lines in one buffer (pieces are joined at the first call)."""
+        # Joining is a copy of every byte, which the reader's thread no longer
+        # makes for the scanner: only the other paths pay for it.
+        return b"".join(self.body) if isinstance(self.body, tuple) else self.body
 
     def to_frame(self) -> pl.DataFrame:
         r"""Split the batch into a frame of ``source``, ``line_no``, ``line``.
@@ -499,10 +517,17 @@ def _read_error(exc: BaseException) -> str:
     return f"read failed ({exc.strerror or exc})"
 
 
-def _joined_batches(stream: ByteStream, batch_bytes: int, problems: list[str]) -> Iterator[bytes]:
-    """Batches of whole lines from a stream that hands out pieces (decompressors)."""
-    # Decoded pieces are kept apart and joined once per batch: concatenating
-    # and re-slicing 32 MB buffers cost more than inflating them.
+def _pieced_batches(
+    stream: ByteStream, batch_bytes: int, problems: list[str]
+) -> Iterator[tuple[Piece, ...]]:
+    """Batches of whole lines from a stream that hands out pieces (decompressors).
+
+    Each batch is the pieces as decoded, the last cut after its last newline:
+    concatenating and re-slicing 32 MB buffers cost more than inflating them,
+    and joining the pieces once per batch was a copy of every byte on the
+    reader's thread, which is the busier of the two (``LineBatch.data`` joins
+    them for the paths that need one buffer).
+    """
     pieces: list[bytes] = []
     held = 0
     clean = 0  # pieces[:clean] are known to hold no newline
@@ -527,13 +552,13 @@ def _joined_batches(stream: ByteStream, batch_bytes: int, problems: list[str]) -
             clean = len(pieces)  # one line longer than a batch: read on
             continue
         head = pieces[i]
-        body = b"".join([*pieces[:i], memoryview(head)[: cut + 1]])
+        body: tuple[Piece, ...] = (*pieces[:i], memoryview(head)[: cut + 1])
         pieces = [p for p in (head[cut + 1 :], *pieces[i + 1 :]) if p]
         held = sum(map(len, pieces))
         clean = len(pieces)
         yield body
     if pieces:
-        yield b"".join(pieces)
+        yield tuple(pieces)
 
 
 def _read_into_batches(stream: Any, batch_bytes: int, problems: list[str]) -> Iterator[bytearray]:
@@ -613,15 +638,17 @@ def iter_batches(
 
     plain = kind == "none" and hasattr(stream, "readinto")
     try:
-        bodies: Iterator[bytes | bytearray] = (
+        bodies: Iterator[bytearray | tuple[Piece, ...]] = (
             _read_into_batches(cast(Any, stream), batch_bytes, problems)
             if plain
-            else _joined_batches(stream, batch_bytes, problems)
+            else _pieced_batches(stream, batch_bytes, problems)
         )
         for body in bodies:
             progress()
-            yield LineBatch(inp.name, line_no, body, compressed=not plain)
-            line_no += count_lines(body) + (not body.endswith(b"\n"))
+            batch = LineBatch(inp.name, line_no, body, compressed=not plain)
+            yield batch
+            pieces = batch.pieces
+            line_no += sum(map(count_lines, pieces)) + (pieces[-1][-1:] != b"\n")
         progress()
     finally:
         if stream is not raw:
@@ -637,24 +664,51 @@ def iter_batches(
 
 
 T = TypeVar("T")
+# How long the reader waits for something to help with while the queue is full
+# before it looks again: the consumer may have taken a batch meanwhile.
+_HELP_WAIT_MS = 5
 
 
-def prefetch(batches: Iterator[T], depth: int = 2) -> Iterator[T]:
+def prefetch(
+    batches: Iterator[T], depth: int = 2, helper: Callable[[int], int] | None = None
+) -> Iterator[T]:
     """Run a batch iterator on a background thread, ``depth`` batches ahead.
 
     Inflating and reading release the GIL, as does Polars, so the next batch is
     read while the current one is parsed. Exceptions reach the consumer.
+
+    Args:
+        batches: what to run ahead.
+        depth: how many batches may wait.
+        helper: lends the consumer the reader's thread while the queue is full
+            and once everything is read (:meth:`loganalyzer.native.Sums.help`):
+            called with how many milliseconds it may wait for work, it returns
+            how much it did.
     """
     q: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
+
+    def put(item: tuple[str, object]) -> None:
+        if helper is None:
+            q.put(item)
+            return
+        while not stop.is_set():
+            try:
+                q.put_nowait(item)
+                return
+            except queue.Full:
+                helper(_HELP_WAIT_MS)
 
     def work() -> None:
         try:
             for batch in batches:
                 if stop.is_set():
                     return
-                q.put(("item", batch))
-            q.put(("done", None))
+                put(("item", batch))
+            put(("done", None))
+            # Nothing left to read: help with the batches still waiting.
+            while helper is not None and not stop.is_set() and not q.empty():
+                helper(_HELP_WAIT_MS)
         except BaseException as exc:  # handed to the consumer, which re-raises
             q.put(("error", exc))
 

@@ -111,6 +111,10 @@ class Tally:
         self._settle()
         return result
 
+    def help(self, wait_ms: int) -> int:
+        """:meth:`native.Sums.help`, for the reader's thread."""
+        return self.sums.help(wait_ms)
+
     def merge(self, partials: pl.DataFrame) -> None:
         """Add per-client partials of lines Polars parsed."""
         self.sums.merge(partials)

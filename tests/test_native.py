@@ -10,6 +10,7 @@ rejects with the same reasons.
 from __future__ import annotations
 
 import importlib
+import itertools
 
 import polars as pl
 import pytest
@@ -331,6 +332,165 @@ def test_sums_refuse_a_second_thread_while_one_adds():
     # Every add either ran in full or was refused whole.
     assert total == 200_000 * (4 - len(errors))
     assert all("in use" in str(e) for e in errors)
+
+
+# --- batches in pieces, and the reader's help -------------------------------------------
+
+
+def _pieces(data: bytes, cuts: list[int]) -> tuple[bytes, ...]:
+    """``data`` cut at the given offsets (repeats give empty pieces)."""
+    edges = [0, *sorted(min(c, len(data)) for c in cuts), len(data)]
+    return tuple(data[a:b] for a, b in itertools.pairwise(edges))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.one_of(_lines(), st.just(GOOD), st.sampled_from(["", "#x"])), max_size=16),
+    st.lists(st.integers(min_value=0, max_value=3000), max_size=12),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(list(KINDS)),
+)
+def test_a_batch_in_pieces_sums_as_the_batch_joined(lines, cuts, last_newline, helped, name):
+    # A decompressor's pieces end anywhere: mid-line, a line across several
+    # pieces, empty pieces, the file's last line without its newline.
+    text = "\n".join(lines) + ("\n" if last_newline and lines else "")
+    data = text.encode()
+    if not data:
+        return
+    batch = LineBatch("t.log", 1, _pieces(data, cuts), compressed=helped)
+    assert batch.data == data
+    _sums_equal_partials([batch], name)
+    kind = KINDS[name][0]
+    joined, pieced = native.Sums(), native.Sums()
+    want = joined._reducer.add(data, kind, 1)
+    got = pieced._reducer.add_pieces(batch.pieces, kind, helped)
+    assert got == want  # lines, accepted, the lines left and their numbers
+    assert_frame_equal(pieced.partial().sort(S.CLIENT), joined.partial().sort(S.CLIENT))
+
+
+def test_a_line_across_many_pieces_and_pieces_of_nothing():
+    kind = KINDS["combined"][0]
+    long_ua = "x" * 5000
+    line = GOOD.replace("Mozilla/5.0 (X11; Linux x86_64)", long_ua)
+    data = f"{GOOD}\n{line}\n\n{GOOD}".encode()  # no newline at the end
+    pieces = (b"", *_pieces(data, [3, 200, 1000, 1001, 1001, 3000, len(data) - 2]), b"")
+    got = native.Sums()._reducer.add_pieces(pieces, kind)
+    assert got == native.Sums()._reducer.add(data, kind, 1)
+    lines, accepted, rest, _ = got
+    assert (lines, accepted, rest) == (4, 3, b"\n")  # the blank line, left for Polars
+    assert native.Sums()._reducer.add_pieces((), kind) == (0, 0, b"", b"")
+
+
+def _helped(sums: native.Sums, batches: list[LineBatch], kind: int) -> tuple[int, list]:
+    """Add the batches while a second thread helps: how many pieces it summed,
+    and what each add returned."""
+    import threading
+
+    done = threading.Event()
+    helped = [0]
+    results = []
+
+    def helper() -> None:
+        while not done.is_set():
+            helped[0] += sums.help(20)
+
+    thread = threading.Thread(target=helper)
+    thread.start()
+    try:
+        for batch in batches:
+            rest, lines, accepted = sums.add(batch, kind)
+            results.append((rest.to_dicts(), lines, accepted))
+    finally:
+        done.set()
+        thread.join()
+    return helped[0], results
+
+
+def _generated(tmp_path, city_db, megabytes: int) -> tuple[bytes, list[LineBatch]]:
+    from loganalyzer.bench import generate_log
+
+    log = generate_log(tmp_path / "g.log", lines=4000, seed=5, city_db=city_db)
+    data = log.read_bytes()
+    data = data * (megabytes * 2**20 // len(data) + 1)
+    # Pieces of 64 KiB as a decompressor hands them out, cut mid-line, and
+    # one of a megabyte, which the helper may still be summing when the
+    # adding thread has done the rest.
+    pieces = _pieces(data, [1000, 2**20, *range(2**20 + 65_536, len(data), 65_536)])
+    half = len(pieces) // 2
+    first = LineBatch("g.log", 1, pieces[:half], compressed=True)
+    line_no = 1 + first.data.count(b"\n")
+    return data, [first, LineBatch("g.log", line_no, pieces[half:], compressed=True)]
+
+
+def test_sums_helped_by_a_second_thread_equal_sums_alone(tmp_path, city_db):
+    # The reader's thread sums pieces of the batch being added into a table of
+    # its own while the queue is full. Whoever sums which piece, the sums are
+    # the same. Retried until the helper has summed some: which thread takes a
+    # piece is up to the scheduler.
+    data, batches = _generated(tmp_path, city_db, 3)
+    kind = KINDS["combined"][0]
+    alone = native.Sums()
+    want_results = []
+    for batch in batches:
+        rest, lines, accepted = alone.add(batch, kind)
+        want_results.append((rest.to_dicts(), lines, accepted))
+    want = alone.partial().sort(S.CLIENT)
+    assert want[S.REQUESTS].sum() > 0.95 * data.count(b"\n")
+    for _ in range(50):
+        sums = native.Sums()
+        helped, results = _helped(sums, batches, kind)
+        assert results == want_results
+        assert_frame_equal(sums.partial().sort(S.CLIENT), want)
+        if helped:
+            break
+    assert helped, "the helper never summed a piece"
+
+
+def test_group_sums_helped_by_a_second_thread_equal_sums_alone(tmp_path, city_db):
+    # The helper reads the client-to-group table while the adding thread does,
+    # and neither writes it; pending clients go to the helper's own table.
+    _, batches = _generated(tmp_path, city_db, 3)
+    kind = KINDS["combined"][0]
+
+    def run(helper: bool) -> tuple[pl.DataFrame, int]:
+        sums, helped = native.GroupSums(), 0
+        for i, batch in enumerate(batches):
+            if helper:
+                helped += _helped(sums, [batch], kind)[0]
+            else:
+                sums.add(batch, kind)
+            pending = sums.pending()
+            # Groups by the client's last digit; every tenth client left out.
+            groups = [-1 if c.endswith("0") else int(c[-1], 16) % 4 + 4 * i for c in pending]
+            sums.assign(pl.Series(groups, dtype=pl.Int32), pending)
+        return sums.groups(), helped
+
+    want, _ = run(False)
+    for _ in range(50):
+        got, helped = run(True)
+        assert_frame_equal(got, want)
+        if helped:
+            break
+    assert helped, "the helper never summed a piece"
+
+
+def test_help_without_a_batch_waits_and_returns_nothing():
+    import threading
+    import time
+
+    sums = native.Sums()
+    start = time.perf_counter()
+    assert sums.help(30) == 0
+    assert time.perf_counter() - start >= 0.025
+    assert sums.help(0) == 0
+    # One helper at a time: a second one gets nothing, at once.
+    first = threading.Thread(target=sums.help, args=(2000,))
+    first.start()
+    time.sleep(0.2)
+    assert sums.help(2000) == 0
+    assert first.is_alive()
+    first.join()
 
 
 # --- IPv6 canonical text ------------------------------------------------------------------

@@ -802,6 +802,98 @@ def test_prefetch_reader_thread_ends_when_the_consumer_stops() -> None:
     assert set(reader_threads()) - before == set()
 
 
+class _Consumer:
+    """A consumer slower than its reader, and a helper that records when it is called."""
+
+    def __init__(self) -> None:
+        self.taken = 0
+        self.calls: list[tuple[int, int]] = []  # (batches taken so far, wait_ms)
+
+    def helper(self, wait_ms: int) -> int:
+        self.calls.append((self.taken, wait_ms))
+        time.sleep(0.001)
+        return 0
+
+
+def test_prefetch_lends_the_reader_while_the_queue_is_full_and_at_the_end() -> None:
+    consumer = _Consumer()
+    got = []
+    for batch in prefetch(_numbered(6), depth=2, helper=consumer.helper):
+        time.sleep(0.03)  # the reader fills the queue meanwhile
+        consumer.taken += 1
+        got.append(batch)
+    assert got == list(_numbered(6))
+    assert consumer.calls, "the reader never offered help"
+    assert all(wait > 0 for _, wait in consumer.calls)
+    # Called while the consumer works through batches, and after the reader
+    # has read the last (6 read, 2 of them still waiting in the queue).
+    assert {taken for taken, _ in consumer.calls} >= {1, 4, 5}
+
+
+def test_prefetch_helper_is_not_called_while_there_is_room() -> None:
+    produced = [0]
+
+    def counted() -> Iterator[LineBatch]:
+        for batch in _numbered(3):
+            produced[0] += 1
+            yield batch
+
+    def helper(wait_ms: int) -> int:
+        calls.append(produced[0])
+        time.sleep(0.001)
+        return 0
+
+    calls: list[int] = []
+    got = []
+    for batch in prefetch(counted(), depth=8, helper=helper):
+        time.sleep(0.01)
+        got.append(batch)
+    assert got == list(_numbered(3))
+    # Only once everything is read, while batches still wait.
+    assert set(calls) <= {3}
+
+
+def test_prefetch_with_a_helper_hands_the_exception_over_and_ends() -> None:
+    boom = ValueError("boom")
+    consumer = _Consumer()
+    seen: list[LineBatch] = []
+
+    def consume() -> None:
+        for batch in prefetch(_numbered(5, then=boom), depth=1, helper=consumer.helper):
+            time.sleep(0.01)
+            seen.append(batch)
+
+    with pytest.raises(ValueError, match=r"^boom$"):
+        consume()
+    assert seen == list(_numbered(5))
+    gen = prefetch(_numbered(1000), depth=1, helper=consumer.helper)
+    next(gen)
+    gen.close()  # the reader stops helping and ends (see the test above)
+    deadline = time.monotonic() + 10
+    while any(t.name == "loganalyzer-reader" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "a reader thread did not end"
+        time.sleep(0.01)
+
+
+def test_compressed_batches_are_the_decoder_s_pieces_cut_after_a_line(tmp_path: Path) -> None:
+    # The scanner sums the pieces as inflated (Sums.add): each batch's pieces
+    # together are whole lines, and data joins them for everything else.
+    lines = [f"line {i} ".encode() * (i % 7) + b"\n" for i in range(5000)]
+    path = tmp_path / "a.log.gz"
+    path.write_bytes(gzip.compress(b"".join(lines)))
+    batches = list(iter_batches(_one(path), batch_bytes=20_000))
+    assert len(batches) > 3
+    line_no = 1
+    for batch in batches:
+        assert isinstance(batch.body, tuple)
+        assert batch.compressed
+        assert batch.data == b"".join(batch.pieces)
+        assert batch.data.endswith(b"\n")
+        assert batch.first_line_no == line_no
+        line_no += batch.data.count(b"\n")
+    assert b"".join(b.data for b in batches) == b"".join(lines)
+
+
 # --- read_lines ----------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import loganalyzer.pipeline as pipeline
+import loganalyzer.read as read_module
 from loganalyzer import native, tally
 from loganalyzer import schema as S
 from loganalyzer.aggregate import resolve_grouping
@@ -147,10 +148,13 @@ CASES = [
 def test_tally_equals_the_per_client_path(monkeypatch, dbs, logs, options, resolve_at):
     # Lookups after every call or every few clients (so clients come back after
     # they have a row), small windows and batches (so both threads and many
-    # calls run), a plain file (read by the scanner) and a gzipped one (batches).
+    # calls run), a plain file (read by the scanner) and a gzipped one (batches
+    # of several inflated pieces, lines across them, which the reader's thread
+    # helps to sum).
     monkeypatch.setattr(tally, "_RESOLVE_AT", resolve_at)
     monkeypatch.setattr(pipeline, "_DIRECT_WINDOW", 3000)
     monkeypatch.setattr(pipeline, "iter_batches", functools.partial(iter_batches, batch_bytes=5000))
+    monkeypatch.setattr(read_module, "_PIECE", 700)
     fast, slow = _both(monkeypatch, [logs["plain"], logs["gzip"]], dbs, **options)
     assert fast.rows.height > 0
     assert_frame_equal(fast.rows, slow.rows)
