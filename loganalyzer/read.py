@@ -667,6 +667,8 @@ T = TypeVar("T")
 # How long the reader waits for something to help with while the queue is full
 # before it looks again: the consumer may have taken a batch meanwhile.
 _HELP_WAIT_MS = 5
+# How long it then waits for room in the queue before it looks for work again.
+_ROOM_WAIT = 0.05
 
 
 def prefetch(
@@ -697,7 +699,16 @@ def prefetch(
                 q.put_nowait(item)
                 return
             except queue.Full:
-                helper(_HELP_WAIT_MS)
+                pass
+            if helper(_HELP_WAIT_MS):
+                continue
+            # Nothing to help with: the consumer is doing something else (or
+            # reads a plain file itself), so wait for room, awake when it comes.
+            try:
+                q.put(item, timeout=_ROOM_WAIT)
+                return
+            except queue.Full:
+                pass
 
     def work() -> None:
         try:
