@@ -24,6 +24,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+import loganalyzer.read as read_module
 from loganalyzer import schema as S
 from loganalyzer.errors import InputError, InputFileError, TruncatedInputError
 from loganalyzer.read import (
@@ -704,6 +705,27 @@ def test_line_batch_to_frame_matches_the_byte_reference(chunks: list[bytes]) -> 
     lines = _reference_lines(data)
     frame = LineBatch("rand.log", 7, data).to_frame()
     assert frame.rows() == [("rand.log", 7 + i, line) for i, line in enumerate(lines)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    chunks=st.lists(
+        st.one_of(st.binary(max_size=40), st.text(max_size=20).map(str.encode), _MAGICS),
+        max_size=12,
+    )
+)
+def test_a_few_lines_split_in_python_as_polars_splits_them(chunks: list[bytes]) -> None:
+    # Small batches (the scanner's leftovers) are split without Polars' scan,
+    # which cost half a millisecond each however few lines they held.
+    data = b"".join(chunks)
+    small = LineBatch("rand.log", 7, data).to_frame()
+    real = read_module._SMALL_FRAME
+    read_module._SMALL_FRAME = -1
+    try:
+        scanned = LineBatch("rand.log", 7, data).to_frame()
+    finally:
+        read_module._SMALL_FRAME = real
+    assert_frame_equal(small, scanned)
 
 
 @pytest.mark.parametrize("batch_bytes", [1 << 20, DEFAULT_BATCH_BYTES], ids=["1MiB", "default"])
