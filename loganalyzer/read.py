@@ -193,8 +193,8 @@ class LineBatch:
         first = self.first_line_no
         return pl.DataFrame(
             {
-                S.SOURCE: pl.repeat(self.source, len(lines), dtype=pl.String, eager=True),
-                S.LINE_NO: pl.int_range(first, first + len(lines), dtype=pl.Int64, eager=True),
+                S.SOURCE: pl.Series([self.source] * len(lines), dtype=pl.String),
+                S.LINE_NO: pl.Series(range(first, first + len(lines)), dtype=pl.Int64),
                 S.LINE: pl.Series(lines, dtype=pl.String),
             }
         )
