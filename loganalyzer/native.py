@@ -31,7 +31,7 @@ import polars as pl
 from loganalyzer import schema as S
 from loganalyzer.formats import COMBINED, COMMON, LogFormat
 from loganalyzer.parse import ParseOptions
-from loganalyzer.read import InputFile, LineBatch, detect_compression
+from loganalyzer.read import _UNSUPPORTED, InputFile, LineBatch, detect_compression
 
 _clf: ModuleType | None
 try:
@@ -85,6 +85,9 @@ def plain_file(inp: InputFile) -> bool:
         with open(inp.path, "rb") as f:
             head = f.read(10)
     except OSError:
+        return False
+    # An archive or a compression that is not read is named by the usual path.
+    if any(head.startswith(magic) for magic, _, _ in _UNSUPPORTED):
         return False
     return detect_compression(head, complete=len(head) < 10) == "none"
 

@@ -328,6 +328,22 @@ def test_archives_and_unread_compressions_are_named(
     assert (excinfo.value.path, excinfo.value.problem) == (str(path), problem)
 
 
+@pytest.mark.parametrize("log_format", ["auto", "combined"])
+def test_a_report_names_an_archive_whatever_the_format(
+    tmp_path: Path, city_db: Path, log_format: str
+) -> None:
+    # A report's scanner reads plain files by offset, not through the stream
+    # that names archives: with the format given (no detection read), a zip
+    # was read as one line of junk.
+    from loganalyzer.pipeline import analyze
+
+    path = tmp_path / "access.log.1"
+    path.write_bytes(_zip(TEXT))
+    with pytest.raises(InputFileError) as excinfo:
+        analyze([path], log_format=log_format, city_db=city_db)
+    assert excinfo.value.problem.startswith("is a zip archive, not a log")
+
+
 def test_text_that_merely_starts_like_lzip_is_text(tmp_path: Path) -> None:
     path = tmp_path / "access.log"
     path.write_bytes(b"LZIP host - - [14/Sep/2026]\n")
