@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Any, cast
 
+import numpy as np
 import polars as pl
 
 from loganalyzer import native
@@ -191,6 +192,17 @@ class RejectWriter:
             self.handle.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 
+@dataclass
+class _FileRun:
+    """One input as it is read: its counts, its format once known, its parse state."""
+
+    inp: InputFile
+    stats: FileStats
+    fmt: LogFormat | None
+    state: ParseState
+    nonblank_rejects: int = 0  # rejected lines neither blank nor comments
+
+
 def _parsed_batches(
     inputs: Sequence[InputFile],
     fmt: LogFormat | None,
@@ -212,9 +224,7 @@ def _parsed_batches(
     sums at the end, and the partials of any lines it leaves to Polars.
     With ``tally`` too, everything is summed into it and nothing is yielded.
     """
-    stats = FileStats("", 0)
-    nonblank_rejects = 0
-    file_fmt, state = fmt, ParseState()
+    run = _FileRun(InputFile("", None, None), FileStats("", 0), fmt, ParseState())
     sums: native.Sums | Tally | None = tally
 
     def emit(part: pl.DataFrame) -> Iterator[pl.DataFrame]:
@@ -230,24 +240,44 @@ def _parsed_batches(
         kind = native.kind_for(found, columns, options)
         return kind if kind is not None and native.plain_file(inp) else None
 
-    def counted(kept_out: int) -> None:
-        nonlocal nonblank_rejects
-        nonblank_rejects += kept_out
+    def counted(kept_out: int, run: _FileRun) -> None:
+        run.nonblank_rejects += kept_out
         if max_bad_lines is not None and counter.rejected > max_bad_lines:
             raise TooManyBadLinesError(
-                counter.rejected, counter.total, stats.first_reject or 0, inp.name, stats.format
+                counter.rejected,
+                counter.total,
+                run.stats.first_reject or 0,
+                run.inp.name,
+                run.stats.format,
+            )
+
+    def ended(run: _FileRun) -> None:
+        # A file none of whose lines parse is in another format.
+        stats = run.stats
+        if stats.parsed == 0 and run.nonblank_rejects > 0:
+            raise TooManyBadLinesError(
+                run.nonblank_rejects,
+                stats.total,
+                stats.first_reject or 0,
+                run.inp.name,
+                stats.format,
             )
 
     # Lines the scanner left (in a file's batches, or in its windows when it
     # reads the file itself), parsed some thousands at a time: each parse has a
     # fixed cost of some milliseconds (0.2 s over the 50 batches of the gzipped
-    # benchmark log), while the scanner's threads wait. Flushed at each file's end.
-    held: list[pl.DataFrame] = []
+    # benchmark log), while the scanner's threads wait. A file's end parses
+    # them unless the file was small: then they wait for the next files' in
+    # the same format (200 gzip files took 1.2 s more, parsed one by one), and
+    # so does the file's end check. Not with --max-bad-lines, whose message
+    # counts the lines read so far.
+    held: list[tuple[pl.DataFrame, _FileRun]] = []
     n_held = 0
+    waiting: list[_FileRun] = []  # files read whose end check waits for held lines
 
     def hold(rest: pl.DataFrame) -> Iterator[pl.DataFrame]:
         nonlocal n_held
-        held.append(rest)
+        held.append((rest, run))
         n_held += rest.height
         if n_held >= _REST_LINES:
             yield from parse_held()
@@ -256,22 +286,53 @@ def _parsed_batches(
         # The rest of a plain file, read by the scanner (its own sums leave at the end).
         nonlocal sums
         sums = sums or native.Sums()
-        for rest in _read_direct(inp, after, sums, stats, on_bytes):
+        for rest in _read_direct(run.inp, after, sums, run.stats, on_bytes):
             yield from hold(rest)
 
     def parse_held() -> Iterator[pl.DataFrame]:
-        nonlocal held, n_held
-        if not held:
-            return
-        assert reduce_by is not None
-        assert file_fmt is not None
-        lines, held, n_held = pl.concat(held), [], 0
-        rows, kept_out = parse_counted(
-            lines, file_fmt, columns, options, state, stats, counter, rejects
+        nonlocal held, n_held, waiting
+        entries, held, n_held = held, [], 0
+        while entries:
+            first = entries[0][1]
+            assert reduce_by is not None
+            assert first.fmt is not None
+            size = 1
+            while size < len(entries) and entries[size][1].fmt == first.fmt:
+                size += 1
+            group, entries = entries[:size], entries[size:]
+            # One part per file, in order (a file's held lines are together).
+            parts: list[tuple[pl.DataFrame, _FileRun]] = []
+            for frame, owner in group:
+                if parts and parts[-1][1] is owner:
+                    parts[-1] = (pl.concat([parts[-1][0], frame]), owner)
+                else:
+                    parts.append((frame, owner))
+            rows, kept_out = parse_counted_files(
+                [(frame, owner.stats) for frame, owner in parts],
+                first.fmt,
+                columns,
+                options,
+                first.state,
+                counter,
+                rejects,
+            )
+            for (_, owner), kept in zip(parts, kept_out, strict=True):
+                counted(kept, owner)
+            if rows.height:
+                yield from emit(partials(rows.lazy(), reduce_by).collect())
+        done, waiting = waiting, []
+        for owner in done:
+            ended(owner)
+
+    def deferred(run: _FileRun) -> bool:
+        # Whether a small file's leftovers and end check may wait for later files'.
+        return (
+            reduce_by is not None
+            and max_bad_lines is None
+            and run.fmt is not None
+            and not run.fmt.header_driven
+            and n_held < _REST_LINES
         )
-        counted(kept_out)
-        if rows.height:
-            yield from emit(partials(rows.lazy(), reduce_by).collect())
 
     def helper(wait_ms: int) -> int:
         # For the reader's thread: the sums it may help with are made here on
@@ -283,30 +344,41 @@ def _parsed_batches(
         return now.help(wait_ms)
 
     items = _every_batch(inputs, on_bytes, faults, fmt, options, direct)
-    for item in prefetch(items, helper=helper if reduce_by is not None else None):
+    batches = prefetch(items, helper=helper if reduce_by is not None else None)
+    while True:
+        try:
+            item = next(batches)
+        except StopIteration:
+            break
+        except Exception:
+            # A later file's error waits for the check of the files before it.
+            for _ in parse_held():
+                pass
+            raise
         inp, batch = item.inp, item.batch
         if item.starts:
             stats = FileStats(inp.name, inp.size, format=fmt.name if fmt else "")
             counter.files.append(stats)
-            nonblank_rejects = 0
-            file_fmt, state = fmt, ParseState()
+            run = _FileRun(inp, stats, fmt, ParseState())
+        stats = run.stats
         if batch is None:  # the file's end
-            yield from parse_held()
             for fault in faults:
                 if fault.source == inp.name:
                     stats.fault = f"{fault.problem} after line {fault.line_no}"
-            if stats.parsed == 0 and nonblank_rejects > 0:
-                raise TooManyBadLinesError(
-                    nonblank_rejects, stats.total, stats.first_reject or 0, inp.name, stats.format
-                )
+            waiting.append(run)
+            if not deferred(run):
+                yield from parse_held()
             continue
         lines = item.lines
-        if file_fmt is None:
+        if run.fmt is None:
             found = item.found or format_for(
                 AUTO, batch.to_frame(), source=inp.name, options=options
             )
-            file_fmt, stats.format = found.format, found.format.name
+            run.fmt, stats.format = found.format, found.format.name
             stats.format_match_rate = found.rate
+        if held and held[-1][1].fmt != run.fmt:
+            yield from parse_held()  # one format per parse
+        file_fmt = run.fmt
         kind = native.kind_for(file_fmt, columns, options)
         fast: pl.DataFrame | None = None
         if item.direct is not None and not batch.data:
@@ -324,6 +396,7 @@ def _parsed_batches(
             if item.direct is not None:
                 yield from read_rest(item.direct)
             continue
+        yield from parse_held()  # rejects are written in the order of the lines
         if kind is not None:
             scanned = native.scan(batch, kind)
             fast, lines = scanned.rows, scanned.rest
@@ -332,9 +405,9 @@ def _parsed_batches(
         elif lines is None:
             lines = batch.to_frame()
         rows, kept_out = parse_counted(
-            lines, file_fmt, columns, options, state, stats, counter, rejects
+            lines, file_fmt, columns, options, run.state, stats, counter, rejects
         )
-        counted(kept_out)
+        counted(kept_out, run)
         if reduce_by is not None:
             if rows.height:
                 yield from emit(partials(rows.lazy(), reduce_by).collect())
@@ -344,6 +417,7 @@ def _parsed_batches(
             fast = fast.select(rows.columns)
             rows = pl.concat([fast, rows]) if rows.height else fast
         yield rows
+    yield from parse_held()
     if isinstance(sums, native.Sums) and reduce_by is not None:
         order = partials(pl.LazyFrame(schema=S.PARSED_SCHEMA), reduce_by).collect_schema()
         yield sums.partial().select(order.names())
@@ -428,22 +502,67 @@ def parse_counted(
         The parsed requests, and how many rejected lines were neither blank nor
         comments (a file all of whose lines are such is in no known format).
     """
+    rows, kept_out = parse_counted_files(
+        [(lines, stats)], fmt, columns, options, state, counter, rejects
+    )
+    return rows, kept_out[0]
+
+
+_FILE = "_file"
+
+
+def parse_counted_files(
+    parts: Sequence[tuple[pl.DataFrame, FileStats]],
+    fmt: LogFormat,
+    columns: Collection[str] | None,
+    options: ParseOptions | None,
+    state: ParseState,
+    counter: LineCounter,
+    rejects: RejectWriter,
+) -> tuple[pl.DataFrame, list[int]]:
+    """:func:`parse_counted` of lines from one or more files at once, each file counted.
+
+    One parse for the leftovers of many small files: each parse costs some
+    milliseconds however few its lines (1.2 s of the benchmark log as 200 gzip
+    files). Several files only for a format without per-file state (not W3C).
+
+    Returns:
+        The parsed requests of all, and for each part how many of its rejected
+        lines were neither blank nor comments.
+    """
+    assert len(parts) == 1 or not fmt.header_driven, "W3C carries state within a file"
+    lines = parts[0][0] if len(parts) == 1 else pl.concat([p for p, _ in parts])
     frame = parse_lines(lines.lazy(), fmt, columns=columns, options=options, state=state).collect()
-    result = split_parsed(frame.lazy())
-    rows, bad = result.rows.collect(), result.rejects.collect()
-    stats.total += frame.height
-    stats.parsed += rows.height
-    stats.rejected += bad.height
-    kept_out = 0
+    if len(parts) == 1:
+        which = np.zeros(frame.height, np.int64)
+    else:
+        # One row per line, in order: each file's rows are where its lines were.
+        assert frame.height == lines.height, (frame.height, lines.height)
+        which = np.repeat(np.arange(len(parts)), [p.height for p, _ in parts])
+    frame = frame.with_columns(pl.Series(_FILE, which))
+    rows = split_parsed(frame.lazy()).rows.collect()
+    bad = frame.filter(pl.col(S.REASON).is_not_null()).select(
+        _FILE, S.SOURCE, S.LINE_NO, S.REASON, S.LINE
+    )
+    n = len(parts)
+    parsed = np.bincount(rows[_FILE].to_numpy(), minlength=n)
+    rejected = np.bincount(bad[_FILE].to_numpy(), minlength=n)
+    kept = bad.filter(~pl.col(S.REASON).is_in([REASON_BLANK, REASON_COMMENT]))
+    kept_out = np.bincount(kept[_FILE].to_numpy(), minlength=n)
+    firsts = dict(
+        bad.group_by(_FILE, maintain_order=True).agg(pl.col(S.LINE_NO).first()).iter_rows()
+    )
+    for k, (part, stats) in enumerate(parts):
+        stats.total += part.height if n > 1 else frame.height
+        stats.parsed += int(parsed[k])
+        stats.rejected += int(rejected[k])
+        if stats.first_reject is None and k in firsts:
+            stats.first_reject = int(firsts[k])
     if bad.height:
-        if stats.first_reject is None:
-            stats.first_reject = int(bad[S.LINE_NO][0])
-        for reason, n in bad.group_by(S.REASON).len().iter_rows():
-            counter.reasons[reason] = counter.reasons.get(reason, 0) + n
-            if reason not in (REASON_BLANK, REASON_COMMENT):
-                kept_out += n
-        rejects.write(bad)
-    return rows, kept_out
+        for reason, count in bad.group_by(S.REASON).len().iter_rows():
+            counter.reasons[reason] = counter.reasons.get(reason, 0) + count
+        rejects.write(bad.drop(_FILE))
+    return rows.drop(_FILE), [int(k) for k in kept_out]
 
 
 @dataclass(frozen=True)
@@ -512,6 +631,41 @@ def _direct_head(
     return _Item(inp, empty, True, found, None, after)
 
 
+def _detect(
+    inp: InputFile, batch: LineBatch, options: ParseOptions | None
+) -> tuple[Detection, pl.DataFrame | None]:
+    """A file's format from its first batch, and the batch as lines if they were made.
+
+    Detection samples the first ``SAMPLE_LINES`` data lines, so the batch's
+    start is enough when it holds that many: splitting the whole first batch
+    into lines took more time than inflating a small rotated log.
+    """
+    head, size = [], 0
+    for piece in batch.pieces:
+        head.append(bytes(piece[: _HEAD_BYTES - size]))
+        size += len(head[-1])
+        if size >= _HEAD_BYTES:
+            break
+    start = b"".join(head)
+    start = start[: start.rfind(b"\n") + 1]
+    whole = len(start) == sum(map(len, batch.pieces))
+    if start and not whole:
+        try:
+            found = format_for(
+                AUTO,
+                LineBatch(inp.name, batch.first_line_no, start).to_frame(),
+                source=inp.name,
+                options=options,
+            )
+        except FormatDetectionError:
+            pass  # the whole batch says why, as ever
+        else:
+            if found.sampled >= SAMPLE_LINES:
+                return found, None
+    lines = batch.to_frame()
+    return format_for(AUTO, lines, source=inp.name, options=options), lines
+
+
 def _every_batch(
     inputs: Sequence[InputFile],
     on_bytes: Callable[[int], None] | None,
@@ -554,8 +708,7 @@ def _every_batch(
             found = head.found if head is not None else None
             lines = None
             if fmt is None and found is None:
-                lines = batch.to_frame()
-                found = format_for(AUTO, lines, source=inp.name, options=options)
+                found, lines = _detect(inp, batch, options)
             kind = direct(inp, found.format if found else cast(LogFormat, fmt)) if direct else None
             if kind is None:
                 yield _Item(inp, batch, True, found, lines)

@@ -665,3 +665,37 @@ def test_the_hash_seed_changes_nothing_but_the_order():
         frames.append(sorted(rows))
     assert frames[0] == frames[1] == frames[2]
     assert len(frames[0]) > 1000
+
+
+@pytest.mark.parametrize("start", ["log", "comments", "nginx-json"])
+def test_a_compressed_file_s_format_from_its_start_as_from_its_first_batch(
+    tmp_path, city_db, start
+):
+    # Detection samples a file's first data lines, so the reader detects from
+    # the first batch's start when it holds enough of them, and from the whole
+    # batch otherwise: the same format and rate either way.
+    import gzip
+
+    from loganalyzer.bench import generate_log
+    from loganalyzer.detect import format_for
+    from loganalyzer.formats import AUTO
+    from loganalyzer.read import expand_inputs, iter_batches
+
+    pipeline = importlib.import_module("loganalyzer.pipeline")
+    log = generate_log(tmp_path / "g.log", lines=6000, seed=4, city_db=city_db).read_bytes()
+    if start == "comments":  # more than the start that is looked at first
+        log = (b"# " + b"x" * 97 + b"\n") * 3000 + log
+    elif start == "nginx-json":
+        log = b"".join(
+            b'{"remote_addr": "175.167.3.%d", "time_local": "14/Sep/2026:08:01:02 +0800", '
+            b'"request": "GET / HTTP/1.1", "status": "200", "body_bytes_sent": "5"}\n' % (i % 250)
+            for i in range(6000)
+        )
+    path = tmp_path / "a.log.gz"
+    path.write_bytes(gzip.compress(log))
+    batch = next(iter_batches(expand_inputs([path])[0]))
+    assert len(batch.data) > 256 * 1024
+    found, lines = pipeline._detect(expand_inputs([path])[0], batch, None)
+    want = format_for(AUTO, batch.to_frame(), source=str(path))
+    assert (found.format, found.rate, found.sampled) == (want.format, want.rate, want.sampled)
+    assert (lines is None) == (start != "comments")

@@ -480,3 +480,80 @@ def test_many_clients_grow_the_tables():
     assert got[S.BYTES].sum() == 30 * len(clients)
     want = pl.Series([len(c) % 5 for c in clients]).value_counts()
     assert sorted(got[S.UNIQUE_IPS].to_list()) == sorted(want["count"].to_list())
+
+
+def _small_files(root: Path, kinds: list[str]) -> list[Path]:
+    """Small logs of the clients above, gzipped or plain, each of its own length."""
+    paths = []
+    for k, kind in enumerate(kinds):
+        text = _log(root / f"{k}.log", 150 + 37 * k, seed=20 + k).read_bytes()
+        if kind == "gzip":
+            path = root / f"{k}.log.gz"
+            path.write_bytes(gzip.compress(text))
+        else:
+            path = root / f"{k}.log"
+        paths.append(path)
+    return paths
+
+
+def _run(monkeypatch, paths, dbs, native_on: bool, **kw):
+    import io
+
+    monkeypatch.setenv("LOGANALYZER_NATIVE", "1" if native_on else "0")
+    rejects = io.StringIO()
+    result = pipeline.analyze(paths, dbs=dbs, by=["region"], rejects=rejects, **kw)
+    return result, rejects.getvalue()
+
+
+def test_small_files_leftovers_parsed_together_count_each_file(monkeypatch, dbs, tmp_path):
+    # The lines the scanner leaves in small files wait for the next files' and
+    # are parsed together (one parse cost some milliseconds however few lines):
+    # each file's counts, its first reject and the rejects written, in order,
+    # are those of parsing file by file.
+    kinds = ["gzip"] * 9 + ["plain", "gzip", "plain", "gzip"]
+    paths = _small_files(tmp_path, kinds)
+    calls = []
+    real = pipeline.parse_counted_files
+    monkeypatch.setattr(
+        pipeline,
+        "parse_counted_files",
+        lambda parts, *a: calls.append(len(parts)) or real(parts, *a),
+    )
+    fast, fast_rejects = _run(monkeypatch, paths, dbs, native_on=True)
+    assert max(calls) > 1, "no two files' leftovers were parsed together"
+    slow, slow_rejects = _run(monkeypatch, paths, dbs, native_on=False)
+    assert_frame_equal(fast.rows, slow.rows)
+    assert fast.meta["files"] == slow.meta["files"]
+    assert fast.meta["lines"] == slow.meta["lines"]
+    assert fast_rejects == slow_rejects
+    assert all(f["lines"]["rejected"] > 0 for f in fast.meta["files"])
+    # --max-bad-lines counts the lines read so far: there, file by file.
+    calls.clear()
+    limited, _ = _run(monkeypatch, paths, dbs, native_on=True, max_bad_lines=10**6)
+    assert max(calls) == 1
+    assert limited.meta["files"] == fast.meta["files"]
+
+
+def test_a_small_file_in_another_format_is_named_though_its_check_waits(monkeypatch, dbs, tmp_path):
+    # A file none of whose lines parse is an error naming it, as when each
+    # file's leftovers were parsed at its end: also when a later file fails to
+    # open before the waiting lines are parsed.
+    from loganalyzer.errors import InputFileError, TooManyBadLinesError
+
+    paths = _small_files(tmp_path, ["gzip", "gzip", "gzip"])
+    wrong = tmp_path / "wrong.log.gz"
+    wrong.write_bytes(gzip.compress(b"not a log line\n" * 50))
+    paths.insert(2, wrong)
+    combined = {"log_format": "combined"}  # detection would refuse the file at once
+    archive = tmp_path / "then.zip"
+    archive.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    for inputs in (paths, [*paths[:3], archive]):
+        errors = []
+        for native_on in (True, False):
+            with pytest.raises(TooManyBadLinesError) as excinfo:
+                _run(monkeypatch, inputs, dbs, native_on=native_on, **combined)
+            e = excinfo.value
+            errors.append((e.path, e.bad, e.total, e.first_line_no))
+        assert errors[0] == errors[1] == (str(wrong), 50, 50, 1)
+    with pytest.raises(InputFileError):
+        _run(monkeypatch, [*paths[:2], archive], dbs, native_on=True, **combined)
