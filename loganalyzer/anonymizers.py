@@ -1455,6 +1455,10 @@ def classify(clients: pl.DataFrame, sources: AnonymizerSources) -> pl.DataFrame:
 
 def _every_row(found: pl.DataFrame, distinct: pl.DataFrame, keyed: pl.DataFrame) -> pl.DataFrame:
     """What was found for each distinct address (by its ``_rid``), for every row sharing it."""
+    if distinct.height == keyed.height:
+        # No address on two rows (a report's pending clients, each once): the
+        # rows are the distinct ones, and two joins would change nothing.
+        return found
     per_ip = found.join(distinct.select(_RID, S.CLIENT_IP), on=_RID).drop(_RID)
     return keyed.select(_RID, S.CLIENT_IP).join(per_ip, on=S.CLIENT_IP).drop(S.CLIENT_IP)
 
