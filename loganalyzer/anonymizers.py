@@ -799,11 +799,15 @@ def _network_entries(
     where = (bits, value >> (bits - length), length)
     entries = src.networks.get(where)
     if entries is None:
-        network = ipaddress.IPv4Network if bits == 32 else ipaddress.IPv6Network
         residential = "residential-proxy" in (src.mmdb_type or "").lower()
         label = f"{src.mmdb_type} {src.info.date}"
-        net = network((value, length), strict=False)
-        entries = src.networks[where] = _mmdb_entries(record, net, label, residential)
+        if bits == 32:  # as ipaddress writes it, without building one (7 us each)
+            start = value >> (32 - length) << (32 - length)
+            octets = (start >> 24, start >> 16 & 255, start >> 8 & 255, start & 255)
+            shown = "{}.{}.{}.{}/{}".format(*octets, length)
+        else:
+            shown = _show(ipaddress.IPv6Network((value, length), strict=False))
+        entries = src.networks[where] = _mmdb_entries(record, shown, label, residential)
     return entries
 
 
@@ -839,13 +843,10 @@ def _mmdb_hits_reader(src: _Loaded, keyed: pl.DataFrame) -> list[dict[str, Any]]
 
 
 def _mmdb_entries(
-    record: dict[str, Any],
-    net: ipaddress.IPv4Network | ipaddress.IPv6Network,
-    label: str,
-    residential: bool,
+    record: dict[str, Any], shown: str, label: str, residential: bool
 ) -> list[tuple[str, str, str | None]]:
-    """(category, evidence, provider) for each flag of one network's record."""
-    details = [f"{_show(net)}", label]
+    """(category, evidence, provider) for each flag of one network's record (``shown``)."""
+    details = [shown, label]
     provider = record.get("provider_name")
     if provider:
         details.append(f"provider {provider}")
@@ -857,8 +858,8 @@ def _mmdb_entries(
     flags = [(f, c) for f, c in _MMDB_FLAGS if record.get(f) is True]
     if residential and not flags:
         flags = [("residential_proxy", "residential_proxy")]
-    shown = str(provider) if provider else None
-    return [(category, f"maxmind-anon:{flag} ({detail})", shown) for flag, category in flags]
+    named = str(provider) if provider else None
+    return [(category, f"maxmind-anon:{flag} ({detail})", named) for flag, category in flags]
 
 
 # --- Tor -------------------------------------------------------------------------------
