@@ -615,15 +615,8 @@ def _direct_head(
                 data = f.read(_HEAD_BYTES)
         except OSError:
             return None  # the usual path reports it
-        data = data[: data.rfind(b"\n") + 1]
-        if not data:
-            return None
-        lines = LineBatch(inp.name, 1, data).to_frame()
-        try:
-            found = format_for(AUTO, lines, source=inp.name, options=options)
-        except FormatDetectionError:
-            return None  # the usual path raises it, from the whole first batch
-        if found.sampled < SAMPLE_LINES:
+        found = _detected_from_start(inp.name, data, options)
+        if found is None:
             return None
     kind = direct(inp, found.format if found else cast(LogFormat, fmt))
     empty = LineBatch(inp.name, 1, b"")
@@ -647,23 +640,28 @@ def _detect(
         if size >= _HEAD_BYTES:
             break
     start = b"".join(head)
-    start = start[: start.rfind(b"\n") + 1]
-    whole = len(start) == sum(map(len, batch.pieces))
-    if start and not whole:
-        try:
-            found = format_for(
-                AUTO,
-                LineBatch(inp.name, batch.first_line_no, start).to_frame(),
-                source=inp.name,
-                options=options,
-            )
-        except FormatDetectionError:
-            pass  # the whole batch says why, as ever
-        else:
-            if found.sampled >= SAMPLE_LINES:
-                return found, None
+    if size < sum(map(len, batch.pieces)):
+        found = _detected_from_start(inp.name, start, options)
+        if found is not None:
+            return found, None
     lines = batch.to_frame()
     return format_for(AUTO, lines, source=inp.name, options=options), lines
+
+
+def _detected_from_start(name: str, start: bytes, options: ParseOptions | None) -> Detection | None:
+    """A file's format from its first bytes, if they hold the lines detection samples.
+
+    None otherwise, or when nothing fits: the whole first batch decides then,
+    and an error says why from it, as ever.
+    """
+    start = start[: start.rfind(b"\n") + 1]
+    if not start:
+        return None
+    try:
+        found = format_for(AUTO, LineBatch(name, 1, start).to_frame(), source=name, options=options)
+    except FormatDetectionError:
+        return None
+    return found if found.sampled >= SAMPLE_LINES else None
 
 
 def _every_batch(
