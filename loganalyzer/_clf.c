@@ -1033,8 +1033,8 @@ static void run_job(Reducer *self, Part *parts, int n) {
     pthread_mutex_unlock(&self->mu);
 }
 
-/* The result of adding the parts; frees their outs (and tails with tails). */
-static PyObject *added(Reducer *self, Part *parts, int n, int tails) {
+/* The result of adding the parts; frees their outs and tails. */
+static PyObject *added(Reducer *self, Part *parts, int n) {
     PyObject *result = NULL;
     Out **outs = malloc((size_t)(n ? n : 1) * sizeof(Out *));
     int failed = 0;
@@ -1050,7 +1050,7 @@ static PyObject *added(Reducer *self, Part *parts, int n, int tails) {
     }
     for (int j = 0; j < n; j++) {
         out_free(&parts[j].out);
-        if (tails) free(parts[j].tail);
+        free(parts[j].tail);
     }
     free(outs);
     return result;
@@ -1095,7 +1095,7 @@ static PyObject *Reducer_add(Reducer *self, PyObject *args) {
 
     self->busy = 0;
     PyBuffer_Release(&view);
-    return added(self, parts, n_parts, 0);
+    return added(self, parts, n_parts);
 }
 
 /* Cut a batch given in pieces (whole lines in all; a line may run across
@@ -1192,7 +1192,7 @@ static PyObject *Reducer_add_pieces(Reducer *self, PyObject *args) {
         PyErr_NoMemory();
         for (Py_ssize_t j = 0; j < n; j++) free(parts[j].tail);
     } else {
-        result = added(self, parts, (int)n, 1);
+        result = added(self, parts, (int)n);
     }
 done:
     for (Py_ssize_t j = 0; j < got; j++) PyBuffer_Release(&views[j]);

@@ -509,13 +509,15 @@ def _v6_cidr(text: str) -> tuple[int, int, str] | None:
     if m is None:
         return None
     prefix = int(m[2]) if m[2] is not None else 128
+    if prefix > 128:
+        return None
     try:
         value = int.from_bytes(socket.inet_pton(socket.AF_INET6, m[1]), "big")
     except OSError:
         return None
-    host = (1 << (128 - prefix)) - 1 if prefix <= 128 else -1
+    host = (1 << (128 - prefix)) - 1
     start = value & ~host
-    if host < 0 or (prefix >= 96 and start >> 32 == 0xFFFF):
+    if prefix >= 96 and start >> 32 == 0xFFFF:
         return None
     return start, start | host, f"{_v6_text(start)}/{prefix}"
 
@@ -748,7 +750,7 @@ def _mmdb_hits(src: _Loaded, keyed: pl.DataFrame) -> pl.DataFrame:
     """Look up each distinct address once; absent and empty records are not listed."""
     keyed = keyed.select(_RID, S.CLIENT_IP)
     if not native.enabled():
-        return pl.DataFrame(_mmdb_hits_reader(src, _with_records(src, keyed)), schema=_HIT_SCHEMA)
+        return _mmdb_hits_reader(src, _with_records(src, keyed))
     keys = native.address_keys(keyed[S.CLIENT_IP])
     read = pl.Series(keys.versions) != 0
     tree = native.SearchTree(src.info.path)
@@ -788,27 +790,26 @@ def _mmdb_hits(src: _Loaded, keyed: pl.DataFrame) -> pl.DataFrame:
     nets = rows.select(_RID, "_rec", "_len", "_v").with_columns(
         pl.Series("_nhi", hi), pl.Series("_nlo", lo)
     )
-    found_nets = nets.select("_rec", "_len", "_v", "_nhi", "_nlo").unique()
-    table: list[tuple[int, int, int, int, int, str, str, str | None]] = []
-    for rec, length_, version, nhi, nlo in found_nets.iter_rows():
+    # A network has one record: its version, length and address name it.
+    network = ["_v", "_len", "_nhi", "_nlo"]
+    table = []
+    for version, length_, nhi, nlo, rec in (
+        nets.unique(network).select(*network, "_rec").iter_rows()
+    ):
         b, value = (32, nlo) if version == 4 else (128, nhi << 64 | nlo)
-        for category, evidence, provider in _network_entries(src, b, value, length_, records[rec]):
-            table.append((rec, length_, version, nhi, nlo, category, evidence, provider))
+        for entry in _network_entries(src, b, value, length_, records[rec]):
+            table.append((version, length_, nhi, nlo, *entry))
     entries = pl.DataFrame(
         table,
-        schema={
-            "_rec": found_nets.schema["_rec"],
-            "_len": nets.schema["_len"],
-            "_v": nets.schema["_v"],
-            "_nhi": pl.UInt64(),
-            "_nlo": pl.UInt64(),
-            "category": pl.String(),
-            "evidence": pl.String(),
-            "provider": pl.String(),
-        },
+        schema=[
+            *nets.select(network).schema.items(),
+            ("category", pl.String),
+            ("evidence", pl.String),
+            ("provider", pl.String),
+        ],
         orient="row",
     )
-    hits = nets.join(entries, on=["_rec", "_len", "_v", "_nhi", "_nlo"]).select(
+    hits = nets.join(entries, on=network).select(
         pl.col(_RID).cast(pl.UInt32),
         "category",
         "evidence",
@@ -816,8 +817,7 @@ def _mmdb_hits(src: _Loaded, keyed: pl.DataFrame) -> pl.DataFrame:
         pl.lit(True).alias("confirmed"),
     )
     # What C did not read (never a canonical address) goes the reader's way.
-    rest = pl.DataFrame(_mmdb_hits_reader(src, keyed.filter(~read)), schema=_HIT_SCHEMA)
-    return pl.concat([hits, rest])
+    return pl.concat([hits, _mmdb_hits_reader(src, keyed.filter(~read))])
 
 
 def _low_ones(n: np.ndarray) -> np.ndarray:
@@ -848,10 +848,9 @@ def _network_entries(
     if entries is None:
         residential = "residential-proxy" in (src.mmdb_type or "").lower()
         label = f"{src.mmdb_type} {src.info.date}"
-        if bits == 32:  # as ipaddress writes it, without building one (7 us each)
+        if bits == 32:  # as _cidr writes it, without an ipaddress network (7 us each)
             start = value >> (32 - length) << (32 - length)
-            octets = (start >> 24, start >> 16 & 255, start >> 8 & 255, start & 255)
-            shown = "{}.{}.{}.{}/{}".format(*octets, length)
+            shown = f"{socket.inet_ntoa(start.to_bytes(4, 'big'))}/{length}"
         else:
             shown = _show(ipaddress.IPv6Network((value, length), strict=False))
         entries = src.networks[where] = _mmdb_entries(record, shown, label, residential)
@@ -868,11 +867,11 @@ def _network_hits(
     ]
 
 
-def _mmdb_hits_reader(src: _Loaded, keyed: pl.DataFrame) -> list[dict[str, Any]]:
+def _mmdb_hits_reader(src: _Loaded, keyed: pl.DataFrame) -> pl.DataFrame:
     """:func:`_mmdb_hits` with the reference reader, one address at a time."""
     hits: list[dict[str, Any]] = []
     if keyed.is_empty():
-        return hits
+        return pl.DataFrame(schema=_HIT_SCHEMA)
     with maxminddb.open_database(src.info.path) as reader:
         for rid, ip in keyed.select(_RID, S.CLIENT_IP).iter_rows():
             if ip is None:
@@ -886,7 +885,7 @@ def _mmdb_hits_reader(src: _Loaded, keyed: pl.DataFrame) -> list[dict[str, Any]]
             family, bits = (socket.AF_INET6, 128) if ":" in ip else (socket.AF_INET, 32)
             value = int.from_bytes(socket.inet_pton(family, ip), "big")
             hits += _network_hits(src, rid, bits, value, prefix, record)
-    return hits
+    return pl.DataFrame(hits, schema=_HIT_SCHEMA)
 
 
 def _mmdb_entries(

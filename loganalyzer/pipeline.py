@@ -545,6 +545,7 @@ def parse_counted_files(
         _FILE, S.SOURCE, S.LINE_NO, S.REASON, S.LINE
     )
     n = len(parts)
+    totals = np.bincount(which, minlength=n)
     parsed = np.bincount(rows[_FILE].to_numpy(), minlength=n)
     rejected = np.bincount(bad[_FILE].to_numpy(), minlength=n)
     kept = bad.filter(~pl.col(S.REASON).is_in([REASON_BLANK, REASON_COMMENT]))
@@ -552,8 +553,8 @@ def parse_counted_files(
     firsts = dict(
         bad.group_by(_FILE, maintain_order=True).agg(pl.col(S.LINE_NO).first()).iter_rows()
     )
-    for k, (part, stats) in enumerate(parts):
-        stats.total += part.height if n > 1 else frame.height
+    for k, (_, stats) in enumerate(parts):
+        stats.total += int(totals[k])
         stats.parsed += int(parsed[k])
         stats.rejected += int(rejected[k])
         if stats.first_reject is None and k in firsts:
