@@ -479,14 +479,15 @@ def run_benchmark(
 ) -> BenchResult:
     """Time ``loganalyzer report`` on ``log`` against the floor, in one sitting.
 
-    Floor and report alternate ``repeat`` times and the fastest of each counts,
-    the usual way to read through other load on a shared machine. Peak memory
-    is the largest seen.
+    Every variant asked for (floor, report, and gzip, files, longer log and
+    sources when asked) runs once per round, ``repeat`` rounds, and the fastest
+    of each counts, the usual way to read through other load on a shared
+    machine. Peak memory is the largest seen.
 
     Args:
         log: a plain-text log.
         report_args: arguments after ``report LOG`` (databases, ``--by``...).
-        repeat: how many times to run each.
+        repeat: how many rounds (runs of each variant).
         with_gzip: also time the report on a gzip copy of the log.
         workdir: where the gzip copy goes (default beside the log).
         peers_city_db: also time, once each, the hand-written ``re`` + geoip2
@@ -504,68 +505,57 @@ def run_benchmark(
         The measurements.
     """
     path = Path(log)
-    floor_cmd = [sys.executable, "-c", FLOOR_CODE, str(path)]
-    report_cmd = [sys.executable, "-m", "loganalyzer", "-q", "report", str(path), *report_args]
-    floors: list[Run] = []
-    reports: list[Run] = []
-    parses: list[Run] = []
-    with_sources: list[Run] = []
-    base = [sys.executable, "-m", "loganalyzer", "-q", "report", str(path)]
-    parse_cmd = [*base, "--by", "ip", "-O", "csv"]
-    sources_cmd = [*report_cmd, "--sources-dir", str(sources_dir)]
+    work = Path(workdir or path.parent)
+    base = [sys.executable, "-m", "loganalyzer", "-q", "report"]
+    # Each round runs every variant once, in the same order, and the fastest of
+    # each counts: a slow minute of a shared machine then hits all variants
+    # alike instead of whichever happened to run in it, and every ratio compares
+    # runs of the same sitting and the same rounds.
+    plan: dict[str, tuple[list[str], dict[str, str] | None]] = {
+        "floor": ([sys.executable, "-c", FLOOR_CODE, str(path)], None),
+        "report": ([*base, str(path), *report_args], None),
+    }
     # The command keeps parsed lists in a cache (anonymizers.default_cache_dir):
     # here a fresh one, so that the first run parses them, as a user's first does,
     # and the user's own cache is left alone.
-    cache = Path(workdir or path.parent) / "loganalyzer-bench-cache"
-    sources_env = {**os.environ, "LOGANALYZER_CACHE_DIR": str(cache)}
-    shutil.rmtree(cache, ignore_errors=True)
-    # Alternating, so that a slow minute of a shared machine hits all alike.
-    for _ in range(max(1, repeat)):
-        floors.append(_measure(floor_cmd))
-        reports.append(_measure(report_cmd))
-        if sources_dir is not None:
-            parses.append(_measure(parse_cmd))
-            with_sources.append(_measure(sources_cmd, sources_env))
-    cold = None
+    cache = work / "loganalyzer-bench-cache"
+    cold_cache = work / "loganalyzer-bench-cache-cold"
     if sources_dir is not None:
-        # After the others: the very first run of a sitting also compiles the
-        # package's changed modules, which a user's first run does not.
+        sources_cmd = [*base, str(path), *report_args, "--sources-dir", str(sources_dir)]
+        plan["parse"] = ([*base, str(path), "--by", "ip", "-O", "csv"], None)
+        plan["sources"] = (sources_cmd, {**os.environ, "LOGANALYZER_CACHE_DIR": str(cache)})
+        # The first run with sources, in every round with its cache emptied
+        # before; it comes after "report", which compiles the package's changed
+        # modules once a sitting, as a user's first run does not.
+        plan["cold"] = (sources_cmd, {**os.environ, "LOGANALYZER_CACHE_DIR": str(cold_cache)})
+    made: list[Path] = []
+    runs: dict[str, list[Run]] = {}
+    try:
+        if with_gzip:
+            gz = work / (path.name + ".bench.gz")
+            made.append(gz)
+            with path.open("rb") as src, gzip.open(gz, "wb", compresslevel=6) as dst:
+                shutil.copyfileobj(src, dst, 1 << 22)
+            plan["gzip"] = ([*base, str(gz), *report_args], None)
+        if split > 1:
+            parts = split_log(path, work / (path.name + ".bench-parts"), split)
+            made.append(parts[0].parent)
+            plan["files"] = ([*base, *map(str, parts), *report_args], None)
+        if longer is not None:
+            plan["longer"] = ([*base, str(longer), *report_args], None)
         shutil.rmtree(cache, ignore_errors=True)
-        cold = _measure(sources_cmd, sources_env)
-    shutil.rmtree(cache, ignore_errors=True)
-    gz_run = None
-    if with_gzip:
-        gz = Path(workdir or path.parent) / (path.name + ".bench.gz")
-        with path.open("rb") as src, gzip.open(gz, "wb", compresslevel=6) as dst:
-            shutil.copyfileobj(src, dst, 1 << 22)
-        try:
-            gz_cmd = [sys.executable, "-m", "loganalyzer", "-q", "report", str(gz), *report_args]
-            gz_runs = [_measure(gz_cmd) for _ in range(max(1, repeat))]
-            gz_run = _best(gz_runs)
-        finally:
-            gz.unlink()
-    files_run = None
-    if split > 1:
-        parts = split_log(path, Path(workdir or path.parent) / (path.name + ".bench-parts"), split)
-        try:
-            files_cmd = [
-                sys.executable,
-                "-m",
-                "loganalyzer",
-                "-q",
-                "report",
-                *map(str, parts),
-                *report_args,
-            ]
-            files_run = _best([_measure(files_cmd) for _ in range(max(1, repeat))])
-        finally:
-            shutil.rmtree(parts[0].parent, ignore_errors=True)
-    longer_run = None
-    if longer is not None:
-        longer_cmd = [
-            sys.executable, "-m", "loganalyzer", "-q", "report", str(longer), *report_args
-        ]  # fmt: skip
-        longer_run = _best([_measure(longer_cmd) for _ in range(max(1, repeat))])
+        for _ in range(max(1, repeat)):
+            for name, (cmd, env) in plan.items():
+                if name == "cold":
+                    shutil.rmtree(cold_cache, ignore_errors=True)
+                runs.setdefault(name, []).append(_measure(cmd, env))
+    finally:
+        for made_path in [*made, cache, cold_cache]:
+            if made_path.is_dir():
+                shutil.rmtree(made_path, ignore_errors=True)
+            else:
+                made_path.unlink(missing_ok=True)
+    best = {name: _best(each) for name, each in runs.items()}
     peers: dict[str, Run] = {}
     if peers_city_db is not None:
         peers["python re + geoip2 loop"] = _measure(
@@ -592,18 +582,18 @@ def run_benchmark(
         lines=_count_lines(path),
         size_bytes=path.stat().st_size,
         command=["loganalyzer", "report", str(path), *report_args],
-        floor=_best(floors),
-        report=_best(reports),
-        gzip=gz_run,
-        files=files_run,
+        floor=best["floor"],
+        report=best["report"],
+        gzip=best.get("gzip"),
+        files=best.get("files"),
         file_count=split if split > 1 else 0,
-        longer=longer_run,
+        longer=best.get("longer"),
         longer_log=str(longer) if longer is not None else None,
         longer_lines=_count_lines(Path(longer)) if longer is not None else 0,
         peers=peers,
-        parse=_best(parses) if parses else None,
-        sources=_best(with_sources) if with_sources else None,
-        sources_first=cold,
+        parse=best.get("parse"),
+        sources=best.get("sources"),
+        sources_first=best.get("cold"),
         sources_dir=str(sources_dir) if sources_dir is not None else None,
         distinct_clients=distinct_clients(path) if sources_dir is not None else 0,
         repeat=max(1, repeat),

@@ -1227,7 +1227,11 @@ def formats() -> None:
     help="The report's grouping (as in `report --by`).",
 )
 @click.option(
-    "--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="Runs of each."
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Rounds; each runs every variant once.",
 )
 @click.option("--gzip", "with_gzip", is_flag=True, help="Also time a gzip copy of the log.")
 @click.option(
@@ -1292,8 +1296,9 @@ def bench(
 
     Without LOG, a realistic combined log is generated first (heavy-hitter
     clients drawn from the City database's networks, a third IPv6, several
-    time zones, a few malformed lines). Each of floor and report runs --repeat
-    times as a fresh process; the fastest counts, peak memory is the largest.
+    time zones, a few malformed lines). Each variant (floor, report, and those
+    asked for below) runs once a round as a fresh process, --repeat rounds; the
+    fastest of each counts, peak memory is the largest.
 
     \b
     Examples:

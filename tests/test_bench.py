@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -243,3 +244,49 @@ def test_bench_times_sources_against_parsing_alone(bench_log, city_db):
     assert re.search(r"^parse .*distinct clients", text, re.M)
     assert re.search(r"^sources .*over parsing alone", text, re.M)
     assert re.search(r"^first .*parsing the lists", text, re.M)
+
+
+def test_every_variant_runs_once_a_round_and_the_first_runs_start_cold(
+    tmp_path, bench_log, monkeypatch
+):
+    # The processes themselves are timed by the tests above; this one records
+    # what each round runs, in what order, and what the first-run cache holds.
+    from loganalyzer import bench
+
+    seen: list[tuple[str, bool]] = []
+    cold = tmp_path / "loganalyzer-bench-cache-cold"
+
+    def measure(cmd, env=None):
+        cache = (env or {}).get("LOGANALYZER_CACHE_DIR", "")
+        label = "floor" if cmd[1] == "-c" else " ".join(cmd[5:])
+        full = Path(cache).is_dir() and any(Path(cache).iterdir()) if cache else False
+        if cache:
+            label += " cold" if cache == str(cold) else " cached"
+            Path(cache).mkdir(exist_ok=True)  # as a run that parsed the lists would
+            (Path(cache) / "lists").write_text("x")
+        seen.append((label, full))
+        return bench.Run(float(len(seen)), 10.0, 0)
+
+    monkeypatch.setattr(bench, "_measure", measure)
+    srcs = tmp_path / "srcs"
+    result = bench.run_benchmark(
+        bench_log, repeat=3, with_gzip=True, workdir=tmp_path, split=2, sources_dir=srcs
+    )
+    rounds = [seen[i : i + 7] for i in range(0, len(seen), 7)]
+    assert len(seen) == 21
+    assert all([r[0] for r in each] == [r[0] for r in rounds[0]] for each in rounds)
+    labels = [label for label, _ in rounds[0]]
+    assert labels[0] == "floor"
+    assert labels[1].startswith(str(bench_log))
+    assert sum("cold" in label for label in labels) == 1
+    # The report (which compiles changed modules) comes before the first run.
+    assert labels.index(next(lb for lb in labels if "cold" in lb)) > 1
+    assert all(not full for label, full in seen if "cold" in label)
+    assert any(full for label, full in seen if "cached" in label)
+    # The fastest of each variant counts: here, its first round's.
+    assert result.floor.seconds == 1.0
+    assert result.report.seconds == 2.0
+    assert result.sources_first is not None
+    assert result.sources_first.seconds == 5.0
+    # The gzip copy, the parts and both caches are gone.
+    assert list(tmp_path.iterdir()) == []
