@@ -1348,7 +1348,10 @@ def bench(
             sources_dir = str(Path(tmp) / "sources")
             _echo_err(f"Drawing anonymizer sources from the log's clients into {sources_dir}...")
             generate_sources(sources_dir, log, seed=seed)
-        _echo_err(f"Timing floor and report {repeat} times each...")
+        variants = ["floor", "report"]
+        variants += ["gzip"] * with_gzip + ["files"] * bool(split) + ["longer"] * bool(longer)
+        variants += ["parse", "sources", "first run"] if sources_dir else []
+        _echo_err(f"Timing {repeat} rounds, each running {', '.join(variants)} once...")
         city = next(i.path for i in dbs.infos if i.role == "city")
         result = run_benchmark(
             log,
