@@ -886,3 +886,24 @@ def test_plain_ipv6_networks_read_without_ipaddress_as_with_it(text: str) -> Non
     if fast is not None:
         assert fast == (*anonymizers._net_range(net), _show(net))
     assert anonymizers._cidr(text) == (*anonymizers._net_range(net), _show(net))
+
+
+@settings(max_examples=500)
+@given(
+    st.one_of(
+        st.tuples(st.integers(0, (1 << 128) - 1), st.integers(0, 128)),
+        # IPv4-mapped networks and their edges, which _show writes as IPv4.
+        st.tuples(
+            st.integers(0, (1 << 32) - 1).map(lambda v: 0xFFFF << 32 | v), st.integers(90, 128)
+        ),
+    )
+)
+@example((0xFFFF << 32 | 0x01020300, 120))
+@example((0xFFFF << 32, 96))
+@example((0xFFFF << 32, 95))
+@example((0, 0))
+def test_an_ipv6_network_is_written_as_ipaddress_writes_it(net: tuple[int, int]) -> None:
+    # --anon-db writes the network of every listed IPv6 client into its evidence.
+    value, length = net
+    network = ipaddress.IPv6Network((value, length), strict=False)
+    assert anonymizers._v6_shown(int(network.network_address), length) == _show(network)
