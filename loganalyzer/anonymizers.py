@@ -817,10 +817,18 @@ def _mmdb_hits(src: _Loaded, keyed: pl.DataFrame) -> pl.DataFrame:
         pl.Series("_nhi", hi), pl.Series("_nlo", lo)
     )
     v6 = nets.filter(pl.col("_v") == 6).select("_nhi", "_nlo", "_len").unique()
-    v6_text = [_v6_shown(h << 64 | low, n) for h, low, n in v6.iter_rows()]
-    v6_shown = v6.with_columns(pl.Series("_v6", v6_text, pl.String))
-    octets = (((pl.col("_nlo") // (1 << b)) % 256).cast(pl.String) for b in (24, 16, 8, 0))
-    v4_shown = pl.concat_str(*octets, separator=".") + "/" + pl.col("_len").cast(pl.String)
+    text = native.v6_texts(v6["_nhi"].to_numpy(), v6["_nlo"].to_numpy())
+    # As _v6_shown: an IPv4-mapped network of /96 or longer is shown as IPv4.
+    mapped = (
+        (pl.col("_len") >= 96) & (pl.col("_nhi") == 0) & (pl.col("_nlo") // (1 << 32) == 0xFFFF)
+    )
+    v6_shown = v6.with_columns(
+        pl.when(mapped)
+        .then(_v4_text(pl.col("_nlo") % (1 << 32)) + "/" + (pl.col("_len") - 96).cast(pl.String))
+        .otherwise(pl.Series(text, dtype=pl.String) + "/" + pl.col("_len").cast(pl.String))
+        .alias("_v6")
+    )
+    v4_shown = _v4_text(pl.col("_nlo")) + "/" + pl.col("_len").cast(pl.String)
     shown = pl.when(pl.col("_v") == 4).then(v4_shown).otherwise(pl.col("_v6"))
     hits = (
         nets.join(v6_shown, on=["_nhi", "_nlo", "_len"], how="left")
@@ -835,6 +843,12 @@ def _mmdb_hits(src: _Loaded, keyed: pl.DataFrame) -> pl.DataFrame:
     )
     # What C did not read (never a canonical address) goes the reader's way.
     return pl.concat([hits, _mmdb_hits_reader(src, keyed.filter(~read))])
+
+
+def _v4_text(value: pl.Expr) -> pl.Expr:
+    """Dotted text of IPv4 addresses (integers below 2**32)."""
+    octets = ((value // (1 << b)) % 256 for b in (24, 16, 8, 0))
+    return pl.concat_str(*(o.cast(pl.String) for o in octets), separator=".")
 
 
 def _low_ones(n: np.ndarray) -> np.ndarray:

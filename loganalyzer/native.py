@@ -335,6 +335,18 @@ def address_keys(ips: pl.Series) -> AddressKeys:
     )
 
 
+def v6_texts(hi: np.ndarray, lo: np.ndarray) -> list[str]:
+    """The RFC 5952 text of each IPv6 address, given as its first and last 64 bits.
+
+    As :mod:`ipaddress` writes it (``v6_text`` in ``_clf.c``): never a dotted tail.
+    """
+    assert _clf is not None
+    if len(hi) == 0:
+        return []
+    text: bytes = _clf.v6_texts(hi.astype(np.uint64).tobytes(), lo.astype(np.uint64).tobytes())
+    return text.decode("ascii").split("\n")[:-1]
+
+
 class SearchTree:
     """A MaxMind DB's search tree, walked in C for many addresses at once.
 

@@ -699,3 +699,28 @@ def test_a_compressed_file_s_format_from_its_start_as_from_its_first_batch(
     want = format_for(AUTO, batch.to_frame(), source=str(path))
     assert (found.format, found.rate, found.sampled) == (want.format, want.rate, want.sampled)
     assert (lines is None) == (start != "comments")
+
+
+# Groups drawn mostly zero, so that runs of zeros (and ties between runs) are common.
+_GROUP = st.one_of(st.just(0), st.just(0), st.integers(0, 0xFFFF), st.sampled_from([1, 0xFFFF]))
+
+
+@settings(max_examples=300)
+@given(st.lists(st.lists(_GROUP, min_size=8, max_size=8), max_size=20))
+def test_v6_texts_are_ipaddress_texts(addresses: list[list[int]]) -> None:
+    import ipaddress
+
+    import numpy as np
+
+    values = [int.from_bytes(b"".join(g.to_bytes(2, "big") for g in groups), "big")
+              for groups in addresses]  # fmt: skip
+    hi = np.array([v >> 64 for v in values], np.uint64)
+    lo = np.array([v & (1 << 64) - 1 for v in values], np.uint64)
+    expected = [str(ipaddress.IPv6Address(v)) for v in values]
+    # ipaddress writes an IPv4-mapped address in dotted form from Python 3.13 on.
+    mapped = [v >> 32 == 0xFFFF for v in values]
+    got = native.v6_texts(hi, lo)
+    assert [t for t, m in zip(got, mapped, strict=True) if not m] == [
+        t for t, m in zip(expected, mapped, strict=True) if not m
+    ]
+    assert len(got) == len(values)
