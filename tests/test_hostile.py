@@ -601,3 +601,23 @@ def test_parsed_plus_rejected_is_every_line_of_every_file(city_db, files):
             assert not kinds[rec["line_no"] - 1]
     doc = json.loads(render(a, "json"))  # valid JSON whatever the bytes were
     assert sum(row["requests"] for row in doc["rows"]) == a.meta["lines"]["parsed"]
+
+
+def test_faults_of_several_files_are_told_in_the_files_order(work, city_db):
+    # Two threads read the files (dealt in turns); what broke is still told,
+    # and counted, file by file in the order given.
+    names = []
+    for i, (lines, cut) in enumerate([(3000, False), (200, True), (4000, True), (50, False),
+                                      (1000, True), (10, True)]):  # fmt: skip
+        data = "".join(line + "\n" for line in _good_lines(lines, start=i * 10000)).encode()
+        packed = COMPRESS["gzip"](data)
+        (work / f"access.log.{i}.gz").write_bytes(packed[: len(packed) * 2 // 3] if cut else packed)
+        names.append(f"access.log.{i}.gz")
+    args = ["report", *names, "--city-db", str(city_db), "-O", "json", "--keep-going"]
+    r = cli(work, *args)
+    assert r.returncode == 0, r.stderr
+    warned = [e.split(":")[1].strip() for e in _stderr_lines(r) if e.startswith("Warning: ")]
+    assert warned == ["access.log.1.gz", "access.log.2.gz", "access.log.4.gz", "access.log.5.gz"]
+    files = json.loads(r.stdout)["meta"]["files"]
+    assert [f["path"] for f in files] == names
+    assert [bool(f.get("error")) for f in files] == [False, True, True, False, True, True]

@@ -37,6 +37,7 @@ from loganalyzer.read import (
     iter_batches,
     open_input,
     prefetch,
+    prefetch_turns,
     read_lines,
 )
 
@@ -966,3 +967,68 @@ def test_read_lines_of_an_empty_file_keeps_the_schema(tmp_path: Path) -> None:
     frame = read_lines([path]).collect()
     assert frame.schema == LINES_SCHEMA
     assert frame.height == 0
+
+
+def _units(name: str, sizes: list[int], then: BaseException | None = None) -> Iterator[str]:
+    """A stream of units: unit i of ``name`` is its items then an "end" item."""
+    for i, size in enumerate(sizes):
+        yield from (f"{name}{i}.{k}" for k in range(size))
+        yield f"{name}{i}.end"
+    if then is not None:
+        raise then
+
+
+def _ends(item: str) -> bool:
+    return item.endswith(".end")
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [([2, 0, 3], [1, 4]), ([1], []), ([3, 3], [3, 3]), ([], [])],
+    ids=["uneven", "one-unit", "even", "none"],
+)
+def test_prefetch_turns_gives_units_in_turn_each_whole(a: list[int], b: list[int]) -> None:
+    # The pipeline deals files 0, 2, 4... to one stream and 1, 3, 5... to the
+    # other: taken in turns, they come back in the files' order.
+    expected: list[str] = []
+    for i in range(len(a) + len(b)):
+        name, sizes = ("a", a) if i % 2 == 0 else ("b", b)
+        unit = i // 2
+        expected += [f"{name}{unit}.{k}" for k in range(sizes[unit])] + [f"{name}{unit}.end"]
+    for depth in (1, 2, 5):
+        got = list(prefetch_turns([_units("a", a), _units("b", b)], _ends, depth=depth))
+        assert got == expected
+
+
+def test_prefetch_turns_raises_a_streams_error_in_its_turn() -> None:
+    # The second stream fails at its second unit; the first stream's second
+    # unit comes before it, whole, and nothing after it.
+    boom = ValueError("boom")
+    seen: list[str] = []
+    with pytest.raises(ValueError, match=r"^boom$") as excinfo:
+        seen.extend(prefetch_turns([_units("a", [1, 2, 1]), _units("b", [1], then=boom)], _ends))
+    assert excinfo.value is boom
+    assert seen == ["a0.0", "a0.end", "b0.0", "b0.end", "a1.0", "a1.1", "a1.end"]
+
+
+def test_prefetch_turns_reads_the_streams_at_once_and_stops_both() -> None:
+    # Each stream waits at its start for the other to start: one reader for
+    # both would wait forever (here, until the barrier's timeout breaks it).
+    barrier = threading.Barrier(2, timeout=10)
+
+    def stream(name: str) -> Iterator[str]:
+        barrier.wait()
+        yield from _units(name, [1000] * 5)
+
+    def reader_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "loganalyzer-reader"}
+
+    before = reader_threads()
+    gen = prefetch_turns([stream("a"), stream("b")], _ends, depth=1)
+    assert next(gen) == "a0.0"
+    assert len(reader_threads() - before) == 2
+    gen.close()
+    deadline = time.monotonic() + 10
+    while reader_threads() - before:
+        assert time.monotonic() < deadline, "a reader thread did not end"
+        time.sleep(0.01)
