@@ -70,14 +70,14 @@ def _sample(lines: pl.DataFrame, n: int) -> tuple[pl.DataFrame, int]:
     stripped = pl.col(S.LINE).str.strip_chars()
     is_data = (stripped != "") & ~stripped.str.starts_with("#") & pl.col(S.LINE).is_not_null()
     # A first batch holds some 100,000 lines: look at its start first, and at
-    # all of it only when blank and comment lines crowd the start.
+    # all of it only when blank and comment lines crowd the start. Each query
+    # costs more than its 800 lines do (rotated logs detect one per file).
     for part in (lines.head(4 * n), lines):
         marked = part.select(S.SOURCE, S.LINE_NO, S.LINE, is_data.cum_sum().alias("_n"))
-        head = marked.filter(pl.col("_n") <= n)
-        data = int(head.select(is_data.sum()).item() or 0)
+        data = min(n, int(marked["_n"][-1])) if marked.height else 0
         if data >= n or part.height == lines.height:
             break
-    return head.drop("_n"), data
+    return marked.filter(pl.col("_n") <= n).drop("_n"), data
 
 
 def detect_format(
@@ -183,24 +183,26 @@ def _upper_bounds(
     line = pl.col(S.LINE)
     stripped = line.str.strip_chars()
     is_data = (stripped != "") & ~stripped.str.starts_with("#") & line.is_not_null()
-    # Before any #Fields: line a W3C format reads lines with its own default
-    # fields, which a pattern bounds like any other; after one, nothing does.
-    headers = head.select(stripped.str.starts_with("#Fields:").any()).item()
-    checks: dict[str, pl.Expr] = {}
+    # One query, the data lines marked once: a query per question, and the
+    # mark made again for every format, were most of the time.
+    checks: dict[str, pl.Expr] = {"_headers": stripped.str.starts_with("#Fields:").any()}
     for i, fmt in enumerate(formats):
         if fmt.syntax == "json":
             hit = line.str.contains("{", literal=True)
         elif not fmt.header_driven:
             hit = line.str.contains(fmt.regex_for([]))
-        elif fmt.template and not headers:
+        elif fmt.template:
             hit = line.str.contains(fmt.with_fields(fmt.template).regex_for([]))
         else:
             continue
-        checks[f"_{i}"] = (is_data & hit.fill_null(False)).sum()
-    counts = head.select(**checks).row(0, named=True) if checks else {}
+        checks[f"_{i}"] = (pl.col("_data") & hit.fill_null(False)).sum()
+    counts = head.with_columns(is_data.alias("_data")).select(**checks).row(0, named=True)
+    # Before any #Fields: line a W3C format reads lines with its own default
+    # fields, which a pattern bounds like any other; after one, nothing does.
+    headers = bool(counts["_headers"])
     out = []
     for i, fmt in enumerate(formats):
-        n = counts.get(f"_{i}")
+        n = None if fmt.header_driven and headers else counts.get(f"_{i}")
         if n is None:
             out.append((fmt, 1.0))
         elif fmt.syntax == "json":
