@@ -557,3 +557,33 @@ def test_a_small_file_in_another_format_is_named_though_its_check_waits(monkeypa
         assert errors[0] == errors[1] == (str(wrong), 50, 50, 1)
     with pytest.raises(InputFileError):
         _run(monkeypatch, [*paths[:2], archive], dbs, native_on=True, **combined)
+
+
+@pytest.mark.parametrize(
+    ("files", "two"),
+    [
+        pytest.param([("gz", 600_000)] * 3, True, id="small-gzip-files"),
+        pytest.param([("plain", 4_000_000)] * 3, True, id="plain-files-the-scanner-reads"),
+        pytest.param([("gz", 2_000_000)] * 3, False, id="gzip-files-of-2-MB"),
+        pytest.param([("gz", 600_000)], False, id="one-file"),
+        pytest.param([("gz", 4_000_000), ("plain", 9_000_000), ("gz", 100)], False, id="mixed"),
+        pytest.param(
+            [("gz", 1_000_000), ("plain", 9_000_000), ("gz", 100)], True, id="mixed-small"
+        ),
+        pytest.param([("gz", 100), ("stdin", 0)], False, id="with-stdin"),
+    ],
+)
+def test_two_threads_read_many_files_with_little_to_inflate(
+    tmp_path: Path, files: list[tuple[str, int]], two: bool
+) -> None:
+    inputs = []
+    for i, (kind, size) in enumerate(files):
+        if kind == "stdin":
+            inputs.append(read_module.InputFile("-", None, None))
+            continue
+        path = tmp_path / f"f{i}"
+        # Only the start is looked at (is it compressed) and the size on disk.
+        head = b"\x1f\x8b\x08\x00" if kind == "gz" else b"1.2.3.4 - - "
+        path.write_bytes(head + bytes(size - len(head)))
+        inputs.append(read_module.InputFile(str(path), path, size))
+    assert pipeline._in_turns(inputs) is two
