@@ -685,6 +685,16 @@ def test_plain_ipv4_networks_read_as_ipaddress_reads_them(text):
 _NETWORK_TEXTS = st.one_of(
     _V4_TEXTS,
     st.ip_addresses(v=6).map(str),
+    # IPv6 networks as lists write them: compressed, exploded, upper case, with
+    # prefixes short, long, zero-padded and too long; IPv4-mapped ones.
+    st.deferred(
+        lambda: st.tuples(
+            st.lists(_HEXTET, min_size=8, max_size=8),
+            st.sampled_from(["short", "exploded", "upper"]),
+            st.one_of(st.none(), st.integers(0, 140), st.sampled_from(["064", "0", "00128"])),
+        ).map(_v6_network_text)
+    ),
+    st.sampled_from(["::ffff:102:300/120", "::ffff:0:0/95", "2001:db8::/129", " 2001:db8::/32 "]),
     st.sampled_from(["10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "10.1.2.3", "١.٢.٣.٤"]),
     st.text(alphabet="0123456789./:abcdef", min_size=1, max_size=20),
 )
