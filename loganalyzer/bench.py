@@ -544,6 +544,11 @@ def run_benchmark(
         if longer is not None:
             plan["longer"] = ([*base, str(longer), *report_args], None)
         shutil.rmtree(cache, ignore_errors=True)
+        if "sources" in plan:
+            # "sources" is the steady state of a user who asks again: two runs
+            # fill its cache first (the parsed lists, then their merged verdicts).
+            for _ in range(2):
+                _measure(*plan["sources"])
         for _ in range(max(1, repeat)):
             for name, (cmd, env) in plan.items():
                 if name == "cold":

@@ -602,6 +602,39 @@ def test_parsed_sources_are_cached_by_content(tmp_path, monkeypatch):
     assert len(list(cache.glob("*.parquet"))) == 2
 
 
+def test_merged_verdicts_are_kept_once_the_lists_come_from_the_cache(tmp_path):
+    cache = tmp_path / "cache"
+    vpn = write(tmp_path, "vpn.txt", "175.167.5.0/24\n2408:8200::/32\n")
+    hosting = write(tmp_path, "hosting.txt", "175.167.0.0/16\n")
+    exits = write(tmp_path, "torbulkexitlist", "175.167.5.9\n")
+
+    def load(cache_dir: Path | str = cache) -> AnonymizerSources:
+        return AnonymizerSources.load(
+            ip_lists=[("vpn", vpn), ("hosting", hosting)], tor_exits=[exits], cache_dir=cache_dir
+        )
+
+    ips = ["175.167.5.1", "175.167.5.9", "175.167.9.9", "2408:8200::1", "8.8.8.8", "x"]
+    merged = cache / "merged"
+    first = verdicts(load(), ips)  # the lists are parsed: nothing merged is kept
+    assert not merged.exists()
+    assert verdicts(load(), ips) == first  # the lists from the cache: kept
+    (kept,) = merged.glob("*.parquet")
+    assert verdicts(load(), ips) == first  # and read back
+    assert verdicts(load(""), ips) == first
+    # What is kept is what is used: prove it by planting another verdict.
+    table = pl.read_parquet(kept)
+    table.with_columns(pl.lit(["planted"]).alias(S.ANONYMIZER_EVIDENCE)).write_parquet(kept)
+    assert verdicts(load(), ips)["175.167.9.9"][S.ANONYMIZER_EVIDENCE] == ["planted"]
+    # A damaged entry is made again; another version of a list has its own.
+    kept.write_bytes(b"not parquet")
+    assert verdicts(load(), ips) == first
+    assert pl.read_parquet(kept).equals(table)
+    hosting.write_text("8.8.8.0/24\n", encoding="utf-8")
+    assert verdicts(load(), ips)["8.8.8.8"][S.ANONYMIZER] == "hosting"  # parsed afresh
+    assert verdicts(load(), ips)["8.8.8.8"][S.ANONYMIZER] == "hosting"  # kept anew
+    assert len(list(merged.glob("*.parquet"))) == 2
+
+
 def test_tordnsel_file_without_exits_is_empty_not_an_error(tmp_path):
     p = write(tmp_path, "exit-addresses", "@type tordnsel 1.0\nDownloaded 2026-09-14 12:00:00\n")
     src = load_tor(p)
