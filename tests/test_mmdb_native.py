@@ -128,12 +128,20 @@ def _probe_addresses(records: dict[str, dict], ip_version: int) -> list[str]:
     return out
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["one-thread", "two-threads"])
 @pytest.mark.parametrize("record_size", [24, 28, 32])
 @pytest.mark.parametrize("ip_version", [4, 6])
 @pytest.mark.parametrize("kind", ["city", "asn"])
 def test_walk_and_decode_agree_with_maxminddb(
-    tmp_path: Path, record_size: int, ip_version: int, kind: str
+    tmp_path: Path,
+    record_size: int,
+    ip_version: int,
+    kind: str,
+    split: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A walk of many addresses is split in two halves, one on another thread.
+    monkeypatch.setattr(native, "_SPLIT_WALK", 2 if split else 1 << 62)
     records = load_records(kind)
     if ip_version == 4:
         records = {c: r for c, r in records.items() if ":" not in c}
