@@ -32,6 +32,7 @@ import os
 import re
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -252,20 +253,23 @@ class AnonymizerSources:
             cache_dir = os.environ[ENV_CACHE_DIR]
         cache = Path(cache_dir) if cache_dir else None  # "": none
         slack = int(tor_slack.total_seconds())
-        loaded: list[_Loaded] = []
-        loaded += [load_mmdb(p) for p in anon_db]
-        loaded += [
-            _cached(cache, p, f"tor-{slack}", functools.partial(load_tor, slack=tor_slack))
+        jobs: list[Callable[[], _Loaded]] = [functools.partial(load_mmdb, p) for p in anon_db]
+        jobs += [
+            functools.partial(
+                _cached, cache, p, f"tor-{slack}", functools.partial(load_tor, slack=tor_slack)
+            )
             for p in tor_exits
         ]
-        loaded += [
-            _cached(cache, p, f"list-{c}", functools.partial(load_ip_list, category=c))
+        jobs += [
+            functools.partial(
+                _cached, cache, p, f"list-{c}", functools.partial(load_ip_list, category=c)
+            )
             for c, p in pairs
         ]
-        loaded += [_cached(cache, p, "cloud", load_cloud) for p in cloud_ranges]
+        jobs += [functools.partial(_cached, cache, p, "cloud", load_cloud) for p in cloud_ranges]
         if asn_list is not None:
-            loaded.append(_cached(cache, asn_list, "asn", load_asn_list))
-        sources = cls(loaded, tor_slack=tor_slack, stale_days=stale_days)
+            jobs.append(functools.partial(_cached, cache, asn_list, "asn", load_asn_list))
+        sources = cls(_run_in_order(jobs), tor_slack=tor_slack, stale_days=stale_days)
         sources._cache = cache
         return sources
 
@@ -288,6 +292,24 @@ class AnonymizerSources:
 
     def __bool__(self) -> bool:
         return bool(self.loaded)
+
+
+def _run_in_order(jobs: Sequence[Callable[[], _Loaded]]) -> list[_Loaded]:
+    """Every job's result in order, two at a time; the first failing job's error is raised.
+
+    Sources are read before the log, while the second core waits: parsing the
+    benchmark's lists (Polars, hashing and file reads release the GIL) took
+    0.1 s on one thread, most of what a first run with sources costs more.
+    """
+    if len(jobs) < 2:
+        return [job() for job in jobs]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(job) for job in jobs]
+        try:
+            return [future.result() for future in futures]
+        finally:
+            for future in futures:
+                future.cancel()  # after an error, what has not started does not
 
 
 # --- reading files -------------------------------------------------------------------

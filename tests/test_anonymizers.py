@@ -602,6 +602,23 @@ def test_parsed_sources_are_cached_by_content(tmp_path, monkeypatch):
     assert len(list(cache.glob("*.parquet"))) == 2
 
 
+def test_sources_read_two_at_a_time_come_in_order_and_the_first_error_wins(tmp_path):
+    # Sources are read on two threads: what is loaded, and which error is
+    # raised when several files are bad, is as when they were read in turn.
+    good = [write(tmp_path, f"good{i}.txt", f"175.167.{i}.0/24\n") for i in range(5)]
+    bad = [write(tmp_path, f"bad{i}.txt", "175.167.9.0/24\nnot-an-ip\n") for i in range(2)]
+    loaded = AnonymizerSources.load(ip_lists=[("vpn", p) for p in good])
+    assert [i.path for i in loaded.infos] == [str(p) for p in good]
+    for order in ([good[0], bad[1], good[1], bad[0]], [bad[0], *good, bad[1]]):
+        with pytest.raises(SourceError) as caught:
+            AnonymizerSources.load(ip_lists=[("vpn", p) for p in order])
+        first_bad = next(p for p in order if p in bad)
+        assert (
+            str(caught.value)
+            == f"{first_bad}: line 2: 'not-an-ip' is not an address or network (CIDR)"
+        )
+
+
 def test_merged_verdicts_are_kept_once_the_lists_come_from_the_cache(tmp_path):
     cache = tmp_path / "cache"
     vpn = write(tmp_path, "vpn.txt", "175.167.5.0/24\n2408:8200::/32\n")
