@@ -589,7 +589,7 @@ class _NotANetwork(ValueError):
         self.index = index
 
 
-def _cidrs(texts: Sequence[str]) -> pl.DataFrame:
+def _cidrs(texts: Sequence[str] | pl.Series) -> pl.DataFrame:
     """:func:`_cidr` of many texts: ``start``, ``end``, ``shown``, in their order.
 
     Plain IPv4 is read all at once with Polars expressions (one by one, the
@@ -599,7 +599,8 @@ def _cidrs(texts: Sequence[str]) -> pl.DataFrame:
     Raises:
         _NotANetwork: for the first text that is not an address or network.
     """
-    frame = pl.DataFrame({"t": pl.Series(texts, dtype=pl.String)}).with_row_index("i")
+    series = texts if isinstance(texts, pl.Series) else pl.Series(texts, dtype=pl.String)
+    frame = pl.DataFrame({"t": series}).with_row_index("i")
     m = pl.col("t").str.strip_chars().str.extract_groups(_V4_CIDR_GROUPS)
     frame = frame.with_columns(m.alias("m"))
     octet = [pl.col("m").struct.field(str(k)).cast(pl.Int64) for k in (1, 2, 3, 4)]
@@ -1211,14 +1212,24 @@ def load_ip_list(path: str | Path, *, category: str | None = None) -> _Loaded:
         return _load_misp(p, data, text, cat)
     if cat is None:
         raise SourceError(p, "give the list's category, e.g. --ip-list vpn=FILE")
-    lines = text.splitlines()
-    if _looks_like_geofeed(lines):
-        return _load_geofeed(p, data, lines, cat)
-    kept = [(n, line) for n, raw in enumerate(lines, 1) if (line := raw.split("#", 1)[0].strip())]
+    kept = _kept_lines(text)
+    if kept is None or kept.is_empty():
+        lines = text.splitlines()
+        if _looks_like_geofeed(lines):
+            return _load_geofeed(p, data, lines, cat)
+        rows = [(n, ln) for n, raw in enumerate(lines, 1) if (ln := raw.split("#", 1)[0].strip())]
+        kept = pl.DataFrame(
+            {
+                "n": [n for n, _ in rows],
+                "line": [ln for _, ln in rows],
+                "first": [ln.split()[0] for _, ln in rows],
+            },
+            schema={"n": pl.Int64, "line": pl.String, "first": pl.String},
+        )
     try:
-        nets = _cidrs([line.split()[0] for _, line in kept])
+        nets = _cidrs(kept["first"])
     except _NotANetwork as exc:
-        n, line = kept[exc.index]
+        n, line = kept.row(exc.index)[:2]
         raise SourceError(
             p, f"line {n}: {line[:60]!r} is not an address or network (CIDR)"
         ) from None
@@ -1231,8 +1242,46 @@ def load_ip_list(path: str | Path, *, category: str | None = None) -> _Loaded:
         pl.lit(False).alias("confirmed"),
         pl.lit(0).alias("rank"),
     )
-    info = _info(p, data, name="ip-list", kind="cidr-list", entries=len(kept), category=cat)
+    info = _info(p, data, name="ip-list", kind="cidr-list", entries=kept.height, category=cat)
     return _Loaded(info, ranges=_flatten_frame(entries))
+
+
+# What Python takes for whitespace or a line break in ASCII, besides " ", "\t" and "\n".
+_ODD_ASCII = re.compile(r"[\r\x0b\x0c\x1c-\x1f]")
+
+
+def _kept_lines(text: str) -> pl.DataFrame | None:
+    """A plain list's entries (``n``, ``line``, ``first``) split by Polars, or None.
+
+    As :func:`load_ip_list` splits them in Python (``splitlines``, ``#``
+    comments, ``strip``, the first word), for ASCII text where only spaces
+    and tabs are whitespace and only LF or CRLF ends a line; None for any
+    other text and for a geofeed, which take the Python way. In a fresh
+    process the Python split of the benchmark's 20,000 lines took 28 ms.
+    """
+    if not text.isascii():
+        return None
+    if "\r" in text and text.count("\r") == text.count("\r\n"):
+        text = text.replace("\r\n", "\n")
+    if _ODD_ASCII.search(text):
+        return None
+    raw = pl.Series("raw", [text]).str.split("\n").explode()
+    frame = raw.to_frame().with_row_index("n", offset=1)
+    stripped = pl.col("raw").str.strip_chars(" \t")
+    data = (stripped != "") & ~stripped.str.starts_with("#")
+    if (
+        frame.filter(data)
+        .head(20)
+        .select(pl.col("raw").str.contains(",", literal=True).all())
+        .item()
+    ):
+        return None  # a geofeed (and a list of none at all): the Python way
+    line = pl.col("raw").str.splitn("#", 2).struct.field("field_0").str.strip_chars(" \t")
+    return (
+        frame.select(pl.col("n").cast(pl.Int64), line.alias("line"))
+        .filter(pl.col("line") != "")
+        .with_columns(pl.col("line").str.extract(r"^([^ \t]+)").alias("first"))
+    )
 
 
 def _load_misp(p: Path, data: bytes, text: str, cat: str | None) -> _Loaded:

@@ -967,3 +967,31 @@ def test_an_ipv6_network_is_written_as_ipaddress_writes_it(net: tuple[int, int])
     value, length = net
     network = ipaddress.IPv6Network((value, length), strict=False)
     assert anonymizers._v6_shown(int(network.network_address), length) == _show(network)
+
+
+_LIST_PIECES = st.sampled_from(
+    ["175.167.5.0/24", "10.0.0.1", "2408:8200::/32", "::ffff:1.2.3.0/120", "not-an-ip",
+     "1.2.3.4,CN", " ", "\t", "#", "# note", "\n", "\r\n", "\r", "\x0b", "\x1c", "\x1f", ",",
+     "é", "\u2028"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_LIST_PIECES, max_size=25).map("".join))
+def test_plain_lists_split_by_polars_as_by_python(tmp_path_factory, text):
+    # Lines are split in Polars when Python would split them the same (ASCII,
+    # spaces and tabs, LF or CRLF); anything else takes the Python way.
+    path = tmp_path_factory.mktemp("lists") / "list.txt"
+    path.write_bytes(text.encode())
+
+    def outcome():
+        try:
+            loaded = load_ip_list(path, category="vpn")
+        except SourceError as exc:
+            return str(exc)
+        return loaded.info.entries, loaded.info.kind, loaded.ranges.rows()
+
+    fast = outcome()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_anon_module, "_kept_lines", lambda text: None)
+        assert fast == outcome()
