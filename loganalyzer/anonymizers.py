@@ -32,7 +32,7 @@ import os
 import re
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -195,6 +195,10 @@ class AnonymizerSources:
         default=None, init=False, repr=False, compare=False
     )
     _cache: Path | None = field(default=None, init=False, repr=False, compare=False)
+    # The merged verdicts being made on another thread (see load).
+    _ahead: Future[pl.DataFrame | None] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def load(
@@ -271,6 +275,13 @@ class AnonymizerSources:
             jobs.append(functools.partial(_cached, cache, asn_list, "asn", load_asn_list))
         sources = cls(_run_in_order(jobs), tor_slack=tor_slack, stale_days=stale_days)
         sources._cache = cache
+        if sources.loaded:
+            # The merged verdicts are needed once the first clients are looked up:
+            # made meanwhile on another thread, largely while the lookups leave a
+            # core idle (35 ms of a first run, made after those lookups before).
+            pool = ThreadPoolExecutor(max_workers=1)
+            sources._ahead = pool.submit(_make_merged, sources)
+            pool.shutdown(wait=False)  # the thread ends with its one task
         return sources
 
     @property
@@ -1764,6 +1775,14 @@ def _merged(sources: AnonymizerSources) -> pl.DataFrame | None:
     another kind of source (an MMDB, an ASN list, measured exit times) is
     loaded: those judge each client with more than its address.
     """
+    ahead, sources._ahead = sources._ahead, None
+    if ahead is not None:
+        ahead.result()  # made on another thread since the sources were loaded
+    return _make_merged(sources)
+
+
+def _make_merged(sources: AnonymizerSources) -> pl.DataFrame | None:
+    """:func:`_merged` itself, without waiting for one made ahead."""
     made_of = tuple(id(s) for s in sources.loaded)
     if sources._merged is not None and sources._merged[0] == made_of:
         return sources._merged[1]

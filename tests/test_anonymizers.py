@@ -602,6 +602,29 @@ def test_parsed_sources_are_cached_by_content(tmp_path, monkeypatch):
     assert len(list(cache.glob("*.parquet"))) == 2
 
 
+def test_merged_verdicts_are_made_ahead_on_another_thread(tmp_path, monkeypatch):
+    vpn = write(tmp_path, "vpn.txt", "175.167.5.0/24\n2408:8200::/32\n")
+    exits = write(tmp_path, "torbulkexitlist", "175.167.5.9\n")
+    ips = ["175.167.5.1", "175.167.5.9", "2408:8200::1", "8.8.8.8", "x"]
+    ahead = AnonymizerSources.load(ip_lists=[("vpn", vpn)], tor_exits=[exits])
+    assert ahead._ahead is not None  # made while the log is read
+    got = verdicts(ahead, ips)
+    assert ahead._ahead is None
+    in_place = AnonymizerSources(ahead.loaded)  # built directly: made when first needed
+    assert in_place._ahead is None
+    assert verdicts(in_place, ips) == got
+    assert got["175.167.5.9"][S.ANONYMIZER] == "tor_exit"
+
+    def broken(sources):
+        raise RuntimeError("made ahead, and failed")
+
+    # What goes wrong on the other thread is raised where the verdicts are needed.
+    monkeypatch.setattr(_anon_module, "_make_merged", broken)
+    failing = AnonymizerSources.load(ip_lists=[("vpn", vpn)])
+    with pytest.raises(RuntimeError, match="made ahead, and failed"):
+        verdicts(failing, ips)
+
+
 def test_sources_read_two_at_a_time_come_in_order_and_the_first_error_wins(tmp_path):
     # Sources are read on two threads: what is loaded, and which error is
     # raised when several files are bad, is as when they were read in turn.
