@@ -600,6 +600,12 @@ class _NotANetwork(ValueError):
         self.index = index
 
 
+# What _cidrs reads each part of its texts into, each text by its index.
+_CIDR_SCHEMA = pl.Schema(
+    {"i": pl.UInt32, "start": pl.UInt128, "end": pl.UInt128, "shown": pl.String}
+)
+
+
 def _cidrs(texts: Sequence[str] | pl.Series) -> pl.DataFrame:
     """:func:`_cidr` of many texts: ``start``, ``end``, ``shown``, in their order.
 
@@ -641,11 +647,7 @@ def _cidrs(texts: Sequence[str] | pl.Series) -> pl.DataFrame:
             others.append((i, *_cidr(text)))
         except ValueError:
             raise _NotANetwork(i) from None
-    slow = pl.DataFrame(
-        others,
-        schema={"i": pl.UInt32, "start": pl.UInt128, "end": pl.UInt128, "shown": pl.String},
-        orient="row",
-    )
+    slow = pl.DataFrame(others, schema=_CIDR_SCHEMA, orient="row")
     return pl.concat([v4, v6, slow]).sort("i").drop("i")
 
 
@@ -660,34 +662,25 @@ def _plain_v6(rest: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     one by one, the benchmark's 2,000 IPv6 VPN networks took 14 ms of its
     list's 40. What :func:`_v6_cidr` declines is declined here too.
     """
-    empty = pl.DataFrame(
-        schema={"i": pl.UInt32, "start": pl.UInt128, "end": pl.UInt128, "shown": pl.String}
-    )
+    empty = pl.DataFrame(schema=_CIDR_SCHEMA)
     if not native.enabled() or rest.is_empty():
         return empty, rest
     m = rest["t"].str.strip_chars().str.extract_groups(_V6_CIDR_GROUPS)
     keys = native.address_keys(m.struct.field("1"))
     prefix = m.struct.field("2").cast(pl.Int64).fill_null(128).to_numpy()
-    host = 128 - np.clip(prefix, 0, 128)
-    hi = keys.hi & ~_low_ones(np.maximum(host - 64, 0))
-    lo = keys.lo & ~_low_ones(np.minimum(host, 64))
+    hi_host, lo_host = _host_bits(128 - np.clip(prefix, 0, 128))
+    hi, lo = keys.hi & ~hi_host, keys.lo & ~lo_host
     mapped = (prefix >= 96) & (hi == 0) & (lo >> np.uint64(32) == 0xFFFF)
     ok = (keys.versions == 6) & (prefix <= 128) & ~mapped
-    hi, lo, prefix, host = hi[ok], lo[ok], prefix[ok], host[ok]
-    wide = pl.lit(1 << 64, pl.UInt128)
-
-    def key(h: np.ndarray, low: np.ndarray) -> pl.Expr:
-        return pl.lit(pl.Series(h)).cast(pl.UInt128) * wide + pl.lit(pl.Series(low))
-
+    hi, lo, hi_host, lo_host, six = hi[ok], lo[ok], hi_host[ok], lo_host[ok], keys.versions[ok]
     texts = pl.Series(native.v6_texts(hi, lo), dtype=pl.String)
     found = rest.filter(pl.Series(ok)).select(
         "i",
-        key(hi, lo).alias("start"),
-        key(hi | _low_ones(np.maximum(host - 64, 0)), lo | _low_ones(np.minimum(host, 64)))
-        .alias("end"),
-        (pl.lit(texts) + "/" + pl.lit(pl.Series(prefix)).cast(pl.String)).alias("shown"),
-    )  # fmt: skip
-    return found.cast(empty.schema), rest.filter(~pl.Series(ok))
+        pl.lit(native.AddressKeys(six, hi, lo).keys()).alias("start"),
+        pl.lit(native.AddressKeys(six, hi | hi_host, lo | lo_host).keys()).alias("end"),
+        (pl.lit(texts) + "/" + pl.lit(pl.Series(prefix[ok])).cast(pl.String)).alias("shown"),
+    )
+    return found.cast(_CIDR_SCHEMA), rest.filter(~pl.Series(ok))
 
 
 def _net_range(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, int]:
@@ -893,8 +886,9 @@ def _mmdb_hits(src: _Loaded, keyed: pl.DataFrame) -> pl.DataFrame:
     v4 = rows["_v"].to_numpy() == 4
     host = np.where(v4, 32, 128) - length  # the bits the network leaves to hosts
     hi, lo = rows["_hi"].to_numpy(), rows["_lo"].to_numpy()
-    lo = np.where(v4, lo & np.uint64(0xFFFFFFFF), lo) & ~_low_ones(np.minimum(host, 64))
-    hi = np.where(v4, np.uint64(0), hi & ~_low_ones(np.maximum(host - 64, 0)))
+    hi_host, lo_host = _host_bits(host)
+    lo = np.where(v4, lo & np.uint64(0xFFFFFFFF), lo) & ~lo_host
+    hi = np.where(v4, np.uint64(0), hi & ~hi_host)
     nets = rows.select(_RID, "_rec", "_len", "_v").with_columns(
         pl.Series("_nhi", hi), pl.Series("_nlo", lo)
     )
@@ -931,6 +925,14 @@ def _v4_text(value: pl.Expr) -> pl.Expr:
     """Dotted text of IPv4 addresses (integers below 2**32)."""
     octets = ((value // (1 << b)) % 256 for b in (24, 16, 8, 0))
     return pl.concat_str(*(o.cast(pl.String) for o in octets), separator=".")
+
+
+def _host_bits(host: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The host bits of 128-bit networks, as masks of their first and last 64 bits.
+
+    ``host`` is how many low bits each network leaves to hosts (0 to 128).
+    """
+    return _low_ones(np.maximum(host - 64, 0)), _low_ones(np.minimum(host, 64))
 
 
 def _low_ones(n: np.ndarray) -> np.ndarray:
