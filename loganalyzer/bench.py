@@ -516,8 +516,9 @@ def run_benchmark(
         "report": ([*base, str(path), *report_args], None),
     }
     # The command keeps parsed lists in a cache (anonymizers.default_cache_dir):
-    # here a fresh one, so that the first run parses them, as a user's first does,
-    # and the user's own cache is left alone.
+    # here two of the benchmark's own, so that the user's is left alone: one
+    # filled before the rounds (a user asking again), one emptied before each
+    # first run (a user's first run with these lists).
     cache = work / "loganalyzer-bench-cache"
     cold_cache = work / "loganalyzer-bench-cache-cold"
     if sources_dir is not None:

@@ -344,19 +344,18 @@ def _parsed_batches(
             return 0
         return now.help(wait_ms)
 
-    lend = helper if reduce_by is not None else None
-    if _in_turns(inputs):
-        # Files dealt to two readers, taken in turns in the files' order: over
-        # 200 rotated gzip files one reader (inflating and detecting each
-        # file's format) was the slower thread, while the parser waited.
-        streams = [
-            _every_batch(inputs[k::2], on_bytes, faults, fmt, options, direct) for k in (0, 1)
-        ]
-        batches = prefetch_turns(streams, lambda item: item.batch is None, helper=lend)
-    else:
-        batches = prefetch(
-            _every_batch(inputs, on_bytes, faults, fmt, options, direct), helper=lend
-        )
+    # Files dealt to two readers when there are several with little to inflate,
+    # taken in turns in the files' order (see _in_turns); else one reader.
+    readers = 2 if _in_turns(inputs) else 1
+    streams = [
+        _every_batch(inputs[k::readers], on_bytes, faults, fmt, options, direct)
+        for k in range(readers)
+    ]
+    batches = prefetch_turns(
+        streams,
+        lambda item: item.batch is None,
+        helper=helper if reduce_by is not None else None,
+    )
     while True:
         try:
             item = next(batches)

@@ -784,11 +784,7 @@ def prefetch(
             called with how many milliseconds it may wait for work, it returns
             how much it did.
     """
-    ahead = _Ahead(batches, depth, helper)
-    try:
-        yield from ahead.items()
-    finally:
-        ahead.close()
+    return prefetch_turns([batches], lambda _: False, depth, helper)
 
 
 def prefetch_turns(
@@ -802,9 +798,10 @@ def prefetch_turns(
     Each stream is a run of units (a file's batches), each closed by an item
     ``ends`` says ends it; the streams give their units in turn, the first
     stream's first, the second's first..., until the stream whose turn it is
-    has none left. The pipeline deals files to two streams, so that two
-    threads read (inflate, detect) while the order is the files' own, and an
-    exception is raised where its file comes.
+    has none left (one stream, whose units never end, is :func:`prefetch`).
+    The pipeline deals files to two streams, so that two threads read
+    (inflate, detect) while the order is the files' own, and an exception is
+    raised where its file comes.
     """
     aheads = [_Ahead(s, depth, helper) for s in streams]
     try:
