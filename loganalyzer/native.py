@@ -326,11 +326,14 @@ def address_keys(ips: pl.Series) -> AddressKeys:
     brackets, zone ids, spaces) gets version 0, for the caller's slower path.
     """
     assert _clf is not None
-    # A newline would split one name into two: such a column is left whole to the caller.
-    if ips.is_empty() or bool(ips.str.contains("\n", literal=True).any()):
-        n = ips.len()
-        return AddressKeys(np.zeros(n, np.int8), np.zeros(n, np.uint64), np.zeros(n, np.uint64))
+    n = ips.len()
+    none = AddressKeys(np.zeros(n, np.int8), np.zeros(n, np.uint64), np.zeros(n, np.uint64))
+    if ips.is_empty():
+        return none
     versions, hi, lo = _clf.ip_keys(_joined(ips.fill_null(""))[1:])
+    if len(versions) != n:
+        # A newline split a name in two: such a column is left whole to the caller.
+        return none
     return AddressKeys(
         np.frombuffer(versions, np.int8), np.frombuffer(hi, np.uint64), np.frombuffer(lo, np.uint64)
     )

@@ -199,6 +199,24 @@ def test_nul_crlf_latin1_long_lines_and_no_final_newline(work, city_db):
     assert b"\x1b" not in r.stderr
 
 
+def test_a_nul_inside_the_client_names_no_address(work, city_db):
+    """The native reader once stopped at the NUL, as C strings do, and located
+    "175.167.3.4<NUL>x" as 175.167.3.4; the Python path refused it."""
+    lines = [log_line(ip="175.167.3.4"), log_line(ip="175.167.3.4\x00x")]
+    (work / "nul.log").write_bytes("".join(f"{ln}\n" for ln in lines).encode())
+    outs = []
+    for native_on in ("1", "0"):
+        args = ("ips", "nul.log", "--city-db", str(city_db), "-O", "json")
+        r = cli(work, *args, env={"LOGANALYZER_NATIVE": native_on})
+        assert r.returncode == 0, r.stderr
+        outs.append(json.loads(r.stdout)["rows"])
+    assert outs[0] == outs[1]
+    by_ip = {row["ip"]: row for row in outs[0]}
+    assert set(by_ip) == {"175.167.3.4", None}
+    assert by_ip["175.167.3.4"]["region_iso"] == "CN-LN"
+    assert by_ip[None]["country_iso"] is None
+
+
 def test_terminal_table_never_emits_escapes_from_the_log(work, city_db):
     nasty = log_line(request="GET /\x1b]8;;http://evil/\x07click\x1b[2J HTTP/1.1")
     (work / "a.log").write_text(nasty + "\n", encoding="utf-8")

@@ -9,6 +9,7 @@ other languages, and damaged files.
 
 from __future__ import annotations
 
+import socket
 import struct
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,15 @@ _MAPPED = 0xFFFF << 32
         ("", 0, None),
         (None, 0, None),
         ("x" * 100, 0, None),
+        # Read over the whole name: a NUL ends no address early (as inet_pton's C string).
+        ("1.2.3.4\x00x", 0, None),
+        ("::1\x00", 0, None),
+        ("1.2.3.4.", 0, None),
+        ("1..3.4", 0, None),
+        ("1.2.3.4.5", 0, None),
+        ("00.1.2.3", 0, None),
+        ("1.2.3.-4", 0, None),
+        ("１.2.3.4", 0, None),  # a full-width digit
     ],
 )
 def test_address_keys_table(text: str | None, version: int, key: int | None) -> None:
@@ -69,6 +79,39 @@ def test_address_keys_table(text: str | None, version: int, key: int | None) -> 
 def test_address_keys_with_a_newline_reads_nothing() -> None:
     keys = native.address_keys(pl.Series(["1.2.3.4", "1.2.3.4\n5.6.7.8"]))
     assert keys.versions.tolist() == [0, 0]
+
+
+def _inet_pton(text: str | None) -> tuple[int, int | None]:
+    """The version and key Python's socket.inet_pton gives a name (0, None: refused)."""
+    for family, version in ((socket.AF_INET6, 6), (socket.AF_INET, 4)):
+        if text is None or (family == socket.AF_INET6) != (":" in text):
+            continue
+        try:
+            packed = socket.inet_pton(family, text)
+        except (OSError, ValueError):  # ValueError: an embedded NUL
+            return 0, None
+        return version, int.from_bytes(packed, "big") | (_MAPPED if version == 4 else 0)
+    return 0, None
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.ip_addresses().map(str),
+            st.text(alphabet="0123456789.:abcdefABCDEF\x00 x/%", max_size=20),
+            st.from_regex(r"[0-9]{1,4}(\.[0-9]{1,4}){2,4}", fullmatch=True),
+            st.text(max_size=12).filter(lambda t: "\n" not in t),
+            st.none(),
+        ),
+        max_size=30,
+    )
+)
+def test_address_keys_read_what_inet_pton_reads(texts: list[str | None]) -> None:
+    keys = native.address_keys(pl.Series(texts, dtype=pl.String))
+    expected = [_inet_pton(t) for t in texts]
+    assert keys.versions.tolist() == [v for v, _ in expected]
+    assert keys.keys().to_list() == [k for _, k in expected]
 
 
 _ADDRESS_TEXTS = st.one_of(
