@@ -1662,7 +1662,9 @@ def _asn_hits(asns: pl.DataFrame, keyed: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def classify(clients: pl.DataFrame, sources: AnonymizerSources) -> pl.DataFrame:
+def classify(
+    clients: pl.DataFrame, sources: AnonymizerSources, *, evidence: bool = True
+) -> pl.DataFrame:
     """Add the anonymizer verdict to each row of ``clients``.
 
     Args:
@@ -1672,6 +1674,9 @@ def classify(clients: pl.DataFrame, sources: AnonymizerSources) -> pl.DataFrame:
             time-windowed Tor lists, rows without them never match those) and
             ``asn``/``as_org`` (needed by the ASN list).
         sources: the loaded sources.
+        evidence: False for ``anonymizer`` alone, for a caller that only counts
+            by it (a report by place): the confidence, provider and evidence of
+            every client are then not carried through the joins.
 
     Returns:
         ``clients`` with :data:`schema.ANON_SCHEMA`: ``anonymizer`` (the strongest
@@ -1699,9 +1704,12 @@ def classify(clients: pl.DataFrame, sources: AnonymizerSources) -> pl.DataFrame:
     if merged is not None:
         # Only address lists and undated exits: each address's verdict is the
         # one of the piece of address space it is in, made once for the run.
+        if not evidence:
+            merged = merged.select("start", "end", S.ANONYMIZER)
         found = by_key.join_asof(merged, left_on=_KEY, right_on="start", strategy="backward")
         found = found.filter(pl.col(_KEY) <= pl.col("end")).drop(_KEY, "start", "end")
-        return _with_verdicts(clients, base, _every_row(found, distinct, keyed), sources)
+        found = _every_row(found, distinct, keyed)
+        return _with_verdicts(clients, base, found, sources, evidence=evidence)
     # Static sources see each address once; rows sharing it get its hits back.
     static_hits: list[pl.DataFrame] = []
     for src in sources.loaded:
@@ -1716,7 +1724,7 @@ def classify(clients: pl.DataFrame, sources: AnonymizerSources) -> pl.DataFrame:
     if static_hits:
         hits.append(_every_row(pl.concat(static_hits), distinct, keyed).select(list(_HIT_SCHEMA)))
     verdict = _verdicts(pl.concat(hits) if hits else pl.DataFrame(schema=_HIT_SCHEMA))
-    return _with_verdicts(clients, base, verdict, sources)
+    return _with_verdicts(clients, base, verdict, sources, evidence=evidence)
 
 
 def _every_row(found: pl.DataFrame, distinct: pl.DataFrame, keyed: pl.DataFrame) -> pl.DataFrame:
@@ -1852,7 +1860,12 @@ def _merged_entry(sources: AnonymizerSources) -> Path | None:
 
 
 def _with_verdicts(
-    clients: pl.DataFrame, base: pl.DataFrame, verdict: pl.DataFrame, sources: AnonymizerSources
+    clients: pl.DataFrame,
+    base: pl.DataFrame,
+    verdict: pl.DataFrame,
+    sources: AnonymizerSources,
+    *,
+    evidence: bool,
 ) -> pl.DataFrame:
     """``clients`` with each ``_rid``'s verdict beside it (``base`` numbers them)."""
     out = base.select(_RID, _KEY).join(verdict, on=_RID, how="left", maintain_order="left")
@@ -1865,7 +1878,8 @@ def _with_verdicts(
         .otherwise(pl.col(S.ANONYMIZER))
         .alias(S.ANONYMIZER)
     )
-    verdicts = out.select([pl.col(c).cast(t) for c, t in S.ANON_SCHEMA.items()])
+    kept = S.ANON_SCHEMA if evidence else {S.ANONYMIZER: S.ANON_SCHEMA[S.ANONYMIZER]}
+    verdicts = out.select([pl.col(c).cast(t) for c, t in kept.items()])
     return pl.concat([clients.drop(S.ANON_SCHEMA, strict=False), verdicts], how="horizontal")
 
 

@@ -152,7 +152,7 @@ class Tally:
         table = clients.to_frame().join(found, on=S.CLIENT, how="left", maintain_order="left")
         assert table.height == clients.len()
         if self._sources is not None:
-            table = classify(table, self._sources)
+            table = classify(table, self._sources, evidence=False)
         table = table.select(
             *(pl.col(k).cast(t) for k, t in self._known.schema.items()),
             pl.coalesce(S.CLIENT_IP, S.CLIENT).alias(_WHO),

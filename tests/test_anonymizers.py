@@ -900,7 +900,8 @@ _NETS = st.one_of(
 )
 def test_the_verdict_of_each_piece_is_that_of_each_address(lists, exits, clients):
     """A run with only lists and undated exits judges from pieces made once (_merged);
-    an ASN list that lists nothing sends the same clients through every source instead."""
+    an ASN list that lists nothing sends the same clients through every source instead.
+    Asked for the category alone, both give the same."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -920,6 +921,11 @@ def test_the_verdict_of_each_piece_is_that_of_each_address(lists, exits, clients
         assert quick._merged is not None
         assert every._merged is None
         assert_frame_equal(got, classify(frame, every))
+        # The category alone (a report by place) is the same verdict, by either way.
+        for sources in (quick, every):
+            alone = classify(frame, sources, evidence=False)
+            assert alone.columns == [S.CLIENT_IP, S.ANONYMIZER]
+            assert_frame_equal(alone, got.select(S.CLIENT_IP, S.ANONYMIZER))
         # A source added after a verdict is not left out by the pieces made before.
         extra = write(folder, "extra.txt", "0.0.0.0/0\n::/0\n")
         quick.loaded.append(load_ip_list(extra, category="privacy_relay"))
