@@ -609,78 +609,92 @@ _CIDR_SCHEMA = pl.Schema(
 def _cidrs(texts: Sequence[str] | pl.Series) -> pl.DataFrame:
     """:func:`_cidr` of many texts: ``start``, ``end``, ``shown``, in their order.
 
-    Plain IPv4 is read all at once with Polars expressions (one by one, the
-    benchmark's 20,000-network VPN list took 0.25 s to load); the rest one by
-    one with :func:`_cidr`.
+    Plain networks are read all at once, the rest one by one with
+    :func:`_cidr` (one by one, the benchmark's 20,000-network VPN list took
+    0.25 s to load).
 
     Raises:
         _NotANetwork: for the first text that is not an address or network.
     """
     series = texts if isinstance(texts, pl.Series) else pl.Series(texts, dtype=pl.String)
-    frame = pl.DataFrame({"t": series}).with_row_index("i")
+    if native.enabled():
+        found, ok = _plain_cidrs(series)
+    else:
+        found, ok = _plain_v4_cidrs(series)
+    others: list[tuple[int, int, int, str]] = []
+    for i in np.flatnonzero(~ok).tolist():
+        try:
+            others.append((i, *_cidr(series[i])))
+        except ValueError:
+            raise _NotANetwork(i) from None
+    if not others:
+        return found
+    slow = pl.DataFrame(others, schema=_CIDR_SCHEMA, orient="row")
+    index = slow["i"]
+    return found.with_columns(found[c].scatter(index, slow[c]) for c in ("start", "end", "shown"))
+
+
+# The prefix of a network as lists write it (ipaddress reads "08" as 8 too).
+_PREFIX_DIGITS = r"^[0-9]{1,3}$"
+
+
+def _plain_cidrs(texts: pl.Series) -> tuple[pl.DataFrame, np.ndarray]:
+    """The networks :func:`_cidrs` reads at once, and which texts those are.
+
+    The addresses are read in C (``ip_keys``, as ``inet_pton`` reads them), the
+    prefixes (up to 32 or 128) by Polars; IPv4-mapped networks are left to
+    :func:`_cidr`, which writes them as IPv4. The benchmark's VPN list took 18 ms with a
+    regular expression per family, 4 this way.
+    """
+    parts = texts.str.strip_chars().str.splitn("/", 2)
+    address, given = parts.struct.field("field_0"), parts.struct.field("field_1")
+    keys = native.address_keys(address)
+    has = given.is_not_null().to_numpy()
+    digits = given.str.contains(_PREFIX_DIGITS).fill_null(False).to_numpy()
+    number = given.cast(pl.Int64, strict=False).fill_null(-1).to_numpy()
+    v4 = keys.versions == 4
+    width = np.where(v4, 32, 128)
+    length = np.where(has, number, width)
+    ok4 = v4 & (~has | (digits & (number <= 32)))
+    ok6 = (keys.versions == 6) & (~has | (digits & (number <= 128)))
+    hi_host, lo_host = _host_bits(np.clip(width - length, 0, 128))
+    hi, lo = keys.hi & ~hi_host, keys.lo & ~lo_host
+    ok6 &= ~((length >= 96) & (hi == 0) & (lo >> np.uint64(32) == 0xFFFF))
+    ok = ok4 | ok6
+    versions = np.where(ok, keys.versions, 0).astype(np.int8)
+    v6_text = pl.Series(native.v6_texts(hi[ok6], lo[ok6]), dtype=pl.String)
+    low = pl.Series((lo & np.uint64(0xFFFFFFFF)).astype(np.int64))
+    shown = pl.select(
+        pl.when(pl.lit(pl.Series(ok4))).then(_v4_text(pl.lit(low))).alias("shown")
+    ).to_series()
+    shown = shown.scatter(np.flatnonzero(ok6), v6_text) + "/" + pl.Series(length).cast(pl.String)
+    found = pl.DataFrame(
+        {
+            "start": native.AddressKeys(versions, hi, lo).keys(),
+            "end": native.AddressKeys(versions, hi | hi_host, lo | lo_host).keys(),
+            "shown": shown.set(pl.Series(~ok), None),
+        }
+    )
+    return found, ok
+
+
+def _plain_v4_cidrs(texts: pl.Series) -> tuple[pl.DataFrame, np.ndarray]:
+    """:func:`_plain_cidrs` without the native module: plain IPv4 by Polars expressions."""
+    frame = pl.DataFrame({"t": texts})
     m = pl.col("t").str.strip_chars().str.extract_groups(_V4_CIDR_GROUPS)
     frame = frame.with_columns(m.alias("m"))
+    ok = frame.select(pl.col("m").struct.field("1").is_not_null()).to_series()
     octet = [pl.col("m").struct.field(str(k)).cast(pl.Int64) for k in (1, 2, 3, 4)]
     prefix = pl.col("m").struct.field("5").cast(pl.Int64).fill_null(32)
     address = octet[0] * (1 << 24) + octet[1] * (1 << 16) + octet[2] * (1 << 8) + octet[3]
     size = pl.lit(2, pl.Int64).pow(32 - prefix)
-    plain = frame.filter(pl.col("m").struct.field("1").is_not_null()).select(
-        "i", prefix.alias("p"), (address - address % size).alias("lo"), size.alias("n")
+    lo = address - address % size
+    found = frame.select(
+        (lo + _V4_BASE).cast(pl.UInt128).alias("start"),
+        (lo + size - 1 + _V4_BASE).cast(pl.UInt128).alias("end"),
+        (_v4_text(lo) + "/" + prefix.cast(pl.String)).alias("shown"),
     )
-    v4 = plain.select(
-        "i",
-        (pl.col("lo") + _V4_BASE).cast(pl.UInt128).alias("start"),
-        (pl.col("lo") + pl.col("n") - 1 + _V4_BASE).cast(pl.UInt128).alias("end"),
-        pl.concat_str(
-            *(((pl.col("lo") // (1 << s)) % 256).cast(pl.String) for s in (24, 16, 8, 0)),
-            separator=".",
-        )
-        .add("/")
-        .add(pl.col("p").cast(pl.String))
-        .alias("shown"),
-    )
-    rest = frame.filter(pl.col("m").struct.field("1").is_null())
-    v6, rest = _plain_v6(rest.select("i", "t"))
-    others: list[tuple[int, int, int, str]] = []
-    for i, text in rest.select("i", "t").iter_rows():
-        try:
-            others.append((i, *_cidr(text)))
-        except ValueError:
-            raise _NotANetwork(i) from None
-    slow = pl.DataFrame(others, schema=_CIDR_SCHEMA, orient="row")
-    return pl.concat([v4, v6, slow]).sort("i").drop("i")
-
-
-# _V6_CIDR for Polars: plain IPv6 (hex digits and colons) with an optional prefix.
-_V6_CIDR_GROUPS = r"^([0-9A-Fa-f:]{2,39})(?:/([0-9]{1,3}))?$"
-
-
-def _plain_v6(rest: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """:func:`_v6_cidr` of many texts (``i``, ``t``) at once, and the texts it declines.
-
-    Read in C (``ip_keys``, the same ``inet_pton``) and written by ``v6_texts``:
-    one by one, the benchmark's 2,000 IPv6 VPN networks took 14 ms of its
-    list's 40. What :func:`_v6_cidr` declines is declined here too.
-    """
-    empty = pl.DataFrame(schema=_CIDR_SCHEMA)
-    if not native.enabled() or rest.is_empty():
-        return empty, rest
-    m = rest["t"].str.strip_chars().str.extract_groups(_V6_CIDR_GROUPS)
-    keys = native.address_keys(m.struct.field("1"))
-    prefix = m.struct.field("2").cast(pl.Int64).fill_null(128).to_numpy()
-    hi_host, lo_host = _host_bits(128 - np.clip(prefix, 0, 128))
-    hi, lo = keys.hi & ~hi_host, keys.lo & ~lo_host
-    mapped = (prefix >= 96) & (hi == 0) & (lo >> np.uint64(32) == 0xFFFF)
-    ok = (keys.versions == 6) & (prefix <= 128) & ~mapped
-    hi, lo, hi_host, lo_host, six = hi[ok], lo[ok], hi_host[ok], lo_host[ok], keys.versions[ok]
-    texts = pl.Series(native.v6_texts(hi, lo), dtype=pl.String)
-    found = rest.filter(pl.Series(ok)).select(
-        "i",
-        pl.lit(native.AddressKeys(six, hi, lo).keys()).alias("start"),
-        pl.lit(native.AddressKeys(six, hi | hi_host, lo | lo_host).keys()).alias("end"),
-        (pl.lit(texts) + "/" + pl.lit(pl.Series(prefix[ok])).cast(pl.String)).alias("shown"),
-    )
-    return found.cast(_CIDR_SCHEMA), rest.filter(~pl.Series(ok))
+    return found, ok.to_numpy()
 
 
 def _net_range(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, int]:
@@ -719,7 +733,10 @@ def _flatten_frame(entries: pl.DataFrame) -> pl.DataFrame:
     Most lists have no network inside another: then sorting and dropping
     repeats is the whole of it, done by Polars; otherwise the sweep runs.
     """
-    best = entries.sort("rank", "evidence").unique(["start", "end"], keep="first")
+    best = entries
+    if entries.select(pl.struct("start", "end").is_duplicated().any()).item():
+        # Sorting the evidence text was most of the time of lists without repeats.
+        best = entries.sort("rank", "evidence").unique(["start", "end"], keep="first")
     ordered = best.sort("start", pl.col("end"), descending=[False, True])
     nested = ordered.select((pl.col("end").shift(1).cum_max() >= pl.col("start")).any()).item()
     if nested:

@@ -769,14 +769,30 @@ _NETWORK_TEXTS = st.one_of(
     ),
     st.sampled_from(["::ffff:102:300/120", "::ffff:0:0/95", "2001:db8::/129", " 2001:db8::/32 "]),
     st.sampled_from(["10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "10.1.2.3", "١.٢.٣.٤"]),
+    # Prefixes and addresses at the edge of the plain forms.
+    st.sampled_from(
+        [
+            *("1.2.3.4/08", "1.2.3.4/00", "1.2.3.4/+8", "1.2.3.4/", "1.2.3.4/5/6", "1.2.3.4/33"),
+            *("1::1.2.3.4", "::ffff:1.2.3.4/128", "::ffff:0:0/96", "::1.2.3.4", "1.2.3.4\x00"),
+            *("\u20001.2.3.4", "1.2.3.4/ 8"),
+        ]
+    ),
     st.text(alphabet="0123456789./:abcdef", min_size=1, max_size=20),
 )
 
 
+@pytest.mark.parametrize("native_on", ["1", "0"])
 @settings(max_examples=300, deadline=None)
-@given(st.lists(_NETWORK_TEXTS, max_size=30))
-def test_networks_read_all_at_once_as_one_by_one(texts):
-    # _cidrs reads plain IPv4 with Polars expressions, the rest with _cidr.
+@given(texts=st.lists(_NETWORK_TEXTS, max_size=30))
+def test_networks_read_all_at_once_as_one_by_one(native_on, texts):
+    # _cidrs reads plain networks all at once (with or without the native
+    # module, which reads IPv6 too), the rest with _cidr.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LOGANALYZER_NATIVE", native_on)
+        _networks_read_all_at_once_as_one_by_one(texts)
+
+
+def _networks_read_all_at_once_as_one_by_one(texts):
     want, bad = [], None
     for i, text in enumerate(texts):
         try:
