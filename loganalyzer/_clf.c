@@ -1746,41 +1746,11 @@ done:
 }
 
 /*
- * The four bytes of a dotted quad as glibc's inet_pton(AF_INET) reads one: four
- * decimal octets up to 255, no leading zeros, nothing else. Over exactly n
- * bytes: a NUL does not end the text early, as it ends inet_pton's (a client
- * "1.2.3.4\0x" is no address). A quarter of the time of inet_pton's call on
- * a copy, and every chunk of a report's clients is read three times.
- */
-static int dotted_quad(const unsigned char *p, size_t n, unsigned char *out) {
-    unsigned value = 0;
-    int octets = 0, digits = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = p[i];
-        if (c >= '0' && c <= '9') {
-            if (digits && value == 0) return 0; /* a leading zero */
-            value = value * 10 + (unsigned)(c - '0');
-            if (value > 255) return 0;
-            if (digits++ == 0) octets++;
-        } else if (c == '.' && digits && octets < 4) {
-            out[octets - 1] = (unsigned char)value;
-            value = 0;
-            digits = 0;
-        } else {
-            return 0;
-        }
-    }
-    if (octets != 4) return 0; /* and it ends in a digit: a dot after the fourth is refused */
-    out[3] = (unsigned char)value;
-    return 1;
-}
-
-/*
  * ip_keys(names) -> (versions, hi, lo): for each "\n"-ended address in names,
  * 4 or 6 and its 128-bit key, IPv4 as IPv4-mapped IPv6 (the keys of
- * anonymizers.address_keys), as int8 and two native uint64 arrays. Only plain
- * forms are read (no leading zeros, brackets, zones, spaces or NULs): what is
- * refused gets version 0 and is left to the caller's ipaddress path.
+ * anonymizers.address_keys), as int8 and two native uint64 arrays. inet_pton
+ * reads only plain forms (no leading zeros, brackets, zones, spaces or NULs):
+ * what it refuses gets version 0 and is left to the caller's ipaddress path.
  */
 static PyObject *ip_keys(PyObject *self, PyObject *args) {
     Py_buffer view;
@@ -1805,12 +1775,13 @@ static PyObject *ip_keys(PyObject *self, PyObject *args) {
         unsigned char a[16];
         v[i] = 0;
         hi[i] = lo[i] = 0;
+        /* A NUL would end inet_pton's text early: "1.2.3.4\0x" is no address. */
         if (n > 0 && n < sizeof text && !memchr(p, '\0', n)) {
-            if (memchr(p, ':', n)) {
-                memcpy(text, p, n);
-                text[n] = '\0';
+            memcpy(text, p, n);
+            text[n] = '\0';
+            if (memchr(text, ':', n)) {
                 if (inet_pton(AF_INET6, text, a) == 1) v[i] = 6;
-            } else if (dotted_quad(p, n, a + 12)) {
+            } else if (inet_pton(AF_INET, text, a + 12) == 1) {
                 memset(a, 0, 10);
                 a[10] = a[11] = 0xff;
                 v[i] = 4;

@@ -9,6 +9,7 @@ other languages, and damaged files.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import struct
 from pathlib import Path
@@ -68,6 +69,14 @@ _MAPPED = 0xFFFF << 32
         ("00.1.2.3", 0, None),
         ("1.2.3.-4", 0, None),
         ("１.2.3.4", 0, None),  # a full-width digit
+        # IPv6 at the edges of its grammar, read without inet_pton.
+        ("1:2:3:4:5:6:1.2.3.4", 6, 0x0001_0002_0003_0004_0005_0006_0102_0304),
+        ("1:2:3:4:5:6:7:1.2.3.4", 0, None),  # no room for the quad
+        ("1:2:3:4:5:6:7:8:", 0, None),
+        ("1::2:", 0, None),
+        ("1:2:3:4:5:6:7:8::", 0, None),  # "::" must stand for a group
+        ("1::2::3", 0, None),
+        ("::12345", 0, None),
     ],
 )
 def test_address_keys_table(text: str | None, version: int, key: int | None) -> None:
@@ -94,12 +103,48 @@ def _inet_pton(text: str | None) -> tuple[int, int | None]:
     return 0, None
 
 
-@settings(max_examples=500, deadline=None)
+def _v6_forms(parts: tuple[ipaddress.IPv6Address, ipaddress.IPv4Address, int]) -> str:
+    """An IPv6 address written one of the ways inet_pton reads: exploded, upper
+    case, compressed, or with its last two groups as a dotted quad."""
+    v6, v4, form = parts
+    groups = v6.exploded.split(":")
+    return [
+        v6.exploded,
+        str(v6).upper(),
+        ":".join(groups[:6]) + f":{v4}",
+        str(ipaddress.IPv6Address(int(v6) & ~0xFFFFFFFF))[:-1] + f"{v4}",
+        ":".join(g.lstrip("0") or "0" for g in groups),
+    ][form]
+
+
+def _damaged(parts: tuple[str, int, int, str]) -> str:
+    """A text with one character put in, taken out or replaced."""
+    text, at, how, char = parts
+    at = at % (len(text) + 1)
+    return [
+        text[:at] + char + text[at:],
+        text[:at] + text[at + 1 :],
+        text[:at] + char + text[at + 1 :],
+    ][how]
+
+
+_V6_TEXTS = st.tuples(st.ip_addresses(v=6), st.ip_addresses(v=4), st.integers(0, 4)).map(_v6_forms)
+
+
+@settings(max_examples=800, deadline=None)
 @given(
     st.lists(
         st.one_of(
             st.ip_addresses().map(str),
+            _V6_TEXTS,
+            st.tuples(
+                _V6_TEXTS | st.ip_addresses(v=4).map(str),
+                st.integers(0, 60),
+                st.integers(0, 2),
+                st.sampled_from(list(":.0aF5g")),
+            ).map(_damaged),
             st.text(alphabet="0123456789.:abcdefABCDEF\x00 x/%", max_size=20),
+            st.text(alphabet="0123:.", max_size=45),
             st.from_regex(r"[0-9]{1,4}(\.[0-9]{1,4}){2,4}", fullmatch=True),
             st.text(max_size=12).filter(lambda t: "\n" not in t),
             st.none(),
