@@ -145,11 +145,15 @@ class Tally:
 
     def _numbered(self, clients: pl.Series) -> tuple[pl.Series, pl.Series]:
         """Look clients up; each one's row number (-1: left out) and its who."""
-        found = lookup(
-            clients, self._dbs, fields=self._fields, lang=self._lang, records=self._records
+        # One row per pending client, in pending order (each is pending once).
+        table = lookup(
+            clients,
+            self._dbs,
+            fields=self._fields,
+            lang=self._lang,
+            records=self._records,
+            distinct=True,
         )
-        # One row per pending client, in pending order.
-        table = clients.to_frame().join(found, on=S.CLIENT, how="left", maintain_order="left")
         assert table.height == clients.len()
         if self._sources is not None:
             table = classify(table, self._sources, evidence=False)

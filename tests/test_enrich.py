@@ -14,13 +14,14 @@ from typing import Any
 import maxminddb
 import polars as pl
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from loganalyzer import schema as S
 from loganalyzer.enrich import (
     ENV_GEOIP_DIR,
     GeoDatabases,
+    Records,
     enrich,
     lookup,
 )
@@ -624,3 +625,29 @@ def test_normalise_reads_ipv4_in_c_as_the_expressions_do(texts):
         mp.setenv("LOGANALYZER_NATIVE", "0")
         reference = normalise_clients(clients).sort(S.CLIENT)
     assert fast.equals(reference, null_equal=True)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        _CLIENT_TEXTS
+        | st.sampled_from(["175.167.1.2", "2.136.4.5", "89.160.20.115", "10.0.0.7", "8.8.8.8"]),
+        max_size=30,
+        unique=True,
+    )
+)
+def test_distinct_clients_get_their_rows_in_their_order(dbs, texts):
+    """A report's new clients (each once, no null) are looked up in their own order;
+    the rows are those of the general lookup, client by client."""
+    clients = pl.Series(S.CLIENT, texts, dtype=pl.String)
+    records = Records()
+    try:
+        ordered = lookup(clients, dbs, distinct=True, records=records)
+    finally:
+        records.close()
+    assert ordered[S.CLIENT].to_list() == texts
+    general = lookup(clients, dbs)
+    by_client = clients.to_frame().join(general, on=S.CLIENT, how="left", maintain_order="left")
+    assert ordered.equals(by_client, null_equal=True)
