@@ -651,3 +651,20 @@ def test_distinct_clients_get_their_rows_in_their_order(dbs, texts):
     general = lookup(clients, dbs)
     by_client = clients.to_frame().join(general, on=S.CLIENT, how="left", maintain_order="left")
     assert ordered.equals(by_client, null_equal=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_CLIENT_TEXTS, max_size=30, unique=True))
+def test_keys_read_while_normalising_are_those_of_client_ip(texts):
+    """The lookup reads each address once: the keys normalising read on the way
+    (plain addresses) and those it reads after (rewritten ones) are client_ip's."""
+    from loganalyzer import native
+    from loganalyzer.enrich import _normalised, _public_keys
+
+    if not native.AVAILABLE:
+        pytest.skip("the native module was not built")
+    base = _normalised(pl.Series(S.CLIENT, texts, dtype=pl.String))
+    got = _public_keys(base)
+    want = native.address_keys(base[S.CLIENT_IP])
+    assert got.versions.tolist() == want.versions.tolist()
+    assert got.keys().to_list() == want.keys().to_list()
