@@ -29,6 +29,9 @@
 #include <time.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 #endif
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -554,17 +557,49 @@ struct Groups {
     size_t n_groups, groups_cap;
 };
 
+/*
+ * The table of clients is mapped on its own where it can be, so that growing it
+ * is an mremap and a rehash in place (groups_grow), not a new table beside the
+ * old: at the growth of the 20M-line benchmark log's table the old 14 MB and
+ * the new 21 MB were the top of the run's peak.
+ */
+#ifdef __linux__
+static size_t entries_bytes(size_t cap) {
+    size_t page = 4096;
+    return (cap * sizeof(GEntry) + page - 1) / page * page;
+}
+static GEntry *entries_resize(GEntry *old, size_t old_cap, size_t cap) {
+    void *p = old ? mremap(old, entries_bytes(old_cap), entries_bytes(cap), MREMAP_MAYMOVE)
+                  : mmap(NULL, entries_bytes(cap), PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+static void entries_free(GEntry *e, size_t cap) {
+    if (e) munmap(e, entries_bytes(cap));
+}
+#else
+static GEntry *entries_resize(GEntry *old, size_t old_cap, size_t cap) {
+    (void)old_cap;
+    return realloc(old, cap * sizeof(GEntry));
+}
+static void entries_free(GEntry *e, size_t cap) {
+    (void)cap;
+    free(e);
+}
+#endif
+
 static int groups_init(Groups *g) {
     memset(g, 0, sizeof *g);
-    g->cap = 1024;
-    g->entries = malloc(g->cap * sizeof(GEntry));
+    g->entries = entries_resize(NULL, 0, 1024);
     if (!g->entries) return 0;
+    g->cap = 1024;
     for (size_t i = 0; i < g->cap; i++) g->entries[i].group = G_EMPTY;
     return 1;
 }
 
 static void groups_free(Groups *g) {
-    free(g->entries), free(g->tails), free(g->acc[0]), free(g->acc[1]), free(g->unique);
+    entries_free(g->entries, g->cap);
+    free(g->tails), free(g->acc[0]), free(g->acc[1]), free(g->unique);
     memset(g, 0, sizeof *g);
 }
 
@@ -588,20 +623,39 @@ static int32_t groups_find(const Groups *g, const Key *key) {
     return G_EMPTY;
 }
 
+/*
+ * Grow the table by half, in place: each entry not yet moved is taken out and
+ * put at the first slot from its new home that is free or holds an entry not
+ * yet moved (which is taken out in turn). A moved entry never moves again, so
+ * every slot between an entry's home and its place ends up full, as probing
+ * needs.
+ */
 static int groups_grow(Groups *g) {
-    size_t cap = g->cap + g->cap / 2;
+    size_t old_cap = g->cap, cap = old_cap + old_cap / 2;
     if (cap > UINT32_MAX) return 0;
-    GEntry *e = malloc(cap * sizeof(GEntry));
-    if (!e) return 0;
-    for (size_t i = 0; i < cap; i++) e[i].group = G_EMPTY;
-    for (size_t j = 0; j < g->cap; j++) {
-        GEntry *old = &g->entries[j];
-        if (old->group == G_EMPTY) continue;
-        size_t i = g_home(cap, old->hash);
-        while (e[i].group != G_EMPTY) i = g_next(cap, i);
-        e[i] = *old;
+    uint8_t *moved = calloc(cap / 8 + 1, 1);
+    if (!moved) return 0;
+    GEntry *e = entries_resize(g->entries, old_cap, cap);
+    if (!e) {
+        free(moved);
+        return 0;
     }
-    free(g->entries);
+    for (size_t i = old_cap; i < cap; i++) e[i].group = G_EMPTY;
+    for (size_t j = 0; j < old_cap; j++) {
+        if (e[j].group == G_EMPTY || (moved[j / 8] >> (j % 8) & 1)) continue;
+        GEntry cur = e[j];
+        e[j].group = G_EMPTY;
+        for (;;) {
+            size_t i = g_home(cap, cur.hash);
+            while (e[i].group != G_EMPTY && (moved[i / 8] >> (i % 8) & 1)) i = g_next(cap, i);
+            GEntry out = e[i];
+            e[i] = cur;
+            moved[i / 8] |= (uint8_t)(1u << (i % 8));
+            if (out.group == G_EMPTY) break;
+            cur = out;
+        }
+    }
+    free(moved);
     g->entries = e;
     g->cap = cap;
     return 1;

@@ -475,6 +475,49 @@ def test_group_sums_helped_by_a_second_thread_equal_sums_alone(tmp_path, city_db
     assert helped, "the helper never summed a piece"
 
 
+def test_group_sums_of_many_clients_equal_their_lines_grouped():
+    # 30,000 clients, a third of them IPv6 longer than the 16 bytes kept in an
+    # entry: the table of clients grows in place from 1,024 slots ten times,
+    # between batches and within them.
+    clients = [
+        f"10.{i // 65536}.{i // 256 % 256}.{i % 256}" if i % 3 else f"2001:db8:{i:x}::{i % 97:x}:1"
+        for i in range(30_000)
+    ]
+    lines = [
+        f"{clients[(i * 7919) % len(clients)]} - - [10/Oct/2026:13:55:{i % 60:02d} +0000] "
+        f'"GET /{i} HTTP/1.1" {(200, 301, 404, 500)[i % 4]} {i % 1000} "-" "ua"'
+        for i in range(90_000)
+    ]
+    kind = KINDS["combined"][0]
+
+    def group_of(client: str) -> int:
+        # Every seventh client is left out; the rest fall into 13 groups.
+        n = sum(map(ord, client))
+        return -1 if n % 7 == 0 else n % 13
+
+    sums = native.GroupSums()
+    for start in range(0, len(lines), 20_000):
+        text = "".join(f"{ln}\n" for ln in lines[start : start + 20_000])
+        sums.add(LineBatch("t.log", start + 1, text.encode()), kind)
+        pending = sums.pending()
+        sums.assign(pl.Series([group_of(c) for c in pending], dtype=pl.Int32), pending)
+    got = sums.groups()
+    frame = pl.DataFrame({S.CLIENT: [ln.split(" ", 1)[0] for ln in lines]}).with_columns(
+        pl.Series("bytes", [int(ln.rsplit(" ", 3)[-3]) for ln in lines]),
+        pl.col(S.CLIENT).map_elements(group_of, return_dtype=pl.Int64).alias("g"),
+    )
+    want = (
+        frame.filter(pl.col("g") >= 0)
+        .group_by("g")
+        .agg(pl.len().alias(S.REQUESTS), pl.col("bytes").sum(), pl.col(S.CLIENT).n_unique())
+        .sort("g")
+    )
+    assert got.height == 13
+    assert got[S.REQUESTS].to_list() == want[S.REQUESTS].to_list()
+    assert got[S.BYTES].to_list() == want["bytes"].to_list()
+    assert got[S.UNIQUE_IPS].to_list() == want[S.CLIENT].to_list()
+
+
 def test_help_without_a_batch_waits_and_returns_nothing():
     import threading
     import time
