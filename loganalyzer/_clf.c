@@ -29,9 +29,9 @@
 #include <time.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
+#endif
 #ifdef __linux__
 #include <sys/mman.h>
-#endif
 #endif
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -564,18 +564,15 @@ struct Groups {
  * the new 21 MB were the top of the run's peak.
  */
 #ifdef __linux__
-static size_t entries_bytes(size_t cap) {
-    size_t page = 4096;
-    return (cap * sizeof(GEntry) + page - 1) / page * page;
-}
+/* Lengths in bytes: the kernel rounds them up to whole pages, as it mapped them. */
 static GEntry *entries_resize(GEntry *old, size_t old_cap, size_t cap) {
-    void *p = old ? mremap(old, entries_bytes(old_cap), entries_bytes(cap), MREMAP_MAYMOVE)
-                  : mmap(NULL, entries_bytes(cap), PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    size_t was = old_cap * sizeof(GEntry), size = cap * sizeof(GEntry);
+    void *p = old ? mremap(old, was, size, MREMAP_MAYMOVE)
+                  : mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 static void entries_free(GEntry *e, size_t cap) {
-    if (e) munmap(e, entries_bytes(cap));
+    if (e) munmap(e, cap * sizeof(GEntry));
 }
 #else
 static GEntry *entries_resize(GEntry *old, size_t old_cap, size_t cap) {

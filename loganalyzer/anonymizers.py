@@ -643,8 +643,8 @@ def _plain_cidrs(texts: pl.Series) -> tuple[pl.DataFrame, np.ndarray]:
 
     The addresses are read in C (``ip_keys``, as ``inet_pton`` reads them), the
     prefixes (up to 32 or 128) by Polars; IPv4-mapped networks are left to
-    :func:`_cidr`, which writes them as IPv4. The benchmark's VPN list took 18 ms with a
-    regular expression per family, 4 this way.
+    :func:`_cidr`, which writes them as IPv4. The benchmark's VPN list of 20,000
+    networks took 15.5 ms with a regular expression per family, 9.6 this way.
     """
     parts = texts.str.strip_chars().str.splitn("/", 2)
     address, given = parts.struct.field("field_0"), parts.struct.field("field_1")

@@ -688,14 +688,14 @@ def _decoded(tree: native.SearchTree, records: pl.Series, cols: _Wanted, lang: s
     return pl.DataFrame(columns)
 
 
-def _public_keys(public: pl.DataFrame) -> native.AddressKeys:
+def _client_ip_keys(rows: pl.DataFrame) -> native.AddressKeys:
     """The keys of ``client_ip``: those :func:`_normalised` read, the rest read here."""
-    if _KEY_COLUMNS[0] not in public.columns:
-        return native.address_keys(public[S.CLIENT_IP])
-    versions, hi, lo = (public[c].to_numpy().copy() for c in _KEY_COLUMNS)
+    if _KEY_COLUMNS[0] not in rows.columns:
+        return native.address_keys(rows[S.CLIENT_IP])
+    versions, hi, lo = (rows[c].to_numpy().copy() for c in _KEY_COLUMNS)
     unread = versions == 0
     if unread.any():
-        rest = native.address_keys(public.filter(pl.Series(unread))[S.CLIENT_IP])
+        rest = native.address_keys(rows.filter(pl.Series(unread))[S.CLIENT_IP])
         versions[unread], hi[unread], lo[unread] = rest.versions, rest.hi, rest.lo
     return native.AddressKeys(versions, hi, lo)
 
@@ -707,7 +707,7 @@ def _lookup_by_record(
     public = base[S.IP_CLASS] == "public"
     # Canonical addresses always read in C; what inet_pton refuses (leading zeros),
     # maxminddb-polars refuses too, so it has no record either way.
-    keys = _public_keys(base.filter(public))
+    keys = _client_ip_keys(base.filter(public))
     at = public.arg_true()
     out = base
     for info, cols in per_db:

@@ -659,12 +659,12 @@ def test_keys_read_while_normalising_are_those_of_client_ip(texts):
     """The lookup reads each address once: the keys normalising read on the way
     (plain addresses) and those it reads after (rewritten ones) are client_ip's."""
     from loganalyzer import native
-    from loganalyzer.enrich import _normalised, _public_keys
+    from loganalyzer.enrich import _client_ip_keys, _normalised
 
     if not native.AVAILABLE:
         pytest.skip("the native module was not built")
     base = _normalised(pl.Series(S.CLIENT, texts, dtype=pl.String))
-    got = _public_keys(base)
+    got = _client_ip_keys(base)
     want = native.address_keys(base[S.CLIENT_IP])
     assert got.versions.tolist() == want.versions.tolist()
     assert got.keys().to_list() == want.keys().to_list()
