@@ -67,10 +67,13 @@ def _city_fields(reader: maxminddb.Reader, ip: str, locales: list[str]) -> dict[
     record, prefix_len = reader.get_with_prefix_len(ip)
     if not isinstance(record, dict):
         return None
+    # geoip2 5.x types each keyword (city=dict, subdivisions=list, ...), and a
+    # record's values are the reader's union type; the model checks shapes itself.
+    fields: dict[str, Any] = record
     # The City model reads Country and DB-IP records too (absent parts are empty);
     # building it from the reader skips geoip2's check of the database type name,
     # which DB-IP files do not pass.
-    m = geoip2.models.City(locales, ip_address=ip, prefix_len=prefix_len, **record)
+    m = geoip2.models.City(locales, ip_address=ip, prefix_len=prefix_len, **fields)
     subs = list(m.subdivisions)
     cc = m.country.iso_code
     return {
@@ -98,8 +101,9 @@ def _asn_fields(reader: maxminddb.Reader, ip: str) -> dict[str, Any] | None:
     record, prefix_len = reader.get_with_prefix_len(ip)
     if not isinstance(record, dict):
         return None
+    fields: dict[str, Any] = record  # as in _city_fields
     # ISP is the superset model: it reads GeoLite2-ASN, GeoIP2-ISP and DB-IP ASN.
-    m = geoip2.models.ISP(ip, prefix_len=prefix_len, **record)
+    m = geoip2.models.ISP(ip, prefix_len=prefix_len, **fields)
     return {
         S.ASN: m.autonomous_system_number,
         S.AS_ORG: m.autonomous_system_organization,

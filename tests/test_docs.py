@@ -21,7 +21,7 @@ def test_readme_opens_with_two_setup_commands() -> None:
     commands = _setup_commands()
     assert commands == [
         "pip install . && loganalyzer report --sample",
-        "pip install -e '.[test]' && pytest",
+        "pip install -c .ci/constraints.txt -e '.[test]' && pytest",
     ]
 
 
