@@ -16,27 +16,27 @@ from loganalyzer import _startup  # noqa: F401  (first: see its docstring)
 
 # Functions named like their modules are bound now: importing the module later
 # would otherwise leave the module, not the function, under its name here.
-from loganalyzer.aggregate import aggregate
-from loganalyzer.enrich import enrich
-from loganalyzer.parse import parse
+from loganalyzer.analysis.aggregate import aggregate
+from loganalyzer.geo.enrich import enrich
+from loganalyzer.ingest.detect import parse
 
 # The API is imported on first use (PEP 562): a command imports only the
 # stages it runs. `loganalyzer report` spent 40 ms importing the briefing,
 # charts, fetching and follow mode it never used.
 _WHERE = {
-    "by_country": "aggregate",
-    "by_region": "aggregate",
-    "top_networks": "aggregate",
-    "AnonymizerSources": "anonymizers",
-    "classify": "anonymizers",
-    "Briefing": "brief",
-    "briefing": "brief",
-    "Detection": "detect",
-    "FormatDetectionError": "detect",
-    "detect_format": "detect",
-    "DatabaseInfo": "enrich",
-    "GeoDatabases": "enrich",
-    "lookup": "enrich",
+    "by_country": "analysis.aggregate",
+    "by_region": "analysis.aggregate",
+    "top_networks": "analysis.aggregate",
+    "AnonymizerSources": "anonymity.sources",
+    "classify": "anonymity.sources",
+    "Briefing": "outputs.briefing",
+    "briefing": "outputs.briefing",
+    "Detection": "ingest.detect",
+    "FormatDetectionError": "ingest.detect",
+    "detect_format": "ingest.detect",
+    "DatabaseInfo": "geo.databases",
+    "GeoDatabases": "geo.databases",
+    "lookup": "geo.enrich",
     "ExitCode": "errors",
     "GeoDatabaseError": "errors",
     "InputError": "errors",
@@ -44,44 +44,41 @@ _WHERE = {
     "OutputError": "errors",
     "SourceError": "errors",
     "UsageError": "errors",
-    "update_sources": "fetch",
-    "COMBINED": "formats",
-    "COMMON": "formats",
-    "PRESETS": "formats",
-    "VHOST_COMBINED": "formats",
-    "LogFormat": "formats",
-    "get_format": "formats",
-    "address_evidence": "ips",
-    "ParseOptions": "parse",
-    "ParseResult": "parse",
-    "Analysis": "pipeline",
-    "analyze": "pipeline",
-    "enrich_logs": "pipeline",
-    "sample_paths": "pipeline",
+    "update_sources": "anonymity.update",
+    "COMBINED": "ingest.presets",
+    "COMMON": "ingest.presets",
+    "PRESETS": "ingest.presets",
+    "VHOST_COMBINED": "ingest.presets",
+    "LogFormat": "ingest.formats",
+    "get_format": "ingest.presets",
+    "address_evidence": "analysis.ips",
+    "ParseOptions": "ingest.parse",
+    "ParseResult": "ingest.parse",
+    "Analysis": "analysis.pipeline",
+    "analyze": "analysis.pipeline",
+    "enrich_logs": "analysis.pipeline",
+    "sample_paths": "analysis.pipeline",
     # Charts import matplotlib inside each function: `import loganalyzer` stays light.
-    "Chart": "plot",
-    "chart": "plot",
-    "figure_bytes": "plot",
-    "plot_asn": "plot",
-    "plot_compare": "plot",
-    "plot_hours": "plot",
-    "plot_map": "plot",
-    "plot_regions": "plot",
-    "plot_timeline": "plot",
-    "save_figure": "plot",
-    "read_lines": "read",
-    "render": "report",
+    "Chart": "outputs.charts",
+    "chart": "outputs.charts",
+    "figure_bytes": "outputs.charts",
+    "plot_asn": "outputs.charts",
+    "plot_compare": "outputs.charts",
+    "plot_hours": "outputs.charts",
+    "plot_map": "outputs.charts",
+    "plot_regions": "outputs.charts",
+    "plot_timeline": "outputs.charts",
+    "save_figure": "outputs.charts",
+    "read_lines": "ingest.read",
+    "render": "outputs.render",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version
+        from loganalyzer._version import version
 
-        try:
-            value = version("loganalyzer")
-        except PackageNotFoundError:  # running from a source tree that is not installed
-            value = "0+unknown"
+        value = version()
     elif name in _WHERE:
         import importlib
 
@@ -97,11 +94,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from loganalyzer.aggregate import by_country, by_region, top_networks
-    from loganalyzer.anonymizers import AnonymizerSources, classify
-    from loganalyzer.brief import Briefing, briefing
-    from loganalyzer.detect import Detection, FormatDetectionError, detect_format
-    from loganalyzer.enrich import DatabaseInfo, GeoDatabases, lookup
+    from loganalyzer.analysis.aggregate import by_country, by_region, top_networks
+    from loganalyzer.analysis.ips import address_evidence
+    from loganalyzer.analysis.pipeline import Analysis, analyze, enrich_logs, sample_paths
+    from loganalyzer.anonymity.sources import AnonymizerSources, classify
+    from loganalyzer.anonymity.update import update_sources
     from loganalyzer.errors import (
         ExitCode,
         GeoDatabaseError,
@@ -111,12 +108,15 @@ if TYPE_CHECKING:
         SourceError,
         UsageError,
     )
-    from loganalyzer.fetch import update_sources
-    from loganalyzer.formats import COMBINED, COMMON, PRESETS, VHOST_COMBINED, LogFormat, get_format
-    from loganalyzer.ips import address_evidence
-    from loganalyzer.parse import ParseOptions, ParseResult
-    from loganalyzer.pipeline import Analysis, analyze, enrich_logs, sample_paths
-    from loganalyzer.plot import (
+    from loganalyzer.geo.databases import DatabaseInfo, GeoDatabases
+    from loganalyzer.geo.enrich import lookup
+    from loganalyzer.ingest.detect import Detection, FormatDetectionError, detect_format
+    from loganalyzer.ingest.formats import LogFormat
+    from loganalyzer.ingest.parse import ParseOptions, ParseResult
+    from loganalyzer.ingest.presets import COMBINED, COMMON, PRESETS, VHOST_COMBINED, get_format
+    from loganalyzer.ingest.read import read_lines
+    from loganalyzer.outputs.briefing import Briefing, briefing
+    from loganalyzer.outputs.charts import (
         Chart,
         chart,
         figure_bytes,
@@ -128,8 +128,7 @@ if TYPE_CHECKING:
         plot_timeline,
         save_figure,
     )
-    from loganalyzer.read import read_lines
-    from loganalyzer.report import render
+    from loganalyzer.outputs.render import render
 
     __version__: str
 

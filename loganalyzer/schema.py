@@ -57,7 +57,7 @@ TIME_ZONE = "time_zone"
 ASN = "asn"
 AS_ORG = "as_org"
 
-# --- anonymizers: one verdict per distinct client (see loganalyzer.anonymizers) -------
+# --- anonymizers: one verdict per distinct client (see loganalyzer.anonymity.sources) -------
 ANONYMIZER = "anonymizer"  # one of ANON_CATEGORIES | none_known | null (not an address)
 ANONYMIZER_CONFIDENCE = "anonymizer_confidence"  # confirmed | suspected | null
 ANONYMIZER_PROVIDER = "anonymizer_provider"  # NordVPN, AWS, iCloud Private Relay, Tor, ...
@@ -125,7 +125,7 @@ GEO_SCHEMA: dict[str, pl.DataType] = {
     ASN: pl.Int64(),
     AS_ORG: pl.String(),
 }
-"""The lookup table :func:`loganalyzer.enrich.lookup` returns, keyed by CLIENT."""
+"""The lookup table :func:`loganalyzer.geo.enrich.lookup` returns, keyed by CLIENT."""
 
 GEO_COLUMNS = tuple(c for c in GEO_SCHEMA if c != CLIENT)
 
@@ -135,7 +135,7 @@ ANON_SCHEMA: dict[str, pl.DataType] = {
     ANONYMIZER_PROVIDER: pl.String(),
     ANONYMIZER_EVIDENCE: pl.List(pl.String()),
 }
-"""The verdict columns :func:`loganalyzer.anonymizers.classify` adds per client."""
+"""The verdict columns :func:`loganalyzer.anonymity.sources.classify` adds per client."""
 
 ANON_KEY_COLUMNS = (ANONYMIZER, ANONYMIZER_CONFIDENCE, ANONYMIZER_PROVIDER)
 """Verdict columns a report can group or filter by (the evidence list cannot)."""

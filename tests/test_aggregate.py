@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from loganalyzer import schema as S
-from loganalyzer.aggregate import (
+from loganalyzer.analysis.aggregate import (
     aggregate,
     mark_watched,
     merge_partials,
@@ -26,10 +26,11 @@ from loganalyzer.aggregate import (
     summarize,
     top,
 )
-from loganalyzer.enrich import GeoDatabases, enrich, lookup
+from loganalyzer.analysis.pipeline import analyze
 from loganalyzer.errors import UsageError
-from loganalyzer.parse import parse
-from loganalyzer.pipeline import analyze
+from loganalyzer.geo.databases import GeoDatabases
+from loganalyzer.geo.enrich import enrich, lookup
+from loganalyzer.ingest.detect import parse
 from tests.builders import log_line
 
 T0 = datetime(2026, 9, 14, 8, 0, 0, tzinfo=UTC)
@@ -600,9 +601,10 @@ def test_since_until(filter_log, dbs, since, until, ips):
 
 @pytest.mark.parametrize("compact_rows", [1, 3, 10**9])
 def test_compaction_while_reducing_changes_nothing(monkeypatch, compact_rows):
-    from loganalyzer import pipeline, sample_paths
-    from loganalyzer.formats import get_format
-    from loganalyzer.parse import parse
+    from loganalyzer import sample_paths
+    from loganalyzer.analysis import pipeline
+    from loganalyzer.ingest.detect import parse
+    from loganalyzer.ingest.presets import get_format
 
     rows = parse(
         pl.read_csv(
@@ -664,7 +666,7 @@ def _nets_and_ips(draw: st.DrawFn) -> tuple[list, list]:
 def test_cidr_membership_matches_ipaddress(case) -> None:
     import ipaddress
 
-    from loganalyzer.filters import in_networks
+    from loganalyzer.analysis.filters import in_networks
 
     nets, ips = case
     got = in_networks(pl.Series(ips, dtype=pl.String), nets).to_list()

@@ -18,9 +18,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from loganalyzer import anonymizers
 from loganalyzer import schema as S
-from loganalyzer.anonymizers import (
+from loganalyzer.anonymity import sources as anonymizers
+from loganalyzer.anonymity.sources import (
     CATEGORIES,
     AnonymizerSources,
     address_keys,
@@ -32,7 +32,7 @@ from loganalyzer.anonymizers import (
     load_tor,
     stale_sources,
 )
-from loganalyzer.anonymizers import _show as _show  # the display form of a network
+from loganalyzer.anonymity.sources import _show as _show  # the display form of a network
 from loganalyzer.errors import ExitCode, SourceError
 from tests.conftest import FIXTURES, make_mmdb
 
@@ -549,7 +549,7 @@ def test_residential_proxy_database_lists_only_residential_proxies(anon_dbs):
 
 
 def test_notebook_aggregate_groups_enriched_rows_by_verdict(everything):
-    from loganalyzer import aggregate
+    from loganalyzer.analysis import aggregate
 
     rows = pl.DataFrame(
         {
@@ -711,7 +711,7 @@ def test_anon_db_of_home_made_types_still_gives_verdicts(tmp_path):
 
 # --- networks read quickly ----------------------------------------------------------------
 
-_anon_module = importlib.import_module("loganalyzer.anonymizers")
+_anon_module = importlib.import_module("loganalyzer.anonymity.sources")
 
 
 def _by_ipaddress(text: str):

@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 
 from loganalyzer import schema as S
-from loganalyzer.anonymizers import AnonymizerSources
+from loganalyzer.analysis.pipeline import NO_ANON_SOURCES, analyze
+from loganalyzer.anonymity.sources import AnonymizerSources
 from loganalyzer.errors import UsageError
-from loganalyzer.pipeline import NO_ANON_SOURCES, analyze
 from tests.builders import log_line
 from tests.conftest import FIXTURES, run_cli
 

@@ -88,7 +88,7 @@ def test_analyze_views_equals_one_analyze_per_view(city_db, asn_db):
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from loganalyzer.pipeline import View, analyze, analyze_views
+    from loganalyzer.analysis.pipeline import View, analyze, analyze_views
 
     log = Path(__file__).resolve().parent.parent / "fixtures" / "logs" / "combined.log"
     views = {

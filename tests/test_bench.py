@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from loganalyzer import analyze
-from loganalyzer.bench import _MALFORMED, generate_log
+from loganalyzer.analysis.bench import _MALFORMED, generate_log
 from tests.conftest import run_cli
 
 
@@ -138,7 +138,7 @@ def test_peers_are_timed_with_their_own_memory(bench_log, city_db):
 
 
 def test_format_throughput_covers_every_preset():
-    from loganalyzer.formats import PRESETS
+    from loganalyzer.ingest.presets import PRESETS
 
     r = run_cli("bench", "--formats", "--lines", "500", "--repeat", "1", "--json")
     assert r.returncode == 0, r.stderr
@@ -150,7 +150,7 @@ def test_format_throughput_covers_every_preset():
 
 
 def test_split_log_cuts_consecutive_lines_into_gzip_files(tmp_path, bench_log):
-    from loganalyzer.bench import split_log
+    from loganalyzer.analysis.bench import split_log
 
     parts = split_log(bench_log, tmp_path / "parts", 3)
     assert [p.name for p in parts] == [f"bench.log.{i:03d}.gz" for i in range(3)]
@@ -184,8 +184,8 @@ def test_bench_longer_log_prints_how_time_and_memory_grow(tmp_path, bench_log, c
 
 
 def test_generated_sources_list_some_clients_and_load(tmp_path, bench_log, city_db):
-    from loganalyzer.anonymizers import AnonymizerSources
-    from loganalyzer.bench import distinct_clients, generate_sources
+    from loganalyzer.analysis.bench import distinct_clients, generate_sources
+    from loganalyzer.anonymity.sources import AnonymizerSources
 
     folder = generate_sources(
         tmp_path / "src", bench_log, seed=3, vpn_networks=300, cloud_networks=120, tor_exits=30
@@ -251,7 +251,7 @@ def test_every_variant_runs_once_a_round_and_the_first_runs_start_cold(
 ):
     # The processes themselves are timed by the tests above; this one records
     # what each round runs, in what order, and what the first-run cache holds.
-    from loganalyzer import bench
+    from loganalyzer.analysis import bench
 
     seen: list[tuple[str, bool]] = []
     cold = tmp_path / "loganalyzer-bench-cache-cold"

@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 
 from loganalyzer import schema as S
-from loganalyzer.brief import GEO_CAVEATS, briefing, briefing_format
-from loganalyzer.pipeline import analyze, sample_paths
+from loganalyzer.analysis.pipeline import analyze, sample_paths
+from loganalyzer.outputs.briefing import GEO_CAVEATS, briefing, briefing_format
 from tests.builders import log_line
 from tests.conftest import load_records, make_mmdb, run_cli
 
@@ -248,9 +248,9 @@ def test_briefing_format_from_the_extension(name, fmt):
 
 
 def test_findings_state_the_anonymized_share_when_verdicts_exist():
-    from loganalyzer.brief import findings
-    from loganalyzer.pipeline import Analysis
-    from loganalyzer.plot import ANONYMIZED
+    from loganalyzer.analysis.pipeline import Analysis
+    from loganalyzer.outputs.briefing import findings
+    from loganalyzer.outputs.charts import ANONYMIZED
 
     s = sample_paths()
     opts = {"city_db": s.city_db, "asn_db": s.asn_db}
@@ -315,8 +315,8 @@ def wider_asn_db(tmp_path_factory) -> Path:
 
 def _old_briefing(paths, *, watch, tz, top_n=15, fmt="html", **options):
     """The briefing as it was made before: one analyze() per view, six reads of the logs."""
-    from loganalyzer.brief import InputRecord, _charts, _Doc, findings, sha256_file
-    from loganalyzer.plot import hour_matrix
+    from loganalyzer.outputs.briefing import InputRecord, _charts, _Doc, findings, sha256_file
+    from loganalyzer.outputs.charts import hour_matrix
 
     regions = analyze(paths, by=["region"], watch=watch, **options)
     networks = analyze(paths, by=["asn"], **options)
@@ -359,7 +359,7 @@ def _meta_without_clock(meta: dict) -> dict:
     ],
 )
 def test_briefing_from_one_read_equals_one_analysis_per_view(city_db, wider_asn_db, tz, fmt, extra):
-    from loganalyzer.anonymizers import AnonymizerSources
+    from loganalyzer.anonymity.sources import AnonymizerSources
 
     sources = AnonymizerSources.load(ip_lists=[f"vpn={VPN_LIST}"])
     options = {"city_db": city_db, "asn_db": wider_asn_db, "sources": sources, **extra}

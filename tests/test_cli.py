@@ -20,9 +20,9 @@ import polars as pl
 import pytest
 
 from loganalyzer import schema as S
-from loganalyzer.formats import PRESETS
-from loganalyzer.pipeline import NO_ANON_SOURCES, analyze, sample_paths
-from loganalyzer.report import render_csv, safe_text
+from loganalyzer.analysis.pipeline import NO_ANON_SOURCES, analyze, sample_paths
+from loganalyzer.ingest.presets import PRESETS
+from loganalyzer.outputs.render import render_csv, safe_text
 from tests.builders import log_line
 from tests.conftest import run_cli
 

@@ -144,6 +144,6 @@ def test_enrich_writes_every_format_into_one_parquet(tmp_path: Path, city_db: Pa
 def test_formats_lists_an_example_for_every_preset() -> None:
     r = run_cli("formats")
     assert r.returncode == 0
-    from loganalyzer.formats import PRESETS
+    from loganalyzer.ingest.presets import PRESETS
 
     assert r.stdout.decode().count("\n  example:  ") == len(PRESETS) == 20

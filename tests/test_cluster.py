@@ -12,8 +12,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from loganalyzer import analyze, sample_paths
-from loganalyzer.bench import generate_log
-from loganalyzer.cluster import analyze_distributed
+from loganalyzer.analysis.bench import generate_log
+from loganalyzer.analysis.cluster import analyze_distributed
 from tests.conftest import run_cli
 
 distributed = pytest.importorskip("distributed")
@@ -237,7 +237,7 @@ def test_partitioned_enrich_will_not_write_into_a_full_folder(tmp_path, many_fil
 
 
 def test_a_killed_worker_leaves_no_duplicate_rows(client, tmp_path, city_db):
-    from loganalyzer.cluster import enrich_distributed
+    from loganalyzer.analysis.cluster import enrich_distributed
 
     files = [
         str(generate_log(tmp_path / f"big{i}.log", lines=150_000, seed=60 + i, city_db=city_db))
@@ -254,7 +254,7 @@ def test_a_killed_worker_leaves_no_duplicate_rows(client, tmp_path, city_db):
 
 
 def test_cluster_verdicts_equal_single_process(client, many_files, city_db, asn_db, anon_dbs):
-    from loganalyzer.anonymizers import AnonymizerSources
+    from loganalyzer.anonymity.sources import AnonymizerSources
     from tests.conftest import FIXTURES
 
     anon = FIXTURES / "anon"
@@ -284,14 +284,14 @@ def test_workers_read_url_inputs(client, many_files, city_db):
 def test_partitioned_enrich_of_mixed_formats_reads_as_one_table(tmp_path, client, city_db):
     import polars as pl
 
-    from loganalyzer.cluster import enrich_distributed
-    from loganalyzer.pipeline import enrich_logs
+    from loganalyzer.analysis.cluster import enrich_distributed
+    from loganalyzer.analysis.pipeline import enrich_logs
     from tests.conftest import FIXTURES
 
     # Each format brings its own extra columns (HAProxy's ports, W3C's site name...).
     logs = [str(FIXTURES / "logs" / n) for n in ("combined.log", "haproxy.log", "iis.log")]
     single = tmp_path / "one.parquet"
-    from loganalyzer.enrich import GeoDatabases
+    from loganalyzer.geo.databases import GeoDatabases
 
     dbs = GeoDatabases.open(city=city_db, search=False)
     enrich_logs(logs, single, dbs=dbs)

@@ -11,9 +11,10 @@ import polars as pl
 import pytest
 
 from loganalyzer import schema as S
-from loganalyzer.compare import COMPARE_STATS, compare, rank_changes, render_comparison
+from loganalyzer.analysis.compare import COMPARE_STATS, compare, rank_changes
+from loganalyzer.analysis.pipeline import analyze, sample_paths
 from loganalyzer.errors import UsageError
-from loganalyzer.pipeline import analyze, sample_paths
+from loganalyzer.outputs.comparison import render_comparison
 from tests.builders import log_line
 from tests.conftest import run_cli
 
@@ -250,7 +251,7 @@ def test_cli_usage_errors(tmp_path, args, message):
 def test_new_anonymizer_providers(tmp_path, city_db, asn_db):
     from pathlib import Path
 
-    from loganalyzer.anonymizers import AnonymizerSources
+    from loganalyzer.anonymity.sources import AnonymizerSources
 
     tor_list = Path(__file__).resolve().parent.parent / "fixtures" / "anon" / "torbulkexitlist"
     tor_ip = tor_list.read_text().split()[0]

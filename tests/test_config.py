@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from loganalyzer.config import SPECS, ConfigError, default_path, load_settings
-from loganalyzer.pipeline import sample_paths
+from loganalyzer.analysis.pipeline import sample_paths
+from loganalyzer.settings import SPECS, ConfigError, default_path, load_settings
 from tests.conftest import run_cli
 
 SAMPLE = sample_paths()

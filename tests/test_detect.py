@@ -8,15 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loganalyzer import schema as S
-from loganalyzer.detect import (
+from loganalyzer.errors import ExitCode, InputError
+from loganalyzer.ingest.detect import (
     MIN_MATCH_RATE,
     SAMPLE_LINES,
     FormatDetectionError,
     detect_format,
+    parse,
 )
-from loganalyzer.errors import ExitCode, InputError
-from loganalyzer.formats import PRESETS
-from loganalyzer.parse import parse
+from loganalyzer.ingest.presets import PRESETS
 from tests.builders import log_line
 
 
@@ -183,7 +183,7 @@ def test_parse_auto_detects_and_parses() -> None:
     ],
 )
 def test_format_for_names_or_detects(spec, name, rate) -> None:
-    from loganalyzer.detect import format_for
+    from loganalyzer.ingest.detect import format_for
 
     found = format_for(spec, _lines([PRESETS["haproxy"].example]), source="t.log")
     assert (found.format.name, found.rate) == (name, rate)

@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 
 from loganalyzer import schema as S
-from loganalyzer.formats import PRESETS
-from loganalyzer.parse import parse
-from loganalyzer.read import LineBatch
+from loganalyzer.ingest.detect import parse
+from loganalyzer.ingest.presets import PRESETS
+from loganalyzer.ingest.read import LineBatch
 
 # Where each preset's example line carries free text, and its client.
 SLOTS = {

@@ -65,7 +65,7 @@ def test_exit_codes_table_matches_enum() -> None:
 
 
 def test_presets_table_lists_every_preset_and_alias() -> None:
-    from loganalyzer.formats import ALIASES, PRESETS
+    from loganalyzer.ingest.presets import ALIASES, PRESETS
 
     table = README.split("### Log formats", 1)[1].split("\n- ", 1)[0]
     first_column = re.findall(r"^\| (.+?) \|", table, re.MULTILINE)

@@ -18,15 +18,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from loganalyzer import schema as S
-from loganalyzer.enrich import (
-    ENV_GEOIP_DIR,
-    GeoDatabases,
-    Records,
-    enrich,
-    lookup,
-)
 from loganalyzer.errors import ExitCode, GeoDatabaseError, UsageError, WrongDatabaseTypeError
-from loganalyzer.parse import parse
+from loganalyzer.geo.databases import ENV_GEOIP_DIR, GeoDatabases
+from loganalyzer.geo.enrich import Records, enrich, lookup
+from loganalyzer.ingest.detect import parse
 
 CITY_EXPECTED = "a City or Country database (GeoLite2-City, GeoIP2-City, DB-IP City Lite, ...)"
 ASN_EXPECTED = "an ASN database (GeoLite2-ASN, GeoIP2-ISP, DB-IP ASN Lite)"
@@ -590,7 +585,7 @@ def test_require_city_returns_the_city_db(dbs, city_db):
 @example(int(ipaddress.IPv6Address("2600:0:0:1::1")), False)  # one zero group: not "::"
 @settings(max_examples=300, deadline=None)
 def test_fast_ipv6_path_agrees_with_ipaddress(value, exploded):
-    from loganalyzer.enrich import classify_address, normalise_clients
+    from loganalyzer.geo.addresses import classify_address, normalise_clients
 
     ip = ipaddress.IPv6Address(value)
     text = ip.exploded.upper() if exploded else str(ip)
@@ -614,8 +609,8 @@ _CLIENT_TEXTS = st.one_of(
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_CLIENT_TEXTS, max_size=30))
 def test_normalise_reads_ipv4_in_c_as_the_expressions_do(texts):
-    from loganalyzer import native
-    from loganalyzer.enrich import normalise_clients
+    from loganalyzer.geo.addresses import normalise_clients
+    from loganalyzer.ingest import native
 
     if not native.AVAILABLE:
         pytest.skip("the native module was not built")
@@ -658,8 +653,9 @@ def test_distinct_clients_get_their_rows_in_their_order(dbs, texts):
 def test_keys_read_while_normalising_are_those_of_client_ip(texts):
     """The lookup reads each address once: the keys normalising read on the way
     (plain addresses) and those it reads after (rewritten ones) are client_ip's."""
-    from loganalyzer import native
-    from loganalyzer.enrich import _client_ip_keys, _normalised
+    from loganalyzer.geo.addresses import _normalised
+    from loganalyzer.geo.enrich import _client_ip_keys
+    from loganalyzer.ingest import native
 
     if not native.AVAILABLE:
         pytest.skip("the native module was not built")

@@ -17,12 +17,12 @@ import polars as pl
 import pytest
 
 from loganalyzer import schema as S
-from loganalyzer.aggregate import merge_partials, partials, resolve_grouping
-from loganalyzer.enrich import GeoDatabases
+from loganalyzer.analysis.aggregate import merge_partials, partials, resolve_grouping
+from loganalyzer.analysis.follow import LiveReport, LogFollower, follow
+from loganalyzer.analysis.pipeline import analyze, sample_paths
 from loganalyzer.errors import InputFileError, UsageError
-from loganalyzer.follow import LiveReport, LogFollower, follow
-from loganalyzer.pipeline import analyze, sample_paths
-from loganalyzer.read import LineBatch
+from loganalyzer.geo.databases import GeoDatabases
+from loganalyzer.ingest.read import LineBatch
 from tests.builders import log_line
 from tests.conftest import ROOT
 
@@ -167,7 +167,7 @@ def test_live_report_equals_analyze_whatever_the_batches(cuts, by, watch):
 
 
 def test_live_report_with_anonymizer_sources_equals_analyze():
-    from loganalyzer.anonymizers import AnonymizerSources
+    from loganalyzer.anonymity.sources import AnonymizerSources
 
     s = sample_paths()
     dbs = GeoDatabases.open(city=s.city_db, asn=s.asn_db, search=False)

@@ -11,8 +11,9 @@ import pytest
 
 from loganalyzer import schema as S
 from loganalyzer.errors import UsageError
-from loganalyzer.formats import COMBINED, COMMON, PRESETS, VHOST_COMBINED, LogFormat, get_format
-from loganalyzer.parse import parse
+from loganalyzer.ingest.detect import parse
+from loganalyzer.ingest.formats import LogFormat
+from loganalyzer.ingest.presets import COMBINED, COMMON, PRESETS, VHOST_COMBINED, get_format
 
 
 def _parse_one(line: str, fmt: str | LogFormat) -> dict[str, object]:

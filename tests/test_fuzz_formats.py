@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loganalyzer import schema as S
-from loganalyzer.formats import PRESETS
-from loganalyzer.parse import ParseState, parse_lines, split_parsed
+from loganalyzer.ingest.parse import ParseState, parse_lines, split_parsed
+from loganalyzer.ingest.presets import PRESETS
 
 
 @st.composite

@@ -29,10 +29,10 @@ import zstandard
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from loganalyzer.analysis.pipeline import analyze
 from loganalyzer.errors import InputFileError, TooManyBadLinesError
-from loganalyzer.pipeline import analyze
-from loganalyzer.read import _UNSUPPORTED, DEFAULT_BATCH_BYTES, detect_compression
-from loganalyzer.report import render
+from loganalyzer.ingest.read import _UNSUPPORTED, DEFAULT_BATCH_BYTES, detect_compression
+from loganalyzer.outputs.render import render
 from tests.builders import log_line
 from tests.conftest import run_cli
 

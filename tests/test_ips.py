@@ -9,8 +9,8 @@ import json
 import polars as pl
 import pytest
 
-from loganalyzer.ips import IPS_SCHEMA, evidence_rows
-from loganalyzer.pipeline import NO_ANON_SOURCES
+from loganalyzer.analysis.ips import IPS_SCHEMA, evidence_rows
+from loganalyzer.analysis.pipeline import NO_ANON_SOURCES
 from tests.test_anonymizers_cli import (
     CATEGORY,
     CLIENTS,

@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 
 from loganalyzer import schema as S
-from loganalyzer.enrich import GeoDatabases
-from loganalyzer.lookup import LOOKUP_SCHEMA, lookup_addresses, lookup_log_clients
+from loganalyzer.analysis.lookup import LOOKUP_SCHEMA, lookup_addresses, lookup_log_clients
+from loganalyzer.geo.databases import GeoDatabases
 from tests.builders import log_line
 from tests.conftest import run_cli
 
@@ -143,7 +143,7 @@ def _listed(name: str) -> list[str]:
 
 
 def test_verdicts_from_sources(dbs):
-    from loganalyzer.anonymizers import AnonymizerSources
+    from loganalyzer.anonymity.sources import AnonymizerSources
 
     sources = AnonymizerSources.load(
         tor_exits=[ANON / "torbulkexitlist"], ip_lists=[("vpn", ANON / "vpn-list.txt")]

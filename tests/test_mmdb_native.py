@@ -23,10 +23,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loganalyzer import anonymizers, native
 from loganalyzer import schema as S
-from loganalyzer.enrich import _ASN_PATHS, _CITY_PATHS, GeoDatabases, Records, lookup
+from loganalyzer.anonymity import sources as anonymizers
 from loganalyzer.errors import ExitCode
+from loganalyzer.geo.databases import GeoDatabases
+from loganalyzer.geo.enrich import _ASN_PATHS, _CITY_PATHS, Records, lookup
+from loganalyzer.ingest import native
 
 from .conftest import load_records, make_mmdb, run_cli
 
@@ -499,7 +501,7 @@ def test_an_empty_record_claims_nothing(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_an_address_c_does_not_read_has_no_record_either_way(city_db: Path) -> None:
     """What inet_pton refuses, maxminddb-polars refuses too: no record on either path."""
-    from loganalyzer.enrich import _CITY_PATHS, _lookup_by_record, _path_exprs
+    from loganalyzer.geo.enrich import _CITY_PATHS, _lookup_by_record, _path_exprs
 
     dbs = GeoDatabases.open(city=city_db, search=False)
     assert dbs.city is not None

@@ -18,15 +18,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from loganalyzer import native
 from loganalyzer import schema as S
-from loganalyzer.formats import COMBINED, COMMON, get_format
-from loganalyzer.parse import ParseOptions, parse_lines, split_parsed
-from loganalyzer.read import LineBatch, count_lines
+from loganalyzer.ingest import native
+from loganalyzer.ingest.parse import ParseOptions, parse_lines, split_parsed
+from loganalyzer.ingest.presets import COMBINED, COMMON, get_format
+from loganalyzer.ingest.read import LineBatch, count_lines
 
 pytestmark = pytest.mark.skipif(not native.AVAILABLE, reason="built without a C compiler")
 
-parse_module = importlib.import_module("loganalyzer.parse")
+parse_module = importlib.import_module("loganalyzer.ingest.parse")
 
 COLUMNS = frozenset({S.CLIENT, S.TS, S.STATUS, S.BYTES})
 KINDS = {"common": (0, COMMON), "combined": (1, COMBINED)}
@@ -195,7 +195,7 @@ def test_any_batch_reads_the_same_both_ways(lines, end, last_newline, name):
 
 
 def test_the_benchmark_generator_s_lines_are_read_by_the_scanner(tmp_path, city_db):
-    from loganalyzer.bench import generate_log
+    from loganalyzer.analysis.bench import generate_log
 
     log = generate_log(tmp_path / "g.log", lines=2000, seed=3, city_db=city_db)
     accepted = _same(log.read_bytes(), "combined")
@@ -236,7 +236,7 @@ def test_the_scanner_can_be_turned_off(monkeypatch):
 
 # --- per-client sums (the report's path) ----------------------------------------------
 
-aggregate_module = importlib.import_module("loganalyzer.aggregate")
+aggregate_module = importlib.import_module("loganalyzer.analysis.aggregate")
 GROUPING = aggregate_module.resolve_grouping(["region"])
 KEYS = [S.CLIENT]
 
@@ -291,7 +291,7 @@ def test_sums_over_any_batches_equal_the_partials_of_polars_rows(lines, cuts, na
 def test_sums_of_a_batch_cut_in_two_halves(tmp_path, city_db):
     # Above a megabyte a batch is summed by two threads, each into its own
     # table; a client in both halves has two partial rows that merge.
-    from loganalyzer.bench import generate_log
+    from loganalyzer.analysis.bench import generate_log
 
     log = generate_log(tmp_path / "g.log", lines=4000, seed=5, city_db=city_db)
     data = log.read_bytes()
@@ -408,7 +408,7 @@ def _helped(sums: native.Sums, batches: list[LineBatch], kind: int) -> tuple[int
 
 
 def _generated(tmp_path, city_db, megabytes: int) -> tuple[bytes, list[LineBatch]]:
-    from loganalyzer.bench import generate_log
+    from loganalyzer.analysis.bench import generate_log
 
     log = generate_log(tmp_path / "g.log", lines=4000, seed=5, city_db=city_db)
     data = log.read_bytes()
@@ -538,7 +538,7 @@ def test_help_without_a_batch_waits_and_returns_nothing():
 
 # --- IPv6 canonical text ------------------------------------------------------------------
 
-enrich_module = importlib.import_module("loganalyzer.enrich")
+addresses_module = importlib.import_module("loganalyzer.geo.addresses")
 
 
 def _v6_texts(ip) -> list[str]:
@@ -549,19 +549,19 @@ def _v6_texts(ip) -> list[str]:
 @given(st.lists(st.ip_addresses(v=6), max_size=30), st.lists(st.ip_addresses(v=4), max_size=3))
 def test_public_v6_agrees_with_the_per_address_path(v6, v4):
     clients = [t for ip in v6 for t in _v6_texts(ip)] + [str(ip) for ip in v4] + ["", "::", "x:y"]
-    quick = enrich_module._public_v6_series(pl.Series(clients)).to_list()
+    quick = addresses_module._public_v6_series(pl.Series(clients)).to_list()
     assert len(quick) == len(clients)
     for client, known in zip(clients, quick, strict=True):
         if known:
-            assert known == enrich_module._global_v6(client)
+            assert known == addresses_module._global_v6(client)
         elif set(client) <= set("0123456789abcdefABCDEF:"):
             # Plain hex and colons: the native path decides these alone.
-            assert enrich_module._global_v6(client) is None
+            assert addresses_module._global_v6(client) is None
 
 
 def test_public_v6_reads_the_usual_forms():
     clients = ["2A00:1450:4001:0811:0000:0000:0000:200E", "2001:db8::1", "2001:200::1", "fe80::1"]
-    assert enrich_module._public_v6_series(pl.Series(clients)).to_list() == [
+    assert addresses_module._public_v6_series(pl.Series(clients)).to_list() == [
         "2a00:1450:4001:811::200e",
         "",
         "2001:200::1",
@@ -630,10 +630,10 @@ def test_a_report_reads_a_plain_file_by_offset(tmp_path, city_db, monkeypatch):
     # report as with the scanner off.
     import functools
 
-    from loganalyzer.bench import generate_log
-    from loganalyzer.read import iter_batches
+    from loganalyzer.analysis.bench import generate_log
+    from loganalyzer.ingest.read import iter_batches
 
-    pipeline = importlib.import_module("loganalyzer.pipeline")
+    pipeline = importlib.import_module("loganalyzer.analysis.pipeline")
     log = generate_log(tmp_path / "g.log", lines=3000, seed=9, city_db=city_db)
     big = tmp_path / "big.log"
     big.write_bytes(log.read_bytes() * 3)
@@ -659,9 +659,9 @@ def test_a_file_whose_start_is_all_comments_is_detected_from_its_first_batch(
     # The scanner reads a file from its first byte when the file's start holds
     # the lines detection samples; here it does not, and the first batch
     # decides the format as it always did, the scanner reading on after it.
-    from loganalyzer.bench import generate_log
+    from loganalyzer.analysis.bench import generate_log
 
-    pipeline = importlib.import_module("loganalyzer.pipeline")
+    pipeline = importlib.import_module("loganalyzer.analysis.pipeline")
     log = generate_log(tmp_path / "g.log", lines=2000, seed=4, city_db=city_db)
     odd = tmp_path / "odd.log"
     odd.write_bytes(
@@ -719,12 +719,12 @@ def test_a_compressed_file_s_format_from_its_start_as_from_its_first_batch(
     # batch otherwise: the same format and rate either way.
     import gzip
 
-    from loganalyzer.bench import generate_log
-    from loganalyzer.detect import format_for
-    from loganalyzer.formats import AUTO
-    from loganalyzer.read import expand_inputs, iter_batches
+    from loganalyzer.analysis.bench import generate_log
+    from loganalyzer.ingest.detect import format_for
+    from loganalyzer.ingest.presets import AUTO
+    from loganalyzer.ingest.read import expand_inputs, iter_batches
 
-    pipeline = importlib.import_module("loganalyzer.pipeline")
+    pipeline = importlib.import_module("loganalyzer.analysis.pipeline")
     log = generate_log(tmp_path / "g.log", lines=6000, seed=4, city_db=city_db).read_bytes()
     if start == "comments":  # more than the start that is looked at first
         log = (b"# " + b"x" * 97 + b"\n") * 3000 + log

@@ -9,7 +9,7 @@ import nbclient
 import nbformat
 
 from loganalyzer import analyze, sample_paths
-from loganalyzer.plot import place_label
+from loganalyzer.outputs.charts import place_label
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "briefing.ipynb"
 

@@ -12,18 +12,18 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from loganalyzer import schema as S
-from loganalyzer.formats import COMBINED, get_format
-from loganalyzer.parse import (
+from loganalyzer.ingest.detect import parse
+from loganalyzer.ingest.parse import (
     REASON_BAD_TIME,
     REASON_BLANK,
     REASON_COMMENT,
     REASON_NO_MATCH,
     ParseResult,
-    parse,
     parse_lines,
     split_parsed,
 )
-from loganalyzer.read import LineBatch, read_lines
+from loganalyzer.ingest.presets import COMBINED, get_format
+from loganalyzer.ingest.read import LineBatch, read_lines
 from tests.builders import log_line
 
 ROOT = Path(__file__).resolve().parent.parent

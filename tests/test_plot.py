@@ -18,8 +18,8 @@ import polars as pl
 import pytest
 
 from loganalyzer import schema as S
-from loganalyzer.pipeline import Analysis, analyze, sample_paths
-from loganalyzer.plot import (
+from loganalyzer.analysis.pipeline import Analysis, analyze, sample_paths
+from loganalyzer.outputs.charts import (
     ANONYMIZED,
     BAR_COLOR,
     BUCKET_COLOR,
@@ -163,7 +163,7 @@ def test_cli_plot_refuses_to_overwrite_its_input(tmp_path, city_db):
 
 def test_import_loganalyzer_does_not_import_matplotlib():
     code = (
-        "import sys, loganalyzer, loganalyzer.plot, loganalyzer.brief; "
+        "import sys, loganalyzer, loganalyzer.outputs.charts, loganalyzer.outputs.briefing; "
         "print('matplotlib' in sys.modules)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
@@ -492,7 +492,7 @@ VPN_LIST = Path(__file__).resolve().parent.parent / "fixtures" / "anon" / "vpn-l
 
 
 def test_real_anonymizer_verdicts_split_the_bars(tmp_path, city_db):
-    from loganalyzer.anonymizers import AnonymizerSources
+    from loganalyzer.anonymity.sources import AnonymizerSources
 
     # 2.137.200.0/24 (Madrid) is on the VPN list; the others are direct.
     clients = [("175.167.1.2", 3), ("2.136.4.5", 2), ("2.137.200.1", 2), ("2.137.0.10", 1)]
@@ -571,7 +571,7 @@ def _offsets(fig, label: str) -> list[tuple[float, float]]:
 
 @pytest.mark.parametrize("by", ["region", "country", "asn"])
 def test_compare_chart_draws_the_comparison_numbers(period_logs, city_db, asn_db, by):
-    from loganalyzer.compare import compare
+    from loganalyzer.analysis.compare import compare
 
     c = chart(
         "compare", [period_logs["both"]], baseline_until=CUT, by=by, watch=(), city_db=city_db,
@@ -609,7 +609,7 @@ def test_compare_chart_draws_the_comparison_numbers(period_logs, city_db, asn_db
 
 
 def test_compare_chart_marks_new_gone_and_watched_places(period_logs, city_db):
-    from loganalyzer.compare import compare
+    from loganalyzer.analysis.compare import compare
 
     a = compare([period_logs["both"]], baseline_until=CUT, watch=["ES-MD", "FR"], city_db=city_db)
     fig = plot_compare(a)

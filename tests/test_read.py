@@ -24,10 +24,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-import loganalyzer.read as read_module
+import loganalyzer.ingest.read as read_module
 from loganalyzer import schema as S
 from loganalyzer.errors import InputError, InputFileError, TruncatedInputError
-from loganalyzer.read import (
+from loganalyzer.ingest.prefetch import prefetch, prefetch_turns
+from loganalyzer.ingest.read import (
     DEFAULT_BATCH_BYTES,
     InputFile,
     LineBatch,
@@ -36,8 +37,6 @@ from loganalyzer.read import (
     expand_inputs,
     iter_batches,
     open_input,
-    prefetch,
-    prefetch_turns,
     read_lines,
 )
 
@@ -336,7 +335,7 @@ def test_a_report_names_an_archive_whatever_the_format(
     # A report's scanner reads plain files by offset, not through the stream
     # that names archives: with the format given (no detection read), a zip
     # was read as one line of junk.
-    from loganalyzer.pipeline import analyze
+    from loganalyzer.analysis.pipeline import analyze
 
     path = tmp_path / "access.log.1"
     path.write_bytes(_zip(TEXT))
@@ -578,7 +577,7 @@ def test_output_per_read_is_bounded_whatever_the_ratio(tmp_path: Path, kind: str
 
 def test_stdin_is_decompressed_too() -> None:
     code = (
-        "from loganalyzer.read import expand_inputs, iter_batches\n"
+        "from loganalyzer.ingest.read import expand_inputs, iter_batches\n"
         "for inp in expand_inputs(['-']):\n"
         "    for b in iter_batches(inp, batch_bytes=3):\n"
         "        print(b.source, b.first_line_no, repr(b.data))\n"
@@ -596,7 +595,7 @@ def test_stdin_is_decompressed_too() -> None:
 
 def test_truncated_gzip_on_stdin_yields_lines_before_the_break() -> None:
     code = (
-        "from loganalyzer.read import expand_inputs, iter_batches\n"
+        "from loganalyzer.ingest.read import expand_inputs, iter_batches\n"
         "faults = []\n"
         "for inp in expand_inputs(['-']):\n"
         "    for b in iter_batches(inp, faults=faults):\n"

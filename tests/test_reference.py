@@ -17,18 +17,19 @@ from pathlib import Path
 import pytest
 from polars.testing import assert_frame_equal
 
-import loganalyzer.pipeline as pipeline
-from loganalyzer import native
-from loganalyzer.aggregate import aggregate
-from loganalyzer.bench import generate_log
-from loganalyzer.enrich import GeoDatabases, enrich
-from loganalyzer.formats import get_format
-from loganalyzer.parse import parse
-from loganalyzer.read import iter_batches, read_lines
+import loganalyzer.analysis.pipeline as pipeline
+from loganalyzer.analysis.aggregate import aggregate
+from loganalyzer.analysis.bench import generate_log
+from loganalyzer.geo.databases import GeoDatabases
+from loganalyzer.geo.enrich import enrich
+from loganalyzer.ingest import native
+from loganalyzer.ingest.detect import parse
+from loganalyzer.ingest.presets import get_format
+from loganalyzer.ingest.read import iter_batches, read_lines
 from tests.conftest import FIXTURES
 
 # The module, not the function of the same name that the package exports.
-parse_module = importlib.import_module("loganalyzer.parse")
+parse_module = importlib.import_module("loganalyzer.ingest.parse")
 
 BYS = [["region"], ["country"], ["asn"], ["city"], ["ip"], ["status", "country"], ["hour"]]
 

@@ -15,9 +15,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from loganalyzer import schema as S
-from loganalyzer.enrich import GeoDatabases
-from loganalyzer.pipeline import Analysis, analyze, sample_paths
-from loganalyzer.report import (
+from loganalyzer.analysis.pipeline import Analysis, analyze, sample_paths
+from loganalyzer.geo.databases import GeoDatabases
+from loganalyzer.outputs.render import (
     neutralise_formula,
     render,
     render_csv,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from loganalyzer.fetch import MANIFEST, REMOTES
+from loganalyzer.anonymity.update import MANIFEST, REMOTES
 from tests.conftest import FIXTURES, run_cli
 from tests.test_anonymizers_cli import write_clients_log
 

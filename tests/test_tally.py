@@ -24,14 +24,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-import loganalyzer.pipeline as pipeline
-import loganalyzer.read as read_module
-from loganalyzer import native, tally
+import loganalyzer.analysis.pipeline as pipeline
+import loganalyzer.ingest.read as read_module
 from loganalyzer import schema as S
-from loganalyzer.aggregate import resolve_grouping
-from loganalyzer.anonymizers import AnonymizerSources
-from loganalyzer.enrich import GeoDatabases
-from loganalyzer.read import LineBatch, iter_batches
+from loganalyzer.analysis import tally
+from loganalyzer.analysis.aggregate import resolve_grouping
+from loganalyzer.anonymity.sources import AnonymizerSources
+from loganalyzer.geo.databases import GeoDatabases
+from loganalyzer.ingest import native
+from loganalyzer.ingest.read import LineBatch, iter_batches
 from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.skipif(not native.AVAILABLE, reason="built without a C compiler")

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loganalyzer import schema as S
-from loganalyzer.formats import PRESETS
-from loganalyzer.parse import REASON_BAD_TIME, ParseOptions, _clf_stages, _time_exprs, parse
+from loganalyzer.ingest.detect import parse
+from loganalyzer.ingest.parse import REASON_BAD_TIME, ParseOptions, _clf_stages, _time_exprs
+from loganalyzer.ingest.presets import PRESETS
 
 
 def _row(line: str, fmt: str, tz: str = "UTC") -> dict:

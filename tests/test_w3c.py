@@ -8,16 +8,16 @@ import polars as pl
 import pytest
 
 from loganalyzer import schema as S
-from loganalyzer.formats import PRESETS
-from loganalyzer.parse import (
+from loganalyzer.ingest.detect import parse
+from loganalyzer.ingest.parse import (
     REASON_COMMENT,
     REASON_NO_MATCH,
     ParseState,
-    parse,
     parse_lines,
     split_parsed,
 )
-from loganalyzer.read import LineBatch
+from loganalyzer.ingest.presets import PRESETS
+from loganalyzer.ingest.read import LineBatch
 
 IIS = [
     "#Software: Microsoft Internet Information Services 10.0",

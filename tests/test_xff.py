@@ -7,7 +7,8 @@ import pytest
 
 from loganalyzer import schema as S
 from loganalyzer.errors import UsageError
-from loganalyzer.parse import ParseOptions, parse
+from loganalyzer.ingest.detect import parse
+from loganalyzer.ingest.parse import ParseOptions
 
 FMT = 'apache:%h %t "%{X-Forwarded-For}i" %>s'
 T = "[14/Sep/2026:08:00:01 +0800]"

@@ -34,15 +34,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import polars as pl
 
 from loganalyzer import schema as S
-from loganalyzer.aggregate import top as keep_top
+from loganalyzer.analysis.aggregate import top as keep_top
 from loganalyzer.errors import OutputError, UsageError
-from loganalyzer.report import safe_text
+from loganalyzer.outputs.render import safe_text
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from loganalyzer.pipeline import Analysis
+    from loganalyzer.analysis.pipeline import Analysis
 
 ChartKind = Literal["regions", "timeline", "hours", "map", "asn", "compare"]
 KINDS: tuple[str, ...] = ("regions", "timeline", "hours", "map", "asn", "compare")
@@ -360,7 +360,7 @@ def plot_regions(
     and anonymized access; otherwise a bar is all access and the legend says so.
 
     Args:
-        analysis: an :class:`~loganalyzer.pipeline.Analysis` grouped by region,
+        analysis: an :class:`~loganalyzer.analysis.pipeline.Analysis` grouped by region,
             country, city or asn; run it with ``watch=`` to mark watched places.
         top: bars for the first N rows; watched rows are always drawn.
         title: replaces the generated title.
@@ -1005,7 +1005,7 @@ def plot_compare(analysis: Analysis, *, top: int | None = 15, title: str | None 
     counts, so a week compares fairly with a day.
 
     Args:
-        analysis: from :func:`loganalyzer.compare.compare` (rows with
+        analysis: from :func:`loganalyzer.analysis.compare.compare` (rows with
             ``share_baseline``, ``share_current`` and ``change``).
         top: rows for the first N; watched rows are always drawn.
         title: replaces the generated title.
@@ -1020,7 +1020,9 @@ def plot_compare(analysis: Analysis, *, top: int | None = 15, title: str | None 
     _require_matplotlib()
     rows = analysis.rows
     if not {"share_baseline", "share_current", "change"} <= set(rows.columns):
-        raise UsageError("the compare chart needs a comparison (loganalyzer.compare.compare)")
+        raise UsageError(
+            "the compare chart needs a comparison (loganalyzer.analysis.compare.compare)"
+        )
     rows = keep_top(rows, top).head(MAX_BARS)
     keys = [k for k in analysis.meta.get("keys", []) if k in rows.columns]
     records = rows.to_dicts()
@@ -1224,7 +1226,7 @@ def chart(
         current: ``compare``: the current period's logs (with ``baseline``).
         **options: passed to :func:`loganalyzer.analyze` (``city_db``,
             ``asn_db``, ``since``, ``until``, ``where``, ``log_format``, ...)
-            or, for ``compare``, to :func:`loganalyzer.compare.compare`.
+            or, for ``compare``, to :func:`loganalyzer.analysis.compare.compare`.
 
     Returns:
         The :class:`Chart`.
@@ -1240,11 +1242,11 @@ def chart(
         >>> c.figure.get_size_inches() * c.figure.dpi
         array([1600.,  900.])
     """
-    from loganalyzer.pipeline import analyze
+    from loganalyzer.analysis.pipeline import analyze
 
     place = by or "region"
     if kind == "compare":
-        from loganalyzer.compare import compare
+        from loganalyzer.analysis.compare import compare
 
         a = compare(
             paths,

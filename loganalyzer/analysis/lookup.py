@@ -1,6 +1,6 @@
 """Single-address lookups: every field the databases hold, for a person to read.
 
-The bulk path (:func:`loganalyzer.enrich.lookup`) decodes only what a report
+The bulk path (:func:`loganalyzer.geo.enrich.lookup`) decodes only what a report
 needs. Here a handful of addresses are looked up in full with geoip2's typed
 models, which also give the network each record covers. Addresses are
 normalised and classified exactly as in reports (ports, brackets and zone ids
@@ -17,11 +17,12 @@ import maxminddb
 import polars as pl
 
 from loganalyzer import schema as S
-from loganalyzer.enrich import GeoDatabases, normalise_clients
+from loganalyzer.geo.addresses import normalise_clients
+from loganalyzer.geo.databases import GeoDatabases
 
 if TYPE_CHECKING:
-    from loganalyzer.anonymizers import AnonymizerSources
-    from loganalyzer.pipeline import Analysis
+    from loganalyzer.analysis.pipeline import Analysis
+    from loganalyzer.anonymity.sources import AnonymizerSources
 
 INPUT = "input"  # the address as the user wrote it
 STATUS = "status"  # ok | not_found | not_public | invalid_ip (as geo_status)
@@ -192,9 +193,9 @@ def add_verdicts(rows: pl.DataFrame, sources: AnonymizerSources) -> pl.DataFrame
     """Add the anonymizer verdict to lookup rows (non-public and invalid rows get none).
 
     Uses ``asn`` (for an ASN list) and, when present, ``first_seen``/``last_seen``
-    (for time-windowed Tor lists), as :func:`loganalyzer.anonymizers.classify` does.
+    (for time-windowed Tor lists), as :func:`loganalyzer.anonymity.sources.classify` does.
     """
-    from loganalyzer.anonymizers import classify
+    from loganalyzer.anonymity.sources import classify
 
     given = [c for c in (S.ASN, S.AS_ORG, S.FIRST_SEEN, S.LAST_SEEN) if c in rows.columns]
     public = rows.filter(pl.col(S.IP_CLASS) == "public").select(S.CLIENT_IP, *given)
@@ -223,12 +224,12 @@ def lookup_log_clients(
             client's first and last request let time-windowed Tor lists apply.
 
     Returns:
-        An :class:`~loganalyzer.pipeline.Analysis` whose rows are those of
+        An :class:`~loganalyzer.analysis.pipeline.Analysis` whose rows are those of
         :func:`lookup_addresses` plus ``requests``, ``first_seen`` and
         ``last_seen``, sorted by requests; ``meta.invalid_clients`` counts the
         requests whose client field was not an address.
     """
-    from loganalyzer.pipeline import Analysis, analyze
+    from loganalyzer.analysis.pipeline import Analysis, analyze
 
     a = analyze(list(paths), log_format=log_format, by=("ip",), dbs=dbs)
     valid = a.rows.filter(pl.col(S.CLIENT_IP).is_not_null())
@@ -253,73 +254,6 @@ def flat_lists(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.with_columns(pl.col(c).list.join("; ") for c in lists) if lists else rows
 
 
-def render_lookup_table(rows: pl.DataFrame) -> str:
-    """One block per address, every field on its own line, for a person to read.
-
-    Text from the input and the databases is shown with control characters
-    escaped (:func:`loganalyzer.report.safe_text`).
-    """
-    from loganalyzer.report import safe_text
-
-    def show(value: Any) -> str:
-        return "-" if value is None else safe_text(str(value))
-
-    def pair(code: Any, name: Any) -> str:
-        return " ".join(show(v) for v in (code, name) if v is not None) or "-"
-
-    known = set(LOOKUP_SCHEMA) | {S.REQUESTS, S.FIRST_SEEN, S.LAST_SEEN}
-    out: list[str] = []
-    for r in rows.iter_rows(named=True):
-        why = r[S.IP_CLASS] if r[STATUS] == "not_public" else None
-        lines = [(r[INPUT], None), ("status", f"{r[STATUS]}" + (f" ({why})" if why else ""))]
-        if r[S.CLIENT_IP] is not None and r[S.CLIENT_IP] != r[INPUT]:
-            lines.append(("address", show(r[S.CLIENT_IP])))
-        if r[STATUS] == "ok":
-            lat, lon, radius = r[S.LATITUDE], r[S.LONGITUDE], r[S.ACCURACY_RADIUS]
-            location = "-" if lat is None or lon is None else f"{lat}, {lon}"
-            if radius is not None:
-                location += f" (within {radius} km)"
-            asn = f"AS{r[S.ASN]}" if r[S.ASN] is not None else None
-            lines += [
-                ("network", show(r[NETWORK])),
-                ("continent", show(r[S.CONTINENT])),
-                ("country", pair(r[S.COUNTRY_ISO], r[S.COUNTRY])),
-                ("region", pair(r[S.REGION_ISO], r[S.REGION])),
-                ("subregion", pair(r[S.SUBREGION_ISO], r[S.SUBREGION])),
-                ("city", show(r[S.CITY])),
-                ("location", location),
-                ("time zone", show(r[S.TIME_ZONE])),
-                ("registered", pair(r[S.REGISTERED_COUNTRY_ISO], r[S.REGISTERED_COUNTRY])),
-                ("asn", pair(asn, r[S.AS_ORG])),
-                ("asn network", show(r[ASN_NETWORK])),
-            ]
-        if S.ANONYMIZER in r and r[S.IP_CLASS] == "public":
-            verdict = r[S.ANONYMIZER]
-            if verdict is None or verdict == S.NONE_KNOWN:
-                lines.append(("anonymizer", "not listed (no source claims it; not proof of clean)"))
-            else:
-                who = ", ".join(
-                    show(v) for v in (r[S.ANONYMIZER_CONFIDENCE], r[S.ANONYMIZER_PROVIDER]) if v
-                )
-                lines.append(("anonymizer", f"{show(verdict)}" + (f" ({who})" if who else "")))
-                lines += [("evidence", show(e)) for e in r[S.ANONYMIZER_EVIDENCE] or []]
-        lines += [
-            (k.replace("_", " "), show(v))
-            for k, v in r.items()
-            if k not in known and k not in S.ANON_SCHEMA
-        ]
-        if S.REQUESTS in r:
-            lines.append(("requests", f"{r[S.REQUESTS]:,}"))
-            first, last = r[S.FIRST_SEEN], r[S.LAST_SEEN]
-            if first is not None and last is not None:
-                lines.append(("seen", f"{first:%Y-%m-%dT%H:%M:%SZ} to {last:%Y-%m-%dT%H:%M:%SZ}"))
-        head, _ = lines[0]
-        out.append(show(head))
-        out += [f"  {k:<12} {v}" for k, v in lines[1:]]
-        out.append("")
-    return "\n".join(out)
-
-
 __all__ = [
     "ASN_NETWORK",
     "INPUT",
@@ -330,5 +264,4 @@ __all__ = [
     "flat_lists",
     "lookup_addresses",
     "lookup_log_clients",
-    "render_lookup_table",
 ]

@@ -11,7 +11,7 @@ bytes, where the per-client path keeps every client's partial sums and then
 joins and groups them all at the end (issue 6: a log four times longer, with
 four times the clients, must not need much more memory).
 
-The rows are exactly those of :func:`loganalyzer.aggregate.summarize` over the
+The rows are exactly those of :func:`loganalyzer.analysis.aggregate.summarize` over the
 per-client partials; ``tests/test_reference.py`` and ``tests/test_tally.py``
 hold the two paths equal. Lines the scanner does not read are parsed by Polars
 and their per-client partials merged into the same sums, so every format
@@ -25,12 +25,13 @@ from collections.abc import Iterable
 import numpy as np
 import polars as pl
 
-from loganalyzer import native
 from loganalyzer import schema as S
-from loganalyzer.aggregate import Grouping
-from loganalyzer.anonymizers import AnonymizerSources, classify
-from loganalyzer.enrich import GeoDatabases, Records, lookup
-from loganalyzer.read import LineBatch
+from loganalyzer.analysis.aggregate import Grouping
+from loganalyzer.anonymity.sources import AnonymizerSources, classify
+from loganalyzer.geo.databases import GeoDatabases
+from loganalyzer.geo.enrich import Records, lookup
+from loganalyzer.ingest import native
+from loganalyzer.ingest.read import LineBatch
 
 # Pending clients are looked up once this many are waiting: few enough that
 # their per-client sums stay small (waiting for 50,000 raised the 20M benchmark
@@ -71,7 +72,7 @@ class Tally:
             not keep is left out, as the per-client path's join leaves it.
         sources: anonymizer sources with no dated list, or None. Each client
             is judged when it is looked up, and its verdict is one more key,
-            so that :func:`~loganalyzer.aggregate.summarize_groups` can count
+            so that :func:`~loganalyzer.analysis.aggregate.summarize_groups` can count
             direct and anonymized requests per row.
     """
 

@@ -5,7 +5,7 @@ the client, the time, the status and the bytes of each line. For the two NCSA
 presets, the C scanner in ``_clf.c`` checks each line and reads those four in
 one pass over the bytes, which Polars expressions cannot do at the same cost
 (issue 6). It accepts only lines it is sure of; every other line goes, verbatim
-and with its line number, through :func:`loganalyzer.parse.parse_lines` as
+and with its line number, through :func:`loganalyzer.ingest.parse.parse_lines` as
 before, so counts, rejects and reports are unchanged (``tests/test_native.py``).
 
 The scanner is built when the package is installed. Where no C compiler is
@@ -30,9 +30,10 @@ import numpy as np
 import polars as pl
 
 from loganalyzer import schema as S
-from loganalyzer.formats import COMBINED, COMMON, LogFormat
-from loganalyzer.parse import ParseOptions
-from loganalyzer.read import _UNSUPPORTED, InputFile, LineBatch, detect_compression
+from loganalyzer.ingest.formats import LogFormat
+from loganalyzer.ingest.parse import ParseOptions
+from loganalyzer.ingest.presets import COMBINED, COMMON
+from loganalyzer.ingest.read import _UNSUPPORTED, InputFile, LineBatch, detect_compression
 
 _clf: ModuleType | None
 try:
@@ -44,7 +45,7 @@ AVAILABLE = _clf is not None
 """Whether the scanner was built."""
 
 # The module: the package exports a function of the same name.
-_parse_module = importlib.import_module("loganalyzer.parse")
+_parse_module = importlib.import_module("loganalyzer.ingest.parse")
 _KINDS = {0: COMMON, 1: COMBINED}
 _COLUMNS = frozenset({S.SOURCE, S.LINE_NO, S.CLIENT, S.TS, S.STATUS, S.BYTES})
 
@@ -142,7 +143,7 @@ class Sums:
     """Per-client sums of the lines the scanner reads, across every batch of a run.
 
     For a report keyed by client alone with no filters: what
-    :func:`loganalyzer.aggregate.partials` makes of those lines, without a frame
+    :func:`loganalyzer.analysis.aggregate.partials` makes of those lines, without a frame
     of every request. Lines the scanner does not read come back from
     :meth:`add` for the general parser, verbatim and numbered.
     """
@@ -232,7 +233,7 @@ class GroupSums(Sums):
     A client first seen is summed on its own and *pending* until it is given
     its group with :meth:`assign`; from then on its lines are summed straight
     into the group's sums, and only its key and group are kept (see
-    ``Groups`` in ``_clf.c``). :mod:`loganalyzer.tally` says which group.
+    ``Groups`` in ``_clf.c``). :mod:`loganalyzer.analysis.tally` says which group.
     """
 
     _grouped = True
@@ -255,7 +256,10 @@ class GroupSums(Sums):
         self._reducer.assign(groups.cast(pl.Int32).to_numpy().tobytes(), _joined(whos))
 
     def merge(self, partials: pl.DataFrame) -> None:
-        """Add per-client partials made by Polars (:func:`~loganalyzer.aggregate.partials`)."""
+        """Add per-client partials made by Polars.
+
+        See :func:`~loganalyzer.analysis.aggregate.partials`.
+        """
         # A report joins clients to their lookup: a null client never reaches it.
         rows = partials.filter(pl.col(S.CLIENT).is_not_null())
         if rows.is_empty():
@@ -362,7 +366,7 @@ class SearchTree:
     needs the data of some tens of thousands of distinct records, one per
     network it saw, for a hundred thousand addresses. :meth:`records` says which
     record each address has, so that each record is decoded once
-    (:func:`loganalyzer.enrich.lookup`).
+    (:func:`loganalyzer.geo.enrich.lookup`).
 
     Args:
         path: the database file.

@@ -2,7 +2,7 @@
 
 Periods come either from one set of logs split at a time (``baseline_until``) or
 from two sets of logs. Either way the logs are read once: the period is one more
-row-level key of the per-client partials (see :mod:`loganalyzer.aggregate`), so
+row-level key of the per-client partials (see :mod:`loganalyzer.analysis.aggregate`), so
 distinct clients are exact in each period and the lookup of each client is done
 once for both.
 """
@@ -17,13 +17,15 @@ from typing import IO, TYPE_CHECKING, Any
 import polars as pl
 
 from loganalyzer import schema as S
-from loganalyzer.aggregate import Grouping, resolve_grouping, summarize, top, watch_conditions
-from loganalyzer.enrich import GeoDatabases, lookup
-from loganalyzer.errors import UsageError
-from loganalyzer.filters import Filter, combine, parse_filter
-from loganalyzer.formats import AUTO, LogFormat, get_format
-from loganalyzer.parse import ParseOptions
-from loganalyzer.pipeline import (
+from loganalyzer.analysis.aggregate import (
+    Grouping,
+    resolve_grouping,
+    summarize,
+    top,
+    watch_conditions,
+)
+from loganalyzer.analysis.filters import Filter, combine, parse_filter
+from loganalyzer.analysis.pipeline import (
     Analysis,
     LineCounter,
     RejectWriter,
@@ -36,10 +38,16 @@ from loganalyzer.pipeline import (
     geo_fields,
     reduce_batches,
 )
-from loganalyzer.read import InputFile, ReadFault, expand_inputs
+from loganalyzer.errors import UsageError
+from loganalyzer.geo.databases import GeoDatabases
+from loganalyzer.geo.enrich import lookup
+from loganalyzer.ingest.formats import LogFormat
+from loganalyzer.ingest.parse import ParseOptions
+from loganalyzer.ingest.presets import AUTO, get_format
+from loganalyzer.ingest.read import InputFile, ReadFault, expand_inputs
 
 if TYPE_CHECKING:
-    from loganalyzer.anonymizers import AnonymizerSources
+    from loganalyzer.anonymity.sources import AnonymizerSources
 
 PERIOD = "period"
 BASELINE, CURRENT = "baseline", "current"
@@ -227,7 +235,7 @@ def compare(
             anonymizer providers are new or gone.
 
     Returns:
-        An :class:`~loganalyzer.pipeline.Analysis` whose rows are the keys and
+        An :class:`~loganalyzer.analysis.pipeline.Analysis` whose rows are the keys and
         :data:`COMPARE_STATS`, ranked by :func:`rank_changes`; ``meta.periods``
         gives each period's requests, files and time range.
 
@@ -359,136 +367,6 @@ def compare(
     return Analysis(rows=rows_out, meta=meta, faults=tuple(faults))
 
 
-# --- rendering --------------------------------------------------------------------------
-
-
-def _period_text(meta: dict[str, Any], label: str) -> str:
-    p = meta["periods"][label]
-    tr = p["time_range"]
-    when = f"{tr['first']} to {tr['last']}" if tr.get("first") else "no requests"
-    return f"{label} {p['requests']:,} requests ({when})"
-
-
-def _stats(row: dict[str, Any]) -> list[str]:
-    return [
-        row[CHANGE],
-        f"{row['requests_baseline']:,}",
-        f"{row['requests_current']:,}",
-        f"{row['requests_change']:+,}",
-        f"{100 * row['share_baseline']:.1f}%",
-        f"{100 * row['share_current']:.1f}%",
-        f"{row['unique_ips_baseline']:,}",
-        f"{row['unique_ips_current']:,}",
-    ]
-
-
-def _bucket_label(row: dict[str, Any], keys: Sequence[str], cells: list[str]) -> list[str]:
-    """Name the non-public / not found / invalid bucket where no place column would."""
-    from loganalyzer.report import _BUCKET_LABELS
-
-    status = row.get(S.GEO_STATUS)
-    # Where a country column is shown, report._label has named the bucket already.
-    if S.COUNTRY in keys or S.COUNTRY_ISO in keys:
-        return cells
-    if cells and status in _BUCKET_LABELS and all(row.get(k) is None for k in keys):
-        return [_BUCKET_LABELS[status], *cells[1:]]
-    return cells
-
-
-def render_compare_table(analysis: Analysis, *, width: int | None = 120) -> str:
-    """A terminal table of changes; log-derived text escaped (see report.safe_text)."""
-    from rich.text import Text
-
-    from loganalyzer.report import _HEADERS, _display_keys, _label, print_terminal, terminal_table
-
-    rows, meta = analysis.rows, analysis.meta
-    keys = _display_keys(rows, meta.get("keys", []))
-    title = (
-        f"Changes by {' + '.join(meta.get('group_by') or ['region'])}: "
-        f"{_period_text(meta, BASELINE)}; {_period_text(meta, CURRENT)}"
-    )
-    caption = (
-        f"{meta['lines']['total']:,} lines read, {meta['lines']['rejected']:,} rejected; "
-        "up/down compare shares of requests"
-    )
-    if meta.get("rows_total", rows.height) > rows.height:
-        caption += f"; top {rows.height} of {meta['rows_total']:,} rows"
-    table = terminal_table(title, caption)
-    watched = S.WATCHED in rows.columns and bool(rows[S.WATCHED].any())
-    if watched:
-        table.add_column("", no_wrap=True)
-    label_rows = [_bucket_label(r, keys, _label(r, keys)) for r in rows.iter_rows(named=True)]
-    for i, k in enumerate(keys):
-        header = _HEADERS.get(k, k.replace("_", " "))
-        longest = max([len(header), *(len(r[i]) for r in label_rows)])
-        table.add_column(header, overflow="fold", min_width=min(longest, 14))
-    names = (
-        "change",
-        "was",
-        "now",
-        "diff",
-        "share was",
-        "share now",
-        "IPs was",
-        "IPs now",
-    )
-    stat_rows = [_stats(row) for row in rows.iter_rows(named=True)]
-    for i, name in enumerate(names):
-        # Numbers never wrap; two-word headers may, so narrow terminals keep every column.
-        widest = max([len(r[i]) for r in stat_rows] or [1])
-        table.add_column(
-            name,
-            justify="left" if name == "change" else "right",
-            min_width=max(widest, *(len(w) for w in name.split())),
-        )
-    for row, labels, stats in zip(rows.iter_rows(named=True), label_rows, stat_rows, strict=True):
-        prefix = [Text("*" if row.get(S.WATCHED) else "")] if watched else []
-        table.add_row(*prefix, *[Text(c) for c in labels], *[Text(x) for x in stats])
-    notes = ["* watched (--watch); 'none' means no access in either period"] if watched else []
-    return print_terminal(table, notes, width=width)
-
-
-def render_compare_markdown(analysis: Analysis) -> str:
-    """A Markdown document of the changes, with both periods and the caveat."""
-    from loganalyzer.report import _md_cell, _text_columns
-
-    rows = _text_columns(analysis.rows)
-    meta = analysis.meta
-    out = [f"# Changes by {' + '.join(meta.get('group_by') or ['region'])}", ""]
-    out += [f"- {_md_cell(_period_text(meta, p))}" for p in (BASELINE, CURRENT)]
-    out += [""]
-    out.append("| " + " | ".join(_md_cell(c) for c in rows.columns) + " |")
-    out.append(
-        "|" + "|".join("---:" if rows.schema[c].is_numeric() else "---" for c in rows.columns) + "|"
-    )
-    for row in rows.iter_rows():
-        cells = [_md_cell(round(v, 4) if isinstance(v, float) else v) for v in row]
-        out.append("| " + " | ".join(cells) + " |")
-    out += ["", f"> {meta.get('caveat', '')}", ""]
-    return "\n".join(out)
-
-
-def render_comparison(
-    analysis: Analysis,
-    output: str = "table",
-    *,
-    safe_csv: bool = True,
-    width: int | None = 120,
-) -> str | bytes:
-    """Render a comparison as ``table``, ``csv``, ``json``, ``parquet`` or ``markdown``."""
-    from loganalyzer.report import render_csv, render_json, render_parquet
-
-    if output == "json":
-        return render_json(analysis)
-    if output == "csv":
-        return render_csv(analysis.rows, safe=safe_csv)
-    if output == "parquet":
-        return render_parquet(analysis)
-    if output == "markdown":
-        return render_compare_markdown(analysis)
-    return render_compare_table(analysis, width=width)
-
-
 __all__ = [
     "BASELINE",
     "CHANGE",
@@ -497,5 +375,4 @@ __all__ = [
     "compare",
     "mark_watched_changes",
     "rank_changes",
-    "render_comparison",
 ]

@@ -42,9 +42,9 @@ import maxminddb
 import numpy as np
 import polars as pl
 
-from loganalyzer import native
 from loganalyzer import schema as S
 from loganalyzer.errors import SourceError
+from loganalyzer.ingest import native
 
 CATEGORIES = S.ANON_CATEGORIES
 """Verdict categories, strongest first: a client gets the first any source claims.
@@ -1686,7 +1686,7 @@ def classify(
 
     Args:
         clients: one row per client (or per client and time): ``client_ip`` (the
-            canonical address, as from :func:`loganalyzer.enrich.lookup`), and
+            canonical address, as from :func:`loganalyzer.geo.enrich.lookup`), and
             when available ``first_seen``/``last_seen`` (UTC datetimes; needed for
             time-windowed Tor lists, rows without them never match those) and
             ``asn``/``as_org`` (needed by the ASN list).

@@ -20,9 +20,8 @@ from typing import IO, Any, cast
 import numpy as np
 import polars as pl
 
-from loganalyzer import native
 from loganalyzer import schema as S
-from loganalyzer.aggregate import (
+from loganalyzer.analysis.aggregate import (
     Grouping,
     mark_watched,
     merge_partials,
@@ -32,9 +31,9 @@ from loganalyzer.aggregate import (
     summarize_groups,
     top,
 )
-from loganalyzer.anonymizers import AnonymizerSources, classify, stale_sources
-from loganalyzer.detect import SAMPLE_LINES, Detection, FormatDetectionError, format_for
-from loganalyzer.enrich import GeoDatabases, lookup
+from loganalyzer.analysis.filters import Filter, combine, parse_filter
+from loganalyzer.analysis.tally import Tally, can_tally
+from loganalyzer.anonymity.sources import AnonymizerSources, classify, stale_sources
 from loganalyzer.errors import (
     InputError,
     InputFileError,
@@ -43,9 +42,12 @@ from loganalyzer.errors import (
     TruncatedInputError,
     UsageError,
 )
-from loganalyzer.filters import Filter, combine, parse_filter
-from loganalyzer.formats import AUTO, LogFormat, get_format
-from loganalyzer.parse import (
+from loganalyzer.geo.databases import GeoDatabases
+from loganalyzer.geo.enrich import lookup
+from loganalyzer.ingest import native
+from loganalyzer.ingest.detect import SAMPLE_LINES, Detection, FormatDetectionError, format_for
+from loganalyzer.ingest.formats import LogFormat
+from loganalyzer.ingest.parse import (
     REASON_BLANK,
     REASON_COMMENT,
     ParseOptions,
@@ -53,17 +55,16 @@ from loganalyzer.parse import (
     parse_lines,
     split_parsed,
 )
-from loganalyzer.read import (
+from loganalyzer.ingest.prefetch import prefetch, prefetch_turns
+from loganalyzer.ingest.presets import AUTO, get_format
+from loganalyzer.ingest.read import (
     InputFile,
     LineBatch,
     ReadFault,
     count_lines,
     expand_inputs,
     iter_batches,
-    prefetch,
-    prefetch_turns,
 )
-from loganalyzer.tally import Tally, can_tally
 
 CAVEAT = (
     "IP geolocation is approximate: it places the network, not the person, within "
@@ -149,7 +150,7 @@ class Analysis:
     """A finished report: its rows and everything needed to reproduce it.
 
     Attributes:
-        rows: the report rows (see :func:`loganalyzer.aggregate.summarize`).
+        rows: the report rows (see :func:`loganalyzer.analysis.aggregate.summarize`).
         meta: provenance and counts, the ``meta`` object of the JSON output.
         faults: inputs that broke part-way (already counted up to the break).
     """
@@ -775,10 +776,10 @@ def _meta(
     rows_total: int,
     sources: AnonymizerSources | None = None,
 ) -> dict[str, Any]:
-    from loganalyzer import __version__
+    from loganalyzer._version import version
 
     return {
-        "tool": {"name": "loganalyzer", "version": __version__},
+        "tool": {"name": "loganalyzer", "version": version()},
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "lines": {
             "total": counter.total,
@@ -831,7 +832,7 @@ class ScanPlan:
     """What every batch goes through before the merge: the map side of a report.
 
     It holds only picklable values, so the same plan runs on a cluster worker
-    (see :mod:`loganalyzer.cluster`) exactly as it runs here.
+    (see :mod:`loganalyzer.analysis.cluster`) exactly as it runs here.
     """
 
     fmt: LogFormat | None  # None: detected per file

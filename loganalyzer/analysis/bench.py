@@ -446,7 +446,7 @@ def machine() -> dict[str, Any]:
     """The facts needed to compare figures: cores, memory, Python, Polars, the scanner."""
     import platform
 
-    from loganalyzer import native
+    from loganalyzer.ingest import native
 
     mem = None
     try:
@@ -658,8 +658,8 @@ def format_throughput(lines: int = 200_000, repeat: int = 3) -> list[FormatSpeed
     is the parser alone, so presets compare with one another.
     """
     from loganalyzer import schema as S
-    from loganalyzer.formats import PRESETS
-    from loganalyzer.parse import ParseState, parse_lines
+    from loganalyzer.ingest.parse import ParseState, parse_lines
+    from loganalyzer.ingest.presets import PRESETS
 
     report_cols = {S.CLIENT, S.TS, S.STATUS, S.BYTES}
     out = []

@@ -1,4 +1,7 @@
-"""Which log format a file is in, from its first lines.
+"""Which log format a file is in, from its first lines, and :func:`parse`, which may ask.
+
+:func:`parse` lives here, not in :mod:`~loganalyzer.ingest.parse`, because its
+``fmt="auto"`` detects first: parsing never needs detection otherwise.
 
 Every preset parses a small sample of the file (its first non-blank,
 non-comment lines, with the W3C ``#Fields:`` lines before them); the preset
@@ -22,8 +25,16 @@ import polars as pl
 
 from loganalyzer import schema as S
 from loganalyzer.errors import InputError
-from loganalyzer.formats import AUTO, PRESETS, LogFormat, get_format
-from loganalyzer.parse import REASON_NOT_ACCESS, ParseOptions, ParseState, parse_lines
+from loganalyzer.ingest.formats import LogFormat
+from loganalyzer.ingest.parse import (
+    REASON_NOT_ACCESS,
+    ParseOptions,
+    ParseResult,
+    ParseState,
+    parse_lines,
+    split_parsed,
+)
+from loganalyzer.ingest.presets import AUTO, PRESETS, get_format
 
 SAMPLE_LINES = 200
 MIN_MATCH_RATE = 0.5
@@ -248,3 +259,43 @@ def format_for(
     if spec is None or (isinstance(spec, str) and spec == AUTO):
         return detect_format(lines, source=source, options=options)
     return Detection(get_format(spec), None, 0, ())
+
+
+def parse(
+    lines: pl.LazyFrame | pl.DataFrame,
+    *,
+    fmt: str | LogFormat = "combined",
+    options: ParseOptions | None = None,
+) -> ParseResult:
+    """Parse raw lines into typed request columns.
+
+    Args:
+        lines: ``source``, ``line_no``, ``line`` (as from :func:`read_lines`).
+        fmt: a preset name, ``apache:<LogFormat>``, ``nginx:<log_format>``,
+            ``json:<column=path,...>``, a :class:`LogFormat`, or ``auto`` (the
+            format is detected from the first lines).
+        options: time zone for zone-less times, and the client-address choice.
+
+    Returns:
+        The requests and the rejected lines, both lazy over one parsed frame.
+
+    Raises:
+        FormatDetectionError: with ``auto``, when no format fits the lines.
+
+    Example:
+        >>> import polars as pl
+        >>> line = '1.2.3.4 - - [01/Jan/2026:00:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "-"'
+        >>> lines = pl.LazyFrame({"source": ["x"], "line_no": [1], "line": [line]})
+        >>> parse(lines).rows.select("client", "status").collect().row(0)
+        ('1.2.3.4', 200)
+    """
+    options = options or ParseOptions()
+    if isinstance(fmt, str) and fmt == "auto":
+        eager = lines.lazy().collect()
+        name = eager[S.SOURCE][0] if eager.height else "-"
+        fmt = detect_format(eager, source=name, options=options).format
+        lines = eager
+    frame = parse_lines(
+        lines.lazy(), get_format(fmt), options=options, state=ParseState()
+    ).collect()
+    return split_parsed(frame.lazy())

@@ -25,9 +25,9 @@ import click
 from loganalyzer.errors import ExitCode, LogAnalyzerError, OutputError, UsageError
 
 if TYPE_CHECKING:
-    from loganalyzer.anonymizers import AnonymizerSources
-    from loganalyzer.bench import Run
-    from loganalyzer.parse import ParseOptions
+    from loganalyzer.analysis.bench import Run
+    from loganalyzer.anonymity.sources import AnonymizerSources
+    from loganalyzer.ingest.parse import ParseOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,8 +41,8 @@ def _echo_err(message: str) -> None:
     # File names and log text reach these lines: click strips only CSI sequences,
     # and only when stderr is not a terminal, so escape every control character
     # (OSC title and hyperlink sequences included) and bytes that are not UTF-8.
-    from loganalyzer.read import display_name
-    from loganalyzer.report import safe_text
+    from loganalyzer.ingest.read import display_name
+    from loganalyzer.outputs.render import safe_text
 
     click.echo(safe_text(display_name(message)), err=True)
 
@@ -58,7 +58,7 @@ def log_options(f: F) -> F:
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from loganalyzer.parse import ParseOptions
+        from loganalyzer.ingest.parse import ParseOptions
 
         json_field = kwargs.pop("json_field")
         if json_field:
@@ -355,7 +355,7 @@ def _load_sources(
         return None
     from datetime import timedelta
 
-    from loganalyzer.anonymizers import AnonymizerSources, default_cache_dir
+    from loganalyzer.anonymity.sources import AnonymizerSources, default_cache_dir
 
     return AnonymizerSources.load(
         anon_db=anon_db,
@@ -371,8 +371,8 @@ def _load_sources(
 
 
 def _note_sources(meta: dict[str, Any]) -> None:
-    from loganalyzer.pipeline import NO_ANON_SOURCES
-    from loganalyzer.report import safe_text
+    from loganalyzer.analysis.pipeline import NO_ANON_SOURCES
+    from loganalyzer.outputs.render import safe_text
 
     for src in meta.get("sources", []):
         _echo_err(f"Source: {safe_text(src['path'])} ({src['kind']}, {src['entries']:,} entries)")
@@ -463,7 +463,7 @@ def _progress(total: int | None, quiet: bool) -> Iterator[Callable[[int], None] 
 
 
 def _input_size(logs: Sequence[str]) -> int | None:
-    from loganalyzer.read import expand_inputs
+    from loganalyzer.ingest.read import expand_inputs
 
     try:
         sizes = [i.size for i in expand_inputs(logs)]
@@ -480,7 +480,7 @@ def _resolve_sample(
         if not logs:
             raise UsageError("no log files given; pass LOG... (or - for stdin), or --sample")
         return logs, city_db, asn_db
-    from loganalyzer.pipeline import sample_paths
+    from loganalyzer.analysis.pipeline import sample_paths
 
     s = sample_paths()
     if not quiet:
@@ -644,8 +644,8 @@ def report(
         loganalyzer report 'logs/*.gz' --scheduler tcp://10.0.0.5:8786 --geoip-dir /srv/geoip
         loganalyzer report --follow /var/log/nginx/access.log --interval 5
     """
-    from loganalyzer.pipeline import raise_for_faults
-    from loganalyzer.report import render
+    from loganalyzer.analysis.pipeline import raise_for_faults
+    from loganalyzer.outputs.render import render
 
     quiet = bool(ctx.obj.get("quiet"))
     logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
@@ -771,10 +771,11 @@ def ips(
         loganalyzer ips access.log --sources-dir ~/anon --where anonymizer=vpn -O csv -o vpn.csv
         loganalyzer ips access.log --sources-dir ~/anon --where region_iso=CN-LN -O json
     """
-    from loganalyzer.enrich import GeoDatabases
-    from loganalyzer.ips import address_evidence, render_ips_table
-    from loganalyzer.pipeline import raise_for_faults
-    from loganalyzer.report import render
+    from loganalyzer.analysis.ips import address_evidence
+    from loganalyzer.analysis.pipeline import raise_for_faults
+    from loganalyzer.geo.databases import GeoDatabases
+    from loganalyzer.outputs.addresses import render_ips_table
+    from loganalyzer.outputs.render import render
 
     quiet = bool(ctx.obj.get("quiet"))
     logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
@@ -822,12 +823,12 @@ def ips(
 def _runner(scheduler: str | None, workers: int | None) -> Callable[..., Any]:
     """``analyze`` here, or the same report with one task per file on a cluster."""
     if not scheduler and not workers:
-        from loganalyzer.pipeline import analyze
+        from loganalyzer.analysis.pipeline import analyze
 
         return analyze
     import functools
 
-    from loganalyzer.cluster import analyze_distributed
+    from loganalyzer.analysis.cluster import analyze_distributed
 
     return functools.partial(
         analyze_distributed, scheduler=scheduler, workers=None if scheduler else workers
@@ -924,8 +925,8 @@ def enrich(
         python -c "import polars as pl; print(pl.read_parquet('requests.parquet'))"
         loganalyzer enrich 'logs/*.gz' -o dataset --partitioned --workers 2
     """
-    from loganalyzer.enrich import GeoDatabases
-    from loganalyzer.pipeline import enrich_logs, raise_for_faults
+    from loganalyzer.analysis.pipeline import enrich_logs, raise_for_faults
+    from loganalyzer.geo.databases import GeoDatabases
 
     quiet = bool(ctx.obj.get("quiet"))
     logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
@@ -944,7 +945,7 @@ def enrich(
             raise UsageError(
                 "on a cluster, enrich writes a --partitioned dataset, without --rejects"
             )
-        from loganalyzer.cluster import enrich_distributed
+        from loganalyzer.analysis.cluster import enrich_distributed
 
         meta = enrich_distributed(
             logs,
@@ -1011,7 +1012,7 @@ def db_info(city_db: str | None, asn_db: str | None, geoip_dir: str | None, as_j
     import json
     import time
 
-    from loganalyzer.enrich import GeoDatabases
+    from loganalyzer.geo.databases import GeoDatabases
 
     dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
     now = time.time()
@@ -1027,7 +1028,7 @@ def db_info(city_db: str | None, asn_db: str | None, geoip_dir: str | None, as_j
             json.dumps({"databases": rows, "searched": dbs.searched}, indent=2, sort_keys=True)
         )
         return
-    from loganalyzer.report import safe_text
+    from loganalyzer.outputs.render import safe_text
 
     for r in rows:
         if r["path"] is None:
@@ -1065,9 +1066,9 @@ def sources_info(anon_sources: AnonymizerSources | None, as_json: bool) -> None:
     """
     import json
 
-    from loganalyzer.anonymizers import describe
-    from loganalyzer.fetch import fetch_record
-    from loganalyzer.report import safe_text
+    from loganalyzer.anonymity.sources import describe
+    from loganalyzer.anonymity.update import fetch_record
+    from loganalyzer.outputs.render import safe_text
 
     rows = [i.as_dict() for i in anon_sources.infos] if anon_sources else []
     for r in rows:
@@ -1149,9 +1150,9 @@ def sources_update(
         loganalyzer sources update ~/anon --only tor-bulk --only tor-exit-addresses
         loganalyzer report access.log --sources-dir ~/anon
     """
+    from loganalyzer.anonymity.update import update_sources
     from loganalyzer.errors import SourceError
-    from loganalyzer.fetch import update_sources
-    from loganalyzer.report import safe_text
+    from loganalyzer.outputs.render import safe_text
 
     quiet = bool(ctx.obj.get("quiet"))
     results = update_sources(folder, urls=urls, base_url=base_url, only=only, timeout=timeout)
@@ -1190,8 +1191,8 @@ def formats() -> None:
         loganalyzer report access.log --log-format vhost_combined
         loganalyzer report access.log -f nginx:'$remote_addr [$time_local] "$request" $status'
     """
-    from loganalyzer.formats import ALIASES, PRESETS
-    from loganalyzer.report import safe_text
+    from loganalyzer.ingest.presets import ALIASES, PRESETS
+    from loganalyzer.outputs.render import safe_text
 
     aliases: dict[str, list[str]] = {}
     for alias, name in ALIASES.items():
@@ -1313,14 +1314,14 @@ def bench(
     import json
     import tempfile
 
-    from loganalyzer.bench import (
+    from loganalyzer.analysis.bench import (
         format_throughput,
         generate_log,
         generate_sources,
         run_benchmark,
     )
-    from loganalyzer.enrich import GeoDatabases
-    from loganalyzer.report import safe_text
+    from loganalyzer.geo.databases import GeoDatabases
+    from loganalyzer.outputs.render import safe_text
 
     if formats_only:
         _echo_err(f"Parsing each preset's example line {min(lines, 200_000):,} times...")
@@ -1466,7 +1467,7 @@ def _load_config(ctx: click.Context, path: str | None) -> None:
     """Read the settings once, for every command: the option defaults come from them."""
     if ctx.resilient_parsing:  # shell completion: never fail, never read files twice
         return
-    from loganalyzer.config import load_settings
+    from loganalyzer.settings import load_settings
 
     settings = load_settings(path)
     ctx.meta["settings"] = settings
@@ -1481,9 +1482,9 @@ def _setting(name: str) -> Any:
 
 def _show_version(ctx: click.Context) -> None:
     from loganalyzer import __version__
-    from loganalyzer.enrich import GeoDatabases, open_database_info
     from loganalyzer.errors import GeoDatabaseError
-    from loganalyzer.report import safe_text
+    from loganalyzer.geo.databases import GeoDatabases, open_database_info
+    from loganalyzer.outputs.render import safe_text
 
     click.echo(f"loganalyzer, version {__version__}")
     city, asn, geoip_dir = _setting("city_db"), _setting("asn_db"), _setting("geoip_dir")
@@ -1515,7 +1516,7 @@ def _fitting_watch(ctx: click.Context, watch: Sequence[str], by: Sequence[str]) 
     """
     if ctx.get_parameter_source("watch") != click.core.ParameterSource.DEFAULT_MAP:
         return tuple(watch)
-    from loganalyzer.aggregate import resolve_grouping
+    from loganalyzer.analysis.aggregate import resolve_grouping
     from loganalyzer.schema import COUNTRY_ISO, REGION_ISO, SUBREGION_ISO
 
     keys = set(resolve_grouping(by).keys)
@@ -1557,8 +1558,8 @@ def config_show(ctx: click.Context, as_json: bool) -> None:
     """
     import json
 
-    from loganalyzer.config import describe
-    from loganalyzer.report import safe_text
+    from loganalyzer.outputs.render import safe_text
+    from loganalyzer.settings import describe
 
     settings = ctx.meta["settings"]
     records = describe(settings)
@@ -1655,16 +1656,16 @@ def lookup(
         loganalyzer lookup --from-log access.log -O csv
         loganalyzer lookup 185.220.101.20 --sources-dir ~/anon
     """
-    from loganalyzer.enrich import GeoDatabases
-    from loganalyzer.errors import InputError
-    from loganalyzer.lookup import (
+    from loganalyzer.analysis.lookup import (
         flat_lists,
         lookup_addresses,
         lookup_log_clients,
-        render_lookup_table,
     )
-    from loganalyzer.pipeline import CAVEAT, Analysis, anonymizer_settings, sample_paths
-    from loganalyzer.report import render_csv, render_json
+    from loganalyzer.analysis.pipeline import CAVEAT, Analysis, anonymizer_settings, sample_paths
+    from loganalyzer.errors import InputError
+    from loganalyzer.geo.databases import GeoDatabases
+    from loganalyzer.outputs.addresses import render_lookup_table
+    from loganalyzer.outputs.render import render_csv, render_json
 
     if sample:
         s = sample_paths()
@@ -1715,7 +1716,7 @@ def lookup(
         r["input"] for r in analysis.rows.iter_rows(named=True) if r["status"] == "invalid_ip"
     ]
     if invalid and not from_log:
-        from loganalyzer.report import safe_text
+        from loganalyzer.outputs.render import safe_text
 
         raise InputError(
             f"{len(invalid)} of {len(given)} inputs not an IP address "
@@ -1811,9 +1812,9 @@ def compare(
         loganalyzer compare --baseline last-week.log.gz --current access.log -O csv -o diff.csv
         loganalyzer compare a.log --baseline-until 2026-09-10 --by provider --sources-dir ~/anon
     """
-    from loganalyzer.compare import compare as compare_periods
-    from loganalyzer.compare import render_comparison
-    from loganalyzer.pipeline import raise_for_faults
+    from loganalyzer.analysis.compare import compare as compare_periods
+    from loganalyzer.analysis.pipeline import raise_for_faults
+    from loganalyzer.outputs.comparison import render_comparison
 
     quiet = bool(ctx.obj.get("quiet"))
     if sample and not baseline_until:
@@ -1892,9 +1893,9 @@ def _follow_report(
     """``report --follow``: refresh until SIGINT/SIGTERM, then the final report, exit 0."""
     import signal
 
-    from loganalyzer.enrich import GeoDatabases
-    from loganalyzer.follow import FollowEvent, LiveReport, LogFollower, follow
-    from loganalyzer.report import render, render_table, safe_text
+    from loganalyzer.analysis.follow import FollowEvent, LiveReport, LogFollower, follow
+    from loganalyzer.geo.databases import GeoDatabases
+    from loganalyzer.outputs.render import render, render_table, safe_text
 
     if len(logs) != 1 or logs[0] == "-":
         raise UsageError("--follow reads one file (not stdin): loganalyzer report --follow LOG")
@@ -2137,8 +2138,8 @@ def plot(
         loganalyzer plot --sample --kind compare --baseline-until 2026-09-16 -o changes.png
         loganalyzer plot --kind compare --baseline last-week.log --current access.log -o c.svg
     """
-    from loganalyzer.pipeline import raise_for_faults
-    from loganalyzer.plot import chart, figure_format, save_figure
+    from loganalyzer.analysis.pipeline import raise_for_faults
+    from loganalyzer.outputs.charts import chart, figure_format, save_figure
 
     quiet = bool(ctx.obj.get("quiet"))
     periods: dict[str, Any] = {}
@@ -2247,9 +2248,9 @@ def brief(
         loganalyzer brief access.log* --geoip-dir ~/GeoIP --tz Asia/Shanghai -o briefing.md
         loganalyzer brief access.log --sources-dir ~/anon --watch CN-LN -o briefing.html
     """
-    from loganalyzer.brief import briefing, briefing_format
-    from loganalyzer.pipeline import raise_for_faults
-    from loganalyzer.plot import write_atomic
+    from loganalyzer.analysis.pipeline import raise_for_faults
+    from loganalyzer.outputs.briefing import briefing, briefing_format
+    from loganalyzer.outputs.charts import write_atomic
 
     quiet = bool(ctx.obj.get("quiet"))
     logs, city_db, asn_db = _resolve_sample(logs, sample, city_db, asn_db, quiet)
@@ -2341,7 +2342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if show_traceback:
             raise
-        from loganalyzer.report import safe_text
+        from loganalyzer.outputs.render import safe_text
 
         _echo_err(
             f"Error: unexpected {type(exc).__name__}: {safe_text(str(exc))[:500]} "

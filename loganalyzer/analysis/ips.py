@@ -3,7 +3,7 @@
 ``loganalyzer ips`` is ``report --by ip`` (plus region and ASN when those
 databases are open) with the columns renamed to issue 4's names: ``ip``,
 ``requests``, ``anonymizer``, ``confidence``, ``reasons``. It makes no second
-pipeline: :func:`address_evidence` calls :func:`loganalyzer.pipeline.analyze`
+pipeline: :func:`address_evidence` calls :func:`loganalyzer.analysis.pipeline.analyze`
 and reshapes its rows.
 
 The place of an anonymized address is where its exit (the VPN server, the Tor
@@ -14,7 +14,6 @@ so on every such row.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +22,8 @@ import polars as pl
 from loganalyzer import schema as S
 
 if TYPE_CHECKING:
-    from loganalyzer.enrich import GeoDatabases
-    from loganalyzer.pipeline import Analysis
+    from loganalyzer.analysis.pipeline import Analysis
+    from loganalyzer.geo.databases import GeoDatabases
 
 IP = "ip"
 CONFIDENCE = "confidence"
@@ -87,17 +86,17 @@ def address_evidence(
     """Every client address of some logs with its evidence, busiest first.
 
     Args:
-        paths: log files, as for :func:`loganalyzer.pipeline.analyze`.
+        paths: log files, as for :func:`loganalyzer.analysis.pipeline.analyze`.
         dbs: open databases; place columns need a City (or Country) database,
             network columns an ASN database, and either may be missing.
-        **analyze_args: anything else :func:`~loganalyzer.pipeline.analyze`
+        **analyze_args: anything else :func:`~loganalyzer.analysis.pipeline.analyze`
             takes (``sources``, ``where``, ``since``, ``top_n``, ...), except ``by``.
 
     Returns:
-        An :class:`~loganalyzer.pipeline.Analysis` whose rows follow
+        An :class:`~loganalyzer.analysis.pipeline.Analysis` whose rows follow
         :data:`IPS_SCHEMA`, sorted by requests (descending), then address.
     """
-    from loganalyzer.pipeline import Analysis, analyze
+    from loganalyzer.analysis.pipeline import Analysis, analyze
 
     by = ["ip", *(["region"] if dbs.city else []), *(["asn"] if dbs.asn else [])]
     analysis = analyze(paths, by=by, dbs=dbs, **analyze_args)
@@ -108,73 +107,6 @@ def address_evidence(
     return Analysis(rows=rows, meta=meta, faults=analysis.faults)
 
 
-def _when(value: datetime | None, fmt: str) -> str:
-    return value.strftime(fmt) if isinstance(value, datetime) else "-"
-
-
-def render_ips_table(analysis: Analysis, *, width: int | None = 120, color: bool = False) -> str:
-    """The evidence table for a terminal (rich), every text cell escaped.
-
-    Reasons wrap inside their column; CSV, JSON, Markdown and Parquet carry
-    every column, this table the ones a person reads first.
-    """
-    from rich.text import Text
-
-    from loganalyzer.report import print_terminal, safe_text, terminal_table
-
-    rows = analysis.rows
-    meta = analysis.meta
-    tr = meta.get("time_range") or {}
-    total = meta.get("rows_total", rows.height)
-    shown = f"top {rows.height:,} of {total:,}" if total > rows.height else f"{total:,}"
-    caption = f"{shown} addresses, {meta['lines']['matched']:,} requests" + (
-        f"; {tr['first']} to {tr['last']}" if tr.get("first") else ""
-    )
-    table = terminal_table(TITLE, caption)
-    times = [t for c in (S.FIRST_SEEN, S.LAST_SEEN) for t in rows[c].to_list() if t is not None]
-    fmt = "%m-%d %H:%M" if len({t.year for t in times}) <= 1 else "%Y-%m-%d %H:%M"
-    table.add_column("address", overflow="fold", min_width=15)
-    table.add_column("requests", justify="right", no_wrap=True)
-    table.add_column("first seen", no_wrap=True)
-    table.add_column("last seen", no_wrap=True)
-    table.add_column("place", overflow="fold", max_width=12)
-    table.add_column("network", overflow="fold", max_width=24)
-    table.add_column("anonymizer", overflow="fold")
-    table.add_column("confidence", no_wrap=True)
-    table.add_column("reasons", overflow="fold", ratio=1)
-
-    def show(value: object) -> str:
-        return "-" if value is None else safe_text(str(value))
-
-    for r in rows.iter_rows(named=True):
-        place = r[S.REGION_ISO] or r[S.COUNTRY_ISO]
-        place_text = show(place) + (" (exit)" if place and r[LOCATION_IS_EXIT] else "")
-        asn = f"AS{r[S.ASN]}" if r[S.ASN] is not None else None
-        network = " ".join(x for x in (asn, r[S.AS_ORG]) if x) or None
-        table.add_row(
-            *(
-                Text(c)
-                for c in (
-                    show(r[IP]),
-                    f"{r[S.REQUESTS]:,}",
-                    _when(r[S.FIRST_SEEN], fmt),
-                    _when(r[S.LAST_SEEN], fmt),
-                    place_text,
-                    show(network),
-                    show(r[S.ANONYMIZER]),
-                    show(r[CONFIDENCE]),
-                    "\n".join(safe_text(x) for x in r[REASONS] or []) or "-",
-                )
-            )
-        )
-    note = (
-        "(exit): the place of an anonymized address is its exit's (VPN server, Tor relay, "
-        "cloud host), not its user's; none_known: listed by no loaded source, which is "
-        "not proof of a direct user"
-    )
-    return print_terminal(table, [note], width=width, color=color)
-
-
 __all__ = [
     "CONFIDENCE",
     "IP",
@@ -183,5 +115,4 @@ __all__ = [
     "REASONS",
     "address_evidence",
     "evidence_rows",
-    "render_ips_table",
 ]

@@ -154,9 +154,9 @@ def _download(url: str, timeout: float) -> tuple[int, bytes]:
     import urllib.error
     import urllib.request
 
-    from loganalyzer import __version__
+    from loganalyzer._version import version
 
-    request = urllib.request.Request(url, headers={"User-Agent": f"loganalyzer/{__version__}"})
+    request = urllib.request.Request(url, headers={"User-Agent": f"loganalyzer/{version()}"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             status = int(response.status)
@@ -185,7 +185,7 @@ def _download(url: str, timeout: float) -> tuple[int, bytes]:
 
 
 def _loader(remote: Remote) -> Callable[[Path], Any]:
-    from loganalyzer import anonymizers as A
+    from loganalyzer.anonymity import sources as A
 
     if remote.kind.startswith("tor"):
         return A.load_tor

@@ -16,7 +16,7 @@ import polars as pl
 
 from loganalyzer import schema as S
 from loganalyzer.errors import UsageError
-from loganalyzer.formats import LogFormat, get_format
+from loganalyzer.ingest.formats import LogFormat
 
 REASON_BLANK = "blank line"
 REASON_COMMENT = "comment line"
@@ -589,45 +589,3 @@ def split_parsed(frame: pl.LazyFrame) -> ParseResult:
         S.SOURCE, S.LINE_NO, S.REASON, S.LINE
     )
     return ParseResult(rows=rows, rejects=rejects)
-
-
-def parse(
-    lines: pl.LazyFrame | pl.DataFrame,
-    *,
-    fmt: str | LogFormat = "combined",
-    options: ParseOptions | None = None,
-) -> ParseResult:
-    """Parse raw lines into typed request columns.
-
-    Args:
-        lines: ``source``, ``line_no``, ``line`` (as from :func:`read_lines`).
-        fmt: a preset name, ``apache:<LogFormat>``, ``nginx:<log_format>``,
-            ``json:<column=path,...>``, a :class:`LogFormat`, or ``auto`` (the
-            format is detected from the first lines).
-        options: time zone for zone-less times, and the client-address choice.
-
-    Returns:
-        The requests and the rejected lines, both lazy over one parsed frame.
-
-    Raises:
-        FormatDetectionError: with ``auto``, when no format fits the lines.
-
-    Example:
-        >>> import polars as pl
-        >>> line = '1.2.3.4 - - [01/Jan/2026:00:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "-"'
-        >>> lines = pl.LazyFrame({"source": ["x"], "line_no": [1], "line": [line]})
-        >>> parse(lines).rows.select("client", "status").collect().row(0)
-        ('1.2.3.4', 200)
-    """
-    options = options or ParseOptions()
-    if isinstance(fmt, str) and fmt == "auto":
-        from loganalyzer.detect import detect_format
-
-        eager = lines.lazy().collect()
-        name = eager[S.SOURCE][0] if eager.height else "-"
-        fmt = detect_format(eager, source=name, options=options).format
-        lines = eager
-    frame = parse_lines(
-        lines.lazy(), get_format(fmt), options=options, state=ParseState()
-    ).collect()
-    return split_parsed(frame.lazy())

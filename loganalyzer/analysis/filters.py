@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from loganalyzer import schema as S
-from loganalyzer.aggregate import GEO_COLUMNS, ROW_COLUMNS
+from loganalyzer.analysis.aggregate import GEO_COLUMNS, ROW_COLUMNS
 from loganalyzer.errors import UsageError
 
 _OPS = ("!=", ">=", "<=", "=", "~", ">", "<")
@@ -111,7 +111,7 @@ def in_networks(
         >>> in_networks(pl.Series(["175.167.9.9", "8.8.8.8", None]), nets).to_list()
         [True, False, False]
     """
-    from loganalyzer.anonymizers import _net_range, address_keys
+    from loganalyzer.anonymity.sources import _net_range, address_keys
 
     frame = pl.DataFrame({"_k": address_keys(ips), "_v6": ips.str.contains(":", literal=True)})
     tests = []

@@ -221,7 +221,7 @@ def _verdict_requests() -> list[pl.Expr]:
 
 
 def summarize_groups(groups: pl.DataFrame, grouping: Grouping) -> pl.DataFrame:
-    """Report rows from sums made per group already (see :mod:`loganalyzer.tally`).
+    """Report rows from sums made per group already (see :mod:`loganalyzer.analysis.tally`).
 
     Args:
         groups: one row per key: the keys, ``requests``, ``unique_ips``,

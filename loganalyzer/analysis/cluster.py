@@ -22,18 +22,9 @@ from typing import IO, TYPE_CHECKING, Any
 import polars as pl
 
 from loganalyzer import schema as S
-from loganalyzer.aggregate import merge_partials
-from loganalyzer.enrich import GeoDatabases, lookup
-from loganalyzer.errors import (
-    LogAnalyzerError,
-    MissingDependencyError,
-    TooManyBadLinesError,
-    UsageError,
-)
-from loganalyzer.filters import Filter, parse_filter
-from loganalyzer.formats import AUTO, LogFormat, get_format
-from loganalyzer.parse import ParseOptions
-from loganalyzer.pipeline import (
+from loganalyzer.analysis.aggregate import merge_partials
+from loganalyzer.analysis.filters import Filter, parse_filter
+from loganalyzer.analysis.pipeline import (
     Analysis,
     LineCounter,
     RejectWriter,
@@ -45,12 +36,23 @@ from loganalyzer.pipeline import (
     prepare,
     reduce_batches,
 )
-from loganalyzer.read import InputFile, ReadFault, expand_inputs
+from loganalyzer.errors import (
+    LogAnalyzerError,
+    MissingDependencyError,
+    TooManyBadLinesError,
+    UsageError,
+)
+from loganalyzer.geo.databases import GeoDatabases
+from loganalyzer.geo.enrich import lookup
+from loganalyzer.ingest.formats import LogFormat
+from loganalyzer.ingest.parse import ParseOptions
+from loganalyzer.ingest.presets import AUTO, get_format
+from loganalyzer.ingest.read import InputFile, ReadFault, expand_inputs
 
 if TYPE_CHECKING:
     from distributed import Client
 
-    from loganalyzer.anonymizers import AnonymizerSources
+    from loganalyzer.anonymity.sources import AnonymizerSources
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,7 @@ def analyze_distributed(
             from each client's first and last request over every file.
 
     Returns:
-        The :class:`~loganalyzer.pipeline.Analysis`, as from ``analyze``.
+        The :class:`~loganalyzer.analysis.pipeline.Analysis`, as from ``analyze``.
     """
     if rejects is not None:
         raise UsageError("--rejects is not available on a cluster yet; run without it")
@@ -339,7 +341,7 @@ def enrich_file(
     """
     import uuid
 
-    from loganalyzer.pipeline import EnrichStream, write_partitioned
+    from loganalyzer.analysis.pipeline import EnrichStream, write_partitioned
 
     attempt = Path(staging) / f"file{index:05d}-{uuid.uuid4().hex}"
     attempt.mkdir(parents=True)
@@ -403,13 +405,13 @@ def enrich_distributed(
         retries: how often the scheduler reruns the task of a lost worker.
 
     Returns:
-        The ``meta`` object, as from :func:`~loganalyzer.pipeline.enrich_logs`.
+        The ``meta`` object, as from :func:`~loganalyzer.analysis.pipeline.enrich_logs`.
     """
     import os
     import shutil
     import tempfile
 
-    from loganalyzer.pipeline import enrich_meta, unify_schemas
+    from loganalyzer.analysis.pipeline import enrich_meta, unify_schemas
 
     fmt = None if log_format == AUTO else get_format(log_format)
     inputs = expand_inputs(paths)

@@ -21,7 +21,7 @@ from loganalyzer import schema as S
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from loganalyzer.pipeline import Analysis
+    from loganalyzer.analysis.pipeline import Analysis
 
 Output = Literal["table", "csv", "json", "parquet", "markdown"]
 OUTPUTS: tuple[str, ...] = ("table", "csv", "json", "parquet", "markdown")

@@ -6,7 +6,7 @@ truncation in place (``copytruncate``: reading starts over), telling them apart
 by the file's identity (device and inode) and size. A last line without its
 newline is held back until the newline arrives.
 
-:class:`LiveReport` keeps the per-client partials of :mod:`loganalyzer.aggregate`
+:class:`LiveReport` keeps the per-client partials of :mod:`loganalyzer.analysis.aggregate`
 and merges each new batch into them, looking up only clients it has not seen,
 so a refresh costs time in proportion to what is new and to the number of
 distinct clients, never to the size of the log.
@@ -25,14 +25,9 @@ from typing import IO, TYPE_CHECKING, BinaryIO
 import polars as pl
 
 from loganalyzer import schema as S
-from loganalyzer.aggregate import merge_partials, resolve_grouping
-from loganalyzer.detect import format_for
-from loganalyzer.enrich import GeoDatabases, lookup
-from loganalyzer.errors import InputFileError, TooManyBadLinesError, UsageError
-from loganalyzer.filters import Filter, parse_filter
-from loganalyzer.formats import AUTO, LogFormat, get_format
-from loganalyzer.parse import ParseOptions, ParseState
-from loganalyzer.pipeline import (
+from loganalyzer.analysis.aggregate import merge_partials, resolve_grouping
+from loganalyzer.analysis.filters import Filter, parse_filter
+from loganalyzer.analysis.pipeline import (
     Analysis,
     FileStats,
     LineCounter,
@@ -44,10 +39,17 @@ from loganalyzer.pipeline import (
     parse_counted,
     reduce_batches,
 )
-from loganalyzer.read import LineBatch, count_lines
+from loganalyzer.errors import InputFileError, TooManyBadLinesError, UsageError
+from loganalyzer.geo.databases import GeoDatabases
+from loganalyzer.geo.enrich import lookup
+from loganalyzer.ingest.detect import format_for
+from loganalyzer.ingest.formats import LogFormat
+from loganalyzer.ingest.parse import ParseOptions, ParseState
+from loganalyzer.ingest.presets import AUTO, get_format
+from loganalyzer.ingest.read import LineBatch, count_lines
 
 if TYPE_CHECKING:
-    from loganalyzer.anonymizers import AnonymizerSources
+    from loganalyzer.anonymity.sources import AnonymizerSources
 
 _CHUNK = 8 * 1024 * 1024
 

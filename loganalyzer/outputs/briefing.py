@@ -23,12 +23,12 @@ import polars as pl
 
 from loganalyzer import schema as S
 from loganalyzer.errors import UsageError
-from loganalyzer.plot import ANONYMIZED, _zone_words, hour_matrix, place_label
-from loganalyzer.report import _md_cell, safe_text
+from loganalyzer.outputs.charts import ANONYMIZED, _zone_words, hour_matrix, place_label
+from loganalyzer.outputs.render import _md_cell, safe_text
 
 if TYPE_CHECKING:
-    from loganalyzer.pipeline import Analysis
-    from loganalyzer.read import ReadFault
+    from loganalyzer.analysis.pipeline import Analysis
+    from loganalyzer.ingest.read import ReadFault
 
 BriefFormat = Literal["html", "markdown"]
 
@@ -264,7 +264,7 @@ def _charts(
     top_n: int,
 ) -> list[tuple[str, str, bytes]]:
     """(heading, alt text, PNG bytes) for each chart."""
-    from loganalyzer.plot import (
+    from loganalyzer.outputs.charts import (
         figure_bytes,
         plot_asn,
         plot_hours,
@@ -321,7 +321,7 @@ def briefing(
 
     The logs are read once: every view (regions, networks, hours, map, paths,
     user agents) is summarised from the partials of that one read (see
-    :func:`loganalyzer.pipeline.analyze_views`). Standard input is still
+    :func:`loganalyzer.analysis.pipeline.analyze_views`). Standard input is still
     refused (save it to a file first): the provenance gives each input's
     SHA-256, read from the file after the analysis.
 
@@ -333,7 +333,7 @@ def briefing(
         fmt: ``html`` or ``markdown``.
         charts: embed the charts (off for a quick text-only briefing).
         title: the document's heading.
-        **options: passed to :func:`loganalyzer.pipeline.analyze_views`
+        **options: passed to :func:`loganalyzer.analysis.pipeline.analyze_views`
             (``city_db``, ``asn_db``, ``since``, ``until``, ``where``,
             ``rejects``...).
 
@@ -343,8 +343,8 @@ def briefing(
     Raises:
         UsageError: standard input, an unknown format or time zone.
     """
-    from loganalyzer.pipeline import View, analyze, analyze_views
-    from loganalyzer.plot import _whole_hours, _zone
+    from loganalyzer.analysis.pipeline import View, analyze, analyze_views
+    from loganalyzer.outputs.charts import _whole_hours, _zone
 
     if fmt not in ("html", "markdown"):
         raise UsageError(f"a briefing is html or markdown, not {fmt!r}")

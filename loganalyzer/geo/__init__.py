@@ -1,0 +1,1 @@
+"""GeoIP databases: opening and checking MMDB files; country, region, city and ASN lookups."""

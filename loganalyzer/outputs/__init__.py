@@ -1,0 +1,1 @@
+"""What people read: tables, CSV/JSON/Markdown/Parquet, charts and the briefing."""
