@@ -45,7 +45,7 @@ _V4_NOT_PUBLIC: tuple[tuple[str, str, str], ...] = (
 _public_v6: Callable[[bytes], bytes] | None
 try:
     from loganalyzer._clf import public_v6 as _public_v6
-except ImportError:  # built without a C compiler (see loganalyzer/native.py)
+except ImportError:  # built without a C compiler (see loganalyzer/ingest/native.py)
     _public_v6 = None
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
@@ -139,11 +139,13 @@ def _global_v6(text: str) -> str | None:
 def _public_v6_series(clients: pl.Series) -> pl.Series:
     """:func:`_global_v6` of each client in one native call ('' where it gives None).
 
-    Without the native module (built without a C compiler), every client takes
-    the per-address path.
+    Without the native module (built without a C compiler, or switched off
+    with ``LOGANALYZER_NATIVE=0``), every client takes the per-address path.
     """
     none = pl.Series(S.CLIENT_IP, [""] * len(clients), pl.String)
-    if _public_v6 is None or not len(clients) or clients.str.contains("\n", literal=True).any():
+    if _public_v6 is None or not native.enabled():
+        return none
+    if not len(clients) or clients.str.contains("\n", literal=True).any():
         return none
     joined = clients.fill_null("").str.join("\n").item() + "\n"
     # A leading newline: Polars sniffs compression from a buffer's first bytes.

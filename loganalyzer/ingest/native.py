@@ -2,15 +2,18 @@
 
 A report (``report``, ``compare``, ``brief``, the cluster's map side) needs only
 the client, the time, the status and the bytes of each line. For the two NCSA
-presets, the C scanner in ``_clf.c`` checks each line and reads those four in
-one pass over the bytes, which Polars expressions cannot do at the same cost
-(issue 6). It accepts only lines it is sure of; every other line goes, verbatim
-and with its line number, through :func:`loganalyzer.ingest.parse.parse_lines` as
-before, so counts, rejects and reports are unchanged (``tests/test_native.py``).
+presets, the C scanner (``loganalyzer/native/scan.c``) checks each line and reads
+those four in one pass over the bytes, which Polars expressions cannot do at the
+same cost (issue 6). It accepts only lines it is sure of; every other line goes,
+verbatim and with its line number, through
+:func:`loganalyzer.ingest.parse.parse_lines` as before, so counts, rejects and
+reports are unchanged (``tests/ingest/test_native.py``).
 
 The scanner is built when the package is installed. Where no C compiler is
 available the install still succeeds without it, :data:`AVAILABLE` is False,
-and every line takes the Polars path. ``LOGANALYZER_NATIVE=0`` turns it off.
+and every line takes the Polars path. ``LOGANALYZER_NATIVE=0`` turns off every
+native function (:func:`enabled`). The C is built with the sanitizers and
+fuzzed by ``.ci/sanitize`` (``docs/fuzzing.md``).
 """
 
 from __future__ import annotations
@@ -33,7 +36,13 @@ from loganalyzer import schema as S
 from loganalyzer.ingest.formats import LogFormat
 from loganalyzer.ingest.parse import ParseOptions
 from loganalyzer.ingest.presets import COMBINED, COMMON
-from loganalyzer.ingest.read import _UNSUPPORTED, InputFile, LineBatch, detect_compression
+from loganalyzer.ingest.read import (
+    _UNSUPPORTED,
+    InputFile,
+    LineBatch,
+    detect_compression,
+    native_switched_on,
+)
 
 _clf: ModuleType | None
 try:
@@ -51,8 +60,14 @@ _COLUMNS = frozenset({S.SOURCE, S.LINE_NO, S.CLIENT, S.TS, S.STATUS, S.BYTES})
 
 
 def enabled() -> bool:
-    """The scanner is built and not turned off with ``LOGANALYZER_NATIVE=0``."""
-    return AVAILABLE and os.environ.get("LOGANALYZER_NATIVE", "1") != "0"
+    """The scanner is built and not turned off with ``LOGANALYZER_NATIVE=0``.
+
+    Every caller of the native module asks this first (``count_lines`` asks
+    :func:`~loganalyzer.ingest.read.native_switched_on`, the same switch), so
+    that with the switch off no C runs and the reference test compares the
+    whole native side with the Polars path.
+    """
+    return AVAILABLE and native_switched_on()
 
 
 def kind_for(
@@ -135,7 +150,7 @@ def scan(batch: LineBatch, kind: int) -> Scanned:
     return Scanned(rows, _rest_lines(batch.source, batch.first_line_no, rest, rest_index), lines)
 
 
-# The sums reduce() returns, in its order (_clf.c's N_SUMS).
+# The sums reduce() returns, in its order (native/table.c's N_SUMS).
 _SUMS = (S.REQUESTS, S.BYTES, *S.STATUS_CLASSES)
 
 
@@ -233,7 +248,7 @@ class GroupSums(Sums):
     A client first seen is summed on its own and *pending* until it is given
     its group with :meth:`assign`; from then on its lines are summed straight
     into the group's sums, and only its key and group are kept (see
-    ``Groups`` in ``_clf.c``). :mod:`loganalyzer.analysis.tally` says which group.
+    ``Groups`` in ``native/table.c``). :mod:`loganalyzer.analysis.tally` says which group.
     """
 
     _grouped = True
@@ -324,7 +339,7 @@ class AddressKeys:
 
 
 def address_keys(ips: pl.Series) -> AddressKeys:
-    """Each plain address's version and 128-bit key, read in C (see ``ip_keys`` in ``_clf.c``).
+    """Each plain address's version and 128-bit key, read in C (``ip_keys`` in ``native/addr.c``).
 
     Anything ``inet_pton`` does not read as it stands (a null, leading zeros,
     brackets, zone ids, spaces) gets version 0, for the caller's slower path.
@@ -346,7 +361,7 @@ def address_keys(ips: pl.Series) -> AddressKeys:
 def v6_texts(hi: np.ndarray, lo: np.ndarray) -> list[str]:
     """The RFC 5952 text of each IPv6 address, given as its first and last 64 bits.
 
-    As :mod:`ipaddress` writes it (``v6_text`` in ``_clf.c``): never a dotted tail.
+    As :mod:`ipaddress` writes it (``v6_text`` in ``native/addr.c``): never a dotted tail.
     """
     assert _clf is not None
     if len(hi) == 0:
@@ -459,7 +474,7 @@ class SearchTree:
         self._map.close()
 
 
-# A group's or a row's time when it has none (_clf.c's acc_empty).
+# A group's or a row's time when it has none (native/table.c's acc_empty).
 _NO_FIRST = np.iinfo(np.int64).max
 _NO_LAST = np.iinfo(np.int64).min
 

@@ -25,6 +25,13 @@ REASON_BAD_TIME = "unreadable timestamp"
 # A JSON record of another kind in a JSON access log (Caddy's start-up messages).
 REASON_NOT_ACCESS = "not an access record"
 
+# The largest byte count a line may give: 256 TiB in one response, past any real
+# one. A count above it (an attacker's 18 or 19 digits), or below 0, is null: the
+# line stays parsed, and a sum of counts within the bound cannot pass 2^63 before
+# 2^15 of the largest (issue 26). The native scanner hands such lines here
+# (CLF_MAX_BYTES in loganalyzer/native/clf.h, held equal by test_native_totals).
+MAX_BYTES = 1 << 48
+
 ClientIP = Literal["conn", "xff", "xff-first"]
 
 # Request lines are "METHOD TARGET PROTOCOL". TLS handshakes sent to a plain port,
@@ -531,7 +538,7 @@ def _parse_regular(
         protocol.alias(S.PROTOCOL),
         # HAProxy writes -1 when there was no response.
         pl.when(status >= 0).then(status).alias(S.STATUS),
-        text(S.BYTES).cast(pl.Int64, strict=False).alias(S.BYTES),
+        _byte_count(text(S.BYTES)).alias(S.BYTES),
         _dash_null(raw(S.REFERER)).alias(S.REFERER),
         agent.alias(S.USER_AGENT),
         text(S.VHOST).alias(S.VHOST),
@@ -577,6 +584,12 @@ def _parse_regular(
         .otherwise(pl.lit(REASON_BAD_TIME))
     )
     return typed.with_columns(reason.alias(S.REASON)).drop("_ok")
+
+
+def _byte_count(text: pl.Expr) -> pl.Expr:
+    """A byte count within ``[0, MAX_BYTES]``, else null ("-", junk, or out of bounds)."""
+    value = text.cast(pl.Int64, strict=False)
+    return pl.when(value.is_between(0, MAX_BYTES)).then(value)
 
 
 def split_parsed(frame: pl.LazyFrame) -> ParseResult:

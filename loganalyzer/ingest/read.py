@@ -27,14 +27,29 @@ import polars as pl
 from loganalyzer import schema as S
 from loganalyzer.errors import InputError, InputFileError, MissingDependencyError
 
+_native_count_lines: Callable[[bytes | bytearray | memoryview], int] | None
 try:
     # bytes.count looked at one byte at a time: a third of reading's CPU.
-    from loganalyzer._clf import count_lines as count_lines
-except ImportError:  # built without a C compiler (see loganalyzer/native.py)
+    from loganalyzer._clf import count_lines as _native_count_lines
+except ImportError:  # built without a C compiler (see loganalyzer/ingest/native.py)
+    _native_count_lines = None
 
-    def count_lines(data: bytes | bytearray | memoryview, /) -> int:
-        """The number of newlines in ``data``."""
-        return bytes(data).count(b"\n") if isinstance(data, memoryview) else data.count(b"\n")
+
+def native_switched_on() -> bool:
+    """Whether native code may run: ``LOGANALYZER_NATIVE=0`` turns all of it off.
+
+    Read at each call: the reference test turns it off and on within one
+    process. Here, below :mod:`loganalyzer.ingest.native` (which imports this
+    module), so that :func:`count_lines` obeys the same switch.
+    """
+    return os.environ.get("LOGANALYZER_NATIVE", "1") != "0"
+
+
+def count_lines(data: bytes | bytearray | memoryview, /) -> int:
+    """The number of newlines in ``data``: in C unless that is missing or switched off."""
+    if _native_count_lines is not None and native_switched_on():
+        return _native_count_lines(data)
+    return bytes(data).count(b"\n") if isinstance(data, memoryview) else data.count(b"\n")
 
 
 Compression = Literal["none", "gzip", "bzip2", "xz", "zstd"]

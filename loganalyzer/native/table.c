@@ -1,302 +1,37 @@
 /*
- * A native scanner for the two NCSA presets (common, combined): the report's
- * fast path (see loganalyzer/native.py, which documents the contract).
+ * Reducer: the scan of scan.c, with the accepted lines summed per client as
+ * they are read (requests, bytes, first and last time, status classes), across
+ * every batch of a run; or, grouped, per report row (Groups below).
  *
- * Why native: a report must look at every byte of every line to count it as
- * parsed or rejected, and with Polars expressions that check alone costs 1.6x
- * the benchmark's floor (issue 6). One pass in C does the check, the CLF time
- * and the numbers while the bytes are in cache.
- *
- * Why it cannot change a report: it only ever *accepts* a line it is sure of,
- * one of printable ASCII whose fields have the usual shape, and gives it
- * exactly what the regex path would. Every other line (malformed, blank, a
- * comment, non-ASCII, control bytes, an odd time) is handed back untouched for
- * the Polars path to parse or reject as before. tests/test_native.py holds the
- * two paths equal on generated and adversarial lines.
- *
- * Log lines are attacker-controlled: every read is bounded by the line's end,
- * and every output buffer is sized from the input before the scan.
+ * Contract. Python (loganalyzer/ingest/native.py: Sums, GroupSums) hands over
+ * batches of whole lines (bytes, or the decompressor's pieces), a file
+ * descriptor and window to read, and, for groups, int32 group numbers and
+ * "\n"-separated names whose counts it checks against the table's. The lines
+ * are attacker-controlled: the grammar's reads are bounded by each line, and
+ * every table and output grows as needed. The tables belong to one call at a
+ * time: a method that changes them sets busy while it holds the GIL, releases
+ * the GIL to do the work, and clears busy once it holds the GIL again; a
+ * second thread's call meanwhile raises RuntimeError. The only concurrent entry
+ * is help(), which sums into the second table under mu while add_pieces()
+ * waits for it.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <arpa/inet.h>
+#include "clf.h"
+
 #include <errno.h>
 #include <pthread.h>
-#include <unistd.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
 #ifdef __linux__
 #include <sys/mman.h>
 #endif
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
-enum { KIND_COMMON = 0, KIND_COMBINED = 1 };
-
-/* "Jan".."Dec" as three bytes in an int: the exact case Apache writes. */
-static const uint32_t MONTHS[12] = {
-    0x4a616e, 0x466562, 0x4d6172, 0x417072, 0x4d6179, 0x4a756e,
-    0x4a756c, 0x417567, 0x536570, 0x4f6374, 0x4e6f76, 0x446563,
-};
-
-static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-
-static int two(const unsigned char *p) { return (p[0] - '0') * 10 + (p[1] - '0'); }
-
-static int days_in_month(int y, int m) {
-    static const int d[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 ? 28 + leap : d[m - 1];
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's method). */
-static int64_t days_from_civil(int64_t y, int m, int d) {
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
 
 /*
- * "[dd/Mon/yyyy:HH:MM:SS +hhmm]" (exactly 28 bytes) to UTC microseconds.
- * Returns 0 for any other form or an impossible date, which sends the line to
- * the general parser: only the usual form is decided here.
- */
-static int clf_time(const unsigned char *t, size_t n, int64_t *out) {
-    static const int digits[] = {1, 2, 8, 9, 10, 11, 13, 14, 16, 17, 19, 20, 23, 24, 25, 26};
-    if (n != 28 || t[0] != '[' || t[3] != '/' || t[7] != '/' || t[12] != ':' || t[15] != ':' ||
-        t[18] != ':' || t[21] != ' ' || (t[22] != '+' && t[22] != '-') || t[27] != ']')
-        return 0;
-    for (size_t i = 0; i < sizeof digits / sizeof digits[0]; i++)
-        if (!is_digit(t[digits[i]])) return 0;
-    uint32_t name = (uint32_t)t[4] << 16 | (uint32_t)t[5] << 8 | t[6];
-    int month = 0;
-    for (int i = 0; i < 12; i++)
-        if (name == MONTHS[i]) month = i + 1;
-    int day = two(t + 1), year = two(t + 8) * 100 + two(t + 10);
-    int hh = two(t + 13), mi = two(t + 16), ss = two(t + 19);
-    int oh = two(t + 23), om = two(t + 25);
-    /* Years are kept to a range no log disputes; the rest go to the general parser. */
-    if (month == 0 || year < 1970 || year > 2199 || day < 1 || day > days_in_month(year, month) ||
-        hh > 23 || mi > 59 || ss > 59 || oh > 23 || om > 59)
-        return 0;
-    int64_t secs = days_from_civil(year, month, day) * 86400 + hh * 3600 + mi * 60 + ss;
-    int64_t off = (int64_t)(oh * 60 + om) * 60;
-    secs += t[22] == '-' ? off : -off;
-    *out = secs * 1000000;
-    return 1;
-}
-
-/* Bytes a line of printable ASCII never holds: control bytes, DEL, and 0x80 up. */
-static int unprintable(unsigned char c) { return c < 0x20 || c > 0x7e; }
-
-/*
- * The first byte in [p, e) that is unprintable or, with quotes set, a double
- * quote or a backslash; e if there is none. Sixteen bytes at a time where
- * SSE2 is available (every x86-64): user agents are most of a line's bytes.
- */
-static const unsigned char *find_special(const unsigned char *p, const unsigned char *e, int quotes) {
-#if defined(__SSE2__)
-    const __m128i low = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
-    const __m128i quote = _mm_set1_epi8(quotes ? '"' : 0x7f);
-    const __m128i slash = _mm_set1_epi8(quotes ? '\\' : 0x7f);
-    while (e - p >= 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)p);
-        /* Signed compare: 0x80 and up are negative, so below 0x20 too. */
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(x, low), _mm_cmpeq_epi8(x, del)),
-                                 _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, slash)));
-        int bits = _mm_movemask_epi8(m);
-        if (bits) return p + __builtin_ctz((unsigned)bits);
-        p += 16;
-    }
-#endif
-    for (; p < e; p++)
-        if (unprintable(*p) || (quotes && (*p == '"' || *p == '\\'))) return p;
-    return e;
-}
-
-/* One or more spaces and something after them, or NULL. */
-static const unsigned char *spaces(const unsigned char *p, const unsigned char *e) {
-    if (p >= e || *p != ' ') return NULL;
-    while (p < e && *p == ' ') p++;
-    return p < e ? p : NULL;
-}
-
-/* A non-empty run of printable non-spaces followed by a space (\S+ then " +"). */
-static const unsigned char *token(const unsigned char *p, const unsigned char *e) {
-    const unsigned char *s = p;
-    while (p < e && *p > ' ' && *p < 0x7f) p++;
-    return p == s || p >= e || *p != ' ' ? NULL : p;
-}
-
-/*
- * Inside a quoted field: (?:[^"\\]|\\.)* up to the closing quote. Returns the
- * quote's position, or e when the line ends first (the caller decides whether
- * that is allowed), or NULL for a backslash with nothing after it or an
- * unprintable byte.
- */
-static const unsigned char *quoted(const unsigned char *p, const unsigned char *e) {
-    for (;;) {
-        p = find_special(p, e, 1);
-        if (p >= e || *p == '"') return p;
-        if (*p != '\\' || p + 1 >= e || unprintable(p[1])) return NULL;
-        p += 2;
-    }
-}
-
-typedef struct {
-    int64_t ts, status, bytes;
-    const unsigned char *client;
-    size_t client_len;
-} Fields;
-
-/* 1 and the fields when the regex path would accept the line with these values. */
-static int scan_line(const unsigned char *s, const unsigned char *e, int kind, Fields *f) {
-    const unsigned char *p = s, *q;
-    if (!(q = token(p, e))) return 0; /* client */
-    f->client = p;
-    f->client_len = (size_t)(q - p);
-    if (!(p = spaces(q, e)) || !(q = token(p, e))) return 0; /* ident */
-    if (!(p = spaces(q, e)) || !(q = token(p, e))) return 0; /* user */
-    if (!(p = spaces(q, e)) || *p != '[') return 0;
-    /* \[[^\]]*\]: the usual time has its first ']' at byte 27, and clf_time
-       allows none before it. */
-    if (e - p < 28 || !clf_time(p, 28, &f->ts)) return 0;
-    q = p + 27;
-    if (!(p = spaces(q + 1, e)) || *p != '"') return 0;
-    q = quoted(p + 1, e); /* request */
-    if (!q || q >= e) return 0;
-    if (!(p = spaces(q + 1, e))) return 0;
-    if (*p == '-') {
-        f->status = -1;
-        p++;
-    } else {
-        if (e - p < 3 || !is_digit(p[0]) || !is_digit(p[1]) || !is_digit(p[2])) return 0;
-        f->status = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
-        p += 3;
-    }
-    if (!(p = spaces(p, e))) return 0;
-    if (*p == '-') {
-        f->bytes = -1;
-        p++;
-    } else {
-        int64_t v = 0;
-        int n = 0;
-        /* 18 digits always fit in an Int64; longer ones go to the general parser. */
-        for (; p < e && is_digit(*p); p++, n++)
-            if (n < 18) v = v * 10 + (*p - '0');
-        if (n == 0 || n > 18) return 0;
-        f->bytes = v;
-    }
-    /* (?:\s.*)?$ after the bytes: whatever follows a space, if printable. */
-    if (kind == KIND_COMMON) return p == e || (*p == ' ' && find_special(p, e, 0) == e);
-    if (!(p = spaces(p, e)) || *p != '"') return 0;
-    q = quoted(p + 1, e); /* referer */
-    if (!q || q >= e) return 0;
-    if (!(p = spaces(q + 1, e)) || *p != '"') return 0;
-    q = quoted(p + 1, e); /* user agent: its closing quote may be missing */
-    if (!q) return 0;
-    return q >= e || q + 1 == e || (q[1] == ' ' && find_special(q + 1, e, 0) == e);
-}
-
-static PyObject *new_bytes(Py_ssize_t n) { return PyBytes_FromStringAndSize(NULL, n); }
-
-static int known_kind(int kind) {
-    if (kind == KIND_COMMON || kind == KIND_COMBINED) return 1;
-    PyErr_SetString(PyExc_ValueError, "kind must be 0 (common) or 1 (combined)");
-    return 0;
-}
-
-/* (data, kind) arguments; on success the caller releases view. */
-static int data_and_kind(PyObject *args, Py_buffer *view, int *kind) {
-    if (!PyArg_ParseTuple(args, "y*i", view, kind)) return 0;
-    if (known_kind(*kind)) return 1;
-    PyBuffer_Release(view);
-    return 0;
-}
-
-static PyObject *scan(PyObject *self, PyObject *args) {
-    Py_buffer view;
-    int kind;
-    if (!data_and_kind(args, &view, &kind)) return NULL;
-    const unsigned char *data = view.buf, *end = data + view.len;
-    Py_ssize_t lines = 0;
-    for (const unsigned char *p = data; p < end; lines++) {
-        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
-        p = nl ? nl + 1 : end;
-    }
-    PyObject *index = new_bytes(lines * 8), *ts = new_bytes(lines * 8);
-    PyObject *status = new_bytes(lines * 4), *nbytes = new_bytes(lines * 8);
-    PyObject *clients = new_bytes(view.len + lines + 1), *rest = new_bytes(view.len);
-    PyObject *rest_index = new_bytes(lines * 8);
-    if (!index || !ts || !status || !nbytes || !clients || !rest || !rest_index) goto fail;
-
-    int64_t *o_index = (int64_t *)PyBytes_AS_STRING(index), *o_ts = (int64_t *)PyBytes_AS_STRING(ts);
-    int32_t *o_status = (int32_t *)PyBytes_AS_STRING(status);
-    int64_t *o_bytes = (int64_t *)PyBytes_AS_STRING(nbytes);
-    int64_t *o_rest_index = (int64_t *)PyBytes_AS_STRING(rest_index);
-    char *o_clients = PyBytes_AS_STRING(clients), *o_rest = PyBytes_AS_STRING(rest);
-    Py_ssize_t n_ok = 0, n_rest = 0, clients_len = 0, rest_len = 0;
-
-    Py_BEGIN_ALLOW_THREADS
-    /* A leading newline: Polars sniffs compression from a buffer's first bytes. */
-    o_clients[clients_len++] = '\n';
-    Py_ssize_t line = 0;
-    for (const unsigned char *p = data; p < end; line++) {
-        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
-        const unsigned char *e = nl ? nl : end, *next = nl ? nl + 1 : end;
-        Fields f;
-        if (scan_line(p, e, kind, &f)) {
-            o_index[n_ok] = line;
-            o_ts[n_ok] = f.ts;
-            o_status[n_ok] = (int32_t)f.status;
-            o_bytes[n_ok] = f.bytes;
-            memcpy(o_clients + clients_len, f.client, f.client_len);
-            clients_len += (Py_ssize_t)f.client_len;
-            o_clients[clients_len++] = '\n';
-            n_ok++;
-        } else {
-            /* Verbatim, with its own line end (or none at the very end), so the
-               general path sees exactly the bytes it would have. */
-            memcpy(o_rest + rest_len, p, (size_t)(next - p));
-            rest_len += next - p;
-            o_rest_index[n_rest++] = line;
-        }
-        p = next;
-    }
-    Py_END_ALLOW_THREADS
-
-    PyBuffer_Release(&view);
-    if (_PyBytes_Resize(&index, n_ok * 8) || _PyBytes_Resize(&ts, n_ok * 8) ||
-        _PyBytes_Resize(&status, n_ok * 4) || _PyBytes_Resize(&nbytes, n_ok * 8) ||
-        _PyBytes_Resize(&clients, clients_len) || _PyBytes_Resize(&rest, rest_len) ||
-        _PyBytes_Resize(&rest_index, n_rest * 8)) {
-        /* _PyBytes_Resize freed and cleared the one that failed. */
-        Py_XDECREF(index), Py_XDECREF(ts), Py_XDECREF(status), Py_XDECREF(nbytes);
-        Py_XDECREF(clients), Py_XDECREF(rest), Py_XDECREF(rest_index);
-        return NULL;
-    }
-    return Py_BuildValue("nNNNNNNN", lines, index, clients, ts, status, nbytes, rest, rest_index);
-
-fail:
-    PyBuffer_Release(&view);
-    Py_XDECREF(index), Py_XDECREF(ts), Py_XDECREF(status), Py_XDECREF(nbytes);
-    Py_XDECREF(clients), Py_XDECREF(rest), Py_XDECREF(rest_index);
-    return NULL;
-}
-
-/*
- * Reducer: the same scan, with the accepted lines summed per client as they
- * are read (requests, bytes, first and last time, status classes), across
- * every batch of a run. These are the partials of loganalyzer.aggregate.partials
+ * The sums per client are the partials of loganalyzer.analysis.aggregate.partials
  * for a report keyed by client alone; Polars never holds a frame of requests,
  * and memory grows with distinct clients only.
  *
@@ -691,8 +426,17 @@ static void acc_empty(Acc *a) {
     a->first = INT64_MAX, a->last = INT64_MIN;
 }
 
+/* Sums stop at INT64_MAX: Python reads them as int64, where a sum that went
+   past it would read as negative (issue 26). A byte count is at most
+   CLF_MAX_BYTES, so it takes 2^15 of the largest to get there, and an int64
+   partial from Polars that is negative has already wrapped: it is as large. */
+static uint64_t sat_add(uint64_t a, uint64_t b) {
+    uint64_t s = a + b;
+    return s < a || s > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : s;
+}
+
 static void acc_fold(Acc *into, const Acc *from) {
-    for (int s = 0; s < N_SUMS; s++) into->sums[s] += from->sums[s];
+    for (int s = 0; s < N_SUMS; s++) into->sums[s] = sat_add(into->sums[s], from->sums[s]);
     if (from->first < into->first) into->first = from->first;
     if (from->last > into->last) into->last = from->last;
 }
@@ -747,7 +491,7 @@ static int sum_lines(Table *t, const Groups *g, Acc *gacc, int kind, const unsig
         for (; n < GROUP && p < end; line++) {
             const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
             const unsigned char *e = nl ? nl : end, *next = nl ? nl + 1 : end;
-            if (scan_line(p, e, kind, &f[n])) {
+            if (clf_scan_line(p, e, kind, &f[n])) {
                 make_key(&keys[n], f[n].client, f[n].client_len, t->seed);
                 if (g)
                     __builtin_prefetch(&g->entries[g_home(g->cap, (uint32_t)keys[n].hash)]);
@@ -780,8 +524,8 @@ static int sum_lines(Table *t, const Groups *g, Acc *gacc, int kind, const unsig
             if (f[j].ts < a->first) a->first = f[j].ts;
             if (f[j].ts > a->last) a->last = f[j].ts;
             a->sums[0] += 1;
-            /* Polars sums an Int64 column skipping nulls ("-"), wrapping on overflow. */
-            if (f[j].bytes >= 0) a->sums[1] += (uint64_t)f[j].bytes;
+            /* Polars sums an Int64 column skipping nulls ("-"). */
+            if (f[j].bytes >= 0) a->sums[1] = sat_add(a->sums[1], (uint64_t)f[j].bytes);
             int64_t klass = f[j].status < 0 ? 0 : f[j].status / 100;
             a->sums[klass >= 2 && klass <= 5 ? klass : 6] += 1;
         }
@@ -951,12 +695,22 @@ typedef struct {
     Job job;
 } Reducer;
 
+/* A method that changes the tables while busy is set raises this, with the GIL:
+   busy is only read and written with the GIL held. */
+#define IN_USE "Reducer is in use by another thread, or by the call that is running"
+
 static int Reducer_init(Reducer *self, PyObject *args, PyObject *kwds) {
     static char *names[] = {"seed", "grouped", NULL};
     unsigned long long seed = 0;
     int grouped = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|Kp:Reducer", names, &seed, &grouped))
         return -1;
+    /* After the arguments, which can run Python code (__index__, __bool__):
+       from here to the end the GIL is held, so no call can start meanwhile. */
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, IN_USE);
+        return -1;
+    }
     groups_free(&self->groups);
     if (!groups_init(&self->groups)) {
         PyErr_NoMemory();
@@ -984,8 +738,11 @@ static int Reducer_init(Reducer *self, PyObject *args, PyObject *kwds) {
         }
         self->synced = 1;
     }
-    memset(&self->job, 0, sizeof self->job);
-    self->busy = self->broken = 0;
+    /* A helper may be waiting in help() for a job: it reads job under mu. */
+    pthread_mutex_lock(&self->mu);
+    self->job = (Job){0};
+    pthread_mutex_unlock(&self->mu);
+    self->broken = 0;
     return 0;
 }
 
@@ -1002,7 +759,7 @@ static int usable(Reducer *self) {
         return 0;
     }
     if (self->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "Reducer is in use by another thread");
+        PyErr_SetString(PyExc_RuntimeError, IN_USE);
         return 0;
     }
     if (self->broken) {
@@ -1019,7 +776,8 @@ static PyObject *join_outs(Out **outs, int n) {
         lines += outs[j]->lines, accepted += outs[j]->accepted;
         rest_len += (Py_ssize_t)outs[j]->rest_len, n_rest += (Py_ssize_t)outs[j]->n_rest;
     }
-    PyObject *rest = new_bytes(rest_len), *rest_index = new_bytes(n_rest * 8), *result = NULL;
+    PyObject *rest = clf_new_bytes(rest_len), *rest_index = clf_new_bytes(n_rest * 8);
+    PyObject *result = NULL;
     if (rest && rest_index) {
         char *o_rest = PyBytes_AS_STRING(rest);
         int64_t *o_index = (int64_t *)PyBytes_AS_STRING(rest_index);
@@ -1044,7 +802,7 @@ static PyObject *join_spans(Out **outs, int n, int64_t end) {
         lines += outs[j]->lines, accepted += outs[j]->accepted;
         n_spans += (Py_ssize_t)outs[j]->n_rest;
     }
-    PyObject *spans = new_bytes(n_spans * 4 * 8);
+    PyObject *spans = clf_new_bytes(n_spans * 4 * 8);
     if (!spans) return NULL;
     int64_t *o = (int64_t *)PyBytes_AS_STRING(spans);
     Py_ssize_t base = 0;
@@ -1111,7 +869,7 @@ static PyObject *Reducer_add(Reducer *self, PyObject *args) {
     Py_buffer view;
     int kind, threads = 2;
     if (!PyArg_ParseTuple(args, "y*i|i", &view, &kind, &threads)) return NULL;
-    if (!known_kind(kind)) {
+    if (!clf_known_kind(kind)) {
         PyBuffer_Release(&view);
         return NULL;
     }
@@ -1161,7 +919,9 @@ static int piece_parts(const Py_buffer *views, int n, Part *parts) {
         w->start = w->end = p;
         if (p == e) continue;
         const unsigned char *first = memchr(p, '\n', (size_t)(e - p)), *last = e - 1;
-        while (first && *last != '\n') last--;
+        /* Bounded by first, not by its byte: a bytearray piece can change
+           while the GIL is released, and first may no longer be a newline. */
+        while (first && last > first && *last != '\n') last--;
         const unsigned char *run = NULL; /* the start of a line that runs on */
         if (first) {
             w->start = starts_line ? p : first + 1;
@@ -1203,33 +963,36 @@ static int piece_parts(const Py_buffer *views, int n, Part *parts) {
 static PyObject *Reducer_add_pieces(Reducer *self, PyObject *args) {
     PyObject *list;
     int kind, helped = 0;
-    if (!PyArg_ParseTuple(args, "Oi|p", &list, &kind, &helped) || !known_kind(kind)) return NULL;
-    if (!usable(self)) return NULL;
-    PyObject *seq = PySequence_Fast(list, "pieces must be a sequence");
-    if (!seq) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    if (n > INT_MAX / 2) {
-        Py_DECREF(seq);
-        PyErr_SetString(PyExc_ValueError, "too many pieces");
+    if (!PyArg_ParseTuple(args, "Oi|p", &list, &kind, &helped) || !clf_known_kind(kind))
         return NULL;
+    if (!usable(self)) return NULL;
+    /* Taken before the pieces are: reading them can run Python code (a
+       generator), and another add() must not slip in meanwhile (issue 26). A
+       tuple of them, because the caller's list could change while they are summed. */
+    self->busy = 1;
+    PyObject *result = NULL, *seq = PySequence_Tuple(list);
+    Py_buffer *views = NULL;
+    Part *parts = NULL;
+    Py_ssize_t got = 0, n = seq ? PyTuple_GET_SIZE(seq) : 0;
+    if (!seq) goto done;
+    if (n > INT_MAX / 2) {
+        PyErr_SetString(PyExc_ValueError, "too many pieces");
+        goto done;
     }
-    Py_buffer *views = calloc((size_t)n + 1, sizeof(Py_buffer));
-    Part *parts = calloc((size_t)n + 1, sizeof(Part));
-    Py_ssize_t got = 0;
-    PyObject *result = NULL;
+    views = calloc((size_t)n + 1, sizeof(Py_buffer));
+    parts = calloc((size_t)n + 1, sizeof(Part));
     if (!views || !parts) {
         PyErr_NoMemory();
         goto done;
     }
     for (; got < n; got++)
-        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, got), &views[got], PyBUF_SIMPLE) < 0)
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(seq, got), &views[got], PyBUF_SIMPLE) < 0)
             goto done;
     const Groups *groups = self->grouped ? &self->groups : NULL;
     for (Py_ssize_t j = 0; j < n; j++)
         parts[j] = (Part){.table = &self->tables[0], .groups = groups,
                           .gacc = self->groups.acc[0], .kind = kind};
     int cut;
-    self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     cut = piece_parts(views, (int)n, parts);
     if (cut && helped) {
@@ -1238,7 +1001,6 @@ static PyObject *Reducer_add_pieces(Reducer *self, PyObject *args) {
         for (Py_ssize_t j = 0; j < n; j++) sum_part(&parts[j]);
     }
     Py_END_ALLOW_THREADS
-    self->busy = 0;
     if (!cut) {
         PyErr_NoMemory();
         for (Py_ssize_t j = 0; j < n; j++) free(parts[j].tail);
@@ -1248,7 +1010,8 @@ static PyObject *Reducer_add_pieces(Reducer *self, PyObject *args) {
 done:
     for (Py_ssize_t j = 0; j < got; j++) PyBuffer_Release(&views[j]);
     free(views), free(parts);
-    Py_DECREF(seq);
+    Py_XDECREF(seq);
+    self->busy = 0;
     return result;
 }
 
@@ -1300,7 +1063,7 @@ static PyObject *Reducer_help(Reducer *self, PyObject *args) {
 static PyObject *Reducer_read(Reducer *self, PyObject *args) {
     int fd, kind;
     long long offset, size;
-    if (!PyArg_ParseTuple(args, "iLLi", &fd, &offset, &size, &kind) || !known_kind(kind))
+    if (!PyArg_ParseTuple(args, "iLLi", &fd, &offset, &size, &kind) || !clf_known_kind(kind))
         return NULL;
     if (offset < 0 || size < 1) {
         PyErr_SetString(PyExc_ValueError, "offset must be >= 0 and size >= 1");
@@ -1395,7 +1158,8 @@ static int fold_clients(Reducer *self) {
 /* out = sums, first, last of n accumulators, column by column for Polars:
    a[k], folded with b[k] when b is given. 0 (an exception set) when out of memory. */
 static int acc_columns(const Acc *a, const Acc *b, Py_ssize_t n, PyObject *out[3]) {
-    out[0] = new_bytes(n * 8 * N_SUMS), out[1] = new_bytes(n * 8), out[2] = new_bytes(n * 8);
+    out[0] = clf_new_bytes(n * 8 * N_SUMS);
+    out[1] = clf_new_bytes(n * 8), out[2] = clf_new_bytes(n * 8);
     if (!out[0] || !out[1] || !out[2]) {
         Py_XDECREF(out[0]), Py_XDECREF(out[1]), Py_XDECREF(out[2]);
         return 0;
@@ -1427,6 +1191,8 @@ static PyObject *Reducer_sums(Reducer *self, PyObject *noargs) {
 }
 
 static PyObject *Reducer_waiting(Reducer *self, PyObject *noargs) {
+    /* The counts change while a batch is added without the GIL. */
+    if (!usable(self)) return NULL;
     return PyLong_FromSize_t(self->tables[0].n + self->tables[1].n);
 }
 
@@ -1449,8 +1215,8 @@ static const unsigned char *next_name(const unsigned char **p, const unsigned ch
 }
 
 /* Whether names ("\n" first and after each) holds exactly n names. */
-static int holds_names(const Py_buffer *names, size_t n) {
-    const unsigned char *p = names->buf, *end = p + names->len;
+static int holds_names(const Snapshot *names, size_t n) {
+    const unsigned char *p = names->data, *end = p + names->len;
     if (names->len < 1 || *p != '\n' || end[-1] != '\n') return n == 0 && names->len <= 1;
     size_t count = 0;
     for (p++; p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++) count++;
@@ -1466,13 +1232,12 @@ static PyObject *none_unless_broken(Reducer *self, int ok) {
 }
 
 /* Give each pending client its group; count its who once; fold its sums in. */
-static int assign_groups(Reducer *self, const int32_t *group, const Py_buffer *whos) {
+static int assign_groups(Reducer *self, const int32_t *group, const Snapshot *whos) {
     Table *t = &self->tables[0];
     Groups *g = &self->groups;
     const unsigned char *cp = (const unsigned char *)t->names + 1;
     const unsigned char *cend = (const unsigned char *)t->names + t->names_len;
-    const unsigned char *wp = (const unsigned char *)whos->buf + 1;
-    const unsigned char *wend = (const unsigned char *)whos->buf + whos->len;
+    const unsigned char *wp = whos->data + 1, *wend = whos->data + whos->len;
     for (size_t c = 0; c < t->n; c++) {
         size_t clen = 0, wlen = 0;
         const unsigned char *client = next_name(&cp, cend, &clen);
@@ -1503,13 +1268,15 @@ static int assign_groups(Reducer *self, const int32_t *group, const Py_buffer *w
  * theirs is summed there directly.
  */
 static PyObject *Reducer_assign(Reducer *self, PyObject *args) {
-    Py_buffer gv, wv;
-    if (!PyArg_ParseTuple(args, "y*y*", &gv, &wv)) return NULL;
-    PyObject *result = NULL;
+    PyObject *gobj, *wobj, *result = NULL;
+    /* Snapshots: the groups are checked here and used as indexes without the
+       GIL, and the whos are counted here and walked again then. */
+    Snapshot gv = {0}, wv = {0};
+    if (!PyArg_ParseTuple(args, "OO", &gobj, &wobj)) return NULL;
+    if (!clf_snapshot(gobj, &gv) || !clf_snapshot(wobj, &wv) || !usable_as(self, 1)) goto done;
     Table *t = self->tables;
     size_t n = t[0].n;
-    const int32_t *group = gv.buf;
-    if (!usable_as(self, 1)) goto done;
+    const int32_t *group = (const int32_t *)gv.data;
     if (t[1].n != 0 || (size_t)gv.len != n * sizeof(int32_t) || !holds_names(&wv, n)) {
         PyErr_SetString(PyExc_ValueError,
                         "assign() needs one group and one who per pending client");
@@ -1541,17 +1308,16 @@ static PyObject *Reducer_assign(Reducer *self, PyObject *args) {
     self->busy = 0;
     result = none_unless_broken(self, ok);
 done:
-    PyBuffer_Release(&gv), PyBuffer_Release(&wv);
+    clf_snapshot_release(&gv), clf_snapshot_release(&wv);
     return result;
 }
 
 /* Add partials made elsewhere (by Polars, from the lines the scanner left). */
-static int merge_rows(Reducer *self, const Py_buffer *names, size_t n, const int64_t *sums,
+static int merge_rows(Reducer *self, const Snapshot *names, size_t n, const int64_t *sums,
                       const int64_t *first, const int64_t *last) {
     Table *t = &self->tables[0];
     Groups *g = self->grouped ? &self->groups : NULL;
-    const unsigned char *p = (const unsigned char *)names->buf + 1;
-    const unsigned char *end = (const unsigned char *)names->buf + names->len;
+    const unsigned char *p = names->data + 1, *end = names->data + names->len;
     for (size_t r = 0; r < n; r++) {
         size_t len = 0;
         const unsigned char *name = next_name(&p, end, &len);
@@ -1578,11 +1344,15 @@ static int merge_rows(Reducer *self, const Py_buffer *names, size_t n, const int
  * INT64_MAX and INT64_MIN for none), added as if their lines had been read.
  */
 static PyObject *Reducer_merge(Reducer *self, PyObject *args) {
-    Py_buffer nv, sv, fv, lv;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*", &nv, &sv, &fv, &lv)) return NULL;
-    PyObject *result = NULL;
+    PyObject *obj[4], *result = NULL;
+    /* Snapshots: the names are counted here and walked again without the GIL;
+       and the columns, read as int64, are aligned in a copy as in bytes. */
+    Snapshot nv = {0}, sv = {0}, fv = {0}, lv = {0};
+    if (!PyArg_ParseTuple(args, "OOOO", &obj[0], &obj[1], &obj[2], &obj[3])) return NULL;
+    if (!clf_snapshot(obj[0], &nv) || !clf_snapshot(obj[1], &sv) || !clf_snapshot(obj[2], &fv) ||
+        !clf_snapshot(obj[3], &lv) || !usable(self))
+        goto done;
     size_t n = (size_t)fv.len / sizeof(int64_t);
-    if (!usable(self)) goto done;
     if ((size_t)fv.len % sizeof(int64_t) || lv.len != fv.len ||
         (size_t)sv.len != n * N_SUMS * sizeof(int64_t) || !holds_names(&nv, n)) {
         PyErr_SetString(PyExc_ValueError, "merge() needs columns of one length");
@@ -1591,12 +1361,14 @@ static PyObject *Reducer_merge(Reducer *self, PyObject *args) {
     int ok;
     self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
-    ok = merge_rows(self, &nv, n, sv.buf, fv.buf, lv.buf);
+    ok = merge_rows(self, &nv, n, (const int64_t *)sv.data, (const int64_t *)fv.data,
+                    (const int64_t *)lv.data);
     Py_END_ALLOW_THREADS
     self->busy = 0;
     result = none_unless_broken(self, ok);
 done:
-    PyBuffer_Release(&nv), PyBuffer_Release(&sv), PyBuffer_Release(&fv), PyBuffer_Release(&lv);
+    clf_snapshot_release(&nv), clf_snapshot_release(&sv);
+    clf_snapshot_release(&fv), clf_snapshot_release(&lv);
     return result;
 }
 
@@ -1646,7 +1418,7 @@ static PyMethodDef Reducer_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject ReducerType = {
+PyTypeObject clf_ReducerType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "loganalyzer._clf.Reducer",
     .tp_basicsize = sizeof(Reducer),
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -1656,553 +1428,3 @@ static PyTypeObject ReducerType = {
     .tp_dealloc = (destructor)Reducer_dealloc,
     .tp_methods = Reducer_methods,
 };
-
-/* How many newlines end lines in [p, end): memchr looks at 32 or 64 bytes at a time. */
-static Py_ssize_t newlines(const unsigned char *p, const unsigned char *end) {
-    Py_ssize_t n = 0;
-    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-        n++;
-        p++;
-    }
-    return n;
-}
-
-/*
- * public_v6(names) -> bytes: for each "\n"-ended address in names, its RFC 5952
- * text if it is a plainly public IPv6 address, else an empty line. The same
- * inet_pton that Python's socket module calls, v6_text for the text, and the same ranges
- * as enrich._global_v6, without a Python call per address. Only strings of hex
- * digits and colons are tried: anything else (brackets, zones, ports, mapped
- * IPv4) is left empty for the ipaddress path.
- */
-static int plainly_public(const unsigned char *a) {
-    unsigned first = (unsigned)a[0] << 8 | a[1], second = (unsigned)a[2] << 8 | a[3];
-    if (first < 0x2000 || first > 0x3fff) return 0;
-    if (first == 0x2001 || first == 0x2002 || first == 0x3fff)
-        return first == 0x2001 && second >= 0x0200 && second != 0x0db8;
-    return 1;
-}
-
-/*
- * The RFC 5952 text of an address, as Python's ipaddress writes it: groups in
- * lower-case hex without leading zeros, the first longest run of two or more
- * zero groups as "::", and never a dotted IPv4 tail (ipaddress writes none
- * either). inet_ntop's sprintf per group was most of the time of public_v6.
- * Returns the length written (at most 39).
- */
-static size_t v6_text(const unsigned char *a, char *out) {
-    static const char hex[] = "0123456789abcdef";
-    unsigned g[8];
-    int best = -1, best_len = 1, run = 0;
-    for (int i = 0; i < 8; i++) {
-        g[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
-        run = g[i] == 0 ? run + 1 : 0;
-        if (run > best_len) {
-            best_len = run;
-            best = i - run + 1;
-        }
-    }
-    size_t n = 0;
-    for (int i = 0; i < 8; i++) {
-        if (i == best) {
-            out[n++] = ':';
-            if (i == 0) out[n++] = ':';
-            i += best_len - 1;
-            continue;
-        }
-        int shift = 12;
-        while (shift > 0 && (g[i] >> shift) == 0) shift -= 4;
-        for (; shift >= 0; shift -= 4) out[n++] = hex[(g[i] >> shift) & 15];
-        if (i < 7) out[n++] = ':';
-    }
-    return n;
-}
-
-static PyObject *public_v6(PyObject *self, PyObject *args) {
-    Py_buffer view;
-    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
-    const unsigned char *p = view.buf, *end = p + view.len;
-    /* Each output line is at most INET6_ADDRSTRLEN, and at least the newline. */
-    Py_ssize_t lines = newlines(p, end);
-    PyObject *out = new_bytes(lines * INET6_ADDRSTRLEN);
-    if (!out) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    char *o = PyBytes_AS_STRING(out), *o0 = o;
-    Py_BEGIN_ALLOW_THREADS
-    while (p < end) {
-        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl) break;
-        size_t n = (size_t)(nl - p), colons = 0;
-        int plain = n > 0 && n < INET6_ADDRSTRLEN;
-        for (size_t i = 0; plain && i < n; i++) {
-            unsigned char c = p[i];
-            colons += c == ':';
-            plain = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
-                    c == ':';
-        }
-        char text[INET6_ADDRSTRLEN];
-        unsigned char packed[16];
-        if (plain && colons >= 2) {
-            memcpy(text, p, n);
-            text[n] = '\0';
-            if (inet_pton(AF_INET6, text, packed) == 1 && plainly_public(packed))
-                o += v6_text(packed, o);
-        }
-        *o++ = '\n';
-        p = nl + 1;
-    }
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&view);
-    if (_PyBytes_Resize(&out, o - o0) < 0) return NULL;
-    return out;
-}
-
-/*
- * v6_texts(hi, lo) -> bytes: the v6_text of each address whose 128 bits are
- * hi and lo (native uint64 arrays of one length), each line ended by "\n".
- * The networks of --anon-db's IPv6 clients are written into their evidence:
- * in Python, thousands of them a chunk were a tenth of judging it.
- */
-static PyObject *v6_texts(PyObject *self, PyObject *args) {
-    Py_buffer hi, lo;
-    if (!PyArg_ParseTuple(args, "y*y*", &hi, &lo)) return NULL;
-    PyObject *out = NULL;
-    if (hi.len != lo.len || hi.len % 8 != 0) {
-        PyErr_SetString(PyExc_ValueError, "hi and lo must be uint64 arrays of one length");
-        goto done;
-    }
-    Py_ssize_t n = hi.len / 8;
-    out = new_bytes(n * INET6_ADDRSTRLEN);
-    if (!out) goto done;
-    char *o = PyBytes_AS_STRING(out), *o0 = o;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        uint64_t h, l;
-        memcpy(&h, (const char *)hi.buf + 8 * i, 8);
-        memcpy(&l, (const char *)lo.buf + 8 * i, 8);
-        unsigned char a[16];
-        for (int b = 0; b < 8; b++) {
-            a[b] = (unsigned char)(h >> (56 - 8 * b));
-            a[8 + b] = (unsigned char)(l >> (56 - 8 * b));
-        }
-        o += v6_text(a, o);
-        *o++ = '\n';
-    }
-    if (_PyBytes_Resize(&out, o - o0) < 0) out = NULL;
-done:
-    PyBuffer_Release(&hi);
-    PyBuffer_Release(&lo);
-    return out;
-}
-
-/*
- * ip_keys(names) -> (versions, hi, lo): for each "\n"-ended address in names,
- * 4 or 6 and its 128-bit key, IPv4 as IPv4-mapped IPv6 (the keys of
- * anonymizers.address_keys), as int8 and two native uint64 arrays. inet_pton
- * reads only plain forms (no leading zeros, brackets, zones, spaces or NULs):
- * what it refuses gets version 0 and is left to the caller's ipaddress path.
- */
-static PyObject *ip_keys(PyObject *self, PyObject *args) {
-    Py_buffer view;
-    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
-    const unsigned char *p = view.buf, *end = p + view.len;
-    Py_ssize_t lines = newlines(p, end);
-    PyObject *vers = new_bytes(lines), *his = new_bytes(lines * 8), *los = new_bytes(lines * 8);
-    if (!vers || !his || !los) {
-        Py_XDECREF(vers);
-        Py_XDECREF(his);
-        Py_XDECREF(los);
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    int8_t *v = (int8_t *)PyBytes_AS_STRING(vers);
-    uint64_t *hi = (uint64_t *)PyBytes_AS_STRING(his), *lo = (uint64_t *)PyBytes_AS_STRING(los);
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < lines; i++) {
-        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = (size_t)(nl - p);
-        char text[INET6_ADDRSTRLEN];
-        unsigned char a[16];
-        v[i] = 0;
-        hi[i] = lo[i] = 0;
-        /* A NUL would end inet_pton's text early: "1.2.3.4\0x" is no address. */
-        if (n > 0 && n < sizeof text && !memchr(p, '\0', n)) {
-            memcpy(text, p, n);
-            text[n] = '\0';
-            if (memchr(text, ':', n)) {
-                if (inet_pton(AF_INET6, text, a) == 1) v[i] = 6;
-            } else if (inet_pton(AF_INET, text, a + 12) == 1) {
-                memset(a, 0, 10);
-                a[10] = a[11] = 0xff;
-                v[i] = 4;
-            }
-            for (int k = 0; v[i] && k < 8; k++) {
-                hi[i] = hi[i] << 8 | a[k];
-                lo[i] = lo[i] << 8 | a[k + 8];
-            }
-        }
-        p = nl + 1;
-    }
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&view);
-    return Py_BuildValue("(NNN)", vers, his, los);
-}
-
-/* One record of a MaxMind DB search tree node (the MMDB format's 24, 28 or 32 bits). */
-static uint32_t mmdb_record(const unsigned char *tree, int size, uint32_t node, int right) {
-    const unsigned char *b;
-    switch (size) {
-    case 24:
-        b = tree + (size_t)node * 6 + right * 3;
-        return (uint32_t)b[0] << 16 | (uint32_t)b[1] << 8 | b[2];
-    case 28:
-        b = tree + (size_t)node * 7;
-        if (right)
-            return (uint32_t)(b[3] & 0x0f) << 24 | (uint32_t)b[4] << 16 | (uint32_t)b[5] << 8 |
-                   b[6];
-        return (uint32_t)(b[3] & 0xf0) << 20 | (uint32_t)b[0] << 16 | (uint32_t)b[1] << 8 | b[2];
-    default:
-        b = tree + (size_t)node * 8 + right * 4;
-        return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-    }
-}
-
-/*
- * mmdb_records(tree, node_count, record_size, ip_version, versions, hi, lo)
- * -> (records, prefixes): for each address of ip_keys, the search tree's record for it in a
- * MaxMind DB whose file (or its first bytes) is tree: a number above
- * node_count, which names the address's data, so that addresses with equal
- * numbers have the same data; or -1 when there is none (an empty record, an
- * address of version 0, IPv6 in an IPv4-only database). Each distinct
- * record's data can then be decoded once for all its addresses. prefixes
- * (uint8) are the lengths of the networks the records cover, counted as the
- * reference reader counts them (from the IPv4 start for IPv4).
- */
-static PyObject *mmdb_records(PyObject *self, PyObject *args) {
-    Py_buffer tv, vv, hv, lv;
-    unsigned int node_count;
-    int size, ipv;
-    if (!PyArg_ParseTuple(args, "y*Iiiy*y*y*", &tv, &node_count, &size, &ipv, &vv, &hv, &lv))
-        return NULL;
-    Py_ssize_t n = vv.len;
-    PyObject *out = NULL;
-    if ((size != 24 && size != 28 && size != 32) || (ipv != 4 && ipv != 6) ||
-        (uint64_t)tv.len < (uint64_t)node_count * (uint64_t)size / 4 || hv.len != n * 8 ||
-        lv.len != n * 8) {
-        PyErr_SetString(PyExc_ValueError, "mmdb_records: a tree or keys of the wrong size");
-        goto done;
-    }
-    PyObject *recs = new_bytes(n * 8), *prefixes = new_bytes(n);
-    if (!recs || !prefixes) {
-        Py_XDECREF(recs);
-        Py_XDECREF(prefixes);
-        goto done;
-    }
-    const unsigned char *tree = tv.buf;
-    const int8_t *v = vv.buf;
-    const uint64_t *hi = hv.buf, *lo = lv.buf;
-    int64_t *rec = (int64_t *)PyBytes_AS_STRING(recs);
-    uint8_t *prefix = (uint8_t *)PyBytes_AS_STRING(prefixes);
-    Py_BEGIN_ALLOW_THREADS
-    /* IPv4 lives under 96 zero bits of an IPv6 tree. */
-    uint32_t v4_start = 0;
-    for (int i = 0; ipv == 6 && i < 96 && v4_start < node_count; i++)
-        v4_start = mmdb_record(tree, size, v4_start, 0);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        rec[i] = -1;
-        prefix[i] = 0;
-        if (v[i] == 0 || (v[i] == 6 && ipv == 4)) continue;
-        uint32_t node = v[i] == 4 ? v4_start : 0;
-        int first = v[i] == 4 ? 96 : 0, b = first;
-        for (; b < 128 && node < node_count; b++) {
-            uint64_t word = b < 64 ? hi[i] : lo[i];
-            node = mmdb_record(tree, size, node, (int)(word >> (63 - b % 64) & 1));
-        }
-        if (node > node_count) rec[i] = node;
-        prefix[i] = (uint8_t)(b - first);
-    }
-    Py_END_ALLOW_THREADS
-    out = Py_BuildValue("(NN)", recs, prefixes);
-done:
-    PyBuffer_Release(&tv);
-    PyBuffer_Release(&vv);
-    PyBuffer_Release(&hv);
-    PyBuffer_Release(&lv);
-    return out;
-}
-
-/*
- * mmdb_decode(data, records, paths) -> [[value, ...] per path]: the value at
- * each path (a tuple of map keys and array indexes) of each record's data, as
- * maxminddb would decode it: str, float, int or bool, or None where the path
- * leads nowhere or to a map or array. The empty path gives the number of
- * pairs of a record that is a map (None for any other record). data is the
- * MaxMind DB's data section and records offsets into it. The file is the
- * user's, not ours: every read is
- * bounded by the section, and pointers and nesting are bounded in depth, so
- * that a damaged file gives ValueError, never a bad read.
- */
-enum { MM_POINTER = 1, MM_STRING = 2, MM_DOUBLE = 3, MM_UINT16 = 5, MM_UINT32 = 6, MM_MAP = 7,
-       MM_INT32 = 8, MM_UINT64 = 9, MM_ARRAY = 11, MM_BOOLEAN = 14, MM_FLOAT = 15, MM_DEPTH = 64 };
-
-typedef struct {
-    const unsigned char *data;
-    size_t len;
-    int bad; /* the section is damaged where it was read */
-} MMData;
-
-/* The field at *pos: its type and size (a pointer's: its target), *pos moved to its payload. */
-static int mm_field(MMData *d, size_t *pos, size_t *size) {
-    if (*pos >= d->len) return d->bad = 1, 0;
-    unsigned ctrl = d->data[(*pos)++];
-    int type = (int)(ctrl >> 5);
-    if (type == MM_POINTER) {
-        unsigned ss = (ctrl >> 3) & 3, n = ss + 1;
-        if (n > d->len - *pos) return d->bad = 1, 0;
-        const unsigned char *b = d->data + *pos;
-        size_t v;
-        if (ss == 0) v = (size_t)(ctrl & 7) << 8 | b[0];
-        else if (ss == 1) v = ((size_t)(ctrl & 7) << 16 | (size_t)b[0] << 8 | b[1]) + 2048;
-        else if (ss == 2)
-            v = ((size_t)(ctrl & 7) << 24 | (size_t)b[0] << 16 | (size_t)b[1] << 8 | b[2]) + 526336;
-        else v = (size_t)b[0] << 24 | (size_t)b[1] << 16 | (size_t)b[2] << 8 | b[3];
-        *pos += n;
-        *size = v;
-        return MM_POINTER;
-    }
-    if (type == 0) {
-        if (*pos >= d->len) return d->bad = 1, 0;
-        type = 7 + d->data[(*pos)++];
-    }
-    size_t n = ctrl & 0x1f;
-    if (n >= 29) {
-        size_t extra = n - 28;
-        if (extra > d->len - *pos) return d->bad = 1, 0;
-        const unsigned char *b = d->data + *pos;
-        n = n == 29 ? 29 + (size_t)b[0]
-            : n == 30 ? 285 + ((size_t)b[0] << 8 | b[1])
-                      : 65821 + ((size_t)b[0] << 16 | (size_t)b[1] << 8 | b[2]);
-        *pos += extra;
-    }
-    *size = n;
-    return type;
-}
-
-/* The field at *pos, through a pointer if it is one (a pointer may not point at one). */
-static int mm_resolve(MMData *d, size_t *pos, size_t *size) {
-    int type = mm_field(d, pos, size);
-    if (type == MM_POINTER) {
-        *pos = *size;
-        type = mm_field(d, pos, size);
-        if (type == MM_POINTER) return d->bad = 1, 0;
-    }
-    return type;
-}
-
-/* Move *pos past the value whose field mm_field just read. */
-static void mm_skip(MMData *d, size_t *pos, int type, size_t size, int depth) {
-    if (d->bad || type == MM_POINTER || type == MM_BOOLEAN) return;
-    if (depth > MM_DEPTH) {
-        d->bad = 1;
-        return;
-    }
-    if (type == MM_MAP || type == MM_ARRAY) {
-        size_t items = type == MM_MAP ? 2 * size : size;
-        for (size_t i = 0; i < items && !d->bad; i++) {
-            size_t sub;
-            int t = mm_field(d, pos, &sub);
-            mm_skip(d, pos, t, sub, depth + 1);
-        }
-        return;
-    }
-    if (size > d->len - *pos) {
-        d->bad = 1;
-        return;
-    }
-    *pos += size;
-}
-
-static uint64_t mm_uint(const unsigned char *b, size_t n) {
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) v = v << 8 | b[i];
-    return v;
-}
-
-/* Move *pos to the value of key in the map of `pairs` pairs there; 0 if it has none. */
-static int mm_find_key(MMData *d, size_t *pos, size_t pairs, const char *key, size_t klen) {
-    for (size_t i = 0; i < pairs && !d->bad; i++) {
-        size_t kpos, ksize;
-        int kt = mm_field(d, pos, &ksize);
-        if (kt == MM_POINTER) {
-            kpos = ksize;
-            kt = mm_field(d, &kpos, &ksize);
-        } else if (kt == MM_STRING && ksize <= d->len - *pos) {
-            kpos = *pos;
-            *pos += ksize;
-        } else {
-            kpos = d->len;
-        }
-        if (d->bad || kt != MM_STRING || ksize > d->len - kpos) return d->bad = 1, 0;
-        if (ksize == klen && memcmp(d->data + kpos, key, klen) == 0) return 1;
-        size_t sub;
-        int t = mm_field(d, pos, &sub);
-        mm_skip(d, pos, t, sub, 0);
-    }
-    return 0;
-}
-
-/* The value at path in the data at pos, a new reference: None where there is none. */
-static PyObject *mm_value(MMData *d, size_t pos, PyObject *path) {
-    size_t size;
-    int type = mm_resolve(d, &pos, &size);
-    if (PyTuple_GET_SIZE(path) == 0) { /* the record itself: how many pairs, if a map */
-        if (d->bad || type != MM_MAP) Py_RETURN_NONE;
-        return PyLong_FromSize_t(size);
-    }
-    for (Py_ssize_t s = 0; s < PyTuple_GET_SIZE(path) && !d->bad; s++) {
-        PyObject *step = PyTuple_GET_ITEM(path, s);
-        if (PyLong_Check(step)) {
-            Py_ssize_t index = PyLong_AsSsize_t(step);
-            if (index == -1 && PyErr_Occurred()) return NULL;
-            if (type != MM_ARRAY || index < 0 || (size_t)index >= size) Py_RETURN_NONE;
-            for (Py_ssize_t i = 0; i < index && !d->bad; i++) {
-                size_t sub;
-                int t = mm_field(d, &pos, &sub);
-                mm_skip(d, &pos, t, sub, 0);
-            }
-        } else {
-            Py_ssize_t klen;
-            const char *key = PyUnicode_AsUTF8AndSize(step, &klen);
-            if (!key) return NULL;
-            if (type != MM_MAP || !mm_find_key(d, &pos, size, key, (size_t)klen)) {
-                if (d->bad) break;
-                Py_RETURN_NONE;
-            }
-        }
-        if (!d->bad) type = mm_resolve(d, &pos, &size);
-    }
-    if (d->bad) Py_RETURN_NONE;
-    const unsigned char *b = d->data + pos;
-    int fits = size <= d->len - pos;
-    switch (type) {
-    case MM_STRING:
-        if (!fits) break;
-        return PyUnicode_DecodeUTF8((const char *)b, (Py_ssize_t)size, "replace");
-    case MM_DOUBLE:
-    case MM_FLOAT: {
-        if (!fits || size != (type == MM_DOUBLE ? 8u : 4u)) break;
-        uint64_t bits = mm_uint(b, size);
-        if (type == MM_DOUBLE) {
-            double v;
-            memcpy(&v, &bits, 8);
-            return PyFloat_FromDouble(v);
-        }
-        uint32_t b32 = (uint32_t)bits;
-        float f;
-        memcpy(&f, &b32, 4);
-        return PyFloat_FromDouble(f);
-    }
-    case MM_UINT16:
-    case MM_UINT32:
-    case MM_UINT64:
-        if (!fits || size > (type == MM_UINT16 ? 2u : type == MM_UINT32 ? 4u : 8u)) break;
-        return PyLong_FromUnsignedLongLong(mm_uint(b, size));
-    case MM_INT32:
-        if (!fits || size > 4) break;
-        return PyLong_FromLong((long)(int32_t)(uint32_t)mm_uint(b, size));
-    case MM_BOOLEAN:
-        return PyBool_FromLong(size != 0);
-    default: /* maps, arrays, bytes, uint128: no report column holds one */
-        Py_RETURN_NONE;
-    }
-    d->bad = 1;
-    Py_RETURN_NONE;
-}
-
-static PyObject *mmdb_decode(PyObject *self, PyObject *args) {
-    Py_buffer dv, rv;
-    PyObject *paths, *out = NULL;
-    if (!PyArg_ParseTuple(args, "y*y*O!", &dv, &rv, &PyList_Type, &paths)) return NULL;
-    Py_ssize_t n = rv.len / 8, count = PyList_GET_SIZE(paths);
-    const int64_t *recs = rv.buf;
-    for (Py_ssize_t j = 0; j < count; j++) {
-        if (!PyTuple_Check(PyList_GET_ITEM(paths, j))) {
-            PyErr_SetString(PyExc_TypeError, "mmdb_decode: each path is a tuple");
-            goto done;
-        }
-    }
-    out = PyList_New(count);
-    for (Py_ssize_t j = 0; out && j < count; j++) {
-        PyObject *col = PyList_New(n);
-        if (!col) {
-            Py_CLEAR(out);
-            break;
-        }
-        PyList_SET_ITEM(out, j, col);
-        for (Py_ssize_t i = 0; i < n; i++) {
-            MMData d = {dv.buf, (size_t)dv.len, 0};
-            PyObject *path = PyList_GET_ITEM(paths, j);
-            PyObject *v = recs[i] < 0 ? NULL : mm_value(&d, (size_t)recs[i], path);
-            if (!v || d.bad) {
-                Py_XDECREF(v);
-                if (v || recs[i] < 0)
-                    PyErr_SetString(PyExc_ValueError, "the database's data section is damaged");
-                Py_CLEAR(out);
-                break;
-            }
-            PyList_SET_ITEM(col, i, v);
-        }
-    }
-done:
-    PyBuffer_Release(&dv);
-    PyBuffer_Release(&rv);
-    return out;
-}
-
-/* bytes.count(b"\n") looks at one byte at a time (see newlines). */
-static PyObject *count_lines(PyObject *self, PyObject *args) {
-    Py_buffer view;
-    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
-    const unsigned char *p = view.buf, *end = p + view.len;
-    Py_ssize_t n;
-    Py_BEGIN_ALLOW_THREADS
-    n = newlines(p, end);
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&view);
-    return PyLong_FromSsize_t(n);
-}
-
-static PyMethodDef methods[] = {
-    {"public_v6", public_v6, METH_VARARGS,
-     "public_v6(names) -> the RFC 5952 text of each plainly public IPv6 address, else ''"},
-    {"v6_texts", v6_texts, METH_VARARGS,
-     "v6_texts(hi, lo) -> the RFC 5952 text of each address, a line each"},
-    {"count_lines", count_lines, METH_VARARGS, "count_lines(data) -> the number of newlines"},
-    {"ip_keys", ip_keys, METH_VARARGS,
-     "ip_keys(names) -> (versions, hi, lo): each address's version and 128-bit key"},
-    {"mmdb_decode", mmdb_decode, METH_VARARGS,
-     "mmdb_decode(data, records, paths) -> each path's value in each record"},
-    {"mmdb_records", mmdb_records, METH_VARARGS,
-     "mmdb_records(tree, node_count, record_size, ip_version, versions, hi, lo)\n"
-     "-> (records, prefixes)"},
-    {"scan", scan, METH_VARARGS,
-     "scan(data, kind) -> (lines, index, clients, ts, status, bytes, rest, rest_index)\n\n"
-     "Accept the lines of the usual shape; hand back the rest verbatim."},
-    {NULL, NULL, 0, NULL},
-};
-
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_clf", NULL, -1, methods};
-
-PyMODINIT_FUNC PyInit__clf(void) {
-    if (PyType_Ready(&ReducerType) < 0) return NULL;
-    PyObject *m = PyModule_Create(&module);
-    if (!m) return NULL;
-    Py_INCREF(&ReducerType);
-    if (PyModule_AddObject(m, "Reducer", (PyObject *)&ReducerType) < 0) {
-        Py_DECREF(&ReducerType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
-}
