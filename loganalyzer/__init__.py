@@ -28,7 +28,7 @@ _WHERE = {
     "by_region": "analysis.aggregate",
     "top_networks": "analysis.aggregate",
     "AnonymizerSources": "anonymity.sources",
-    "classify": "anonymity.sources",
+    "classify": "anonymity.verdict",
     "Briefing": "outputs.briefing",
     "briefing": "outputs.briefing",
     "Detection": "ingest.detect",
@@ -56,7 +56,7 @@ _WHERE = {
     "ParseResult": "ingest.parse",
     "Analysis": "analysis.pipeline",
     "analyze": "analysis.pipeline",
-    "enrich_logs": "analysis.pipeline",
+    "enrich_logs": "analysis.enrich_logs",
     "sample_paths": "analysis.pipeline",
     # Charts import matplotlib inside each function: `import loganalyzer` stays light.
     "Chart": "outputs.charts",
@@ -95,10 +95,12 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from loganalyzer.analysis.aggregate import by_country, by_region, top_networks
+    from loganalyzer.analysis.enrich_logs import enrich_logs
     from loganalyzer.analysis.ips import address_evidence
-    from loganalyzer.analysis.pipeline import Analysis, analyze, enrich_logs, sample_paths
-    from loganalyzer.anonymity.sources import AnonymizerSources, classify
+    from loganalyzer.analysis.pipeline import Analysis, analyze, sample_paths
+    from loganalyzer.anonymity.sources import AnonymizerSources
     from loganalyzer.anonymity.update import update_sources
+    from loganalyzer.anonymity.verdict import classify
     from loganalyzer.errors import (
         ExitCode,
         GeoDatabaseError,

@@ -135,7 +135,7 @@ ANON_SCHEMA: dict[str, pl.DataType] = {
     ANONYMIZER_PROVIDER: pl.String(),
     ANONYMIZER_EVIDENCE: pl.List(pl.String()),
 }
-"""The verdict columns :func:`loganalyzer.anonymity.sources.classify` adds per client."""
+"""The verdict columns :func:`loganalyzer.anonymity.verdict.classify` adds per client."""
 
 ANON_KEY_COLUMNS = (ANONYMIZER, ANONYMIZER_CONFIDENCE, ANONYMIZER_PROVIDER)
 """Verdict columns a report can group or filter by (the evidence list cannot)."""

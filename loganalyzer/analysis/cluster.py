@@ -23,19 +23,11 @@ import polars as pl
 
 from loganalyzer import schema as S
 from loganalyzer.analysis.aggregate import merge_partials
+from loganalyzer.analysis.batches import _parsed_batches
+from loganalyzer.analysis.counts import LineCounter, RejectWriter
 from loganalyzer.analysis.filters import Filter, parse_filter
-from loganalyzer.analysis.pipeline import (
-    Analysis,
-    LineCounter,
-    RejectWriter,
-    ScanPlan,
-    _parsed_batches,
-    _utc,
-    finish_analysis,
-    geo_fields,
-    prepare,
-    reduce_batches,
-)
+from loganalyzer.analysis.pipeline import Analysis, finish_analysis, geo_fields, prepare
+from loganalyzer.analysis.reduce import ScanPlan, _utc, reduce_batches
 from loganalyzer.errors import (
     LogAnalyzerError,
     MissingDependencyError,
@@ -341,7 +333,7 @@ def enrich_file(
     """
     import uuid
 
-    from loganalyzer.analysis.pipeline import EnrichStream, write_partitioned
+    from loganalyzer.analysis.enrich_logs import EnrichStream, write_partitioned
 
     attempt = Path(staging) / f"file{index:05d}-{uuid.uuid4().hex}"
     attempt.mkdir(parents=True)
@@ -405,13 +397,14 @@ def enrich_distributed(
         retries: how often the scheduler reruns the task of a lost worker.
 
     Returns:
-        The ``meta`` object, as from :func:`~loganalyzer.analysis.pipeline.enrich_logs`.
+        The ``meta`` object, as from :func:`~loganalyzer.analysis.enrich_logs.enrich_logs`.
     """
     import os
     import shutil
     import tempfile
 
-    from loganalyzer.analysis.pipeline import enrich_meta, unify_schemas
+    from loganalyzer.analysis.enrich_logs import unify_schemas
+    from loganalyzer.analysis.meta import enrich_meta
 
     fmt = None if log_format == AUTO else get_format(log_format)
     inputs = expand_inputs(paths)

@@ -193,9 +193,9 @@ def add_verdicts(rows: pl.DataFrame, sources: AnonymizerSources) -> pl.DataFrame
     """Add the anonymizer verdict to lookup rows (non-public and invalid rows get none).
 
     Uses ``asn`` (for an ASN list) and, when present, ``first_seen``/``last_seen``
-    (for time-windowed Tor lists), as :func:`loganalyzer.anonymity.sources.classify` does.
+    (for time-windowed Tor lists), as :func:`loganalyzer.anonymity.verdict.classify` does.
     """
-    from loganalyzer.anonymity.sources import classify
+    from loganalyzer.anonymity.verdict import classify
 
     given = [c for c in (S.ASN, S.AS_ORG, S.FIRST_SEEN, S.LAST_SEEN) if c in rows.columns]
     public = rows.filter(pl.col(S.IP_CLASS) == "public").select(S.CLIENT_IP, *given)

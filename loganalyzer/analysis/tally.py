@@ -12,7 +12,7 @@ joins and groups them all at the end (issue 6: a log four times longer, with
 four times the clients, must not need much more memory).
 
 The rows are exactly those of :func:`loganalyzer.analysis.aggregate.summarize` over the
-per-client partials; ``tests/test_reference.py`` and ``tests/test_tally.py``
+per-client partials; ``tests/analysis/test_reference.py`` and ``tests/analysis/test_tally.py``
 hold the two paths equal. Lines the scanner does not read are parsed by Polars
 and their per-client partials merged into the same sums, so every format
 takes this path where the scanner was built.
@@ -27,7 +27,8 @@ import polars as pl
 
 from loganalyzer import schema as S
 from loganalyzer.analysis.aggregate import Grouping
-from loganalyzer.anonymity.sources import AnonymizerSources, classify
+from loganalyzer.anonymity.sources import AnonymizerSources
+from loganalyzer.anonymity.verdict import classify
 from loganalyzer.geo.databases import GeoDatabases
 from loganalyzer.geo.enrich import Records, lookup
 from loganalyzer.ingest import native

@@ -185,13 +185,15 @@ def _download(url: str, timeout: float) -> tuple[int, bytes]:
 
 
 def _loader(remote: Remote) -> Callable[[Path], Any]:
-    from loganalyzer.anonymity import sources as A
+    from loganalyzer.anonymity.cloud import load_cloud
+    from loganalyzer.anonymity.ip_lists import load_ip_list
+    from loganalyzer.anonymity.tor import load_tor
 
     if remote.kind.startswith("tor"):
-        return A.load_tor
+        return load_tor
     if remote.kind == "geofeed":
-        return lambda p: A.load_ip_list(p, category="privacy_relay")
-    return A.load_cloud
+        return lambda p: load_ip_list(p, category="privacy_relay")
+    return load_cloud
 
 
 def _check(remote: Remote, path: Path) -> int:

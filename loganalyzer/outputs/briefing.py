@@ -23,7 +23,8 @@ import polars as pl
 
 from loganalyzer import schema as S
 from loganalyzer.errors import UsageError
-from loganalyzer.outputs.charts import ANONYMIZED, _zone_words, hour_matrix, place_label
+from loganalyzer.outputs.charts import ANONYMIZED, hour_matrix, place_label
+from loganalyzer.outputs.charts.hours import _zone_words
 from loganalyzer.outputs.render import _md_cell, safe_text
 
 if TYPE_CHECKING:
@@ -344,7 +345,7 @@ def briefing(
         UsageError: standard input, an unknown format or time zone.
     """
     from loganalyzer.analysis.pipeline import View, analyze, analyze_views
-    from loganalyzer.outputs.charts import _whole_hours, _zone
+    from loganalyzer.outputs.charts.hours import _whole_hours, _zone
 
     if fmt not in ("html", "markdown"):
         raise UsageError(f"a briefing is html or markdown, not {fmt!r}")

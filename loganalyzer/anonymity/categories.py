@@ -1,0 +1,111 @@
+"""Anonymizer categories, their order, and how the claims about a client become its verdict.
+
+A *hit* is one source's claim about one client (a row of :data:`_HIT_SCHEMA`:
+the row it is about, category, evidence, provider, and whether the source is
+authoritative). The verdict is the strongest category claimed, in the order of
+:data:`CATEGORIES`, and the evidence keeps every claim, disagreements included
+(:func:`_verdicts`). The loaders check the categories users give with
+:func:`_check_category`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from loganalyzer import schema as S
+from loganalyzer.errors import SourceError
+
+CATEGORIES = S.ANON_CATEGORIES
+"""Verdict categories, strongest first: a client gets the first any source claims.
+
+``tor_exit > privacy_relay > vpn > public_proxy > residential_proxy > hosting``,
+then :data:`NONE_KNOWN`. A privacy relay (iCloud Private Relay) outranks VPN
+because VPN lists wrongly include relay egress ranges; hosting comes last because
+VPNs and proxies also run there.
+"""
+
+NONE_KNOWN = S.NONE_KNOWN
+ALIASES = S.ANON_CATEGORY_ALIASES
+"""Shorter category names accepted as input (``--ip-list relay=FILE``)."""
+
+CONFIRMED = "confirmed"
+SUSPECTED = "suspected"
+
+_RANK = {c: i for i, c in enumerate(CATEGORIES)}
+_RID = "_rid"
+_HIT_SCHEMA: dict[str, pl.DataType] = {
+    _RID: pl.UInt32(),
+    "category": pl.String(),
+    "evidence": pl.String(),
+    "provider": pl.String(),
+    "confirmed": pl.Boolean(),
+}
+
+
+def _check_category(p: Path | None, category: str, where: str = "") -> str:
+    value = category.strip().lower().replace("-", "_")
+    value = canonical_category(value)
+    if value not in _RANK:
+        raise SourceError(
+            p, f"{where}unknown category {category!r}; use one of {', '.join(CATEGORIES)}"
+        )
+    return value
+
+
+def canonical_category(name: str) -> str:
+    """The category a name stands for: aliases ``tor``, ``relay``, ``proxy`` resolved.
+
+    Example:
+        >>> canonical_category("relay"), canonical_category("vpn")
+        ('privacy_relay', 'vpn')
+    """
+    return ALIASES.get(name, name)
+
+
+def _verdicts(hits: pl.DataFrame) -> pl.DataFrame:
+    """Each ``_rid``'s verdict from its hits: the strongest category first."""
+    rank = pl.col("category").replace_strict(_RANK, return_dtype=pl.Int32)
+    ranked = hits.with_columns(rank.alias("_rank")).sort(_RID)
+    # Most have one hit: theirs is the verdict as it stands, without the grouping
+    # (two thirds of the time of judging the pieces of the benchmark's lists),
+    # and without sorting its evidence text among others' (a third of what was left).
+    rid = pl.col(_RID)
+    alone = (rid != rid.shift(1)).fill_null(True) & (rid != rid.shift(-1)).fill_null(True)
+    ranked = ranked.with_columns(alone.alias("_alone"))
+    single = ranked.filter("_alone").select(
+        _RID,
+        pl.col("category").alias(S.ANONYMIZER),
+        pl.when("confirmed")
+        .then(pl.lit(CONFIRMED))
+        .otherwise(pl.lit(SUSPECTED))
+        .alias(S.ANONYMIZER_CONFIDENCE),
+        pl.col("provider").alias(S.ANONYMIZER_PROVIDER),
+        pl.concat_list("evidence").alias(S.ANONYMIZER_EVIDENCE),
+    )
+    several = (
+        ranked.filter(~pl.col("_alone"))
+        .sort([_RID, "_rank", "evidence"])
+        .group_by(_RID, maintain_order=True)
+        .agg(
+            pl.col("category").first().alias(S.ANONYMIZER),
+            pl.when((pl.col("confirmed") & (pl.col("_rank") == pl.col("_rank").min())).any())
+            .then(pl.lit(CONFIRMED))
+            .otherwise(pl.lit(SUSPECTED))
+            .alias(S.ANONYMIZER_CONFIDENCE),
+            pl.col("provider").drop_nulls().first().alias(S.ANONYMIZER_PROVIDER),
+            pl.col("evidence").unique(maintain_order=True).alias(S.ANONYMIZER_EVIDENCE),
+        )
+    )
+    return pl.concat([single, several])  # in no order: each caller joins on _rid
+
+
+__all__ = [
+    "ALIASES",
+    "CATEGORIES",
+    "CONFIRMED",
+    "NONE_KNOWN",
+    "SUSPECTED",
+    "canonical_category",
+]

@@ -1,0 +1,224 @@
+"""The compare chart: each place's share of requests in a baseline and a current period."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from loganalyzer import schema as S
+from loganalyzer.analysis.aggregate import top as keep_top
+from loganalyzer.errors import UsageError
+from loganalyzer.outputs.charts.labels import (
+    _databases_text,
+    _files_text,
+    _group_title,
+    _when,
+    place_label,
+)
+from loganalyzer.outputs.charts.style import (
+    BAR_COLOR,
+    MAX_BARS,
+    OKABE_ITO,
+    WATCH_COLOR,
+    _new_figure,
+    _plain,
+    _require_matplotlib,
+    _say_empty,
+    _short,
+    _style,
+)
+from loganalyzer.outputs.render import safe_text
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from loganalyzer.analysis.pipeline import Analysis
+
+NEW_COLOR = OKABE_ITO["orange"]
+GONE_COLOR = OKABE_ITO["purple"]
+BASELINE_EDGE = OKABE_ITO["black"]
+
+
+def compare_subtitle(meta: dict[str, Any]) -> str:
+    """The provenance line of a comparison: each period's time range, files and databases.
+
+    Example:
+        >>> meta = {"periods": {
+        ...     "baseline": {"requests": 8, "until": "2026-09-15T00:00:00Z",
+        ...                  "time_range": {"first": "2026-09-14T12:00:00Z",
+        ...                                 "last": "2026-09-14T12:07:00Z"}},
+        ...     "current": {"requests": 0, "time_range": {"first": None, "last": None}}},
+        ...     "files": [{"path": "/var/log/access.log"}], "databases": []}
+        >>> compare_subtitle(meta)
+        'baseline 2026-09-14 12:00 UTC to 2026-09-14 12:07 UTC (8 requests) · current: no requests · split at 2026-09-15 00:00 UTC · log: access.log'
+    """  # noqa: E501
+    periods = meta.get("periods") or {}
+    parts = []
+    for label in ("baseline", "current"):
+        p = periods.get(label) or {}
+        tr = p.get("time_range") or {}
+        n = int(p.get("requests") or 0)
+        files = _files_text([str(f) for f in p.get("files") or ()])
+        when = f"{_when(tr.get('first'))} to {_when(tr.get('last'))}" if tr.get("first") else ""
+        if not when:
+            parts.append(f"{label}: no requests" + (f" ({files})" if files else ""))
+        else:
+            parts.append(f"{label} {when} ({n:,} requests" + (f"; {files})" if files else ")"))
+    cut = (periods.get("baseline") or {}).get("until")
+    if cut:
+        parts.append(f"split at {_when(cut)}")
+    if not any((periods.get(k) or {}).get("files") for k in ("baseline", "current")):
+        files = _files_text([str(f["path"]) for f in meta.get("files", [])])
+        if files:
+            parts.append(files)
+    dbs = _databases_text(meta)
+    if dbs:
+        parts.append(dbs)
+    return safe_text(" · ".join(parts))
+
+
+def _change_text(row: dict[str, Any]) -> str:
+    change = row["change"]
+    base, cur = int(row["requests_baseline"]), int(row["requests_current"])
+    if change == "new":
+        return f"new: {_count(cur, 'request')} from {_count(row['unique_ips_current'], 'address')}"
+    if change == "gone":
+        ips = _count(row["unique_ips_baseline"], "address")
+        return f"gone: {_count(base, 'request')} from {ips} before"
+    if change == "none":
+        return "no access in either period"
+    # The ranking compares shares, so the share's move is said next to the counts:
+    # fewer requests can still be a larger share of a quieter period.
+    points = 100 * (float(row["share_current"]) - float(row["share_baseline"]))
+    if change == "same" or points == 0:
+        return f"{base:,} → {_count(cur, 'request')}, share unchanged"
+    # Among thousands of places a share moves by hundredths of a point: keep two digits.
+    moved = f"{points:+.1f}" if abs(points) >= 1 else f"{points:+.2g}"
+    return f"{base:,} → {_count(cur, 'request')}, share {moved} pts"
+
+
+def _count(n: Any, word: str) -> str:
+    n = int(n)
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}{'es' if word.endswith('s') else 's'}"
+
+
+def plot_compare(analysis: Analysis, *, top: int | None = 15, title: str | None = None) -> Figure:
+    """What changed between two periods: each place's share of requests, baseline and current.
+
+    A dumbbell per row, in the comparison's ranking (new watched places, new
+    places, the biggest relative increases, gone last): a hollow circle at the
+    baseline share, a filled one at the current share, a star on new places and
+    a cross on gone ones; watched places in vermillion. Shares rather than
+    counts, so a week compares fairly with a day.
+
+    Args:
+        analysis: from :func:`loganalyzer.analysis.compare.compare` (rows with
+            ``share_baseline``, ``share_current`` and ``change``).
+        top: rows for the first N; watched rows are always drawn.
+        title: replaces the generated title.
+
+    Returns:
+        The figure; its axes hold scatter collections labelled ``baseline`` and
+        ``current`` (x is the share, 0-1, y the row), ``new`` and ``gone``.
+
+    Raises:
+        UsageError: for an analysis that is not a comparison.
+    """
+    _require_matplotlib()
+    rows = analysis.rows
+    if not {"share_baseline", "share_current", "change"} <= set(rows.columns):
+        raise UsageError(
+            "the compare chart needs a comparison (loganalyzer.analysis.compare.compare)"
+        )
+    rows = keep_top(rows, top).head(MAX_BARS)
+    keys = [k for k in analysis.meta.get("keys", []) if k in rows.columns]
+    records = rows.to_dicts()
+    with _style():
+        from matplotlib.lines import Line2D
+        from matplotlib.ticker import FuncFormatter
+
+        subject = _group_title(analysis.meta)
+        every = int(analysis.meta.get("rows_total") or 0)
+        shown = f"top {len(records)} of {every:,}" if every > len(records) else "all"
+        fig, ax = _new_figure(
+            title or f"What changed: share of requests by {subject} ({shown})",
+            compare_subtitle(analysis.meta),
+            footnote="Share of each period's requests, so periods of different lengths compare "
+            "fairly. New: no request in the baseline; gone: none in the current period. "
+            "IP geolocation is approximate.",
+        )
+        y = list(range(len(records)))
+        base = [float(r["share_baseline"]) for r in records]
+        cur = [float(r["share_current"]) for r in records]
+        watched = [bool(r.get(S.WATCHED)) for r in records]
+        change = [str(r["change"]) for r in records]
+        ax.hlines(
+            y, [min(b, c) for b, c in zip(base, cur, strict=True)],
+            [max(b, c) for b, c in zip(base, cur, strict=True)],
+            color="#B5B5B5", linewidth=3, zorder=1,
+        )  # fmt: skip
+        ax.scatter(
+            base, y, s=90, facecolors="white", edgecolors=BASELINE_EDGE, linewidths=1.8,
+            label="baseline", zorder=3,
+        )  # fmt: skip
+        ax.scatter(
+            cur, y, s=110, c=[WATCH_COLOR if w else BAR_COLOR for w in watched], label="current",
+            zorder=4,
+        )  # fmt: skip
+        new = [i for i, c in enumerate(change) if c == "new"]
+        gone = [i for i, c in enumerate(change) if c == "gone"]
+        ax.scatter(
+            [cur[i] for i in new], [y[i] for i in new], marker="*", s=520, c=NEW_COLOR,
+            edgecolors="black", linewidths=0.8, label="new", zorder=5,
+        )  # fmt: skip
+        ax.scatter(
+            [base[i] for i in gone], [y[i] for i in gone], marker="X", s=200, c=GONE_COLOR,
+            edgecolors="black", linewidths=0.8, label="gone", zorder=5,
+        )  # fmt: skip
+        labels = [_short(place_label({k: r[k] for k in keys})) for r in records]
+        ax.set_yticks(y, [_plain(lbl) for lbl in labels])
+        ax.invert_yaxis()
+        for tick, w in zip(ax.get_yticklabels(), watched, strict=True):
+            if w:
+                tick.set_fontweight("bold")
+                tick.set_color(WATCH_COLOR)
+        peak = max([*base, *cur, 0.0]) or 0.01
+        ax.set_xlim(0, peak * 1.45)
+        for yi, b, c, r in zip(y, base, cur, records, strict=True):
+            ax.annotate(
+                _plain(_change_text(r)), (max(b, c), yi), xytext=(14, 0),
+                textcoords="offset points", va="center", fontsize=12,
+                fontweight="bold" if r["change"] in ("new", "gone") else "normal",
+            )  # fmt: skip
+        # Three significant digits: shares of a busy log's places are often below 1%.
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{100 * x:.3g}%"))
+        ax.set_xlabel("share of the period's requests (%)")
+        ax.set_ylabel(subject)
+        handles = [
+            Line2D([], [], marker="o", linestyle="", markerfacecolor="white",
+                   markeredgecolor=BASELINE_EDGE, markersize=10, label="baseline share"),
+            Line2D([], [], marker="o", linestyle="", color=BAR_COLOR, markersize=10,
+                   label="current share"),
+            Line2D([], [], marker="*", linestyle="", color=NEW_COLOR, markeredgecolor="black",
+                   markersize=16, label="new (absent from the baseline)"),
+            Line2D([], [], marker="X", linestyle="", color=GONE_COLOR, markeredgecolor="black",
+                   markersize=12, label="gone (absent now)"),
+        ]  # fmt: skip
+        if any(watched):
+            handles.append(
+                Line2D([], [], marker="o", linestyle="", color=WATCH_COLOR, markersize=10,
+                       label="watched (--watch)")
+            )  # fmt: skip
+        # Outside the axes: inside, it would cover the labels of the lowest rows.
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        if not records:
+            _say_empty(ax)
+    return fig
+
+
+__all__ = [
+    "BASELINE_EDGE",
+    "GONE_COLOR",
+    "NEW_COLOR",
+    "compare_subtitle",
+    "plot_compare",
+]
