@@ -2,7 +2,7 @@
 
 Speed claims are only worth what their measurement is worth, so this measures
 the way a user runs the tool (a fresh process, start to exit, output written)
-and in the same sitting measures the floor: a bare Polars scan of the same file
+and in the same run measures the floor: a bare Polars scan of the same file
 that only counts distinct first fields. Machines are shared and noisy; the
 ratio to the floor travels between machines better than seconds do.
 
@@ -477,7 +477,7 @@ def run_benchmark(
     longer: str | Path | None = None,
     sources_dir: str | Path | None = None,
 ) -> BenchResult:
-    """Time ``loganalyzer report`` on ``log`` against the floor, in one sitting.
+    """Time ``loganalyzer report`` on ``log`` against the floor, in one run.
 
     Every variant asked for (floor, report, and gzip, files, longer log and
     sources when asked) runs once per round, ``repeat`` rounds, and the fastest
@@ -510,7 +510,7 @@ def run_benchmark(
     # Each round runs every variant once, in the same order, and the fastest of
     # each counts: a slow minute of a shared machine then hits all variants
     # alike instead of whichever happened to run in it, and every ratio compares
-    # runs of the same sitting and the same rounds.
+    # runs of the same invocation and the same rounds.
     plan: dict[str, tuple[list[str], dict[str, str] | None]] = {
         "floor": ([sys.executable, "-c", FLOOR_CODE, str(path)], None),
         "report": ([*base, str(path), *report_args], None),
@@ -527,7 +527,7 @@ def run_benchmark(
         plan["sources"] = (sources_cmd, {**os.environ, "LOGANALYZER_CACHE_DIR": str(cache)})
         # The first run with sources, in every round with its cache emptied
         # before; it comes after "report", which compiles the package's changed
-        # modules once a sitting, as a user's first run does not.
+        # modules once a run, as a user's first run does not.
         plan["cold"] = (sources_cmd, {**os.environ, "LOGANALYZER_CACHE_DIR": str(cold_cache)})
     made: list[Path] = []
     runs: dict[str, list[Run]] = {}

@@ -1,0 +1,66 @@
+"""``loganalyzer brief``: a one-file briefing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from loganalyzer.cli import options, running
+from loganalyzer.cli.command_options import chart_options, out_file_option
+from loganalyzer.cli.errors import EPILOG_EXIT_CODES
+
+
+@click.command(epilog=EPILOG_EXIT_CODES)
+@options.read_options
+@options.geo_options
+@options.source_options
+@chart_options
+@out_file_option(
+    "briefing.html (one self-contained file) or briefing.md (Markdown, images inline)."
+)
+def brief(
+    read: options.ReadOptions,
+    filters: options.FilterOptions,
+    geo: options.GeoOptions,
+    sources: options.SourceOptions,
+    watch: tuple[str, ...],
+    tz: str,
+    top_n: int | None,
+    out_path: str,
+) -> None:
+    """Write a one-file briefing: findings, charts, tables, provenance, caveats.
+
+    The file embeds its images and loads nothing from the network when opened.
+
+    \b
+    Examples:
+        loganalyzer brief --sample --watch CN-LN --watch ES -o briefing.html
+        loganalyzer brief access.log* --geoip-dir ~/GeoIP --tz Asia/Shanghai -o briefing.md
+        loganalyzer brief access.log --sources-dir ~/anon --watch CN-LN -o briefing.html
+    """
+    from loganalyzer.outputs.briefing import briefing, briefing_format
+    from loganalyzer.outputs.charts import write_atomic
+    from loganalyzer.outputs.target import check_target
+
+    anon = sources.load()
+    read, geo = running.with_sample(read, geo)
+    fmt = briefing_format(out_path)
+    check_target(out_path, read.logs)
+    args = options.analysis_args(read, filters, geo)
+    with running.reading(read, with_progress=False) as r:
+        result = briefing(
+            read.logs,
+            watch=watch,
+            tz=tz,
+            top_n=top_n or 15,
+            fmt=fmt,
+            rejects=r.rejects,
+            sources=anon,
+            **args,
+        )
+    running.note_run(result.meta, read)
+    dbs = [d["path"] for d in result.meta["databases"]]
+    write_atomic(Path(out_path), result.text.encode("utf-8"), inputs=[*read.logs, *dbs])
+    running.note_written(f"{fmt} briefing", out_path)
+    running.end_run(result.faults, read)

@@ -1,0 +1,116 @@
+"""``loganalyzer plot``: one chart for a slide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from loganalyzer.cli import command_options, options, running
+from loganalyzer.cli.context import fitting_watch
+from loganalyzer.cli.errors import EPILOG_EXIT_CODES
+from loganalyzer.errors import UsageError
+
+
+@click.command(epilog=EPILOG_EXIT_CODES)
+@options.read_options
+@options.geo_options
+@options.source_options
+@click.option(
+    "--kind",
+    "-k",
+    required=True,
+    type=click.Choice(["regions", "timeline", "hours", "map", "asn", "compare"]),
+    help="regions: bars per place; timeline: requests per hour/day; hours: hour-of-day "
+    "by weekday heatmap; map: world map; asn: top networks; compare: share of requests "
+    "per place in two periods, new and gone marked.",
+)
+@click.option(
+    "--by",
+    "-b",
+    type=click.Choice(["region", "country", "subregion", "city", "asn"]),
+    help="What a place is (regions, timeline, map, compare). [default: region]",
+)
+@command_options.period_options(
+    until_help="compare: split LOGS here; requests before TIME are the baseline (ISO 8601).",
+    prefix="compare: ",
+)
+@command_options.chart_options
+@click.option(
+    "--interval",
+    type=click.Choice(["auto", "hour", "day"]),
+    default="auto",
+    show_default=True,
+    help="Timeline step (auto: hours up to 14 days, else days).",
+)
+@command_options.out_file_option(
+    "The image: .png (1600x900), .svg or .pdf, written whole then renamed into place."
+)
+@click.pass_context
+def plot(
+    ctx: click.Context,
+    read: options.ReadOptions,
+    filters: options.FilterOptions,
+    geo: options.GeoOptions,
+    sources: options.SourceOptions,
+    kind: str,
+    by: str | None,
+    periods: command_options.PeriodOptions,
+    watch: tuple[str, ...],
+    tz: str,
+    top_n: int | None,
+    interval: str,
+    out_path: str,
+) -> None:
+    """Draw one chart for a slide: title, time range, sources, units.
+
+    \b
+    Examples:
+        loganalyzer plot --sample --kind regions --watch CN-LN --watch ES -o regions.png
+        loganalyzer plot access.log* --kind timeline --watch CN-LN -o timeline.svg
+        loganalyzer plot access.log --kind hours --tz Asia/Shanghai -o hours.pdf
+        loganalyzer plot access.log --kind asn --top 10 -o networks.png
+        loganalyzer plot access.log --kind map -o map.png
+        loganalyzer plot access.log --sources-dir ~/anon --kind regions -o split.png
+        loganalyzer plot --sample --kind compare --baseline-until 2026-09-16 -o changes.png
+        loganalyzer plot --kind compare --baseline last-week.log --current access.log -o c.svg
+    """
+    from loganalyzer.outputs.charts import chart, figure_format, save_figure
+    from loganalyzer.outputs.target import check_target
+
+    anon = sources.load()
+    given_periods: dict[str, Any] = {}
+    if kind == "compare":
+        if read.sample and not periods.baseline_until:
+            raise UsageError("--sample needs --baseline-until, e.g. 2026-09-16")
+        if read.sample and periods.as_logs:
+            raise UsageError("--sample splits the sample log: use --baseline-until with it")
+        given_periods = periods.args()
+        watch = fitting_watch(ctx, watch, [by or "region"])
+    elif periods.baseline_until or periods.as_logs:
+        raise UsageError("--baseline-until, --baseline and --current go with --kind compare")
+    if not periods.as_logs:
+        read, geo = running.with_sample(read, geo)
+    figure_format(out_path)
+    inputs = (*read.logs, *periods.baseline, *periods.current)
+    check_target(out_path, inputs)
+    args = options.analysis_args(read, filters, geo)
+    with running.reading(read, inputs) as r:
+        result = chart(
+            kind,
+            read.logs,
+            by=by,
+            watch=watch,
+            tz=tz,
+            interval=interval,  # type: ignore[arg-type]  # click.Choice checked it
+            top_n=top_n,
+            **r.args(),
+            sources=anon,
+            **given_periods,
+            **args,
+        )
+    running.note_run(result.analysis.meta, read)
+    dbs = [d["path"] for d in result.analysis.meta["databases"]]
+    save_figure(result.figure, out_path, inputs=[*inputs, *dbs])
+    running.note_written(f"{kind} chart", out_path)
+    running.end_run(result.analysis.faults, read)

@@ -1,0 +1,67 @@
+"""What a run says beside its output: rejected lines, databases, sources, read faults.
+
+Each function returns the lines for stderr, built from an analysis's ``meta``;
+the command line prints them (unless ``--quiet``), a notebook may log them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from loganalyzer.ingest.read import ReadFault
+
+
+def rejects_summary(meta: Mapping[str, Any], rejects_path: str | None) -> str | None:
+    """One line on the rejected lines and where they are, or None when none was.
+
+    Example:
+        >>> meta = {"lines": {"rejected": 2, "total": 9,
+        ...     "rejected_by_reason": {"blank line": 2}},
+        ...     "files": [{"path": "a.log", "lines": {"rejected": 2}}]}
+        >>> rejects_summary(meta, None)
+        'Rejected 2 of 9 lines (in a.log): 2 blank line; see them with --rejects FILE'
+    """
+    lines = meta["lines"]
+    if not lines["rejected"]:
+        return None
+    reasons = ", ".join(f"{n:,} {r}" for r, n in lines["rejected_by_reason"].items())
+    with_rejects = [f for f in meta["files"] if f["lines"]["rejected"]]
+    hint = f"; written to {rejects_path}" if rejects_path else "; see them with --rejects FILE"
+    where = f" (in {with_rejects[0]['path']}" if with_rejects else ""
+    if len(with_rejects) > 1:
+        others = len(with_rejects) - 1
+        where += f" and {others:,} other file{'s' if others > 1 else ''}"
+    where += ")" if with_rejects else ""
+    return f"Rejected {lines['rejected']:,} of {lines['total']:,} lines{where}: {reasons}{hint}"
+
+
+def database_notes(meta: Mapping[str, Any]) -> list[str]:
+    """One line per GeoIP database used: path, type and build date."""
+    return [
+        f"Database: {d['path']} ({d['type']}, built {d['build_date']})" for d in meta["databases"]
+    ]
+
+
+def source_notes(meta: Mapping[str, Any]) -> list[str]:
+    """The anonymizer sources loaded, the note when there are none, and their warnings."""
+    from loganalyzer.analysis.meta import NO_ANON_SOURCES
+    from loganalyzer.outputs.render import safe_text
+
+    out = [
+        f"Source: {safe_text(src['path'])} ({src['kind']}, {src['entries']:,} entries)"
+        for src in meta.get("sources", [])
+    ]
+    if meta.get("anonymizers") == NO_ANON_SOURCES:
+        out.append(f"Note: {NO_ANON_SOURCES}")
+    out += [f"Warning: {safe_text(warning)}" for warning in meta.get("warnings", [])]
+    return out
+
+
+def fault_warnings(faults: Sequence[ReadFault]) -> list[str]:
+    """One warning per input that broke off part-way (a truncated or corrupt file)."""
+    return [f"Warning: {f.source}: {f.problem} after line {f.line_no}" for f in faults]
+
+
+__all__ = ["database_notes", "fault_warnings", "rejects_summary", "source_notes"]
