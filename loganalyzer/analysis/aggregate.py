@@ -17,9 +17,13 @@ import polars as pl
 
 from loganalyzer import schema as S
 from loganalyzer.errors import UsageError
+from loganalyzer.geo.places import check_place, place_name
 
 DAY = "day"
 HOUR = "hour"
+MINUTE = "minute"
+TIME_KEYS = (DAY, HOUR, MINUTE)
+"""Keys that are time buckets: rows sort by time, not by requests."""
 
 GROUPINGS: dict[str, tuple[str, ...]] = {
     "country": (S.COUNTRY_ISO, S.COUNTRY),
@@ -37,6 +41,7 @@ _ALIASES = {"province": "region", "network": "asn", "client_ip": "ip", "agent": 
 _DERIVED: dict[str, pl.Expr] = {
     DAY: pl.col(S.TS).dt.truncate("1d").alias(DAY),
     HOUR: pl.col(S.TS).dt.truncate("1h").alias(HOUR),
+    MINUTE: pl.col(S.TS).dt.truncate("1m").alias(MINUTE),
 }
 ROW_COLUMNS = frozenset(S.PARSED_SCHEMA) | frozenset(_DERIVED)
 ANON_COLUMNS = frozenset(S.ANON_KEY_COLUMNS)
@@ -129,7 +134,7 @@ def partials(rows: pl.LazyFrame, grouping: Grouping) -> pl.LazyFrame:
     keyed = rows.with_columns(derived) if derived else rows
     return keyed.group_by([S.CLIENT, *grouping.row_keys]).agg(
         pl.len().cast(pl.Int64).alias(S.REQUESTS),
-        pl.col(S.BYTES).sum().cast(pl.Int64).alias(S.BYTES),
+        bytes_total().alias(S.BYTES),
         pl.col(S.TS).min().alias(S.FIRST_SEEN),
         pl.col(S.TS).max().alias(S.LAST_SEEN),
         *_status_counts(),
@@ -137,6 +142,17 @@ def partials(rows: pl.LazyFrame, grouping: Grouping) -> pl.LazyFrame:
 
 
 _SUMS = (S.REQUESTS, S.BYTES, *S.STATUS_CLASSES)
+_INT64_MAX = 2**63 - 1
+
+
+def bytes_total(column: str = S.BYTES) -> pl.Expr:
+    """The sum of a byte column, stopping at the largest Int64 instead of wrapping.
+
+    Byte counts are attacker-controlled digits: a few lines of 2^48 bytes (the
+    most a count may say) would otherwise add up to a negative total. Summed as
+    Int128, as the native reducer saturates.
+    """
+    return pl.col(column).cast(pl.Int128).sum().clip(upper_bound=_INT64_MAX).cast(pl.Int64)
 
 
 def merge_partials(
@@ -150,7 +166,7 @@ def merge_partials(
     """
     stacked = parts if isinstance(parts, pl.LazyFrame) else pl.concat(parts, how="vertical").lazy()
     merged = stacked.group_by(list(keys)).agg(
-        *[pl.col(c).sum() for c in _SUMS],
+        *[bytes_total(c) if c == S.BYTES else pl.col(c).sum() for c in _SUMS],
         pl.col(S.FIRST_SEEN).min(),
         pl.col(S.LAST_SEEN).max(),
     )
@@ -169,7 +185,8 @@ def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFra
     Returns:
         One row per key: the keys, ``requests``, ``unique_ips``, ``bytes_sent``,
         ``share``, ``first_seen``, ``last_seen``, status-class counts; sorted by
-        requests (descending), then keys. When the partials carry the
+        time for time keys (``day``, ``hour``, ``minute``), then by requests
+        (descending), then the other keys. When the partials carry the
         anonymizer verdict, also ``requests_direct`` (not listed by any source,
         which is not proof of a direct user), ``requests_anonymized`` and
         ``unique_ips_anonymized`` (requests and clients some source lists) and
@@ -194,7 +211,7 @@ def summarize(enriched_partials: pl.LazyFrame, grouping: Grouping) -> pl.DataFra
     grouped = enriched_partials.group_by(keys).agg(
         pl.col(S.REQUESTS).sum(),
         who.n_unique().cast(pl.Int64).alias(S.UNIQUE_IPS),
-        pl.col(S.BYTES).sum(),
+        bytes_total(),
         pl.col(S.FIRST_SEEN).min(),
         pl.col(S.LAST_SEEN).max(),
         *[pl.col(c).sum() for c in S.STATUS_CLASSES],
@@ -240,7 +257,8 @@ def summarize_groups(groups: pl.DataFrame, grouping: Grouping) -> pl.DataFrame:
         groups.lazy()
         .group_by(keys)
         .agg(
-            pl.col(S.REQUESTS, S.UNIQUE_IPS, S.BYTES, *S.STATUS_CLASSES).sum(),
+            pl.col(S.REQUESTS, S.UNIQUE_IPS, *S.STATUS_CLASSES).sum(),
+            bytes_total(),
             pl.col(S.FIRST_SEEN).min(),
             pl.col(S.LAST_SEEN).max(),
             *_verdict_requests(),
@@ -270,8 +288,13 @@ def _report_rows(grouped: pl.LazyFrame, keys: list[str], extra: list[str]) -> pl
         *S.STATUS_CLASSES,
         *extra,
     )
+    # A time series reads in time order; any other table busiest first.
+    times = [k for k in keys if k in TIME_KEYS]
+    others = [k for k in keys if k not in TIME_KEYS]
     return out.collect().sort(
-        [S.REQUESTS, *keys], descending=[True, *([False] * len(keys))], nulls_last=True
+        [*times, S.REQUESTS, *others],
+        descending=[*([False] * len(times)), True, *([False] * len(others))],
+        nulls_last=True,
     )
 
 
@@ -336,7 +359,7 @@ def watch_conditions(
     conds: list[pl.Expr] = []
     missing: list[dict[str, Any]] = []
     cols = set(rows.columns)
-    for code in (w.strip().upper() for w in watch if w.strip()):
+    for code in (check_place(w, option="--watch") for w in watch if w.strip()):
         if "-" in code:
             places = [c for c in (S.REGION_ISO, S.SUBREGION_ISO) if c in cols]
             if not places:
@@ -369,7 +392,7 @@ def mark_watched(rows: pl.DataFrame, watch: Sequence[str]) -> pl.DataFrame:
         UsageError: when a subdivision is watched but the report has no
             subdivision column to show it in.
     """
-    codes = [w.strip().upper() for w in watch if w.strip()]
+    codes = [w.strip() for w in watch if w.strip()]
     if not codes:
         return rows.with_columns(pl.lit(False).alias(S.WATCHED))
     conds, missing = watch_conditions(
@@ -386,7 +409,12 @@ def mark_watched(rows: pl.DataFrame, watch: Sequence[str]) -> pl.DataFrame:
         named = rows.filter(pl.col(S.COUNTRY).is_not_null()).select(S.COUNTRY_ISO, S.COUNTRY)
         names = dict(named.unique(S.COUNTRY_ISO, keep="first").iter_rows())
         for zero in missing:
-            zero[S.COUNTRY] = names.get(zero[S.COUNTRY_ISO])
+            zero[S.COUNTRY] = names.get(zero[S.COUNTRY_ISO]) or place_name(zero[S.COUNTRY_ISO])
+    for zero in missing:
+        # Name the place nobody reached from, so the row reads on its own.
+        for iso, name in ((S.REGION_ISO, S.REGION), (S.SUBREGION_ISO, S.SUBREGION)):
+            if zero.get(iso) and name in cols:
+                zero[name] = place_name(zero[iso])
     if missing:
         zeros = pl.DataFrame(
             [

@@ -24,20 +24,12 @@ from loganalyzer.analysis.aggregate import (
     top,
     watch_conditions,
 )
+from loganalyzer.analysis.batches import _parsed_batches
+from loganalyzer.analysis.counts import LineCounter, RejectWriter
 from loganalyzer.analysis.filters import Filter, combine, parse_filter
-from loganalyzer.analysis.pipeline import (
-    Analysis,
-    LineCounter,
-    RejectWriter,
-    ScanPlan,
-    _classify_clients,
-    _iso,
-    _meta,
-    _parsed_batches,
-    _utc,
-    geo_fields,
-    reduce_batches,
-)
+from loganalyzer.analysis.meta import _iso, _meta
+from loganalyzer.analysis.pipeline import Analysis, _classify_clients, geo_fields
+from loganalyzer.analysis.reduce import ScanPlan, _utc, reduce_batches
 from loganalyzer.errors import UsageError
 from loganalyzer.geo.databases import GeoDatabases
 from loganalyzer.geo.enrich import lookup
@@ -53,9 +45,11 @@ PERIOD = "period"
 BASELINE, CURRENT = "baseline", "current"
 
 CHANGE = "change"
-"""``new`` (absent from the baseline), ``gone`` (absent now), ``up`` / ``down`` (its
-share of requests grew / shrank, so periods of different lengths compare fairly),
-``same``, or ``none`` (a watched place seen in neither period)."""
+"""``new`` (absent from the baseline), ``gone`` (absent now), ``up`` / ``down`` (more /
+fewer requests, so the word always agrees with the sign of ``requests_change``),
+``same``, or ``none`` (a watched place seen in neither period). For periods of
+different lengths, ``share_change`` says whether the place's part of all traffic
+grew, in percentage points."""
 
 COMPARE_STATS = (
     "requests_baseline",
@@ -67,6 +61,7 @@ COMPARE_STATS = (
     "unique_ips_change",
     "share_baseline",
     "share_current",
+    "share_change",
     CHANGE,
     S.FIRST_SEEN,
     S.LAST_SEEN,
@@ -103,9 +98,9 @@ def _pivot(summary: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
         .then(pl.lit("new"))
         .when((base > 0) & (cur == 0))
         .then(pl.lit("gone"))
-        .when(sc > sb)
+        .when(cur > base)
         .then(pl.lit("up"))
-        .when(sc < sb)
+        .when(cur < base)
         .then(pl.lit("down"))
         .otherwise(pl.lit("same"))
     )
@@ -113,6 +108,7 @@ def _pivot(summary: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
         (cur - base).alias("requests_change"),
         pl.when(base > 0).then((cur - base) / base).alias("requests_change_pct"),
         (pl.col("unique_ips_current") - pl.col("unique_ips_baseline")).alias("unique_ips_change"),
+        (100 * (sc - sb)).alias("share_change"),
         change.alias(CHANGE),
         pl.min_horizontal("_first_baseline", "_first_current").alias(S.FIRST_SEEN),
         pl.max_horizontal("_last_baseline", "_last_current").alias(S.LAST_SEEN),
@@ -141,6 +137,7 @@ def mark_watched_changes(rows: pl.DataFrame, watch: Sequence[str]) -> pl.DataFra
                 "requests_change_pct": None,
                 "share_baseline": 0.0,
                 "share_current": 0.0,
+                "share_change": 0.0,
                 CHANGE: "none",
                 **({S.GEO_STATUS: "ok"} if S.GEO_STATUS in marked.columns else {}),
                 **z,
@@ -156,29 +153,26 @@ def mark_watched_changes(rows: pl.DataFrame, watch: Sequence[str]) -> pl.DataFra
 def rank_changes(rows: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
     """Sort what an analyst should look at first.
 
-    New watched places first, then everything else that is new (networks,
-    provinces, paths...), busiest first; then the biggest relative increases of
-    share; gone last. Ties go to the busier row, then the keys.
+    Watched places that are new or gone first; then every row by the size of its
+    change in requests, either way (a place that fell silent matters as much as
+    one that appeared); watched places seen in neither period last. Ties go to
+    the busier row now, then the keys.
     """
     watched = pl.col(S.WATCHED) if S.WATCHED in rows.columns else pl.lit(False)
     tier = (
-        pl.when((pl.col(CHANGE) == "new") & watched)
+        pl.when(pl.col(CHANGE).is_in(["new", "gone"]) & watched)
         .then(0)
-        .when(pl.col(CHANGE) == "new")
-        .then(1)
         .when(pl.col(CHANGE) == "none")
-        .then(3)
-        .otherwise(2)
+        .then(2)
+        .otherwise(1)
     )
-    growth = pl.when(pl.col("share_baseline") > 0).then(
-        pl.col("share_current") / pl.col("share_baseline")
-    )
-    ranked = rows.with_columns(tier.alias("_tier"), growth.alias("_growth"))
+    size = (pl.col("requests_current") - pl.col("requests_baseline")).abs()
+    ranked = rows.with_columns(tier.alias("_tier"), size.alias("_size"))
     return ranked.sort(
-        ["_tier", "_growth", "requests_current", *keys],
+        ["_tier", "_size", "requests_current", *keys],
         descending=[False, True, True, *([False] * len(keys))],
         nulls_last=True,
-    ).drop("_tier", "_growth")
+    ).drop("_tier", "_size")
 
 
 def compare(
@@ -249,8 +243,9 @@ def compare(
         >>> s = sample_paths()
         >>> c = compare([s.log], baseline_until=datetime(2026, 9, 16), by=["asn"],
         ...             city_db=s.city_db, asn_db=s.asn_db)
-        >>> c.rows.row(0, named=True)["change"] in ("new", "up")
-        True
+        >>> first = c.rows.row(0, named=True)  # the biggest change, either way
+        >>> first["asn"], first["change"], first["requests_change"]
+        (4837, 'down', -71)
     """
     split = baseline_until is not None
     if split == bool(baseline or current) or (split and not paths):

@@ -18,6 +18,7 @@ import polars as pl
 from loganalyzer import schema as S
 from loganalyzer.analysis.aggregate import GEO_COLUMNS, ROW_COLUMNS
 from loganalyzer.errors import UsageError
+from loganalyzer.geo.places import check_place
 
 _OPS = ("!=", ">=", "<=", "=", "~", ">", "<")
 _SPLIT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(!=|>=|<=|=|~|>|<)\s*(.*)$", re.DOTALL)
@@ -29,6 +30,13 @@ _ALIASES = {
     "subregion": S.SUBREGION_ISO,
     "agent": S.USER_AGENT,
 }
+_PLACE_COLUMNS = {
+    S.COUNTRY_ISO: False,
+    S.REGISTERED_COUNTRY_ISO: False,
+    S.REGION_ISO: True,
+    S.SUBREGION_ISO: True,
+}
+"""ISO code columns, and whether they hold subdivisions (CN-LN) rather than countries."""
 _INT_COLUMNS = {S.STATUS, S.BYTES, S.PORT, S.ASN, S.ACCURACY_RADIUS, S.IP_VERSION}
 
 
@@ -111,7 +119,7 @@ def in_networks(
         >>> in_networks(pl.Series(["175.167.9.9", "8.8.8.8", None]), nets).to_list()
         [True, False, False]
     """
-    from loganalyzer.anonymity.sources import _net_range, address_keys
+    from loganalyzer.anonymity.networks import _net_range, address_keys
 
     frame = pl.DataFrame({"_k": address_keys(ips), "_v6": ips.str.contains(":", literal=True)})
     tests = []
@@ -145,6 +153,12 @@ def parse_filter(text: str) -> Filter:
     if column not in ROW_COLUMNS and column not in GEO_COLUMNS:
         raise UsageError(f"--where: unknown column {column!r}")
     values = tuple(v for v in rhs.split(",")) if op in ("=", "!=") else (rhs,)
+    if column in _PLACE_COLUMNS and op in ("=", "!="):
+        # A misspelt place would match nothing and report a confident zero.
+        values = tuple(
+            check_place(v, option=f"--where {column}", subdivision=_PLACE_COLUMNS[column])
+            for v in values
+        )
     if column == S.ANONYMIZER:  # --where anonymizer=tor means tor_exit
         values = tuple(S.ANON_CATEGORY_ALIASES.get(v, v) for v in values)
     if op == "~":

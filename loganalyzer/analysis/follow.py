@@ -26,19 +26,10 @@ import polars as pl
 
 from loganalyzer import schema as S
 from loganalyzer.analysis.aggregate import merge_partials, resolve_grouping
+from loganalyzer.analysis.counts import FileStats, LineCounter, RejectWriter, parse_counted
 from loganalyzer.analysis.filters import Filter, parse_filter
-from loganalyzer.analysis.pipeline import (
-    Analysis,
-    FileStats,
-    LineCounter,
-    RejectWriter,
-    ScanPlan,
-    _utc,
-    finish_analysis,
-    geo_fields,
-    parse_counted,
-    reduce_batches,
-)
+from loganalyzer.analysis.pipeline import Analysis, finish_analysis, geo_fields
+from loganalyzer.analysis.reduce import ScanPlan, _utc, reduce_batches
 from loganalyzer.errors import InputFileError, TooManyBadLinesError, UsageError
 from loganalyzer.geo.databases import GeoDatabases
 from loganalyzer.geo.enrich import lookup
@@ -46,7 +37,7 @@ from loganalyzer.ingest.detect import format_for
 from loganalyzer.ingest.formats import LogFormat
 from loganalyzer.ingest.parse import ParseOptions, ParseState
 from loganalyzer.ingest.presets import AUTO, get_format
-from loganalyzer.ingest.read import LineBatch, count_lines
+from loganalyzer.ingest.read import LineBatch, count_lines, detect_compression, display_name
 
 if TYPE_CHECKING:
     from loganalyzer.anonymity.sources import AnonymizerSources
@@ -98,6 +89,16 @@ class LogFollower:
         self._line_no = 0
         if not self._open():
             raise InputFileError(self.path, "no such file to follow")
+        assert self._fh is not None
+        kind = detect_compression(os.pread(self._fh.fileno(), 16, 0))
+        if kind != "none":
+            # Appended lines of a compressed file are not lines; without this the
+            # format detection would say that no known format fits.
+            self.close()
+            raise UsageError(
+                f"--follow reads plain text only, and {display_name(str(self.path))} is "
+                f"{kind}-compressed: follow the live log, or report on this file without --follow"
+            )
 
     @property
     def pending(self) -> bytes:

@@ -59,6 +59,31 @@ class DatabaseInfo:
         """The build time as an ISO 8601 UTC date."""
         return datetime.fromtimestamp(self.build_epoch, UTC).strftime("%Y-%m-%d")
 
+    def log_gap_days(self, first: datetime | None, last: datetime | None) -> int | None:
+        """Days between the build and the nearest end of a log's time range (0: within).
+
+        Addresses move between countries and networks over the years: a database
+        built long after or before the requests may place them where they were not.
+        """
+        if first is None or last is None:
+            return None
+        built = datetime.fromtimestamp(self.build_epoch, UTC)
+        gap = first - built if built < first else built - last if built > last else None
+        return gap.days if gap is not None else 0
+
+    def age_warning(self, first: datetime | None, last: datetime | None) -> str | None:
+        """A note when the build is more than :data:`MAX_LOG_GAP_DAYS` from the log."""
+        gap = self.log_gap_days(first, last)
+        if gap is None or gap <= MAX_LOG_GAP_DAYS:
+            return None
+        built = datetime.fromtimestamp(self.build_epoch, UTC)
+        when = "after" if last is not None and built > last else "before"
+        return (
+            f"{self.path}: built {self.build_date}, {gap} days {when} the log's time range; "
+            "addresses may have moved since, so places and networks may not be where "
+            "these requests came from (use a database from the log's time)"
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """The JSON form used in ``meta.databases``."""
         return {
@@ -68,6 +93,10 @@ class DatabaseInfo:
             "build_date": self.build_date,
             "build_epoch": self.build_epoch,
         }
+
+
+MAX_LOG_GAP_DAYS = 180
+"""How far a database's build may be from the log's time range before a note says so."""
 
 
 def _fits(role: Role, database_type: str) -> bool:

@@ -76,19 +76,38 @@ class FormatDetectionError(InputError):
         )
 
 
+def is_text(line: pl.Expr) -> pl.Expr:
+    """Whether a line reads as text: no control bytes, at most a quarter undecodable.
+
+    An attacked server's log can open with raw bytes that scanners sent (a TLS
+    handshake to a plain-HTTP port). Such lines must not vote on the format, or
+    a file whose requests are all well-formed combined lines is refused. Text in
+    another encoding (Big5 in a path) decodes to some replacement characters and
+    still votes.
+    """
+    controls = line.str.contains(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+    undecodable = line.str.count_matches("\ufffd", literal=True) * 4 > line.str.len_chars()
+    return ~(controls | undecodable)
+
+
 def _sample(lines: pl.DataFrame, n: int) -> tuple[pl.DataFrame, int]:
     """The head of ``lines`` up to its n-th data line, and how many data lines it has."""
     stripped = pl.col(S.LINE).str.strip_chars()
+    text = is_text(pl.col(S.LINE)).fill_null(True)
     is_data = (stripped != "") & ~stripped.str.starts_with("#") & pl.col(S.LINE).is_not_null()
+    is_data = is_data & text
     # A first batch holds some 100,000 lines: look at its start first, and at
     # all of it only when blank and comment lines crowd the start. Each query
     # costs more than its 800 lines do (rotated logs detect one per file).
     for part in (lines.head(4 * n), lines):
-        marked = part.select(S.SOURCE, S.LINE_NO, S.LINE, is_data.cum_sum().alias("_n"))
+        marked = part.select(
+            S.SOURCE, S.LINE_NO, S.LINE, is_data.cum_sum().alias("_n"), text.alias("_text")
+        )
         data = min(n, int(marked["_n"][-1])) if marked.height else 0
         if data >= n or part.height == lines.height:
             break
-    return marked.filter(pl.col("_n") <= n).drop("_n"), data
+    # Lines that are not text neither vote nor count: they leave the sample.
+    return marked.filter((pl.col("_n") <= n) & pl.col("_text")).drop("_n", "_text"), data
 
 
 def detect_format(

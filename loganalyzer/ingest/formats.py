@@ -262,7 +262,13 @@ def _nginx_tokens(template: str) -> Iterator[tuple[str, str, str, str]]:
             yield "literal", template[pos : m.start()], "", ""
         var = m.group("braced") or m.group("plain")
         # Unknown variables are kept as text columns under their own name.
-        yield "field", *_NGINX_VARS.get(var, (_safe_name(var), _TOKEN, ""))
+        column, pattern, time_kind = _NGINX_VARS.get(var, (_safe_name(var), _TOKEN, ""))
+        if not time_kind:
+            # nginx writes "-" for a variable it has no value for, but nothing at
+            # all for one whose value is empty ($server_addr on some listeners,
+            # an empty $http_host), so a field may be missing between its spaces.
+            pattern = f"(?:{pattern})?"
+        yield "field", column, pattern, time_kind
         pos = m.end()
     if pos < len(template):
         yield "literal", template[pos:], "", ""
@@ -462,6 +468,7 @@ class LogFormat:
         plus_spaces: W3C/IIS writes spaces in ``cs(User-Agent)`` as ``+``.
 
     Example:
+        >>> from loganalyzer.ingest.presets import COMMON, get_format
         >>> COMMON.columns
         ('client', 'ident', 'user', '_time', 'request', 'status', 'bytes_sent')
         >>> get_format("nginx:$remote_addr [$time_local] $status").columns

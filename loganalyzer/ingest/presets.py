@@ -84,9 +84,15 @@ COMMON_VHOST = LogFormat(
     name="common_vhost",
     template='%v %h %l %u %t "%r" %>s %b',
     description="Common with the virtual host first (Matomo's common_vhost; trailing fields ok)",
+    example=('www.example.org 2.136.4.5 - - [14/Sep/2026:02:01:02 +0200] "GET / HTTP/1.1" 200 512'),
+)
+COMBINED_VHOST = LogFormat(
+    name="combined_vhost",
+    template='%v %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"',
+    description="Combined with the virtual host first, no port (Matomo's common_complete)",
     example=(
         'www.example.org 2.136.4.5 - - [14/Sep/2026:02:01:02 +0200] "GET / HTTP/1.1" 200 512 '
-        '"-" "curl/8.5.0"'
+        '"https://example.org/" "curl/8.5.0"'
     ),
 )
 NGINX_MAIN = LogFormat(
@@ -416,6 +422,7 @@ PRESETS: dict[str, LogFormat] = {
         COMBINED,
         VHOST_COMBINED,
         COMMON_VHOST,
+        COMBINED_VHOST,
         NGINX_MAIN,
         NPM_PROXY,
         NPM_STANDARD,

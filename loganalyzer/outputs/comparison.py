@@ -23,6 +23,7 @@ from loganalyzer.outputs.render import (
     render_csv,
     render_json,
     render_parquet,
+    render_xlsx,
     terminal_table,
 )
 
@@ -34,14 +35,24 @@ def _period_text(meta: dict[str, Any], label: str) -> str:
     return f"{label} {p['requests']:,} requests ({when})"
 
 
+def _shares(before: float, after: float) -> tuple[str, str]:
+    """Both shares as percentages, with as few decimals as still show them differ."""
+    for places in range(1, 5):
+        was, now = f"{100 * before:.{places}f}%", f"{100 * after:.{places}f}%"
+        if was != now or before == after:
+            return was, now
+    return was, now
+
+
 def _stats(row: dict[str, Any]) -> list[str]:
+    was, now = _shares(row["share_baseline"], row["share_current"])
     return [
         row[CHANGE],
         f"{row['requests_baseline']:,}",
         f"{row['requests_current']:,}",
         f"{row['requests_change']:+,}",
-        f"{100 * row['share_baseline']:.1f}%",
-        f"{100 * row['share_current']:.1f}%",
+        was,
+        now,
         f"{row['unique_ips_baseline']:,}",
         f"{row['unique_ips_current']:,}",
     ]
@@ -70,7 +81,7 @@ def render_compare_table(analysis: Analysis, *, width: int | None = 120) -> str:
     )
     caption = (
         f"{meta['lines']['total']:,} lines read, {meta['lines']['rejected']:,} rejected; "
-        "up/down compare shares of requests"
+        "up/down: more/fewer requests; shares are of each period's requests"
     )
     if meta.get("rows_total", rows.height) > rows.height:
         caption += f"; top {rows.height} of {meta['rows_total']:,} rows"
@@ -133,12 +144,18 @@ def render_comparison(
     *,
     safe_csv: bool = True,
     width: int | None = 120,
+    terminal: bool = False,
 ) -> str | bytes:
-    """Render a comparison as ``table``, ``csv``, ``json``, ``parquet`` or ``markdown``."""
+    """Render a comparison as ``table``, ``csv``, ``json``, ``parquet``, ``markdown`` or ``xlsx``.
+
+    ``terminal``: the text goes to a terminal, so CSV cells are escaped like the table's.
+    """
     if output == "json":
         return render_json(analysis)
+    if output == "xlsx":
+        return render_xlsx(analysis)
     if output == "csv":
-        return render_csv(analysis.rows, safe=safe_csv)
+        return render_csv(analysis.rows, safe=safe_csv, terminal=terminal)
     if output == "parquet":
         return render_parquet(analysis)
     if output == "markdown":

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
     from loganalyzer.analysis.pipeline import Analysis
 
-Output = Literal["table", "csv", "json", "parquet", "markdown"]
-OUTPUTS: tuple[str, ...] = ("table", "csv", "json", "parquet", "markdown")
+Output = Literal["table", "csv", "json", "parquet", "markdown", "xlsx"]
+OUTPUTS: tuple[str, ...] = ("table", "csv", "json", "parquet", "markdown", "xlsx")
 
 # C0 and C1 controls, DEL, and the Unicode format characters that reorder or hide
 # text (bidi overrides, zero-width): all shown as escapes, never emitted.
@@ -45,6 +45,10 @@ _INVISIBLE = [
     0xFEFF,
 ]
 _ESCAPES = {cp: (f"\\x{cp:02x}" if cp < 0x100 else f"\\u{cp:04x}") for cp in _INVISIBLE}
+# JSON escapes C0 itself; the rest of the invisible set it would write raw, and a
+# terminal acts on C1 controls and bidi overrides. \uXXXX is the same string to
+# any JSON reader.
+_JSON_ESCAPES = {cp: f"\\u{cp:04x}" for cp in _INVISIBLE if cp >= 0x20}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _BUCKET_LABELS = {
     "not_public": "(non-public)",
@@ -100,7 +104,8 @@ def _records(rows: pl.DataFrame) -> list[dict[str, Any]]:
 def render_json(analysis: Analysis) -> str:
     """The JSON contract: ``{"meta": {...}, "rows": [...]}``, keys sorted."""
     doc = {"meta": analysis.meta, "rows": _records(analysis.rows)}
-    return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False, default=str) + "\n"
+    text = json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False, default=str)
+    return text.translate(_JSON_ESCAPES) + "\n"
 
 
 LIST_SEPARATOR = " | "
@@ -116,12 +121,22 @@ def _joined_lists(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def render_csv(rows: pl.DataFrame, *, safe: bool = True) -> str:
+def render_csv(rows: pl.DataFrame, *, safe: bool = True, terminal: bool = False) -> str:
     """CSV with a header row; text cells neutralised for spreadsheets when ``safe``.
 
-    List cells (a verdict's evidence) are joined with ``" | "``.
+    List cells (a verdict's evidence) are joined with ``" | "``; shares are
+    rounded to six places, as in JSON. With ``terminal``, control characters in
+    text cells are shown escaped, as in the table: the CSV is being read by a
+    person, and log text must not drive the terminal.
     """
     out = _joined_lists(_text_columns(rows))
+    if S.SHARE in out.columns and out.schema[S.SHARE].is_float():
+        out = out.with_columns(pl.col(S.SHARE).round(6))
+    if terminal:
+        text_cols = [n for n, t in out.schema.items() if t == pl.String]
+        out = out.with_columns(
+            pl.col(c).map_elements(safe_text, return_dtype=pl.String) for c in text_cols
+        )
     if safe:
         text_cols = [n for n, t in out.schema.items() if t == pl.String]
         out = out.with_columns(
@@ -138,6 +153,38 @@ def render_parquet(analysis: Analysis) -> bytes:
     analysis.rows.write_parquet(
         buf, metadata={"loganalyzer": json.dumps(analysis.meta, default=str)}
     )
+    return buf.getvalue()
+
+
+def _flat_meta(meta: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """``meta`` as (dotted key, text) pairs: a sheet of provenance a person can read."""
+    if isinstance(meta, dict):
+        return [kv for k, v in meta.items() for kv in _flat_meta(v, f"{prefix}{k}.")]
+    if isinstance(meta, list) and any(isinstance(v, (dict, list)) for v in meta):
+        return [kv for i, v in enumerate(meta) for kv in _flat_meta(v, f"{prefix}{i}.")]
+    if isinstance(meta, list):
+        return [(prefix.rstrip("."), ", ".join(map(str, meta)))]
+    return [(prefix.rstrip("."), "" if meta is None else str(meta))]
+
+
+def render_xlsx(analysis: Analysis) -> bytes:
+    """An Excel workbook: a sheet of rows and a sheet of provenance (``meta``).
+
+    Written by Polars with xlsxwriter, told never to turn a cell into a formula or
+    a link: log text that starts with ``=`` stays text in the spreadsheet. Times
+    are ISO 8601 UTC text, as in CSV (Excel has no time zones).
+    """
+    import xlsxwriter
+
+    rows = _joined_lists(_text_columns(analysis.rows))
+    if S.SHARE in rows.columns and rows.schema[S.SHARE].is_float():
+        rows = rows.with_columns(pl.col(S.SHARE).round(6))
+    buf = io.BytesIO()
+    options = {"strings_to_formulas": False, "strings_to_urls": False, "in_memory": True}
+    with xlsxwriter.Workbook(buf, options) as book:
+        rows.write_excel(book, worksheet="rows", autofit=True, float_precision=6)
+        meta = pl.DataFrame(_flat_meta(analysis.meta), schema=["key", "value"], orient="row")
+        meta.write_excel(book, worksheet="provenance", autofit=True)
     return buf.getvalue()
 
 
@@ -379,23 +426,28 @@ def render(
     safe_csv: bool = True,
     width: int | None = 120,
     color: bool = False,
+    terminal: bool = False,
 ) -> str | bytes:
     """Render an analysis for one destination.
 
     Args:
         analysis: the report.
-        output: ``table``, ``csv``, ``json``, ``parquet`` or ``markdown``.
+        output: ``table``, ``csv``, ``json``, ``parquet``, ``markdown`` or ``xlsx``.
         safe_csv: neutralise spreadsheet formulas in CSV text cells.
         width: terminal table width.
         color: colour the terminal table.
+        terminal: the text goes to a terminal: CSV cells are escaped like the
+            table's (JSON and Markdown always are).
 
     Returns:
-        Text, or bytes for Parquet.
+        Text, or bytes for Parquet and xlsx.
     """
     if output == "json":
         return render_json(analysis)
+    if output == "xlsx":
+        return render_xlsx(analysis)
     if output == "csv":
-        return render_csv(analysis.rows, safe=safe_csv)
+        return render_csv(analysis.rows, safe=safe_csv, terminal=terminal)
     if output == "parquet":
         return render_parquet(analysis)
     if output == "markdown":
