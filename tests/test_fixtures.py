@@ -8,7 +8,7 @@ import maxminddb
 import pytest
 
 from loganalyzer import sample_paths
-from tests.conftest import load_records
+from tests.helpers import load_records
 
 
 def _probe(cidr: str) -> str:

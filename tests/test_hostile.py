@@ -33,8 +33,7 @@ from loganalyzer.analysis.pipeline import analyze
 from loganalyzer.errors import InputFileError, TooManyBadLinesError
 from loganalyzer.ingest.read import _UNSUPPORTED, DEFAULT_BATCH_BYTES, detect_compression
 from loganalyzer.outputs.render import render
-from tests.builders import log_line
-from tests.conftest import run_cli
+from tests.helpers import log_line, run_cli
 
 T0 = datetime(2026, 9, 14, 8, 0, 0, tzinfo=UTC)
 IPS = ["175.167.1.2", "2.136.4.5", "81.2.69.160", "10.0.0.7", "8.8.8.8", "2408:8200::1"]

@@ -31,7 +31,7 @@ from loganalyzer.errors import UsageError
 from loganalyzer.geo.databases import GeoDatabases
 from loganalyzer.geo.enrich import enrich, lookup
 from loganalyzer.ingest.detect import parse
-from tests.builders import log_line
+from tests.helpers import log_line
 
 T0 = datetime(2026, 9, 14, 8, 0, 0, tzinfo=UTC)
 STATS = (S.REQUESTS, S.UNIQUE_IPS, S.BYTES, *S.STATUS_CLASSES)
@@ -383,10 +383,11 @@ def test_mark_watched_marks_and_adds_zero_rows(region_rows):
     watched = out.filter(pl.col(S.WATCHED)).select(CC, RG, S.REQUESTS).rows()
     assert watched == [("CN", "CN-LN", 5), ("ES", "ES-CT", 3), ("ES", "ES-MD", 1), ("FR", None, 0)]
     zero = out.row(-1, named=True)
+    # A watched place nobody reached from is named, so the row reads on its own.
     assert zero == {
         GEO: "ok",
         CC: "FR",
-        COUNTRY: None,
+        COUNTRY: "France",
         RG: None,
         REGION: None,
         S.REQUESTS: 0,
@@ -409,12 +410,13 @@ def test_mark_watched_absent_province_gets_a_zero_row(region_rows):
 
 
 def test_absent_watched_places_are_named_when_the_report_names_their_country(region_rows):
-    # Spain has rows (other provinces), so ES-GR's zero row says Spain; FR has none.
+    # Spain has rows (other provinces), so ES-GR's zero row says Spain as the
+    # database names it; FR has none, so its ISO name is used.
     assert "ES" in region_rows[CC].to_list()
     assert "FR" not in region_rows[CC].to_list()
     out = mark_watched(region_rows, ["ES-GR", "FR"]).filter(pl.col(S.REQUESTS) == 0)
-    rows = {r[CC]: r[S.COUNTRY] for r in out.iter_rows(named=True) if r[S.WATCHED]}
-    assert rows == {"ES": "Spain", "FR": None}
+    rows = {r[CC]: (r[S.COUNTRY], r[REGION]) for r in out.iter_rows(named=True) if r[S.WATCHED]}
+    assert rows == {"ES": ("Spain", "Granada"), "FR": ("France", None)}
 
 
 @pytest.mark.parametrize(
@@ -602,7 +604,7 @@ def test_since_until(filter_log, dbs, since, until, ips):
 @pytest.mark.parametrize("compact_rows", [1, 3, 10**9])
 def test_compaction_while_reducing_changes_nothing(monkeypatch, compact_rows):
     from loganalyzer import sample_paths
-    from loganalyzer.analysis import pipeline
+    from loganalyzer.analysis import reduce as reduce_module
     from loganalyzer.ingest.detect import parse
     from loganalyzer.ingest.presets import get_format
 
@@ -618,13 +620,13 @@ def test_compaction_while_reducing_changes_nothing(monkeypatch, compact_rows):
         .with_columns(pl.lit("s.log").alias("source"), pl.col("line_no").cast(pl.Int64)),
         fmt="combined",
     ).rows.collect()
-    plan = pipeline.ScanPlan.make(
+    plan = reduce_module.ScanPlan.make(
         get_format("combined"), resolve_grouping(["ip", "day"]), [], None, None
     )
-    whole = pipeline.reduce_batches([rows], plan)
-    monkeypatch.setattr(pipeline, "_COMPACT_ROWS", compact_rows)
+    whole = reduce_module.reduce_batches([rows], plan)
+    monkeypatch.setattr(reduce_module, "_COMPACT_ROWS", compact_rows)
     pieces = [rows.slice(i, 37) for i in range(0, rows.height, 37)]
-    merged = pipeline.reduce_batches(pieces, plan)
+    merged = reduce_module.reduce_batches(pieces, plan)
     keys = plan.part_keys
     assert_frame_equal(merged.sort(keys), whole.sort(keys).select(merged.columns))
 

@@ -12,7 +12,7 @@ import pytest
 
 from loganalyzer import analyze
 from loganalyzer.analysis.bench import _MALFORMED, generate_log
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from polars.testing import assert_frame_equal
 from loganalyzer import analyze, sample_paths
 from loganalyzer.analysis.bench import generate_log
 from loganalyzer.analysis.cluster import analyze_distributed
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 distributed = pytest.importorskip("distributed")
 
@@ -255,7 +255,7 @@ def test_a_killed_worker_leaves_no_duplicate_rows(client, tmp_path, city_db):
 
 def test_cluster_verdicts_equal_single_process(client, many_files, city_db, asn_db, anon_dbs):
     from loganalyzer.anonymity.sources import AnonymizerSources
-    from tests.conftest import FIXTURES
+    from tests.helpers import FIXTURES
 
     anon = FIXTURES / "anon"
     sources = AnonymizerSources.load(
@@ -285,8 +285,8 @@ def test_partitioned_enrich_of_mixed_formats_reads_as_one_table(tmp_path, client
     import polars as pl
 
     from loganalyzer.analysis.cluster import enrich_distributed
-    from loganalyzer.analysis.pipeline import enrich_logs
-    from tests.conftest import FIXTURES
+    from loganalyzer.analysis.enrich_logs import enrich_logs
+    from tests.helpers import FIXTURES
 
     # Each format brings its own extra columns (HAProxy's ports, W3C's site name...).
     logs = [str(FIXTURES / "logs" / n) for n in ("combined.log", "haproxy.log", "iis.log")]

@@ -15,8 +15,7 @@ from loganalyzer.analysis.compare import COMPARE_STATS, compare, rank_changes
 from loganalyzer.analysis.pipeline import analyze, sample_paths
 from loganalyzer.errors import UsageError
 from loganalyzer.outputs.comparison import render_comparison
-from tests.builders import log_line
-from tests.conftest import run_cli
+from tests.helpers import log_line, run_cli
 
 CUT = datetime(2026, 9, 15, tzinfo=UTC)
 BEFORE = CUT - timedelta(hours=12)
@@ -107,39 +106,34 @@ def test_changes_and_ranking(logs, city_db, asn_db):
     got = c.rows.select(S.REGION_ISO, S.COUNTRY_ISO, "change", S.WATCHED).rows()
     assert got == [
         ("ES-MD", "ES", "new", True),  # new and watched: first, though Washington is busier
-        ("US-WA", "US", "new", False),
-        ("CN-LN", "CN", "down", False),  # 4 of 8 requests, now 4 of 12
-        ("ES-CT", "ES", "gone", False),
-        ("GB-ENG", "GB", "gone", False),
+        ("US-WA", "US", "new", False),  # then by the size of the change: +5
+        ("ES-CT", "ES", "gone", False),  # -2, and a tie broken by the key
+        ("GB-ENG", "GB", "gone", False),  # -2
+        ("CN-LN", "CN", "same", False),  # 4 requests, then 4: same, though its share fell
         (None, "FR", "none", True),
     ]
-    cn = c.rows.row(2, named=True)
+    cn = c.rows.row(4, named=True)
     assert cn["requests_change"] == 0
     assert cn["requests_change_pct"] == 0.0
     assert cn["unique_ips_change"] == 1
     assert cn["share_baseline"] == pytest.approx(4 / 8)
     assert cn["share_current"] == pytest.approx(4 / 12)
+    assert cn["share_change"] == pytest.approx(100 * (4 / 12 - 4 / 8))
     new = c.rows.row(0, named=True)
     assert new["requests_change_pct"] is None
     assert list(c.rows.columns) == [*c.meta["keys"], *COMPARE_STATS, S.WATCHED]
 
 
-# Each row: (change, watched, share_baseline, share_current, requests_current) in
-# input order, and the order expected.
+# Each row: (change, watched, requests_baseline, requests_current) in input order,
+# and the order expected.
 RANKING = [
-    (
-        [("up", False, 0.1, 0.2, 5), ("new", False, 0.0, 0.1, 9), ("new", True, 0.0, 0.1, 1)],
-        [2, 1, 0],
-    ),
-    (
-        [("up", False, 0.1, 0.3, 1), ("up", False, 0.2, 0.4, 50), ("gone", False, 0.5, 0.0, 0)],
-        [0, 1, 2],
-    ),
-    (
-        [("none", True, 0.0, 0.0, 0), ("down", False, 0.5, 0.1, 1), ("same", False, 0.2, 0.2, 3)],
-        [2, 1, 0],
-    ),
-    ([("new", False, 0.0, 0.1, 2), ("new", False, 0.0, 0.4, 8)], [1, 0]),
+    # New or gone watched places first, however small.
+    ([("up", False, 1, 9), ("new", False, 0, 9), ("new", True, 0, 1)], [2, 1, 0]),
+    ([("gone", True, 3, 0), ("up", False, 10, 50), ("gone", False, 60, 0)], [0, 2, 1]),
+    # Then the size of the change either way; seen-in-neither watched places last.
+    ([("none", True, 0, 0), ("down", False, 5, 1), ("same", False, 3, 3)], [1, 2, 0]),
+    # Ties go to the busier row now.
+    ([("new", False, 0, 2), ("up", False, 6, 8), ("down", False, 9, 7)], [1, 2, 0]),
 ]
 
 
@@ -147,12 +141,39 @@ RANKING = [
 def test_rank_changes(rows, order):
     frame = pl.DataFrame(
         [
-            {"key": i, "change": ch, "watched": w, "share_baseline": sb, "share_current": sc,
+            {"key": i, "change": ch, "watched": w, "requests_baseline": rb,
              "requests_current": rc}
-            for i, (ch, w, sb, sc, rc) in enumerate(rows)
+            for i, (ch, w, rb, rc) in enumerate(rows)
         ]
     )  # fmt: skip
     assert rank_changes(frame, ["key"])["key"].to_list() == order
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "change"),
+    [(223, 170, "down"), (170, 223, "up"), (5, 5, "same"), (0, 3, "new"), (3, 0, "gone")],
+)
+def test_the_word_agrees_with_the_sign_of_the_difference(
+    tmp_path, city_db, asn_db, before, after, change
+):
+    log = tmp_path / "a.log"
+    # The current period is a quarter as long, so shares and counts disagree.
+    lines = _lines([("175.167.1.2", "/")] * before, BEFORE)
+    lines += _lines([("175.167.1.2", "/")] * after + [("2.136.4.5", "/")] * 9, AFTER)
+    log.write_text("\n".join(lines) + "\n")
+    c = compare([log], baseline_until=CUT, by=["region"], city_db=city_db, asn_db=asn_db)
+    row = c.rows.filter(pl.col(S.REGION_ISO) == "CN-LN").row(0, named=True)
+    assert row["change"] == change
+    assert row["requests_change"] == after - before
+
+
+def test_shares_are_printed_to_a_precision_that_shows_the_difference():
+    from loganalyzer.outputs.comparison import _shares
+
+    assert _shares(0.25, 0.5) == ("25.0%", "50.0%")
+    assert _shares(0.12341, 0.12349) == ("12.34%", "12.35%")
+    assert _shares(0.1234001, 0.1234009) == ("12.3400%", "12.3401%")
+    assert _shares(0.1, 0.1) == ("10.0%", "10.0%")
 
 
 @pytest.mark.parametrize(
@@ -221,10 +242,10 @@ def test_cli_files_csv_and_table(tmp_path, logs, city_db, asn_db):
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
     assert [(x["asn"], x["change"]) for x in rows] == [
-        ("209", "new"),
-        ("3352", "same"),  # 2 of 8 requests, then 3 of 12
-        ("4837", "down"),
-        ("20712", "gone"),
+        ("209", "new"),  # +5
+        ("20712", "gone"),  # -2
+        ("3352", "up"),  # 2 requests, then 3 (its share of all fell: 2 of 8, 3 of 12)
+        ("4837", "same"),  # 4, then 4
     ]
     t = _cli(tmp_path, *args, "--width", "120")
     assert t.returncode == 0, t.stderr
@@ -253,7 +274,7 @@ def test_new_anonymizer_providers(tmp_path, city_db, asn_db):
 
     from loganalyzer.anonymity.sources import AnonymizerSources
 
-    tor_list = Path(__file__).resolve().parent.parent / "fixtures" / "anon" / "torbulkexitlist"
+    tor_list = Path(__file__).resolve().parents[2] / "fixtures" / "anon" / "torbulkexitlist"
     tor_ip = tor_list.read_text().split()[0]
     sources = AnonymizerSources.load(tor_exits=[tor_list])
     log = tmp_path / "a.log"

@@ -23,8 +23,7 @@ from loganalyzer.analysis.pipeline import analyze, sample_paths
 from loganalyzer.errors import InputFileError, UsageError
 from loganalyzer.geo.databases import GeoDatabases
 from loganalyzer.ingest.read import LineBatch
-from tests.builders import log_line
-from tests.conftest import ROOT
+from tests.helpers import ROOT, log_line
 
 # --- LogFollower ------------------------------------------------------------------------
 
@@ -125,6 +124,21 @@ def test_follower_needs_the_file_to_exist(tmp_path):
     with pytest.raises(InputFileError) as err:
         LogFollower(tmp_path / "nope.log")
     assert str(err.value) == f"{tmp_path / 'nope.log'}: no such file to follow"
+
+
+@pytest.mark.parametrize(
+    ("kind", "compress"),
+    [
+        ("gzip", lambda b: __import__("gzip").compress(b)),
+        ("bzip2", lambda b: __import__("bz2").compress(b)),
+        ("xz", lambda b: __import__("lzma").compress(b)),
+    ],
+)
+def test_follower_refuses_a_compressed_file(tmp_path, kind, compress):
+    path = tmp_path / "access.log.1"
+    path.write_bytes(compress(b"a\n"))
+    with pytest.raises(UsageError, match=f"--follow reads plain text only, and .* is {kind}-"):
+        LogFollower(path)
 
 
 # --- LiveReport -------------------------------------------------------------------------
@@ -328,8 +342,20 @@ def test_cli_follows_appends_rotation_and_truncation(tmp_path, city_db, asn_db, 
     assert "Note: the last line has no newline yet and was not counted\n" in run.err
 
 
+def test_cli_follow_on_a_compressed_file_is_a_usage_error(tmp_path):
+    import gzip
+
+    from tests.helpers import run_cli
+
+    (tmp_path / "access.log.gz").write_bytes(gzip.compress(b"x\n"))
+    r = run_cli("report", "--follow", "access.log.gz", cwd=tmp_path)
+    assert r.returncode == 2
+    assert b"--follow reads plain text only, and access.log.gz is gzip-compressed" in r.stderr
+    assert b"no known log format" not in r.stderr
+
+
 def test_cli_follow_needs_one_file(tmp_path):
-    from tests.conftest import run_cli
+    from tests.helpers import run_cli
 
     r = run_cli("report", "--sample", "--follow", "-", cwd=tmp_path)
     assert r.returncode == 2

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from loganalyzer.analysis.ips import IPS_SCHEMA, evidence_rows
-from loganalyzer.analysis.pipeline import NO_ANON_SOURCES
-from tests.test_anonymizers_cli import (
+from loganalyzer.analysis.meta import NO_ANON_SOURCES
+from tests.anonymity.test_anonymizers_cli import (
     CATEGORY,
     CLIENTS,
     cli,
@@ -145,7 +145,7 @@ def test_without_sources_it_says_so(work, geo_dbs):
 
 
 def test_help_has_examples():
-    from tests.conftest import run_cli
+    from tests.helpers import run_cli
 
     r = run_cli("ips", "--help")
     assert r.returncode == 0

@@ -14,8 +14,7 @@ import pytest
 from loganalyzer import schema as S
 from loganalyzer.analysis.lookup import LOOKUP_SCHEMA, lookup_addresses, lookup_log_clients
 from loganalyzer.geo.databases import GeoDatabases
-from tests.builders import log_line
-from tests.conftest import run_cli
+from tests.helpers import log_line, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +132,7 @@ def test_asn_database_alone(asn_db, asn_records):
     assert row[S.ASN] == asn_records["81.2.69.0/24"]["autonomous_system_number"]
 
 
-ANON = Path(__file__).resolve().parent.parent / "fixtures" / "anon"
+ANON = Path(__file__).resolve().parents[2] / "fixtures" / "anon"
 
 
 def _listed(name: str) -> list[str]:

@@ -18,6 +18,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import loganalyzer.analysis.pipeline as pipeline
+import loganalyzer.analysis.reading as reading_module
 from loganalyzer.analysis.aggregate import aggregate
 from loganalyzer.analysis.bench import generate_log
 from loganalyzer.geo.databases import GeoDatabases
@@ -26,7 +27,7 @@ from loganalyzer.ingest import native
 from loganalyzer.ingest.detect import parse
 from loganalyzer.ingest.presets import get_format
 from loganalyzer.ingest.read import iter_batches, read_lines
-from tests.conftest import FIXTURES
+from tests.helpers import FIXTURES
 
 # The module, not the function of the same name that the package exports.
 parse_module = importlib.import_module("loganalyzer.ingest.parse")
@@ -68,7 +69,9 @@ def _logs(generated: Path) -> list[tuple[Path, str]]:
 @pytest.mark.parametrize("by", BYS, ids=lambda b: "+".join(b))
 def test_report_equals_the_straightforward_pipeline(monkeypatch, dbs, generated, by, scanner):
     # Small batches, so that partials are merged across batches as in a big log.
-    monkeypatch.setattr(pipeline, "iter_batches", functools.partial(iter_batches, batch_bytes=4096))
+    monkeypatch.setattr(
+        reading_module, "iter_batches", functools.partial(iter_batches, batch_bytes=4096)
+    )
     monkeypatch.setenv("LOGANALYZER_NATIVE", "1" if scanner == "native" else "0")
     if scanner == "native" and not native.AVAILABLE:
         pytest.skip("built without a C compiler")

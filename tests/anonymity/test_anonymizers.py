@@ -19,22 +19,21 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from loganalyzer import schema as S
-from loganalyzer.anonymity import sources as anonymizers
-from loganalyzer.anonymity.sources import (
-    CATEGORIES,
-    AnonymizerSources,
-    address_keys,
-    classify,
-    load_asn_list,
-    load_cloud,
-    load_ip_list,
-    load_mmdb,
-    load_tor,
-    stale_sources,
-)
-from loganalyzer.anonymity.sources import _show as _show  # the display form of a network
+from loganalyzer.anonymity import ip_lists as ip_lists_module
+from loganalyzer.anonymity import networks as anonymizers
+from loganalyzer.anonymity import sources as sources_module
+from loganalyzer.anonymity.asn_list import load_asn_list
+from loganalyzer.anonymity.categories import CATEGORIES
+from loganalyzer.anonymity.cloud import load_cloud
+from loganalyzer.anonymity.ip_lists import load_ip_list
+from loganalyzer.anonymity.maxmind import load_mmdb
+from loganalyzer.anonymity.networks import _show as _show  # the display form of a network
+from loganalyzer.anonymity.networks import address_keys
+from loganalyzer.anonymity.sources import AnonymizerSources, stale_sources
+from loganalyzer.anonymity.tor import load_tor
+from loganalyzer.anonymity.verdict import classify
 from loganalyzer.errors import ExitCode, SourceError
-from tests.conftest import FIXTURES, make_mmdb
+from tests.helpers import FIXTURES, make_mmdb
 
 ANON = FIXTURES / "anon"
 T0 = datetime(2026, 9, 14, 8, 0, tzinfo=UTC)
@@ -549,7 +548,7 @@ def test_residential_proxy_database_lists_only_residential_proxies(anon_dbs):
 
 
 def test_notebook_aggregate_groups_enriched_rows_by_verdict(everything):
-    from loganalyzer.analysis import aggregate
+    from loganalyzer.analysis.aggregate import aggregate
 
     rows = pl.DataFrame(
         {
@@ -619,7 +618,7 @@ def test_merged_verdicts_are_made_ahead_on_another_thread(tmp_path, monkeypatch)
         raise RuntimeError("made ahead, and failed")
 
     # What goes wrong on the other thread is raised where the verdicts are needed.
-    monkeypatch.setattr(_anon_module, "_make_merged", broken)
+    monkeypatch.setattr(sources_module, "_make_merged", broken)
     failing = AnonymizerSources.load(ip_lists=[("vpn", vpn)])
     with pytest.raises(RuntimeError, match="made ahead, and failed"):
         verdicts(failing, ips)
@@ -711,7 +710,7 @@ def test_anon_db_of_home_made_types_still_gives_verdicts(tmp_path):
 
 # --- networks read quickly ----------------------------------------------------------------
 
-_anon_module = importlib.import_module("loganalyzer.anonymity.sources")
+_anon_module = importlib.import_module("loganalyzer.anonymity.networks")
 
 
 def _by_ipaddress(text: str):
@@ -1038,5 +1037,5 @@ def test_plain_lists_split_by_polars_as_by_python(tmp_path_factory, text):
 
     fast = outcome()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_anon_module, "_kept_lines", lambda text: None)
+        patch.setattr(ip_lists_module, "_kept_lines", lambda text: None)
         assert fast == outcome()

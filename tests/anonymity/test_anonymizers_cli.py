@@ -10,11 +10,11 @@ import polars as pl
 import pytest
 
 from loganalyzer import schema as S
-from loganalyzer.analysis.pipeline import NO_ANON_SOURCES, analyze
+from loganalyzer.analysis.meta import NO_ANON_SOURCES
+from loganalyzer.analysis.pipeline import analyze
 from loganalyzer.anonymity.sources import AnonymizerSources
 from loganalyzer.errors import UsageError
-from tests.builders import log_line
-from tests.conftest import FIXTURES, run_cli
+from tests.helpers import FIXTURES, log_line, run_cli
 
 ANON = FIXTURES / "anon"
 T0 = datetime(2026, 9, 14, 8, 0, tzinfo=UTC)

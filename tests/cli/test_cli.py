@@ -20,11 +20,11 @@ import polars as pl
 import pytest
 
 from loganalyzer import schema as S
-from loganalyzer.analysis.pipeline import NO_ANON_SOURCES, analyze, sample_paths
+from loganalyzer.analysis.meta import NO_ANON_SOURCES
+from loganalyzer.analysis.pipeline import analyze, sample_paths
 from loganalyzer.ingest.presets import PRESETS
 from loganalyzer.outputs.render import render_csv, safe_text
-from tests.builders import log_line
-from tests.conftest import run_cli
+from tests.helpers import log_line, run_cli
 
 T0 = datetime(2026, 9, 14, 8, 0, 0, tzinfo=UTC)
 GOOD = [
@@ -128,8 +128,8 @@ def sample_notes() -> list[str]:
         "Using the bundled sample log and its invented sample databases (not real geolocation).",
         f"Rejected 3 of 400 lines (in {s.log}): 1 blank line, 2 does not match the log format; "
         "see them with --rejects FILE",
-        f"Database: {s.city_db} (GeoLite2-City, built 2026-01-01)",
-        f"Database: {s.asn_db} (GeoLite2-ASN, built 2026-01-01)",
+        f"Database: {s.city_db} (GeoLite2-City, built 2026-09-01)",
+        f"Database: {s.asn_db} (GeoLite2-ASN, built 2026-09-01)",
         f"Note: {NO_ANON_SOURCES}",
     ]
 
@@ -181,7 +181,10 @@ def test_report_to_file_is_atomic_and_infers_the_format(work, city_db, name, kin
 
 
 def test_report_refuses_to_overwrite_an_input(work, city_db):
-    r = cli(work, "report", "access.log", "--city-db", str(city_db), "-o", "access.log")
+    # -O table: a .log suffix names no output format, which is refused first (exit 2).
+    r = cli(
+        work, "report", "access.log", "--city-db", str(city_db), "-O", "table", "-o", "access.log"
+    )
     assert r.returncode == 5
     assert r.stdout == b""
     assert text(r.stderr).splitlines()[-1] == (
@@ -189,6 +192,27 @@ def test_report_refuses_to_overwrite_an_input(work, city_db):
     )
     assert (work / "access.log").read_text(encoding="utf-8") == LOG_TEXT
     assert sorted(p.name for p in work.iterdir()) == ["access.log", "no-geoip"]
+
+
+@pytest.mark.parametrize("target", ["out.xls", "access.log", "report"])
+def test_an_output_file_whose_suffix_names_no_format_is_refused(work, city_db, target):
+    r = cli(work, "report", "access.log", "--city-db", str(city_db), "-o", target)
+    assert r.returncode == 2
+    assert "cannot tell the output format from" in text(r.stderr)
+    assert "give it with -O" in text(r.stderr)
+    assert (work / "access.log").read_text(encoding="utf-8") == LOG_TEXT
+    assert sorted(p.name for p in work.iterdir()) == ["access.log", "no-geoip"]
+
+
+def test_an_xlsx_file_is_a_real_workbook(work, city_db):
+    import openpyxl
+
+    r = cli(work, "report", "access.log", "--city-db", str(city_db), "-o", "report.xlsx")
+    assert r.returncode == 0, text(r.stderr)
+    book = openpyxl.load_workbook(work / "report.xlsx")
+    assert book.sheetnames == ["rows", "provenance"]
+    header = [c.value for c in next(book["rows"].iter_rows())]
+    assert "requests" in header
 
 
 # --- exit codes: one case per failure -------------------------------------------------------
@@ -446,11 +470,11 @@ def test_db_info(work, city_db, asn_db):
     lines = text(r.stdout).splitlines()
     assert len(lines) == 2
     assert re.fullmatch(
-        rf"city  {re.escape(str(city_db))}  GeoLite2-City  built 2026-01-01 \(\d+ days ago\)",
+        rf"city  {re.escape(str(city_db))}  GeoLite2-City  built 2026-09-01 \(\d+ days ago\)",
         lines[0],
     )
     assert re.fullmatch(
-        rf"asn   {re.escape(str(asn_db))}  GeoLite2-ASN  built 2026-01-01 \(\d+ days ago\)",
+        rf"asn   {re.escape(str(asn_db))}  GeoLite2-ASN  built 2026-09-01 \(\d+ days ago\)",
         lines[1],
     )
 
@@ -462,12 +486,87 @@ def test_db_info_json_from_geoip_dir(work, geo_dbs):
     assert r.stderr == b""
     doc = json.loads(r.stdout)
     assert doc["searched"] == [str(folder)]
-    age = (datetime.now(UTC) - datetime(2026, 1, 1, tzinfo=UTC)).days
+    age = (datetime.now(UTC) - datetime(2026, 9, 1, tzinfo=UTC)).days
     expected = [
         {"role": "city", "path": str(geo_dbs["city"]), "type": "GeoLite2-City"},
         {"role": "asn", "path": str(geo_dbs["asn"]), "type": "GeoLite2-ASN"},
     ]
     for got, want in zip(doc["databases"], expected, strict=True):
         assert {k: got[k] for k in want} == want
-        assert (got["build_date"], got["build_epoch"]) == ("2026-01-01", 1767225600)
+        assert (got["build_date"], got["build_epoch"]) == ("2026-09-01", 1788220800)
         assert got["age_days"] in (age, age - 1)
+
+
+# --- one option group, one object ---------------------------------------------------------
+
+READ_PARAMS = {
+    "logs",
+    "log_format",
+    "json_field",
+    "client_ip",
+    "trusted_proxy",
+    "assume_tz",
+    "since",
+    "until",
+    "where",
+    "rejects",
+    "max_bad_lines",
+    "keep_going",
+    "sample",
+}
+GEO_PARAMS = {"city_db", "asn_db", "geoip_dir", "lang"}
+SOURCE_PARAMS = {
+    "anon_db",
+    "tor_exits",
+    "ip_list",
+    "cloud_ranges",
+    "asn_list",
+    "sources_dir",
+    "tor_window",
+    "stale_after",
+}
+
+
+def test_every_command_that_reads_logs_gets_every_read_option():
+    # The groups are declared once: a command that reads logs cannot miss one of them.
+    from loganalyzer.cli import cli
+
+    readers = {
+        name
+        for name, command in cli.commands.items()
+        if any(p.name == "logs" for p in command.params)
+    }
+    assert readers == {"brief", "compare", "enrich", "ips", "plot", "report"}
+    for name in readers:
+        params = {p.name for p in cli.commands[name].params}
+        assert params >= READ_PARAMS | GEO_PARAMS | SOURCE_PARAMS, name
+
+
+def test_a_command_receives_one_frozen_object_per_group():
+    import dataclasses
+
+    import click
+    from click.testing import CliRunner
+
+    from loganalyzer.cli.options import read_options, source_options
+
+    got = {}
+
+    @click.command()
+    @read_options
+    @source_options
+    def probe(**objects):
+        got.update(objects)
+
+    r = CliRunner().invoke(
+        probe,
+        ["a.log", "--client-ip", "xff", "--trusted-proxy", "10.0.0.0/8", "--since", "2026-09-14"],
+    )
+    assert r.exit_code == 0, r.output
+    assert sorted(got) == ["filters", "read", "sources"]
+    read, filters = got["read"], got["filters"]
+    assert read.logs == ("a.log",)
+    assert (read.parse.client_ip, read.parse.trusted_proxies) == ("xff", ("10.0.0.0/8",))
+    assert filters.since == "2026-09-14"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        read.logs = ()

@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
-LOGS = Path(__file__).resolve().parent.parent / "fixtures" / "logs"
+LOGS = Path(__file__).resolve().parents[2] / "fixtures" / "logs"
 
 # file -> (detected format, match rate, lines, parsed, rejected, the clients it reports).
 # The rate is over the lines tried: not blank, not comments, not Caddy's start-up record.
@@ -146,4 +146,4 @@ def test_formats_lists_an_example_for_every_preset() -> None:
     assert r.returncode == 0
     from loganalyzer.ingest.presets import PRESETS
 
-    assert r.stdout.decode().count("\n  example:  ") == len(PRESETS) == 20
+    assert r.stdout.decode().count("\n  example:  ") == len(PRESETS)

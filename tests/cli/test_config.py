@@ -9,7 +9,7 @@ import pytest
 
 from loganalyzer.analysis.pipeline import sample_paths
 from loganalyzer.settings import SPECS, ConfigError, default_path, load_settings
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 SAMPLE = sample_paths()
 
@@ -185,14 +185,14 @@ def test_version_names_the_databases(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode().splitlines() == [
         f"loganalyzer, version {version('loganalyzer')}",
-        f"city database: {SAMPLE.city_db} (GeoLite2-City, built 2026-01-01)",
+        f"city database: {SAMPLE.city_db} (GeoLite2-City, built 2026-09-01)",
         "asn database: none found",
     ]
     write(tmp_path / "team.toml", f'asn_db = "{SAMPLE.asn_db}"\n')
     r = cli(tmp_path, "--version", "--config", str(tmp_path / "team.toml"))
     assert r.stdout.decode().splitlines()[1:] == [
         "city database: none found",
-        f"asn database: {SAMPLE.asn_db} (GeoLite2-ASN, built 2026-01-01)",
+        f"asn database: {SAMPLE.asn_db} (GeoLite2-ASN, built 2026-09-01)",
     ]
 
 

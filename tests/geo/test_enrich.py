@@ -25,7 +25,7 @@ from loganalyzer.ingest.detect import parse
 
 CITY_EXPECTED = "a City or Country database (GeoLite2-City, GeoIP2-City, DB-IP City Lite, ...)"
 ASN_EXPECTED = "an ASN database (GeoLite2-ASN, GeoIP2-ISP, DB-IP ASN Lite)"
-FIXTURE_BUILD_EPOCH = 1767225600  # fixtures/mmdb_builder.py DEFAULT_BUILD_EPOCH, 2026-01-01Z
+FIXTURE_BUILD_EPOCH = 1788220800  # fixtures/mmdb_builder.py GEO_BUILD_EPOCH, 2026-09-01Z
 
 
 # --- helpers: the expected record for an address, straight from the JSON ----------------
@@ -392,7 +392,7 @@ def test_open_describes_the_databases(city_db, asn_db):
         "role": "city",
         "path": str(city_db),
         "type": "GeoLite2-City",
-        "build_date": "2026-01-01",
+        "build_date": "2026-09-01",
         "build_epoch": FIXTURE_BUILD_EPOCH,
     }
     assert (dbs.asn.role, dbs.asn.database_type, dbs.asn.path) == (

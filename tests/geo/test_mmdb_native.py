@@ -24,13 +24,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loganalyzer import schema as S
-from loganalyzer.anonymity import sources as anonymizers
+from loganalyzer.anonymity import maxmind as anonymizers
+from loganalyzer.anonymity import networks
 from loganalyzer.errors import ExitCode
 from loganalyzer.geo.databases import GeoDatabases
 from loganalyzer.geo.enrich import _ASN_PATHS, _CITY_PATHS, Records, lookup
 from loganalyzer.ingest import native
 
-from .conftest import load_records, make_mmdb, run_cli
+from tests.helpers import load_records, make_mmdb, run_cli
 
 pytestmark = pytest.mark.skipif(not native.AVAILABLE, reason="the native module was not built")
 
@@ -175,7 +176,7 @@ _ADDRESS_TEXTS = st.one_of(
 @given(st.lists(_ADDRESS_TEXTS, max_size=20))
 def test_anonymizer_keys_are_those_of_the_python_path(texts: list[str | None]) -> None:
     ips = pl.Series(texts, dtype=pl.String)
-    assert anonymizers.address_keys(ips).to_list() == anonymizers._address_keys(ips).to_list()
+    assert networks.address_keys(ips).to_list() == networks._address_keys(ips).to_list()
 
 
 # --- the search tree -----------------------------------------------------------------------

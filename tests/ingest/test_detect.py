@@ -17,7 +17,7 @@ from loganalyzer.ingest.detect import (
     parse,
 )
 from loganalyzer.ingest.presets import PRESETS
-from tests.builders import log_line
+from tests.helpers import log_line
 
 
 def _lines(lines: list[str], source: str = "t.log") -> pl.DataFrame:
@@ -50,8 +50,14 @@ def test_each_preset_example_is_detected_as_itself(name: str) -> None:
         pytest.param(
             [log_line("vhost_combined")] * 4,
             "vhost_combined",
-            ("common_vhost", 1.0),
-            id="vhost-combined-over-common-vhost",
+            ("combined_vhost", 1.0),  # %v reads "host:443" too, but %v:%p keeps the port
+            id="vhost-combined-over-combined-vhost",
+        ),
+        pytest.param(
+            ["www.example.org " + log_line("combined")] * 4,
+            "combined_vhost",
+            ("common_vhost", 1.0),  # which would drop the referer and the agent
+            id="combined-vhost-over-common-vhost",
         ),
         # One common line among combined ones: combined reads 3 of 4, common 4 of 4.
         pytest.param(

@@ -27,7 +27,8 @@ def _parse_one(line: str, fmt: str | LogFormat) -> dict[str, object]:
 
 
 PRESET_NAMES = [
-    "common", "combined", "vhost_combined", "common_vhost", "nginx_main", "npm_proxy",
+    "common", "combined", "vhost_combined", "common_vhost", "combined_vhost", "nginx_main",
+    "npm_proxy",
     "npm_standard", "icecast", "haproxy",
     "aws_alb", "aws_elb", "aws_s3", "cloudfront", "w3c", "caddy", "traefik", "cloudflare", "json",
     "vsftpd", "xferlog",
@@ -362,6 +363,8 @@ PRESET_EXAMPLES = [
     ("vhost_combined", "81.2.69.160", _t(2026, 9, 14, 0, 1, 2), "+0100", "GET", "/", 200, 512,
      "curl/8.5.0"),
     ("common_vhost", "2.136.4.5", _t(2026, 9, 14, 0, 1, 2), "+0200", "GET", "/", 200, 512, None),
+    ("combined_vhost", "2.136.4.5", _t(2026, 9, 14, 0, 1, 2), "+0200", "GET", "/", 200, 512,
+     "curl/8.5.0"),
     ("nginx_main", "10.0.0.5", _t(2026, 9, 14, 0, 1, 2), "+0800", "GET", "/api", 200, 88,
      "curl/8.5.0"),
     ("npm_proxy", "175.167.3.4", _t(2026, 9, 14, 0, 1, 2), "+0800", "GET", "/login", 200, 1043,
@@ -419,8 +422,9 @@ def test_preset_example_line_parses(
 READERS = {
     "common": {"common"},
     "combined": {"common", "combined"},
-    "vhost_combined": {"vhost_combined", "common_vhost"},
+    "vhost_combined": {"vhost_combined", "common_vhost", "combined_vhost"},
     "common_vhost": {"common_vhost"},
+    "combined_vhost": {"combined_vhost", "common_vhost"},
     "nginx_main": {"common", "combined", "nginx_main"},
     "icecast": {"common", "combined", "icecast"},
     "cloudfront": {"cloudfront", "w3c"},

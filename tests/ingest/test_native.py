@@ -1,6 +1,6 @@
 """The native scanner against the Polars parser: the same requests, counts and rejects.
 
-The scanner (``loganalyzer/_clf.c``) accepts only common or combined lines it
+The scanner (``loganalyzer/native/scan.c``) accepts only common or combined lines it
 is sure of and hands every other line back for the Polars parser. Whatever the
 bytes, the two routes together must give what the Polars parser gives alone:
 the same rows (line numbers, clients, UTC times, statuses, bytes) and the same
@@ -91,11 +91,18 @@ CASES = [
     ('1.2.3.4 - - [01/Jan/2024:00:00:01 +07:00] "GET /" 200 5 "-" "ua"', False, False),
     ('1.2.3.4 - - [01/Jan/1969:00:00:01 +0000] "GET /" 200 5 "-" "ua"', False, False),
     ('1.2.3.4 - - [01/Jan/2024:00:00:01] "GET /" 200 5 "-" "ua"', False, False),
-    # Numbers: a status of three digits or "-", bytes that fit an Int64.
+    # Numbers: a status of three digits or "-", bytes up to parse.MAX_BYTES (2^48);
+    # the general parser reads a larger count as null.
     ('1.2.3.4 - - [01/Jan/2024:00:00:01 +0000] "GET /" 2000 5 "-" "ua"', False, False),
     ('1.2.3.4 - - [01/Jan/2024:00:00:01 +0000] "GET /" 20 5 "-" "ua"', False, False),
     ('1.2.3.4 - - [01/Jan/2024:00:00:01 +0000] "GET /" 200 5x "-" "ua"', False, False),
-    ('1.2.3.4 - - [01/Jan/2024:00:00:01 +0000] "GET /" 200 123456789012345678 "-" "u"', True, True),
+    ('1.2.3.4 - - [01/Jan/2024:00:00:01 +0000] "GET /" 200 281474976710656 "-" "u"', True, True),
+    ('1.2.3.4 - - [01/Jan/2024:00:00:01 +0000] "GET /" 200 281474976710657 "-" "u"', False, False),
+    (
+        '1.2.3.4 - - [01/Jan/2024:00:00:01 +0000] "GET /" 200 123456789012345678 "-" "u"',
+        False,
+        False,
+    ),
     (
         '1.2.3.4 - - [01/Jan/2024:00:00:01 +0000] "GET /" 200 1234567890123456789 "-" "u"',
         False,
@@ -634,11 +641,12 @@ def test_a_report_reads_a_plain_file_by_offset(tmp_path, city_db, monkeypatch):
     from loganalyzer.ingest.read import iter_batches
 
     pipeline = importlib.import_module("loganalyzer.analysis.pipeline")
+    reading = importlib.import_module("loganalyzer.analysis.reading")
     log = generate_log(tmp_path / "g.log", lines=3000, seed=9, city_db=city_db)
     big = tmp_path / "big.log"
     big.write_bytes(log.read_bytes() * 3)
-    monkeypatch.setattr(pipeline, "iter_batches", functools.partial(iter_batches, batch_bytes=5000))
-    monkeypatch.setattr(pipeline, "_DIRECT_WINDOW", 70_001)
+    monkeypatch.setattr(reading, "iter_batches", functools.partial(iter_batches, batch_bytes=5000))
+    monkeypatch.setattr(reading, "_DIRECT_WINDOW", 70_001)
     read = []
     monkeypatch.setattr(
         native.Sums,
@@ -662,14 +670,15 @@ def test_a_file_whose_start_is_all_comments_is_detected_from_its_first_batch(
     from loganalyzer.analysis.bench import generate_log
 
     pipeline = importlib.import_module("loganalyzer.analysis.pipeline")
+    reading = importlib.import_module("loganalyzer.analysis.reading")
     log = generate_log(tmp_path / "g.log", lines=2000, seed=4, city_db=city_db)
     odd = tmp_path / "odd.log"
     odd.write_bytes(
         b"# " + b"x" * 97 + b"\n" * 1 + (b"# " + b"x" * 97 + b"\n") * 3000 + log.read_bytes()
     )
     heads = []
-    real = pipeline._direct_head
-    monkeypatch.setattr(pipeline, "_direct_head", lambda *a: heads.append(real(*a)) or heads[-1])
+    real = reading._direct_head
+    monkeypatch.setattr(reading, "_direct_head", lambda *a: heads.append(real(*a)) or heads[-1])
     fast = pipeline.analyze([odd], by=["ip"])
     assert heads == [None]
     assert fast.meta["files"][0]["format"] == "combined"
@@ -724,7 +733,7 @@ def test_a_compressed_file_s_format_from_its_start_as_from_its_first_batch(
     from loganalyzer.ingest.presets import AUTO
     from loganalyzer.ingest.read import expand_inputs, iter_batches
 
-    pipeline = importlib.import_module("loganalyzer.analysis.pipeline")
+    reading = importlib.import_module("loganalyzer.analysis.reading")
     log = generate_log(tmp_path / "g.log", lines=6000, seed=4, city_db=city_db).read_bytes()
     if start == "comments":  # more than the start that is looked at first
         log = (b"# " + b"x" * 97 + b"\n") * 3000 + log
@@ -738,7 +747,7 @@ def test_a_compressed_file_s_format_from_its_start_as_from_its_first_batch(
     path.write_bytes(gzip.compress(log))
     batch = next(iter_batches(expand_inputs([path])[0]))
     assert len(batch.data) > 256 * 1024
-    found, lines = pipeline._detect(expand_inputs([path])[0], batch, None)
+    found, lines = reading._detect(expand_inputs([path])[0], batch, None)
     want = format_for(AUTO, batch.to_frame(), source=str(path))
     assert (found.format, found.rate, found.sampled) == (want.format, want.rate, want.sampled)
     assert (lines is None) == (start != "comments")

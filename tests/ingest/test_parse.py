@@ -24,9 +24,9 @@ from loganalyzer.ingest.parse import (
 )
 from loganalyzer.ingest.presets import COMBINED, get_format
 from loganalyzer.ingest.read import LineBatch, read_lines
-from tests.builders import log_line
+from tests.helpers import log_line
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "fixtures" / "logs"
 SAMPLE_LOG = ROOT / "loganalyzer" / "sample" / "access.log"
 

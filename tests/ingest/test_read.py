@@ -40,7 +40,7 @@ from loganalyzer.ingest.read import (
     read_lines,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "fixtures" / "logs"
 
 LINES_SCHEMA = pl.Schema({S.SOURCE: pl.String, S.LINE_NO: pl.Int64, S.LINE: pl.String})

@@ -10,7 +10,7 @@ from polars.testing import assert_frame_equal
 
 from loganalyzer import analyze, sample_paths
 from loganalyzer.errors import InputFileError
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,7 @@ import pytest
 from loganalyzer import schema as S
 from loganalyzer.analysis.pipeline import analyze, sample_paths
 from loganalyzer.outputs.briefing import GEO_CAVEATS, briefing, briefing_format
-from tests.builders import log_line
-from tests.conftest import load_records, make_mmdb, run_cli
+from tests.helpers import load_records, log_line, make_mmdb, run_cli
 
 pytest.importorskip("matplotlib")
 
@@ -131,8 +130,8 @@ def test_provenance_lists_sha256_lines_and_databases(sample_html):
     lines = s.log.read_bytes().count(b"\n")
     assert f"<td class=n>{lines:,}</td>" in block
     assert "3 rejected (1 blank line, 2 does not match the log format)" in block
-    assert "GeoLite2-City, built 2026-01-01" in block
-    assert "GeoLite2-ASN, built 2026-01-01" in block
+    assert "GeoLite2-City, built 2026-09-01" in block
+    assert "GeoLite2-ASN, built 2026-09-01" in block
 
 
 ALLOWED_TAGS = {
@@ -270,7 +269,7 @@ def test_findings_state_the_anonymized_share_when_verdicts_exist():
 
 
 def test_brief_with_anonymizer_sources_states_the_share(tmp_path, city_db):
-    vpn_list = Path(__file__).resolve().parent.parent / "fixtures" / "anon" / "vpn-list.txt"
+    vpn_list = Path(__file__).resolve().parents[2] / "fixtures" / "anon" / "vpn-list.txt"
     t0 = datetime(2026, 9, 14, 8, 0, tzinfo=UTC)
     clients = [("175.167.1.2", 5), ("2.137.200.1", 3)]  # the second is on the VPN list
     lines = [log_line(ip=ip, ts=t0 + timedelta(minutes=i)) for ip, n in clients for i in range(n)]
@@ -294,8 +293,8 @@ def test_brief_with_anonymizer_sources_states_the_share(tmp_path, city_db):
 
 # --- one read of the logs, the same briefing -----------------------------------------------
 
-FIXTURE_LOG = Path(__file__).resolve().parent.parent / "fixtures" / "logs" / "combined.log"
-VPN_LIST = Path(__file__).resolve().parent.parent / "fixtures" / "anon" / "vpn-list.txt"
+FIXTURE_LOG = Path(__file__).resolve().parents[2] / "fixtures" / "logs" / "combined.log"
+VPN_LIST = Path(__file__).resolve().parents[2] / "fixtures" / "anon" / "vpn-list.txt"
 
 
 @pytest.fixture(scope="module")

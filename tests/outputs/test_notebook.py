@@ -11,7 +11,7 @@ import nbformat
 from loganalyzer import analyze, sample_paths
 from loganalyzer.outputs.charts import place_label
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "briefing.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "briefing.ipynb"
 
 
 def test_notebook_is_committed_without_outputs():

@@ -27,9 +27,9 @@ from loganalyzer.outputs.render import (
     render_table,
     safe_text,
 )
-from tests.builders import log_line
+from tests.helpers import log_line
 
-GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "golden"
+GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "golden"
 
 
 def check_golden(name: str, text: str, update: bool) -> None:
