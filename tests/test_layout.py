@@ -121,3 +121,15 @@ def test_no_import_cycles_between_modules() -> None:
     for node in sorted(graph):
         if not state.get(node):
             visit(node)
+
+
+def test_no_module_grows_past_800_lines_without_a_reason() -> None:
+    # A long module must say in its docstring why it stays whole.
+    long = []
+    for path in _modules():
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > 800:
+            doc = ast.get_docstring(ast.parse(text)) or ""
+            if "Why one module" not in doc:
+                long.append(f"{path.relative_to(PACKAGE)} ({text.count(chr(10))} lines)")
+    assert not long, f"split these, or state 'Why one module' in the docstring: {long}"
