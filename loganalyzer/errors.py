@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     INPUT = 3
     GEO_DB = 4
     OUTPUT = 5
+    NOTHING_MATCHED = 6
     INTERRUPTED = 130
 
 
@@ -127,6 +128,16 @@ class SourceError(LogAnalyzerError):
 
     def __str__(self) -> str:
         return self.problem if self.path is None else f"{self.path}: {self.problem}"
+
+
+class NothingMatchedError(LogAnalyzerError):
+    """Lines were read but none matched the filters or period: the output is empty.
+
+    Raised by the command line after the (empty) output is written, so scripts can
+    tell "no access from there" apart from "asked about the wrong days".
+    """
+
+    exit_code = ExitCode.NOTHING_MATCHED
 
 
 class OutputError(LogAnalyzerError):

@@ -25,6 +25,7 @@ from loganalyzer import schema as S
 from loganalyzer.analysis.aggregate import merge_partials
 from loganalyzer.analysis.batches import _parsed_batches
 from loganalyzer.analysis.counts import LineCounter, RejectWriter
+from loganalyzer.analysis.empty import note_nothing_matched
 from loganalyzer.analysis.filters import Filter, parse_filter
 from loganalyzer.analysis.pipeline import Analysis, finish_analysis, geo_fields, prepare
 from loganalyzer.analysis.reduce import ScanPlan, _utc, reduce_batches
@@ -285,7 +286,7 @@ def analyze_distributed(
         raise TooManyBadLinesError(
             counter.rejected, counter.total, first.first_reject or 0, first.name, first.format
         )
-    return finish_analysis(
+    result = finish_analysis(
         merged,
         counter=counter,
         faults=faults,
@@ -298,6 +299,18 @@ def analyze_distributed(
         table=table,
         sources=sources,
     )
+
+    def log_range() -> dict[str, str | None]:
+        # The same files with no filter, on the cluster again: what time they cover.
+        whole = analyze_distributed(
+            paths, client=None if own else client, scheduler=scheduler, workers=workers,
+            log_format=log_format, parse_options=parse_options, by=("day",), city_db=city_db,
+            asn_db=asn_db, geoip_dir=geoip_dir, sources=sources,
+        )  # fmt: skip
+        return dict(whole.meta["time_range"])
+
+    note_nothing_matched(result.meta, paths, log_range)
+    return result
 
 
 @dataclass(frozen=True)

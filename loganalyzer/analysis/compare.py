@@ -26,6 +26,7 @@ from loganalyzer.analysis.aggregate import (
 )
 from loganalyzer.analysis.batches import _parsed_batches
 from loganalyzer.analysis.counts import LineCounter, RejectWriter
+from loganalyzer.analysis.empty import asked_for
 from loganalyzer.analysis.filters import Filter, combine, parse_filter
 from loganalyzer.analysis.meta import _iso, _meta
 from loganalyzer.analysis.pipeline import Analysis, _classify_clients, geo_fields
@@ -359,7 +360,34 @@ def compare(
         sources=sources,
     )
     meta["periods"] = periods
+    meta["nothing_matched"] = _empty_period(meta, periods, split)
     return Analysis(rows=rows_out, meta=meta, faults=tuple(faults))
+
+
+def _empty_period(
+    meta: dict[str, Any], periods: dict[str, Any], split: bool
+) -> dict[str, Any] | bool:
+    """What ``meta.nothing_matched`` says of a comparison: a period with no request.
+
+    Every place would read as "gone" (or "new"), which is a finding only if the
+    period really was quiet; the other period's time range shows what the logs do
+    cover.
+    """
+    if not meta["lines"]["parsed"]:
+        return False
+    for label, other in ((CURRENT, BASELINE), (BASELINE, CURRENT)):
+        if periods[label]["requests"] == 0:
+            bound = (
+                [f"--baseline-until {periods[BASELINE]['until']}"]
+                if split
+                else [f"--{label} {' '.join(periods[label]['files'])}"]
+            )
+            return {
+                "asked": [*bound, *asked_for(meta)],
+                "period": label,
+                "log_time_range": dict(periods[other]["time_range"]),
+            }
+    return False
 
 
 __all__ = [

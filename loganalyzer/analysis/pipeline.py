@@ -15,6 +15,7 @@ block (:mod:`~loganalyzer.analysis.meta`); ``enrich`` is in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,7 @@ from loganalyzer.analysis.aggregate import (
 )
 from loganalyzer.analysis.batches import _parsed_batches
 from loganalyzer.analysis.counts import LineCounter, RejectWriter
+from loganalyzer.analysis.empty import note_nothing_matched
 from loganalyzer.analysis.filters import Filter, combine, parse_filter
 from loganalyzer.analysis.meta import _meta
 from loganalyzer.analysis.reduce import ScanPlan, _utc, reduce_batches_by
@@ -356,7 +358,7 @@ def analyze(
     if totals is not None:
         for _ in batches:
             pass  # nothing is yielded: everything is summed into totals
-        return _described(
+        result = _described(
             summarize_groups(totals.rows(), plan.grouping),
             counter=counter,
             faults=faults,
@@ -367,21 +369,33 @@ def analyze(
             top_n=top_n,
             sources=sources,
         )
-    # Parsing runs a batch ahead on its own thread while this one reduces the
-    # last: Polars releases the GIL, and each stage's Python leaves a core idle.
-    merged = reduce_batches_by(prefetch(batches), [plan], reduced=by_client)[0]
-    return finish_analysis(
-        merged,
-        counter=counter,
-        faults=faults,
-        plan=plan,
-        filters=filters,
-        dbs=dbs,
-        lang=lang,
-        watch=watch,
-        top_n=top_n,
-        sources=sources,
-    )
+    else:
+        # Parsing runs a batch ahead on its own thread while this one reduces the
+        # last: Polars releases the GIL, and each stage's Python leaves a core idle.
+        merged = reduce_batches_by(prefetch(batches), [plan], reduced=by_client)[0]
+        result = finish_analysis(
+            merged,
+            counter=counter,
+            faults=faults,
+            plan=plan,
+            filters=filters,
+            dbs=dbs,
+            lang=lang,
+            watch=watch,
+            top_n=top_n,
+            sources=sources,
+        )
+
+    def log_range() -> dict[str, str | None]:
+        # The same logs with no filter: what time they do cover.
+        whole = analyze(
+            paths, log_format=log_format, parse_options=parse_options, by=("day",),
+            dbs=dbs, sources=sources,
+        )  # fmt: skip
+        return dict(whole.meta["time_range"])
+
+    note_nothing_matched(result.meta, paths, log_range)
+    return result
 
 
 @dataclass(frozen=True)
@@ -541,6 +555,18 @@ def analyze_views(
             top_n=view.top_n,
             sources=sources,
         )
+
+    @functools.cache
+    def log_range() -> dict[str, str | None]:
+        # Once for every view: the same logs with no filter, and what time they cover.
+        whole = analyze(
+            paths, log_format=log_format, parse_options=parse_options, by=("day",),
+            dbs=dbs, sources=sources,
+        )  # fmt: skip
+        return dict(whole.meta["time_range"])
+
+    for analysis in out.values():
+        note_nothing_matched(analysis.meta, paths, log_range)
     return out
 
 

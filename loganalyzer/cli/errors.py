@@ -20,7 +20,8 @@ from loganalyzer.errors import ExitCode, LogAnalyzerError
 
 EPILOG_EXIT_CODES = (
     "Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 input (unreadable, truncated or "
-    "unparseable logs), 4 GeoIP database or anonymizer source, 5 output, 130 interrupted."
+    "unparseable logs), 4 GeoIP database or anonymizer source, 5 output, 6 nothing matched "
+    "the filters or period (the empty output is still written), 130 interrupted."
 )
 
 

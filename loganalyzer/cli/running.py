@@ -137,16 +137,27 @@ def refuse_binary_on_terminal(fmt: str, to_tty: bool) -> None:
         raise UsageError(f"{fmt} is binary: write it with -o FILE.{fmt}")
 
 
-def end_run(faults: Sequence[ReadFault], read: ReadOptions) -> None:
+def end_run(
+    faults: Sequence[ReadFault], read: ReadOptions, meta: Mapping[str, Any] | None = None
+) -> None:
     """Warn of each input that broke off part-way; fail on it unless ``--keep-going``.
+
+    Then, when lines were read but none matched the filters or the period, say so:
+    an empty output must not pass for "no access".
 
     Raises:
         TruncatedInputError: the first fault, without ``--keep-going``.
+        NothingMatchedError: ``meta.nothing_matched`` is set (after the output).
     """
+    from loganalyzer.analysis.empty import nothing_matched_message
     from loganalyzer.analysis.pipeline import raise_for_faults
+    from loganalyzer.errors import NothingMatchedError
     from loganalyzer.outputs.notes import fault_warnings
 
     for line in fault_warnings(faults):
         echo_err(line)
     if faults and not read.keep_going:
         raise_for_faults(faults)
+    message = nothing_matched_message(meta or {})
+    if message:
+        raise NothingMatchedError(message)

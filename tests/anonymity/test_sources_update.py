@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from loganalyzer.anonymity.update import MANIFEST, REMOTES
-from tests.helpers import FIXTURES, run_cli
 from tests.anonymity.test_anonymizers_cli import write_clients_log
+from tests.helpers import FIXTURES, run_cli
 
 ANON = FIXTURES / "anon"
 # What the server publishes under each file name ``sources update`` asks for.

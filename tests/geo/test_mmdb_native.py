@@ -30,7 +30,6 @@ from loganalyzer.errors import ExitCode
 from loganalyzer.geo.databases import GeoDatabases
 from loganalyzer.geo.enrich import _ASN_PATHS, _CITY_PATHS, Records, lookup
 from loganalyzer.ingest import native
-
 from tests.helpers import load_records, make_mmdb, run_cli
 
 pytestmark = pytest.mark.skipif(not native.AVAILABLE, reason="the native module was not built")

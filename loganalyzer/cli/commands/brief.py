@@ -63,4 +63,4 @@ def brief(
     dbs = [d["path"] for d in result.meta["databases"]]
     write_atomic(Path(out_path), result.text.encode("utf-8"), inputs=[*read.logs, *dbs])
     running.note_written(f"{fmt} briefing", out_path)
-    running.end_run(result.faults, read)
+    running.end_run(result.faults, read, result.meta)

@@ -87,4 +87,4 @@ def compare(
         analysis, fmt, safe_csv=out.safe_csv, width=out.table_width(), terminal=out.to_tty
     )
     running.write_output(text, out.out_path, inputs)
-    running.end_run(analysis.faults, read)
+    running.end_run(analysis.faults, read, analysis.meta)

@@ -63,4 +63,4 @@ def ips(
         text = render(analysis, fmt, safe_csv=out.safe_csv, terminal=out.to_tty)
     running.write_output(text, out.out_path, read.logs)
     running.note_written(f"{fmt} evidence table", out.out_path)
-    running.end_run(analysis.faults, read)
+    running.end_run(analysis.faults, read, analysis.meta)

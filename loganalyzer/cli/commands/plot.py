@@ -113,4 +113,4 @@ def plot(
     dbs = [d["path"] for d in result.analysis.meta["databases"]]
     save_figure(result.figure, out_path, inputs=[*inputs, *dbs])
     running.note_written(f"{kind} chart", out_path)
-    running.end_run(result.analysis.faults, read)
+    running.end_run(result.analysis.faults, read, result.analysis.meta)

@@ -110,4 +110,4 @@ def report(
     )
     running.write_output(text, out.out_path, read.logs)
     running.note_written(f"{fmt} report", out.out_path)
-    running.end_run(analysis.faults, read)
+    running.end_run(analysis.faults, read, analysis.meta)
