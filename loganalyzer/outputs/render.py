@@ -271,14 +271,88 @@ def print_terminal(
     return buf.getvalue()
 
 
-def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = False) -> str:
-    """A terminal table (rich), widths fixed so the output is reproducible."""
-    from rich.text import Text
+_ALL_STATS = (
+    "requests",
+    "direct",
+    "anonymized",
+    "share",
+    "unique IPs",
+    "bytes",
+    "first seen",
+    "last seen",
+)
+_DROP_FIRST = ("last seen", "first seen", "bytes", "share", "unique IPs", "direct")
+"""Which numbers a narrow terminal loses first; the keys and requests always stay."""
 
+
+def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = False) -> str:
+    """A terminal table (rich), widths fixed so the output is reproducible.
+
+    The keys (the groups) always stay: on a narrow terminal the numbers go first,
+    from the right, and a note names what was hidden (CSV and JSON keep them all).
+    """
     rows = analysis.rows
     keys = _display_keys(rows, analysis.meta.get("keys", []))
     if S.ANONYMIZER in rows.columns and S.ANONYMIZER not in keys:
         keys.append(S.ANONYMIZER)  # --by ip: each address's verdict
+    # Wide groupings leave no room for times; CSV and JSON always carry them.
+    anon = S.REQUESTS_ANONYMIZED in rows.columns
+    show_times = len(keys) <= (2 if anon else 4)
+    stat_names = ["requests", "share", "unique IPs", "bytes"]
+    if anon:
+        # Watched places must show how much came through anonymizers.
+        # unique_ips_anonymized and the per-category counts are in CSV, JSON and
+        # Parquet; the table has no room for them.
+        stat_names[1:1] = ["direct", "anonymized"]
+    if show_times:
+        stat_names += ["first seen", "last seen"]
+    table = _region_table(analysis, keys, stat_names)
+    hidden: list[str] = []
+    for name in _DROP_FIRST:
+        if _fits(table, width or 120):
+            break
+        if name in stat_names:
+            stat_names.remove(name)
+            hidden.append(name)
+            table = _region_table(analysis, keys, stat_names)
+    notes = []
+    if S.WATCHED in rows.columns and bool(rows[S.WATCHED].any()):
+        notes.append("* watched (--watch); zero rows mean no access from there")
+    if hidden:
+        order = [n for n in _ALL_STATS if n in hidden]
+        notes.append(
+            f"not shown at this width: {', '.join(order)} "
+            "(widen the terminal, or use --width, -O csv or -O json)"
+        )
+    if anon:
+        notes.append(
+            "anonymized: listed by a loaded source as a Tor exit, privacy relay, VPN, "
+            "proxy or hosting (the place is the exit's); direct: none_known, listed by "
+            "no loaded source, which is not proof of a direct user"
+        )
+    return print_terminal(table, notes, width=width, color=color)
+
+
+def _fits(table: Table, width: int) -> bool:
+    """Whether rich lays the table out within ``width`` columns, nothing cropped.
+
+    rich's own measurement can promise less than its layout gives (folding stops
+    at words), so the table is laid out uncropped and the lines measured.
+    """
+    from rich.console import Console
+
+    buf = io.StringIO()
+    Console(width=width, file=buf, color_system=None, emoji=False, markup=False).print(
+        table, crop=False
+    )
+    return max((len(line) for line in buf.getvalue().splitlines()), default=0) <= width
+
+
+def _region_table(analysis: Analysis, keys: list[str], stat_names: list[str]) -> Table:
+    """The report's table with these key columns and these numbers, in this order."""
+    from rich.text import Text
+
+    rows = analysis.rows
     lines = analysis.meta["lines"]
     title = (
         f"Requests by {' + '.join(analysis.meta.get('group_by') or ['region'])}: "
@@ -300,17 +374,6 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
         header = _HEADERS.get(k, k.replace("_", " "))
         longest = max([len(header), *(len(r[i]) for r in label_rows)])
         table.add_column(header, overflow="fold", min_width=min(longest, 14))
-    # Wide groupings leave no room for times; CSV and JSON always carry them.
-    anon = S.REQUESTS_ANONYMIZED in rows.columns
-    show_times = len(keys) <= (2 if anon else 4)
-    stat_names = ["requests", "share", "unique IPs", "bytes"]
-    if anon:
-        # Watched places must show how much came through anonymizers.
-        # unique_ips_anonymized and the per-category counts are in CSV, JSON and
-        # Parquet; the table has no room for them.
-        stat_names[1:1] = ["direct", "anonymized"]
-    if show_times:
-        stat_names += ["first seen", "last seen"]
     for name in stat_names:
         table.add_column(
             name,
@@ -323,35 +386,21 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
     one_year = len({t.year for t in firsts + lasts}) <= 1
     time_fmt = "%m-%d %H:%M" if one_year else "%Y-%m-%d %H:%M"
     for row, labels in zip(rows.iter_rows(named=True), label_rows, strict=True):
-        cells = [Text(c) for c in labels]
         first, last = row.get(S.FIRST_SEEN), row.get(S.LAST_SEEN)
-        anon_cells = (
-            [
-                f"{row[S.REQUESTS_DIRECT] or 0:,}",
-                f"{row[S.REQUESTS_ANONYMIZED] or 0:,}",
-            ]
-            if anon
-            else []
-        )
-        stats: list[str] = [
-            f"{row[S.REQUESTS]:,}",
-            *anon_cells,
-            f"{100 * (row[S.SHARE] or 0):.1f}%",
-            f"{row[S.UNIQUE_IPS]:,}",
-            _human_bytes(row[S.BYTES]),
-            first.strftime(time_fmt) if isinstance(first, datetime) else "-",
-            last.strftime(time_fmt) if isinstance(last, datetime) else "-",
-        ][: len(stat_names)]
+        every = {
+            "requests": f"{row[S.REQUESTS]:,}",
+            "direct": f"{row.get(S.REQUESTS_DIRECT) or 0:,}",
+            "anonymized": f"{row.get(S.REQUESTS_ANONYMIZED) or 0:,}",
+            "share": f"{100 * (row[S.SHARE] or 0):.1f}%",
+            "unique IPs": f"{row[S.UNIQUE_IPS]:,}",
+            "bytes": _human_bytes(row[S.BYTES]),
+            "first seen": first.strftime(time_fmt) if isinstance(first, datetime) else "-",
+            "last seen": last.strftime(time_fmt) if isinstance(last, datetime) else "-",
+        }
         prefix = [Text("*" if row.get(S.WATCHED) else "")] if watched else []
-        table.add_row(*prefix, *cells, *[Text(s) for s in stats])
-    notes = ["* watched (--watch); zero rows mean no access from there"] if watched else []
-    if anon:
-        notes.append(
-            "anonymized: listed by a loaded source as a Tor exit, privacy relay, VPN, "
-            "proxy or hosting (the place is the exit's); direct: none_known, listed by "
-            "no loaded source, which is not proof of a direct user"
-        )
-    return print_terminal(table, notes, width=width, color=color)
+        cells = [Text(c) for c in labels]
+        table.add_row(*prefix, *cells, *[Text(every[name]) for name in stat_names])
+    return table
 
 
 def _md_cell(value: Any) -> str:
