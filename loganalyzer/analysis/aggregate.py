@@ -22,8 +22,9 @@ from loganalyzer.geo.places import check_place, place_name
 DAY = "day"
 HOUR = "hour"
 MINUTE = "minute"
-TIME_KEYS = (DAY, HOUR, MINUTE)
-"""Keys that are time buckets: rows sort by time, not by requests."""
+WEEKDAY = "weekday"
+TIME_KEYS = (DAY, HOUR, MINUTE, WEEKDAY)
+"""Keys that are time buckets, in the report's zone: rows sort by time, not by requests."""
 
 GROUPINGS: dict[str, tuple[str, ...]] = {
     "country": (S.COUNTRY_ISO, S.COUNTRY),
@@ -38,11 +39,18 @@ GROUPINGS: dict[str, tuple[str, ...]] = {
 """Named groupings for ``--by``; any parsed or enriched column works as well."""
 
 _ALIASES = {"province": "region", "network": "asn", "client_ip": "ip", "agent": S.USER_AGENT}
-_DERIVED: dict[str, pl.Expr] = {
-    DAY: pl.col(S.TS).dt.truncate("1d").alias(DAY),
-    HOUR: pl.col(S.TS).dt.truncate("1h").alias(HOUR),
-    MINUTE: pl.col(S.TS).dt.truncate("1m").alias(MINUTE),
-}
+_DERIVED: dict[str, str] = {DAY: "1d", HOUR: "1h", MINUTE: "1m", WEEKDAY: ""}
+"""Time buckets: the truncation of each (a weekday is ISO's number, Monday 1)."""
+
+
+def _derived(name: str, tz: str) -> pl.Expr:
+    """A time bucket of each request's time, in ``tz`` (a day starts at its midnight)."""
+    ts = pl.col(S.TS) if tz == "UTC" else pl.col(S.TS).dt.convert_time_zone(tz)
+    if name == WEEKDAY:
+        return ts.dt.weekday().alias(WEEKDAY)
+    return ts.dt.truncate(_DERIVED[name]).alias(name)
+
+
 ROW_COLUMNS = frozenset(S.PARSED_SCHEMA) | frozenset(_DERIVED)
 ANON_COLUMNS = frozenset(S.ANON_KEY_COLUMNS)
 GEO_COLUMNS = frozenset(S.GEO_COLUMNS) | ANON_COLUMNS
@@ -59,12 +67,14 @@ class Grouping:
         keys: every key column, in output order.
         row_keys: keys computed from the request itself (path, status, day, ...).
         geo_keys: keys that come from the client's enrichment.
+        tz: the IANA zone of the time buckets (``day``, ``hour``, ``weekday``).
     """
 
     names: tuple[str, ...]
     keys: tuple[str, ...]
     row_keys: tuple[str, ...]
     geo_keys: tuple[str, ...]
+    tz: str = "UTC"
 
     @property
     def needs_geo(self) -> bool:
@@ -77,15 +87,16 @@ class Grouping:
         return any(k in ANON_COLUMNS for k in self.geo_keys)
 
 
-def resolve_grouping(by: Sequence[str]) -> Grouping:
+def resolve_grouping(by: Sequence[str], *, tz: str = "UTC") -> Grouping:
     """Turn ``--by`` values into key columns.
 
     Args:
         by: names from :data:`GROUPINGS` or column names (``path``, ``status``,
             ``day``, ``hour``, ``asn``, ``region_iso``, ...). Several are combined.
+        tz: the IANA zone the time buckets are counted in.
 
     Raises:
-        UsageError: for an unknown name.
+        UsageError: for an unknown name or zone.
 
     Example:
         >>> resolve_grouping(["region", "asn"]).keys
@@ -108,7 +119,25 @@ def resolve_grouping(by: Sequence[str]) -> Grouping:
         keys.insert(0, S.GEO_STATUS)
         geo.insert(0, S.GEO_STATUS)
     row = [k for k in keys if k in ROW_COLUMNS]
-    return Grouping(tuple(by or ("region",)), tuple(keys), tuple(row), tuple(geo))
+    return Grouping(tuple(by or ("region",)), tuple(keys), tuple(row), tuple(geo), check_zone(tz))
+
+
+def check_zone(tz: str) -> str:
+    """``tz`` if it names an IANA zone, else a usage error.
+
+    Example:
+        >>> check_zone("Asia/Shanghai")
+        'Asia/Shanghai'
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(
+            f"--tz {tz!r} is not a known time zone (e.g. UTC, Asia/Shanghai, Europe/Madrid)"
+        ) from None
+    return tz
 
 
 def _status_counts() -> list[pl.Expr]:
@@ -130,7 +159,7 @@ def partials(rows: pl.LazyFrame, grouping: Grouping) -> pl.LazyFrame:
         ``client``, the row keys, ``requests``, ``bytes_sent``, ``first_seen``,
         ``last_seen`` and the status-class counts.
     """
-    derived = [_DERIVED[k] for k in grouping.row_keys if k in _DERIVED]
+    derived = [_derived(k, grouping.tz) for k in grouping.row_keys if k in _DERIVED]
     keyed = rows.with_columns(derived) if derived else rows
     return keyed.group_by([S.CLIENT, *grouping.row_keys]).agg(
         pl.len().cast(pl.Int64).alias(S.REQUESTS),
@@ -299,13 +328,14 @@ def _report_rows(grouped: pl.LazyFrame, keys: list[str], extra: list[str]) -> pl
 
 
 def aggregate(
-    enriched: pl.LazyFrame | pl.DataFrame, *, by: Sequence[str] = ("region",)
+    enriched: pl.LazyFrame | pl.DataFrame, *, by: Sequence[str] = ("region",), tz: str = "UTC"
 ) -> pl.DataFrame:
     """Aggregate per-request enriched rows (the notebook form of ``report``).
 
     Args:
         enriched: requests with enrichment columns, as from :func:`enrich`.
         by: grouping names or columns, as for ``--by``.
+        tz: the IANA zone of time buckets (``day``, ``hour``, ``weekday``).
 
     Returns:
         The report rows (see :func:`summarize`).
@@ -317,11 +347,13 @@ def aggregate(
         >>> int(analysis.rows["requests"].sum()) == analysis.meta["lines"]["matched"]
         True
     """
-    grouping = resolve_grouping(by)
+    grouping = resolve_grouping(by, tz=tz)
     lf = enriched.lazy()
     schema = lf.collect_schema()
     geo_cols = [c for c in (*S.GEO_COLUMNS, *S.ANON_KEY_COLUMNS) if c in schema]
-    row_grouping = Grouping(grouping.names, grouping.keys, (*grouping.row_keys, *geo_cols), ())
+    row_grouping = Grouping(
+        grouping.names, grouping.keys, (*grouping.row_keys, *geo_cols), (), grouping.tz
+    )
     parts = partials(lf, row_grouping)
     return summarize(parts, grouping)
 

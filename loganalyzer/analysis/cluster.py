@@ -183,6 +183,7 @@ def analyze_distributed(
     rejects: IO[str] | None = None,
     on_bytes: Callable[[int], None] | None = None,
     sources: AnonymizerSources | None = None,
+    tz: str = "UTC",
 ) -> Analysis:
     """:func:`loganalyzer.analyze` with one task per file on a Dask cluster.
 
@@ -215,6 +216,7 @@ def analyze_distributed(
         on_bytes: progress callback in bytes of input, called as files finish.
         sources: anonymizer sources; verdicts are made here, after the merge,
             from each client's first and last request over every file.
+        tz: as for :func:`~loganalyzer.analyze`.
 
     Returns:
         The :class:`~loganalyzer.analysis.pipeline.Analysis`, as from ``analyze``.
@@ -234,6 +236,7 @@ def analyze_distributed(
         geoip_dir,
         sources,
         parse_options,
+        tz,
     )
     if any(inp.is_stdin for inp in inputs):
         raise UsageError("a cluster cannot read standard input; give files")

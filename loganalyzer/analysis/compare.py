@@ -199,6 +199,7 @@ def compare(
     max_bad_lines: int | None = None,
     on_bytes: Callable[[int], None] | None = None,
     sources: AnonymizerSources | None = None,
+    tz: str = "UTC",
 ) -> Analysis:
     """Compare a baseline period with the current one, per region, network or column.
 
@@ -228,6 +229,7 @@ def compare(
         on_bytes: progress callback.
         sources: anonymizer sources, for ``--by anonymizer`` / ``provider``: which
             anonymizer providers are new or gone.
+        tz: the IANA zone of time buckets (``--by day``, ``hour``, ``weekday``).
 
     Returns:
         An :class:`~loganalyzer.analysis.pipeline.Analysis` whose rows are the keys and
@@ -256,7 +258,7 @@ def compare(
     if not split and paths:
         raise UsageError("with --baseline and --current, give no other logs")
     fmt = None if log_format == AUTO else get_format(log_format)
-    grouping = resolve_grouping(by)
+    grouping = resolve_grouping(by, tz=tz)
     filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
     row_filters = [f for f in filters if f.on_rows]
     geo_filters = [f for f in filters if not f.on_rows]
@@ -277,6 +279,7 @@ def compare(
         (*grouping.keys, PERIOD),
         (*grouping.row_keys, PERIOD),
         grouping.geo_keys,
+        grouping.tz,
     )
     plan = ScanPlan.make(fmt, period_grouping, row_filters, since, until, parse_options)
     sets: list[tuple[list[InputFile], pl.Expr]]

@@ -204,6 +204,7 @@ class LiveReport:
         max_bad_lines: fail when more lines than this are rejected.
         sources: anonymizer sources: verdicts are made at each refresh, from each
             client's first and last request so far.
+        tz: the IANA zone of time buckets, as for :func:`~loganalyzer.analyze`.
 
     Example:
         >>> from loganalyzer import sample_paths
@@ -230,6 +231,7 @@ class LiveReport:
         rejects: IO[str] | None = None,
         max_bad_lines: int | None = None,
         sources: AnonymizerSources | None = None,
+        tz: str = "UTC",
     ) -> None:
         # Named formats are checked at once; "auto" is decided per source from
         # its first batch with any data line.
@@ -237,7 +239,7 @@ class LiveReport:
         self.options = parse_options or ParseOptions()
         self._formats: dict[str, LogFormat] = {}
         self._states: dict[str, ParseState] = {}
-        self.grouping = resolve_grouping(by)
+        self.grouping = resolve_grouping(by, tz=tz)
         self.filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
         row_filters = [f for f in self.filters if f.on_rows]
         if self.grouping.needs_geo and dbs.city is None and dbs.asn is None:

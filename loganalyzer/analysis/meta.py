@@ -82,6 +82,7 @@ def _meta(
         **({"anonymizer_settings": anonymizer_settings(sources)} if sources else {}),
         "warnings": [w for d in (dbs.infos if dbs else ()) if (w := d.age_warning(first, last))],
         "group_by": list(grouping.names) if grouping else [],
+        "time_zone": grouping.tz if grouping else "UTC",
         "keys": list(grouping.keys) if grouping else [],
         "filters": [f"{f.column}{f.op}{','.join(f.values)}" for f in filters],
         "since": _iso(since),

@@ -223,6 +223,7 @@ def prepare(
     geoip_dir: str | Path | None,
     sources: AnonymizerSources | None,
     parse_options: ParseOptions | None = None,
+    tz: str = "UTC",
 ) -> tuple[list[InputFile], ScanPlan, list[Filter], GeoDatabases]:
     """Check a report's arguments and plan it, before any log is read.
 
@@ -231,7 +232,7 @@ def prepare(
     """
     fmt = None if log_format == AUTO else get_format(log_format)
     inputs = expand_inputs(paths)
-    grouping = resolve_grouping(by)
+    grouping = resolve_grouping(by, tz=tz)
     filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
     row_filters = [f for f in filters if f.on_rows]
     geo_filters = [f for f in filters if not f.on_rows]
@@ -273,6 +274,7 @@ def analyze(
     max_bad_lines: int | None = None,
     on_bytes: Callable[[int], None] | None = None,
     sources: AnonymizerSources | None = None,
+    tz: str = "UTC",
 ) -> Analysis:
     """Read, parse, enrich and aggregate logs into one report.
 
@@ -300,6 +302,8 @@ def analyze(
             with them, each client gets a verdict and the rows
             ``requests_direct``, ``requests_anonymized``,
             ``unique_ips_anonymized`` and ``requests_<category>``.
+        tz: the IANA zone of the time buckets ``day``, ``hour``, ``minute`` and
+            ``weekday`` (a day starts at that zone's midnight).
 
     Returns:
         The :class:`Analysis`.
@@ -329,6 +333,7 @@ def analyze(
         geoip_dir,
         sources,
         parse_options,
+        tz,
     )
     counter = LineCounter()
     faults: list[ReadFault] = []

@@ -234,16 +234,21 @@ def out_file_option(text: str, *, metavar: str = "FILE", folder: bool = False) -
     return click.option("-o", "out_path", required=True, type=kind, metavar=metavar, help=text)
 
 
+def tz_option(text: str) -> Callable[[F], F]:
+    """``--tz ZONE``, by default the settings' ``time_zone`` (UTC without one)."""
+    return click.option(
+        "--tz",
+        default=lambda: setting("time_zone") or "UTC",
+        show_default="the settings' time_zone, else UTC",
+        metavar="ZONE",
+        help=text,
+    )
+
+
 def chart_options(f: F) -> F:
     """``--watch``, ``--tz`` and ``--top`` as charts and briefings word them."""
     f = top_option("How many places or networks to draw [default: 15; timeline 5].")(f)
-    f = click.option(
-        "--tz",
-        default="UTC",
-        show_default=True,
-        metavar="ZONE",
-        help="Time zone of the hours heatmap (Asia/Shanghai, Europe/Madrid, ...).",
-    )(f)
+    f = tz_option("Time zone of the hours heatmap (Asia/Shanghai, Europe/Madrid, ...).")(f)
     return watch_option(
         "Highlight and always show a country (ES) or province (CN-LN). Repeatable."
     )(f)

@@ -80,15 +80,21 @@ def neutralise_formula(value: str) -> str:
 
 
 def _iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    offset = value.utcoffset()
+    if offset is None or not offset:
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # A bucket counted in a --tz zone says which zone its time is in.
+    return value.isoformat(timespec="seconds")
 
 
 def _text_columns(rows: pl.DataFrame) -> pl.DataFrame:
-    """Datetimes as ISO 8601 UTC strings, so every output shows the same time."""
+    """Datetimes as ISO 8601 strings (UTC as Z, a --tz bucket with its offset)."""
     exprs = []
     for name, dtype in rows.schema.items():
         if isinstance(dtype, pl.Datetime):
-            exprs.append(pl.col(name).dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+            zoned = dtype.time_zone not in (None, "UTC")
+            fmt = "%Y-%m-%dT%H:%M:%S%:z" if zoned else "%Y-%m-%dT%H:%M:%SZ"
+            exprs.append(pl.col(name).dt.strftime(fmt))
         elif isinstance(dtype, pl.Date):
             exprs.append(pl.col(name).dt.strftime("%Y-%m-%d"))
     return rows.with_columns(exprs) if exprs else rows

@@ -25,6 +25,9 @@ from loganalyzer.errors import UsageError
     "Rank a country (ES) or province (CN-LN) first when new, and always show it."
 )
 @command_options.top_option("Only the first N rows.")
+@command_options.tz_option(
+    "Time zone of day, hour and weekday rows (Asia/Shanghai, Europe/Madrid, ...)."
+)
 @command_options.output_options()
 @options.source_options
 @click.pass_context
@@ -37,16 +40,18 @@ def compare(
     by: tuple[str, ...],
     watch: tuple[str, ...],
     top_n: int | None,
+    tz: str,
     out: command_options.OutputOptions,
     sources: options.SourceOptions,
 ) -> None:
     """What changed between two periods: new and gone regions and networks, and growth.
 
     Per region (or --by asn, path, ...): requests and distinct clients in each
-    period, the change, and whether the row is new, gone, up or down (up and down
-    compare shares of requests, so periods of different lengths compare fairly).
-    Rows are ranked for an analyst: new watched places, then anything new, then
-    the biggest relative increases; gone last. The logs are read once.
+    period, the change, and whether the row is new, gone, up (more requests) or
+    down (fewer); share_change compares shares of each period's requests, so
+    periods of different lengths compare fairly. Rows are ranked for an analyst:
+    watched places that are new or gone first, then by the size of the change in
+    requests. The logs are read once.
 
     \b
     Examples:
@@ -80,6 +85,7 @@ def compare(
             watch=watch,
             top_n=top_n,
             sources=anon,
+            tz=tz,
         )
     running.note_run(analysis.meta, read)
     running.refuse_binary_on_terminal(fmt, out.to_tty)

@@ -31,6 +31,7 @@ def follow_report(
     out: OutputOptions,
     *,
     interval: float,
+    tz: str = "UTC",
 ) -> None:
     """Refresh until SIGINT/SIGTERM, then write the final report and exit 0."""
     from loganalyzer.analysis.follow import LiveReport, LogFollower, follow
@@ -83,6 +84,7 @@ def follow_report(
                 lang=geo.lang,
                 rejects=rejects,
                 sources=sources,
+                tz=tz,
             )
             analysis = follow(
                 follower,

@@ -23,6 +23,9 @@ from loganalyzer.errors import UsageError
     "Always show and mark a country (ES) or province (CN-LN). Repeatable."
 )
 @command_options.top_option("Only the first N rows (watched rows always kept).")
+@command_options.tz_option(
+    "Time zone of the day, hour, minute and weekday rows (Asia/Shanghai, Europe/Madrid, ...)."
+)
 @command_options.output_options()
 @click.option(
     "--follow",
@@ -50,6 +53,7 @@ def report(
     by: tuple[str, ...],
     watch: tuple[str, ...],
     top_n: int | None,
+    tz: str,
     out: command_options.OutputOptions,
     follow_log: bool,
     interval: float,
@@ -64,6 +68,7 @@ def report(
         loganalyzer report access.log --by region --by asn --top 20
         loganalyzer report access.log --where region_iso=CN-LN --by path
         loganalyzer report access.log --where client_ip=175.167.0.0/16 --by day -O csv -o out.csv
+        loganalyzer report access.log --where region_iso=CN-LN --by hour --tz Asia/Shanghai
         zcat old.log.gz | loganalyzer report - --by country -O json
         loganalyzer report access.log --sources-dir ~/anon --watch CN-LN --watch ES
         loganalyzer report 'logs/*.gz' --workers 2 --by region
@@ -83,7 +88,7 @@ def report(
 
         if cluster.active:
             raise UsageError("--follow reads in this process: drop --workers and --scheduler")
-        follow_report(read, filters, geo, anon, by, watch, top_n, out, interval=interval)
+        follow_report(read, filters, geo, anon, by, watch, top_n, out, interval=interval, tz=tz)
         return
     if read.rejects and cluster.active:
         raise UsageError("--rejects is not available on a cluster yet; run without it")
@@ -97,6 +102,7 @@ def report(
             watch=watch,
             top_n=top_n,
             sources=anon,
+            tz=tz,
         )
     running.note_run(analysis.meta, read, databases=True)
     running.refuse_binary_on_terminal(fmt, out.to_tty)
