@@ -19,6 +19,7 @@ import polars as pl
 from loganalyzer import schema as S
 from loganalyzer.ingest.formats import LogFormat
 from loganalyzer.ingest.parse import (
+    BYTES_INVALID,
     REASON_BLANK,
     REASON_COMMENT,
     ParseOptions,
@@ -41,6 +42,7 @@ class FileStats:
     fault: str | None = None
     format: str = ""
     format_match_rate: float | None = None
+    bytes_out_of_range: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form used in ``meta.files``."""
@@ -54,6 +56,7 @@ class FileStats:
             ),
             "size_bytes": self.size,
             "lines": {"total": self.total, "parsed": self.parsed, "rejected": self.rejected},
+            **({"bytes_out_of_range": self.bytes_out_of_range} if self.bytes_out_of_range else {}),
             **({"error": self.fault} if self.fault else {}),
         }
 
@@ -79,6 +82,11 @@ class LineCounter:
     def rejected(self) -> int:
         """Lines rejected (blank lines and comments included)."""
         return sum(f.rejected for f in self.files)
+
+    @property
+    def bytes_out_of_range(self) -> int:
+        """Parsed lines whose byte count was out of bounds (null in the report)."""
+        return sum(f.bytes_out_of_range for f in self.files)
 
 
 class RejectWriter:
@@ -157,6 +165,11 @@ def parse_counted_files(
         which = np.repeat(np.arange(len(parts)), [p.height for p, _ in parts])
     frame = frame.with_columns(pl.Series(_FILE, which))
     rows = split_parsed(frame.lazy()).rows.collect()
+    if BYTES_INVALID in frame.columns:
+        flagged = frame.filter(pl.col(S.REASON).is_null() & pl.col(BYTES_INVALID))
+        out_of_range = np.bincount(flagged[_FILE].to_numpy(), minlength=len(parts))
+    else:
+        out_of_range = np.zeros(len(parts), np.int64)
     bad = frame.filter(pl.col(S.REASON).is_not_null()).select(
         _FILE, S.SOURCE, S.LINE_NO, S.REASON, S.LINE
     )
@@ -173,6 +186,7 @@ def parse_counted_files(
         stats.total += int(totals[k])
         stats.parsed += int(parsed[k])
         stats.rejected += int(rejected[k])
+        stats.bytes_out_of_range += int(out_of_range[k])
         if stats.first_reject is None and k in firsts:
             stats.first_reject = int(firsts[k])
     if bad.height:

@@ -74,13 +74,17 @@ def _meta(
             "rejected": counter.rejected,
             "rejected_by_reason": dict(sorted(counter.reasons.items())),
             "matched": matched,
+            "bytes_out_of_range": counter.bytes_out_of_range,
         },
         "files": [f.as_dict() for f in counter.files],
         "databases": _databases(dbs, first, last),
         "sources": [i.as_dict() for i in sources.infos] if sources else [],
         "anonymizers": anonymizer_note(sources),
         **({"anonymizer_settings": anonymizer_settings(sources)} if sources else {}),
-        "warnings": [w for d in (dbs.infos if dbs else ()) if (w := d.age_warning(first, last))],
+        "warnings": [
+            *(w for d in (dbs.infos if dbs else ()) if (w := d.age_warning(first, last))),
+            *_bytes_warning(counter.bytes_out_of_range),
+        ],
         "group_by": list(grouping.names) if grouping else [],
         "time_zone": grouping.tz if grouping else "UTC",
         "keys": list(grouping.keys) if grouping else [],
@@ -93,6 +97,16 @@ def _meta(
         "rows_total": rows_total,
         "caveat": CAVEAT,
     }
+
+
+def _bytes_warning(count: int) -> list[str]:
+    if not count:
+        return []
+    return [
+        f"{count:,} line{'s' if count != 1 else ''} had a byte count out of bounds (negative, "
+        "or above 2^48, 256 TiB in one response): counted as requests, their bytes as "
+        "unknown (meta.lines.bytes_out_of_range)"
+    ]
 
 
 def _databases(

@@ -560,6 +560,7 @@ def _parse_regular(
         pl.col(S.LINE),
         *casts,
         *extra,
+        *([_bytes_invalid(text(S.BYTES))] if S.BYTES in wanted and S.BYTES in present else []),
         matched.alias("_ok"),
         *([pl.col("_row")] if "_row" in schema else []),
     )
@@ -586,6 +587,15 @@ def _parse_regular(
     return typed.with_columns(reason.alias(S.REASON)).drop("_ok")
 
 
+BYTES_INVALID = "_bytes_invalid"
+"""A parsed line's flag: its byte count was a number out of bounds, and is null."""
+
+
+def _bytes_invalid(text: pl.Expr) -> pl.Expr:
+    # Digits that _byte_count refused: counted in meta, so a null is never silent.
+    return (text.str.contains(r"^-?\d+$") & _byte_count(text).is_null()).alias(BYTES_INVALID)
+
+
 def _byte_count(text: pl.Expr) -> pl.Expr:
     """A byte count within ``[0, MAX_BYTES]``, else null ("-", junk, or out of bounds)."""
     value = text.cast(pl.Int64, strict=False)
@@ -596,7 +606,9 @@ def split_parsed(frame: pl.LazyFrame) -> ParseResult:
     """Split the output of :func:`parse_lines` into requests and rejects."""
     schema = frame.collect_schema()
     ordered = [c for c in S.PARSED_SCHEMA if c in schema]
-    extra = [c for c in schema if c not in S.PARSED_SCHEMA and c not in (S.REASON, S.LINE)]
+    extra = [
+        c for c in schema if c not in S.PARSED_SCHEMA and c not in (S.REASON, S.LINE, BYTES_INVALID)
+    ]
     rows = frame.filter(pl.col(S.REASON).is_null()).select(*ordered, *extra)
     rejects = frame.filter(pl.col(S.REASON).is_not_null()).select(
         S.SOURCE, S.LINE_NO, S.REASON, S.LINE

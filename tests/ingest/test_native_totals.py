@@ -161,3 +161,21 @@ def test_the_scanner_s_report_stops_at_the_largest_int64(tmp_path, city_db, monk
     path.write_text(_line("1.2.3.4", str(MAX_BYTES)) * PAST_INT64)
     for by in (["ip"], ["country"]):
         assert _report(path, city_db, by)[S.BYTES].to_list() == [INT64_MAX]
+
+
+@pytest.mark.parametrize("switch", ["1", "0"])
+def test_counts_out_of_bounds_are_counted_in_meta_and_said(tmp_path, monkeypatch, city_db, switch):
+    monkeypatch.setenv("LOGANALYZER_NATIVE", switch)
+    path = tmp_path / "mixed.log"
+    path.write_text(
+        _line("1.2.3.4", "512")
+        + _line("1.2.3.4", str(MAX_BYTES + 1))
+        + _line("1.2.3.5", "18446744073709551615")
+        + _line("1.2.3.5", "-")
+    )
+    a = loganalyzer.analyze([path], city_db=city_db, by=["ip"])
+    assert a.meta["lines"]["parsed"] == 4
+    assert a.meta["lines"]["bytes_out_of_range"] == 2  # "-" is no count, not a bad one
+    assert a.meta["files"][0]["bytes_out_of_range"] == 2
+    assert any("2 lines had a byte count out of bounds" in w for w in a.meta["warnings"])
+    assert a.rows[S.BYTES].sum() == 512

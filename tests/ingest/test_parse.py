@@ -14,6 +14,7 @@ from polars.testing import assert_frame_equal
 from loganalyzer import schema as S
 from loganalyzer.ingest.detect import parse
 from loganalyzer.ingest.parse import (
+    BYTES_INVALID,
     REASON_BAD_TIME,
     REASON_BLANK,
     REASON_COMMENT,
@@ -504,8 +505,10 @@ def test_parse_lines_then_split_equals_parse() -> None:
     lines = _lines([log_line(), "", log_line("common")])
     frame = parse_lines(lines.lazy(), COMBINED)
     schema = frame.collect_schema()
-    assert set(S.PARSED_SCHEMA) | {S.REASON, S.LINE} == set(schema)
+    # Plus the flag of byte counts out of bounds, which split_parsed drops once counted.
+    assert set(S.PARSED_SCHEMA) | {S.REASON, S.LINE, BYTES_INVALID} == set(schema)
     split = split_parsed(frame)
+    assert BYTES_INVALID not in split.rows.collect_schema()
     whole = parse(lines)
     assert_frame_equal(split.rows.collect(), whole.rows.collect())
     assert_frame_equal(split.rejects.collect(), whole.rejects.collect())
