@@ -81,6 +81,11 @@ def _meta(
         "sources": [i.as_dict() for i in sources.infos] if sources else [],
         "anonymizers": anonymizer_note(sources),
         **({"anonymizer_settings": anonymizer_settings(sources)} if sources else {}),
+        **(
+            {"sources_skipped": [{"path": p, "why": why} for p, why in sources.skipped]}
+            if sources is not None and sources.skipped
+            else {}
+        ),
         "warnings": [
             *(w for d in (dbs.infos if dbs else ()) if (w := d.age_warning(first, last))),
             *_bytes_warning(counter.bytes_out_of_range),

@@ -54,6 +54,8 @@ class AnonymizerSources:
     loaded: list[_Loaded] = field(default_factory=list)
     tor_slack: timedelta = DEFAULT_TOR_SLACK
     stale_days: int = DEFAULT_STALE_DAYS
+    # Files of a --sources-dir that were not loaded, and why (sources info, meta).
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     # Every verdict of address lists and undated exits, made once (see _merged),
     # with the sources it was made from.
     _merged: tuple[tuple[int, ...], pl.DataFrame] | None = field(
@@ -118,6 +120,9 @@ class AnonymizerSources:
             pairs = [*found["ip_lists"], *pairs]
             if asn_list is None and found["asn_list"]:
                 asn_list = found["asn_list"][0][1]
+            skipped = [(str(f), why) for f, why in found.skipped]
+        else:
+            skipped = []
         if cache_dir is None and os.environ.get(ENV_CACHE_DIR):
             cache_dir = os.environ[ENV_CACHE_DIR]
         cache = Path(cache_dir) if cache_dir else None  # "": none
@@ -138,7 +143,9 @@ class AnonymizerSources:
         jobs += [functools.partial(_cached, cache, p, "cloud", load_cloud) for p in cloud_ranges]
         if asn_list is not None:
             jobs.append(functools.partial(_cached, cache, asn_list, "asn", load_asn_list))
-        sources = cls(_run_in_order(jobs), tor_slack=tor_slack, stale_days=stale_days)
+        sources = cls(
+            _run_in_order(jobs), tor_slack=tor_slack, stale_days=stale_days, skipped=skipped
+        )
         sources._cache = cache
         if sources.loaded:
             # The merged verdicts are needed once the first clients are looked up:

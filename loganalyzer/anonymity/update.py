@@ -159,7 +159,8 @@ def _download(url: str, timeout: float) -> tuple[int, bytes]:
     request = urllib.request.Request(url, headers={"User-Agent": f"loganalyzer/{version()}"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            status = int(response.status)
+            # A file:// mirror has no HTTP status: what it read is the file.
+            status = int(response.status) if response.status is not None else 200
             body = response.read(MAX_BYTES + 1)
             promised = response.headers.get("Content-Length", "")
     except urllib.error.HTTPError as exc:

@@ -79,7 +79,11 @@ def render_databases(rows: Sequence[dict[str, Any]], searched: Sequence[str]) ->
 
 
 def source_rows(sources: AnonymizerSources | None) -> list[dict[str, Any]]:
-    """One record per loaded source, with what ``sources update`` recorded of it."""
+    """One record per loaded source, with what ``sources update`` recorded of it.
+
+    Files of a ``--sources-dir`` that were not loaded follow, as ``{"path",
+    "skipped": why}``.
+    """
     from loganalyzer.anonymity.update import fetch_record
 
     rows = [i.as_dict() for i in sources.infos] if sources else []
@@ -87,6 +91,8 @@ def source_rows(sources: AnonymizerSources | None) -> list[dict[str, Any]]:
         record = fetch_record(r["path"], r["sha256"])
         if record is not None:
             r["fetched"] = record
+    if sources is not None:
+        rows += [{"path": path, "skipped": why} for path, why in sources.skipped]
     return rows
 
 
@@ -102,6 +108,9 @@ def render_sources(rows: Sequence[dict[str, Any]]) -> str:
         )
     out = []
     for r in rows:
+        if "skipped" in r:
+            out.append(safe_text(f"skipped {r['path']}: {r['skipped']}"))
+            continue
         out.append(safe_text(describe(r)))
         got = r.get("fetched") or {}
         if got.get("fetched_at"):

@@ -53,6 +53,10 @@ def source_notes(meta: Mapping[str, Any]) -> list[str]:
         f"Source: {safe_text(src['path'])} ({src['kind']}, {src['entries']:,} entries)"
         for src in meta.get("sources", [])
     ]
+    out += [
+        f"Skipped source: {safe_text(skip['path'])}: {safe_text(skip['why'])}"
+        for skip in meta.get("sources_skipped", [])
+    ]
     if meta.get("anonymizers") == NO_ANON_SOURCES:
         out.append(f"Note: {NO_ANON_SOURCES}")
     out += [f"Warning: {safe_text(warning)}" for warning in meta.get("warnings", [])]

@@ -235,3 +235,25 @@ def test_bad_arguments_are_usage_errors(tmp_path, args, message):
     assert r.returncode == 2
     assert r.stderr.decode().splitlines()[-1].startswith(message)
     assert not (tmp_path / "anon").exists()
+
+
+def test_a_file_mirror_works_like_a_web_one(tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for name, src in SERVED.items():
+        (mirror / name).write_bytes(src.read_bytes())
+    d = tmp_path / "anon"
+    r = update(d, mirror.as_uri(), "--url", f"azure={mirror.as_uri()}/ServiceTags_Public.json")
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((d / MANIFEST).read_text())
+    assert sorted(manifest["sources"]) == sorted(x.name for x in REMOTES)
+    assert sha(d / "torbulkexitlist") == sha(SERVED["torbulkexitlist"])
+
+
+def test_a_missing_file_in_a_file_mirror_is_named(tmp_path):
+    mirror = tmp_path / "empty-mirror"
+    mirror.mkdir()
+    r = update(tmp_path / "anon", mirror.as_uri(), "--only", "tor-bulk")
+    assert r.returncode == 4
+    assert "TypeError" not in r.stderr.decode()
+    assert "torbulkexitlist" in r.stderr.decode()
