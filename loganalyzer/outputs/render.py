@@ -312,15 +312,18 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
         stat_names[1:1] = ["direct", "anonymized"]
     if show_times:
         stat_names += ["first seen", "last seen"]
-    table = _region_table(analysis, keys, stat_names)
+    # The fit is tried on the rows that are widest in some column: rich sizes each
+    # column by its widest cell, so they lay out as the whole table does, and a
+    # report of thousands of rows is not laid out once more per try.
+    widest = _widest_rows(analysis, keys)
     hidden: list[str] = []
     for name in _DROP_FIRST:
-        if _fits(table, width or 120):
+        if _fits(_region_table(analysis, keys, stat_names, only=widest), width or 120):
             break
         if name in stat_names:
             stat_names.remove(name)
             hidden.append(name)
-            table = _region_table(analysis, keys, stat_names)
+    table = _region_table(analysis, keys, stat_names)
     notes = []
     if S.WATCHED in rows.columns and bool(rows[S.WATCHED].any()):
         notes.append("* watched (--watch); zero rows mean no access from there")
@@ -351,14 +354,47 @@ def _fits(table: Table, width: int) -> bool:
     Console(width=width, file=buf, color_system=None, emoji=False, markup=False).print(
         table, crop=False
     )
-    return max((len(line) for line in buf.getvalue().splitlines()), default=0) <= width
+    # Trailing padding (a centred title's) is not content a terminal would wrap.
+    return max((len(line.rstrip()) for line in buf.getvalue().splitlines()), default=0) <= width
 
 
-def _region_table(analysis: Analysis, keys: list[str], stat_names: list[str]) -> Table:
-    """The report's table with these key columns and these numbers, in this order."""
+def _widest_rows(analysis: Analysis, keys: list[str]) -> list[int]:
+    """For each column, the row with its longest cell (or longest word, for wrapped keys)."""
+    rows = analysis.rows
+    if rows.height <= 50:
+        return list(range(rows.height))
+    picks = {0}
+    labels = [_label(r, keys) for r in rows.iter_rows(named=True)]
+    for i in range(len(keys)):
+        picks.add(max(range(len(labels)), key=lambda n: len(labels[n][i])))
+        picks.add(
+            max(range(len(labels)), key=lambda n: max(map(len, labels[n][i].split() or [""])))
+        )
+    for column in (S.REQUESTS, S.UNIQUE_IPS, S.BYTES, S.REQUESTS_DIRECT, S.REQUESTS_ANONYMIZED):
+        if column in rows.columns:
+            best = rows[column].arg_max()
+            if best is not None:
+                picks.add(int(best))
+    # The span of times sets their format (with the year or not), and one watched
+    # row adds the marker column.
+    for column, pick in ((S.FIRST_SEEN, "arg_min"), (S.LAST_SEEN, "arg_max")):
+        if column in rows.columns and (at := getattr(rows[column], pick)()) is not None:
+            picks.add(int(at))
+    if S.WATCHED in rows.columns and rows[S.WATCHED].any():
+        picks.add(int(rows[S.WATCHED].arg_max() or 0))
+    return sorted(picks)
+
+
+def _region_table(
+    analysis: Analysis, keys: list[str], stat_names: list[str], *, only: list[int] | None = None
+) -> Table:
+    """The report's table with these key columns and these numbers, in this order.
+
+    ``only``: the rows to lay out (by position), to try a width; all by default.
+    """
     from rich.text import Text
 
-    rows = analysis.rows
+    rows = analysis.rows if only is None else analysis.rows[only]
     lines = analysis.meta["lines"]
     title = (
         f"Requests by {' + '.join(analysis.meta.get('group_by') or ['region'])}: "
