@@ -279,7 +279,7 @@ def print_terminal(
 
 _ALL_STATS = (
     "requests",
-    "direct",
+    "none known",
     "anonymized",
     "share",
     "unique IPs",
@@ -287,7 +287,7 @@ _ALL_STATS = (
     "first seen",
     "last seen",
 )
-_DROP_FIRST = ("last seen", "first seen", "bytes", "share", "unique IPs", "direct")
+_DROP_FIRST = ("last seen", "first seen", "bytes", "share", "unique IPs", "none known")
 """Which numbers a narrow terminal loses first; the keys and requests always stay."""
 
 
@@ -309,7 +309,7 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
         # Watched places must show how much came through anonymizers.
         # unique_ips_anonymized and the per-category counts are in CSV, JSON and
         # Parquet; the table has no room for them.
-        stat_names[1:1] = ["direct", "anonymized"]
+        stat_names[1:1] = ["none known", "anonymized"]
     if show_times:
         stat_names += ["first seen", "last seen"]
     # The fit is tried on the rows that are widest in some column: rich sizes each
@@ -336,8 +336,8 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
     if anon:
         notes.append(
             "anonymized: listed by a loaded source as a Tor exit, privacy relay, VPN, "
-            "proxy or hosting (the place is the exit's); direct: none_known, listed by "
-            "no loaded source, which is not proof of a direct user"
+            "proxy or hosting (the place is the exit's); none known: listed by no loaded "
+            "source (none_known), which is not proof of a direct user"
         )
     return print_terminal(table, notes, width=width, color=color)
 
@@ -431,7 +431,7 @@ def _region_table(
         first, last = row.get(S.FIRST_SEEN), row.get(S.LAST_SEEN)
         every = {
             "requests": f"{row[S.REQUESTS]:,}",
-            "direct": f"{row.get(S.REQUESTS_DIRECT) or 0:,}",
+            "none known": f"{row.get(S.REQUESTS_DIRECT) or 0:,}",
             "anonymized": f"{row.get(S.REQUESTS_ANONYMIZED) or 0:,}",
             "share": f"{100 * (row[S.SHARE] or 0):.1f}%",
             "unique IPs": f"{row[S.UNIQUE_IPS]:,}",

@@ -139,9 +139,10 @@ def test_table_has_direct_and_anonymized_columns(work, geo_dbs, anon_dbs):
     assert r.returncode == 0, r.stderr
     out = r.stdout.decode()
     header = next(line for line in out.splitlines() if "region code" in line)
-    assert header.split()[-7:] == [
+    assert header.split()[-8:] == [
         "requests",
-        "direct",
+        "none",
+        "known",
         "anonymized",
         "share",
         "unique",

@@ -210,7 +210,7 @@ def test_region_bars_split_direct_and_anonymized_when_verdicts_exist():
     # The anonymizer verdicts (another issue) add this column; any split will do here.
     anon = a.rows[S.REQUESTS] // 3
     fig = plot_regions(Analysis(a.rows.with_columns(anon.alias(ANONYMIZED)), a.meta), top=None)
-    direct = bar_widths(fig, "direct")
+    direct = bar_widths(fig, "no anonymizer known")
     anonymized = bar_widths(fig, "anonymized")
     assert anonymized == [float(n) for n in anon]
     assert [d + x for d, x in zip(direct, anonymized, strict=True)] == [
@@ -218,6 +218,7 @@ def test_region_bars_split_direct_and_anonymized_when_verdicts_exist():
     ]
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "through anonymizers" in legend
+    assert "no anonymizer known" in legend  # never "direct": a source's silence proves nothing
     texts = [t.get_text() for t in fig.axes[0].texts]
     top = a.rows.row(0, named=True)
     assert texts[0] == (

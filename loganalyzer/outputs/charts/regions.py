@@ -1,7 +1,7 @@
 """The regions chart: horizontal bars of requests per place, watched places highlighted.
 
-Each bar is split into direct and anonymized access when the rows carry
-anonymizer verdicts. The ASN chart (:mod:`~loganalyzer.outputs.charts.asn`)
+Each bar is split into access with no anonymizer known and anonymized access when
+the rows carry anonymizer verdicts. The ASN chart (:mod:`~loganalyzer.outputs.charts.asn`)
 draws the same bars per network.
 """
 
@@ -41,6 +41,10 @@ if TYPE_CHECKING:
     from loganalyzer.analysis.pipeline import Analysis
 
 
+NO_ANONYMIZER_KNOWN = "no anonymizer known"
+"""Requests from addresses no loaded source lists: not proof of a direct user."""
+
+
 def plot_regions(
     analysis: Analysis,
     *,
@@ -49,7 +53,7 @@ def plot_regions(
 ) -> Figure:
     """Horizontal bars of requests per place (or network), watched places highlighted.
 
-    When the rows carry ``requests_anonymized`` each bar is split into direct
+    When the rows carry ``requests_anonymized`` each bar is split into no-anonymizer-known
     and anonymized access; otherwise a bar is all access and the legend says so.
 
     Args:
@@ -90,7 +94,8 @@ def plot_regions(
         if split:
             anon = [int(r.get(ANONYMIZED) or 0) for r in records]
             direct = [n - a for n, a in zip(requests, anon, strict=True)]
-            ax.barh(y, direct, color=colors, label="direct")
+            # "Direct" would claim more than the sources know: none of them lists these.
+            ax.barh(y, direct, color=colors, label=NO_ANONYMIZER_KNOWN)
             anon_colors = [WATCH_ANON_COLOR if w else ANON_COLOR for w in watched]
             ax.barh(y, anon, left=direct, color=anon_colors, hatch="//", label="anonymized")
         else:
@@ -124,7 +129,7 @@ def plot_regions(
 def _legend(ax: Axes, *, split: bool, any_watched: bool, any_bucket: bool) -> None:
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=BAR_COLOR, label="direct access" if split else "all access")]
+    handles = [Patch(color=BAR_COLOR, label=NO_ANONYMIZER_KNOWN if split else "all access")]
     if split:
         handles.append(Patch(facecolor=ANON_COLOR, hatch="//", label="through anonymizers"))
     else:
