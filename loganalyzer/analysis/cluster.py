@@ -303,16 +303,13 @@ def analyze_distributed(
         sources=sources,
     )
 
-    def log_range() -> dict[str, str | None]:
-        # The same files with no filter, on the cluster again: what time they cover.
-        whole = analyze_distributed(
-            paths, client=None if own else client, scheduler=scheduler, workers=workers,
-            log_format=log_format, parse_options=parse_options, by=("day",), city_db=city_db,
-            asn_db=asn_db, geoip_dir=geoip_dir, sources=sources,
-        )  # fmt: skip
-        return dict(whole.meta["time_range"])
-
-    note_nothing_matched(result.meta, paths, log_range)
+    # On the cluster again (a new one when this call made its own and closed it).
+    same_reading = functools.partial(
+        analyze_distributed, client=None if own else client, scheduler=scheduler,
+        workers=workers, log_format=log_format, parse_options=parse_options, city_db=city_db,
+        asn_db=asn_db, geoip_dir=geoip_dir, sources=sources,
+    )  # fmt: skip
+    note_nothing_matched(result.meta, paths, same_reading)
     return result
 
 

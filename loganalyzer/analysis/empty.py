@@ -25,16 +25,16 @@ def asked_for(meta: Mapping[str, Any]) -> list[str]:
 def note_nothing_matched(
     meta: dict[str, Any],
     paths: Sequence[str | Path],
-    log_range: Callable[[], Mapping[str, str | None]],
+    unfiltered: Callable[..., Any],
 ) -> None:
     """Set ``meta["nothing_matched"]``: False, or what was asked and what the logs hold.
 
     Args:
         meta: a report's ``meta``, updated in place.
         paths: the logs, to know whether they can be read again (not stdin).
-        log_range: reads the logs again without filters and returns their
-            ``time_range``; called only when nothing matched and there is
-            something to compare with.
+        unfiltered: the analysis function the report came from, with its reading
+            arguments bound; called as ``unfiltered(tuple(paths), by=("day",))`` only when
+            nothing matched, for the time range the logs do cover.
     """
     lines = meta.get("lines") or {}
     filters = asked_for(meta)
@@ -43,7 +43,7 @@ def note_nothing_matched(
         return
     covers: Mapping[str, str | None] = {"first": None, "last": None}
     if all(str(p) != "-" for p in paths):
-        covers = log_range()
+        covers = unfiltered(tuple(paths), by=("day",)).meta["time_range"]
     meta["nothing_matched"] = {"asked": filters, "log_time_range": dict(covers)}
 
 

@@ -391,15 +391,10 @@ def analyze(
             sources=sources,
         )
 
-    def log_range() -> dict[str, str | None]:
-        # The same logs with no filter: what time they do cover.
-        whole = analyze(
-            paths, log_format=log_format, parse_options=parse_options, by=("day",),
-            dbs=dbs, sources=sources,
-        )  # fmt: skip
-        return dict(whole.meta["time_range"])
-
-    note_nothing_matched(result.meta, paths, log_range)
+    same_reading = functools.partial(
+        analyze, log_format=log_format, parse_options=parse_options, dbs=dbs, sources=sources
+    )
+    note_nothing_matched(result.meta, paths, same_reading)
     return result
 
 
@@ -561,17 +556,14 @@ def analyze_views(
             sources=sources,
         )
 
-    @functools.cache
-    def log_range() -> dict[str, str | None]:
-        # Once for every view: the same logs with no filter, and what time they cover.
-        whole = analyze(
-            paths, log_format=log_format, parse_options=parse_options, by=("day",),
-            dbs=dbs, sources=sources,
-        )  # fmt: skip
-        return dict(whole.meta["time_range"])
-
+    # Read again at most once for every view: each asks the same question.
+    same_reading = functools.cache(
+        functools.partial(
+            analyze, log_format=log_format, parse_options=parse_options, dbs=dbs, sources=sources
+        )
+    )
     for analysis in out.values():
-        note_nothing_matched(analysis.meta, paths, log_range)
+        note_nothing_matched(analysis.meta, paths, same_reading)
     return out
 
 
