@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     GEO_DB = 4
     OUTPUT = 5
     NOTHING_MATCHED = 6
+    PARTIAL = 7
     INTERRUPTED = 130
 
 
@@ -28,6 +29,7 @@ class LogAnalyzerError(Exception):
     """Base class of every error the library raises on purpose."""
 
     exit_code: ClassVar[ExitCode] = ExitCode.ERROR
+    label: ClassVar[str] = "Error"  # the word before the CLI's one-line message
 
 
 class UsageError(LogAnalyzerError, ValueError):
@@ -68,7 +70,7 @@ class TruncatedInputError(InputError):
     def __str__(self) -> str:
         return (
             f"{self.path}: {self.problem} after line {self.line_no}; "
-            "the lines before it were analysed (use --keep-going to exit 0)"
+            "the lines before it were analysed (--keep-going analyses the other files too)"
         )
 
 
@@ -138,6 +140,17 @@ class NothingMatchedError(LogAnalyzerError):
     """
 
     exit_code = ExitCode.NOTHING_MATCHED
+
+
+class PartialError(LogAnalyzerError):
+    """``--keep-going`` left inputs out or read some only in part; the output covers the rest.
+
+    Raised after the output is written, so that a script can tell a complete
+    answer from one over fewer files than it named.
+    """
+
+    exit_code = ExitCode.PARTIAL
+    label = "Partial"
 
 
 class OutputError(LogAnalyzerError):

@@ -188,6 +188,9 @@ class _BatchParser:
         batch = item.batch
         if item.starts:
             self.start(item.inp)
+        if item.skipped is not None:
+            self.skip(self.run, item.skipped)
+            return
         if batch is None:  # the file's end
             yield from self.end(item.inp)
             return
@@ -210,6 +213,11 @@ class _BatchParser:
         stats = FileStats(inp.name, inp.size, format=self.fmt.name if self.fmt else "")
         self.counter.files.append(stats)
         self.run = _FileRun(inp, stats, self.fmt, ParseState())
+
+    def skip(self, run: _FileRun, problem: str) -> None:
+        """An input left out whole (``--keep-going``): noted in its counts and as a fault."""
+        run.stats.skipped = problem
+        self.faults.append(ReadFault(run.inp.name, 0, problem, skipped=True))
 
     def detect(self, item: _Item, batch: LineBatch) -> LogFormat:
         """The file's format: detected by the reader from the first batch, or here."""
@@ -362,6 +370,10 @@ class _BatchParser:
         """A file's end check: a file none of whose lines parse is in another format."""
         stats = run.stats
         if stats.parsed == 0 and run.nonblank_rejects > 0:
+            if self.options is not None and self.options.skip_bad_files:
+                # Its lines stay counted as rejected: the totals still add up.
+                self.skip(run, f"none of its {stats.total:,} lines parse as {stats.format}")
+                return
             raise TooManyBadLinesError(
                 run.nonblank_rejects,
                 stats.total,

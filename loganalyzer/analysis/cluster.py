@@ -420,7 +420,7 @@ def enrich_distributed(
     from loganalyzer.analysis.meta import enrich_meta
 
     fmt = None if log_format == AUTO else get_format(log_format)
-    inputs = expand_inputs(paths)
+    inputs = expand_inputs(paths, keep_going=bool(parse_options and parse_options.skip_bad_files))
     if any(inp.is_stdin for inp in inputs):
         raise UsageError("a cluster cannot read standard input; give files")
     filters = tuple(f if isinstance(f, Filter) else parse_filter(f) for f in where)

@@ -283,13 +283,14 @@ def compare(
     )
     plan = ScanPlan.make(fmt, period_grouping, row_filters, since, until, parse_options)
     sets: list[tuple[list[InputFile], pl.Expr]]
+    keep_going = bool(parse_options and parse_options.skip_bad_files)
     if split:
         by_time = pl.when(pl.col(S.TS) < cut).then(pl.lit(BASELINE)).otherwise(pl.lit(CURRENT))
-        sets = [(expand_inputs(paths), by_time)]
+        sets = [(expand_inputs(paths, keep_going=keep_going), by_time)]
     else:
         sets = [
-            (expand_inputs(baseline), pl.lit(BASELINE)),
-            (expand_inputs(current), pl.lit(CURRENT)),
+            (expand_inputs(baseline, keep_going=keep_going), pl.lit(BASELINE)),
+            (expand_inputs(current, keep_going=keep_going), pl.lit(CURRENT)),
         ]
     counter = LineCounter()
     faults: list[ReadFault] = []

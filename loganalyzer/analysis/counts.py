@@ -43,6 +43,7 @@ class FileStats:
     format: str = ""
     format_match_rate: float | None = None
     bytes_out_of_range: int = 0
+    skipped: str | None = None  # why the file was left out (--keep-going)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form used in ``meta.files``."""
@@ -58,6 +59,7 @@ class FileStats:
             "lines": {"total": self.total, "parsed": self.parsed, "rejected": self.rejected},
             **({"bytes_out_of_range": self.bytes_out_of_range} if self.bytes_out_of_range else {}),
             **({"error": self.fault} if self.fault else {}),
+            **({"skipped": self.skipped} if self.skipped else {}),
         }
 
 

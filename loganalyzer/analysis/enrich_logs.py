@@ -187,7 +187,7 @@ def enrich_logs(
     filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
     if sources and sources.needs_asn and dbs.asn is None:
         raise SourceError(None, "--asn-list needs an ASN database: pass --asn-db FILE")
-    inputs = expand_inputs(paths)
+    inputs = expand_inputs(paths, keep_going=bool(parse_options and parse_options.skip_bad_files))
     counter = LineCounter()
     faults: list[ReadFault] = []
     stream = EnrichStream(dbs, lang, filters, since, until, sources)

@@ -231,7 +231,7 @@ def prepare(
     same things with the same messages.
     """
     fmt = None if log_format == AUTO else get_format(log_format)
-    inputs = expand_inputs(paths)
+    inputs = expand_inputs(paths, keep_going=bool(parse_options and parse_options.skip_bad_files))
     grouping = resolve_grouping(by, tz=tz)
     filters = [f if isinstance(f, Filter) else parse_filter(f) for f in where]
     row_filters = [f for f in filters if f.on_rows]

@@ -39,6 +39,7 @@ class _Item:
     found: Detection | None = None  # the format, detected from the first batch
     lines: pl.DataFrame | None = None  # the batch as lines, when detection made them
     direct: _Direct | None = None
+    skipped: str | None = None  # why the input is left out whole (--keep-going); no end follows
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,11 @@ def _every_batch(
     the reader stops after the first batch and leaves the rest of the file to
     the scanner, which reads it on both cores without passing through Python.
     """
+    skip_bad = options is not None and options.skip_bad_files
     for inp in inputs:
+        if inp.problem is not None:
+            yield _Item(inp, None, True, skipped=inp.problem)
+            continue
         head = _direct_head(inp, fmt, options, direct) if direct is not None else None
         if head is not None and head.direct is not None:
             yield head
@@ -106,8 +111,12 @@ def _every_batch(
                 on_bytes(n)
 
         starts = True
+        skipped: str | None = None
         batches = iter_batches(inp, on_bytes=report, faults=faults)
-        for batch in batches:
+        for batch in _first_checked(batches, inp, skip_bad):
+            if isinstance(batch, str):  # the file cannot be opened: skipped
+                skipped = batch
+                break
             if not starts:
                 yield _Item(inp, batch, starts)
                 continue
@@ -115,7 +124,14 @@ def _every_batch(
             found = head.found if head is not None else None
             lines = None
             if fmt is None and found is None:
-                found, lines = _detect(inp, batch, options)
+                try:
+                    found, lines = _detect(inp, batch, options)
+                except FormatDetectionError as exc:
+                    if not skip_bad:
+                        raise
+                    batches.close()
+                    skipped = str(exc).removeprefix(f"{exc.path}: ")
+                    break
             kind = direct(inp, found.format if found else cast(LogFormat, fmt)) if direct else None
             if kind is None:
                 yield _Item(inp, batch, True, found, lines)
@@ -126,7 +142,31 @@ def _every_batch(
             yield _Item(inp, batch, True, found, lines, after)
             batches.close()  # the scanner reads on from here
             break
-        yield _Item(inp, None, starts)
+        # A skipped input has no end: nothing of it was handed on.
+        yield (
+            _Item(inp, None, starts) if skipped is None else _Item(inp, None, True, skipped=skipped)
+        )
+
+
+def _first_checked(
+    batches: Iterator[LineBatch], inp: InputFile, skip_bad: bool
+) -> Iterator[LineBatch | str]:
+    """The batches; with ``skip_bad``, the reason instead when the file cannot be opened.
+
+    Only the first batch opens the file: a failure later is a truncation, which
+    the reader records as a fault and which ends the batches by itself.
+    """
+    try:
+        first = next(batches)
+    except StopIteration:
+        return
+    except InputFileError as exc:
+        if not skip_bad:
+            raise
+        yield exc.problem
+        return
+    yield first
+    yield from batches
 
 
 # Enough of a file's start to hold the lines format detection samples.

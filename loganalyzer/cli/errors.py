@@ -21,7 +21,8 @@ from loganalyzer.errors import ExitCode, LogAnalyzerError
 EPILOG_EXIT_CODES = (
     "Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 input (unreadable, truncated or "
     "unparseable logs), 4 GeoIP database or anonymizer source, 5 output, 6 nothing matched "
-    "the filters or period (the empty output is still written), 130 interrupted."
+    "the filters or period (the empty output is still written), 7 partial (--keep-going skipped "
+    "or cut short some inputs; the output covers the rest), 130 interrupted."
 )
 
 
@@ -73,7 +74,7 @@ def exit_code_of(command: Callable[[], object], *, show_traceback: bool) -> int:
     except LogAnalyzerError as exc:
         if show_traceback:
             raise
-        echo_err(f"Error: {exc}")
+        echo_err(f"{exc.label}: {exc}")
         return exc.exit_code
     except Exception as exc:
         if show_traceback:

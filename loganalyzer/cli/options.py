@@ -115,7 +115,8 @@ class ReadOptions:
         parse: ``--assume-tz``, ``--client-ip`` and ``--trusted-proxy``, checked.
         rejects: the file for rejected lines (JSON Lines).
         max_bad_lines: fail (exit 3) when more lines than this are rejected.
-        keep_going: exit 0 even when a compressed file is truncated.
+        keep_going: analyse every readable input: skip those that cannot be
+            read or recognised, go on past a truncated one, exit 7 (partial).
         sample: the bundled sample log and its sample databases.
     """
 
@@ -158,6 +159,7 @@ def _read(
             assume_tz=assume_tz,
             client_ip=client_ip,  # type: ignore[arg-type]  # click.Choice checked it
             trusted_proxies=tuple(trusted_proxy),
+            skip_bad_files=keep_going,
         ),
         rejects=rejects,
         max_bad_lines=max_bad_lines,
@@ -221,7 +223,8 @@ _READ_LAST = [
     click.option(
         "--keep-going",
         is_flag=True,
-        help="Exit 0 even if a compressed file is truncated (what was readable is counted).",
+        help="Analyse every readable file: skip missing, unrecognised or unparseable "
+        "ones and go on past a truncated one; list them; exit 7 (partial).",
     ),
     click.option(
         "--sample",

@@ -140,24 +140,39 @@ def refuse_binary_on_terminal(fmt: str, to_tty: bool) -> None:
 def end_run(
     faults: Sequence[ReadFault], read: ReadOptions, meta: Mapping[str, Any] | None = None
 ) -> None:
-    """Warn of each input that broke off part-way; fail on it unless ``--keep-going``.
+    """Warn of each input left out or broken off part-way; fail on it unless ``--keep-going``.
 
     Then, when lines were read but none matched the filters or the period, say so:
-    an empty output must not pass for "no access".
+    an empty output must not pass for "no access". Last, with ``--keep-going``,
+    a run that left inputs out ends with the partial code.
 
     Raises:
         TruncatedInputError: the first fault, without ``--keep-going``.
+        InputError: every input was skipped (``--keep-going``): nothing was analysed.
         NothingMatchedError: ``meta.nothing_matched`` is set (after the output).
+        PartialError: ``--keep-going`` skipped or cut short some inputs.
     """
     from loganalyzer.analysis.empty import nothing_matched_message
     from loganalyzer.analysis.pipeline import raise_for_faults
-    from loganalyzer.errors import NothingMatchedError
+    from loganalyzer.errors import InputError, NothingMatchedError, PartialError
     from loganalyzer.outputs.notes import fault_warnings
 
     for line in fault_warnings(faults):
         echo_err(line)
     if faults and not read.keep_going:
         raise_for_faults(faults)
+    skipped = {f.source for f in faults if f.skipped}
+    files = (meta or {}).get("files") or []
+    if skipped and files and all(f.get("skipped") for f in files):
+        raise InputError(f"every input was skipped ({len(files)}): nothing was analysed")
     message = nothing_matched_message(meta or {})
     if message:
         raise NothingMatchedError(message)
+    if faults:
+        cut = {f.source for f in faults if not f.skipped}
+        parts = [f"{len(skipped)} skipped"] if skipped else []
+        parts += [f"{len(cut)} cut short"] if cut else []
+        of = f" of {len(files)} inputs" if files else ""
+        raise PartialError(
+            f"{' and '.join(parts)}{of} (see the warnings above); the output covers the rest"
+        )

@@ -58,6 +58,10 @@ class ParseOptions:
             X-Forwarded-For address that is not a trusted proxy) or
             ``xff-first`` (the left-most, as sent by the client: spoofable).
         trusted_proxies: CIDR ranges of your own proxies, skipped by ``xff``.
+        skip_bad_files: an input that cannot be opened, whose format nothing
+            fits, or none of whose lines parse is noted as skipped (a
+            :class:`~loganalyzer.ingest.read.ReadFault`) and the run goes on
+            with the others, instead of failing (``--keep-going``).
 
     Raises:
         UsageError: for an unknown zone, client-ip mode or CIDR.
@@ -66,6 +70,7 @@ class ParseOptions:
     assume_tz: str = "UTC"
     client_ip: ClientIP = "conn"
     trusted_proxies: tuple[str, ...] = ()
+    skip_bad_files: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "assume_tz", _check_tz(self.assume_tz))

@@ -111,12 +111,16 @@ class InputFile:
         size: bytes on disk (compressed size for compressed files), None for stdin.
         url: an object-store or other fsspec URL (``s3://bucket/key``), read
             through fsspec; None for files and stdin.
+        problem: why the input cannot be read (missing, a directory, no
+            permission), when :func:`expand_inputs` was told to keep going: the
+            run lists it as skipped instead of failing.
     """
 
     name: str
     path: Path | None
     size: int | None
     url: str | None = None
+    problem: str | None = None
 
     @property
     def is_stdin(self) -> bool:
@@ -230,7 +234,7 @@ def display_name(name: str) -> str:
     return name
 
 
-def expand_inputs(paths: Sequence[str | Path]) -> list[InputFile]:
+def expand_inputs(paths: Sequence[str | Path], *, keep_going: bool = False) -> list[InputFile]:
     """Expand globs and check that every input exists and is a readable file.
 
     A directory is an error rather than being read recursively: rotated logs sit
@@ -239,15 +243,27 @@ def expand_inputs(paths: Sequence[str | Path]) -> list[InputFile]:
 
     Args:
         paths: file paths, glob patterns (``logs/access.log*``) or ``-`` for stdin.
+        keep_going: a path that cannot be read is returned with its ``problem``
+            (to be listed as skipped) instead of raising.
 
     Returns:
         The inputs in the order given; each glob's matches sorted by name.
 
     Raises:
-        InputFileError: for a missing file, a glob matching nothing, or a directory.
+        InputFileError: for a missing file, a glob matching nothing, or a directory
+            (without ``keep_going``).
     """
     found: list[InputFile] = []
     for raw in paths:
+        if keep_going:
+            try:
+                found.extend(expand_inputs([raw]))
+            except InputFileError as exc:
+                text = os.fspath(raw)
+                url = text if _URL_RE.match(text) else None
+                path = None if url else Path(text)
+                found.append(InputFile(exc.path, path, None, url=url, problem=exc.problem))
+            continue
         text = os.fspath(raw)
         if text == STDIN:
             found.append(InputFile(STDIN, None, None))
@@ -545,11 +561,16 @@ class _Decoder:
 
 @dataclass
 class ReadFault:
-    """A stream that broke part-way: what was read before it has been yielded."""
+    """A stream that broke part-way, or an input left out whole (``--keep-going``).
+
+    What was read before a break has been yielded. A skipped input has
+    ``skipped`` set and ``line_no`` 0.
+    """
 
     source: str
     line_no: int
     problem: str
+    skipped: bool = False  # the whole input was left out (--keep-going), not cut short
 
 
 def _read_error(exc: BaseException) -> str:

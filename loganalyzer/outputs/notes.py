@@ -64,8 +64,13 @@ def source_notes(meta: Mapping[str, Any]) -> list[str]:
 
 
 def fault_warnings(faults: Sequence[ReadFault]) -> list[str]:
-    """One warning per input that broke off part-way (a truncated or corrupt file)."""
-    return [f"Warning: {f.source}: {f.problem} after line {f.line_no}" for f in faults]
+    """One warning per input left out (``--keep-going``) or broken off part-way."""
+    return [
+        f"Warning: {f.source}: skipped: {f.problem}"
+        if f.skipped
+        else f"Warning: {f.source}: {f.problem} after line {f.line_no}"
+        for f in faults
+    ]
 
 
 __all__ = ["database_notes", "fault_warnings", "rejects_summary", "source_notes"]

@@ -421,7 +421,7 @@ def test_truncated_gzip_without_faults_list_raises_after_yielding(tmp_path: Path
     assert (err.path, err.line_no, err.problem) == (str(path), 50, TRUNCATED_PROBLEM)
     assert str(err) == (
         f"{path}: {TRUNCATED_PROBLEM} after line 50; "
-        "the lines before it were analysed (use --keep-going to exit 0)"
+        "the lines before it were analysed (--keep-going analyses the other files too)"
     )
     assert _frame(seen)[S.LINE_NO].to_list() == list(range(1, 51))
 
@@ -436,7 +436,7 @@ def test_gzip_cut_inside_its_header_is_a_fault_at_line_zero(tmp_path: Path) -> N
         _batches(path)
     assert str(excinfo.value) == (
         f"{path}: {TRUNCATED_PROBLEM} after line 0; "
-        "the lines before it were analysed (use --keep-going to exit 0)"
+        "the lines before it were analysed (--keep-going analyses the other files too)"
     )
 
 
@@ -613,7 +613,7 @@ def test_truncated_gzip_on_stdin_yields_lines_before_the_break() -> None:
     assert proc.returncode == 0, proc.stderr.decode()
     assert proc.stdout.decode().splitlines() == [
         "1 50",
-        f"[ReadFault(source='-', line_no=50, problem={TRUNCATED_PROBLEM!r})]",
+        f"[ReadFault(source='-', line_no=50, problem={TRUNCATED_PROBLEM!r}, skipped=False)]",
     ]
 
 

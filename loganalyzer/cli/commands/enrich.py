@@ -70,4 +70,4 @@ def enrich(
         )
     running.note_run(meta, read)
     running.note_written(f"{meta['lines']['matched']:,} requests", out_path)
-    running.end_run(meta["_faults"], read)
+    running.end_run(meta["_faults"], read, meta)
