@@ -6,7 +6,6 @@ Every text cell from the log or the databases is escaped
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -15,11 +14,13 @@ from loganalyzer import schema as S
 from loganalyzer.analysis.ips import CONFIDENCE, IP, LOCATION_IS_EXIT, REASONS, TITLE
 from loganalyzer.analysis.lookup import ASN_NETWORK, INPUT, LOOKUP_SCHEMA, NETWORK, STATUS
 from loganalyzer.analysis.pipeline import Analysis
-from loganalyzer.outputs.render import print_terminal, safe_text, terminal_table
-
-
-def _when(value: datetime | None, fmt: str) -> str:
-    return value.strftime(fmt) if isinstance(value, datetime) else "-"
+from loganalyzer.outputs.render import (
+    print_terminal,
+    safe_text,
+    table_time,
+    terminal_table,
+    zone_note,
+)
 
 
 def render_ips_table(analysis: Analysis, *, width: int | None = 120, color: bool = False) -> str:
@@ -35,10 +36,13 @@ def render_ips_table(analysis: Analysis, *, width: int | None = 120, color: bool
     tr = meta.get("time_range") or {}
     total = meta.get("rows_total", rows.height)
     shown = f"top {rows.height:,} of {total:,}" if total > rows.height else f"{total:,}"
-    caption = f"{shown} addresses, {meta['lines']['matched']:,} requests" + (
-        f"; {tr['first']} to {tr['last']}" if tr.get("first") else ""
+    caption = (
+        f"{shown} addresses, {meta['lines']['matched']:,} requests"
+        + (f"; {tr['first']} to {tr['last']}" if tr.get("first") else "")
+        + zone_note(meta)
     )
     table = terminal_table(TITLE, caption)
+    _when = table_time(meta)
     times = [t for c in (S.FIRST_SEEN, S.LAST_SEEN) for t in rows[c].to_list() if t is not None]
     fmt = "%m-%d %H:%M" if len({t.year for t in times}) <= 1 else "%Y-%m-%d %H:%M"
     table.add_column("address", overflow="fold", min_width=15)

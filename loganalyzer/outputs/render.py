@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -291,6 +292,29 @@ _DROP_FIRST = ("last seen", "first seen", "bytes", "share", "unique IPs", "none 
 """Which numbers a narrow terminal loses first; the keys and requests always stay."""
 
 
+def table_time(meta: dict[str, Any]) -> Callable[[datetime | None, str], str]:
+    """How a table writes a first or last seen: in the run's ``--tz`` zone, if any.
+
+    Rows counted by day in Asia/Shanghai whose first seen were in UTC read as
+    requests outside their own day. CSV, JSON and Parquet keep UTC.
+    """
+    zone = meta.get("time_zone") or "UTC"
+    tzinfo = None if zone == "UTC" else ZoneInfo(zone)
+
+    def when(value: datetime | None, fmt: str) -> str:
+        if not isinstance(value, datetime):
+            return "-"
+        return (value.astimezone(tzinfo) if tzinfo else value).strftime(fmt)
+
+    return when
+
+
+def zone_note(meta: dict[str, Any]) -> str:
+    """``; times in ZONE`` for a table's caption, when they are not UTC."""
+    zone = meta.get("time_zone") or "UTC"
+    return "" if zone == "UTC" else f"; times in {zone}"
+
+
 def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = False) -> str:
     """A terminal table (rich), widths fixed so the output is reproducible.
 
@@ -404,6 +428,7 @@ def _region_table(
     caption = (
         f"{lines['total']:,} lines read, {lines['parsed']:,} parsed, {lines['rejected']:,} rejected"
         + (f"; {tr['first']} to {tr['last']}" if tr.get("first") else "")
+        + zone_note(analysis.meta)
     )
     if analysis.meta.get("rows_total", rows.height) > rows.height:
         caption += f"; top {rows.height} of {analysis.meta['rows_total']:,} rows"
@@ -427,6 +452,7 @@ def _region_table(
     # Within one year the caption carries the year, and the columns need not.
     one_year = len({t.year for t in firsts + lasts}) <= 1
     time_fmt = "%m-%d %H:%M" if one_year else "%Y-%m-%d %H:%M"
+    when = table_time(analysis.meta)
     for row, labels in zip(rows.iter_rows(named=True), label_rows, strict=True):
         first, last = row.get(S.FIRST_SEEN), row.get(S.LAST_SEEN)
         every = {
@@ -436,8 +462,8 @@ def _region_table(
             "share": f"{100 * (row[S.SHARE] or 0):.1f}%",
             "unique IPs": f"{row[S.UNIQUE_IPS]:,}",
             "bytes": _human_bytes(row[S.BYTES]),
-            "first seen": first.strftime(time_fmt) if isinstance(first, datetime) else "-",
-            "last seen": last.strftime(time_fmt) if isinstance(last, datetime) else "-",
+            "first seen": when(first, time_fmt),
+            "last seen": when(last, time_fmt),
         }
         prefix = [Text("*" if row.get(S.WATCHED) else "")] if watched else []
         cells = [Text(c) for c in labels]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 
@@ -74,3 +75,39 @@ def test_the_settings_zone_reaches_the_charts(tmp_path):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "Asia/Shanghai" in out.read_text(encoding="utf-8")  # the title names the zone
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "row_key", "utc", "shanghai"),
+    [
+        # The busiest Liaoning address was first seen at 07:41Z, 15:41 in Shanghai.
+        pytest.param(
+            "ips", ["--where", "region_iso=CN-LN"], "175.167.45.201", "09-14 07:41",
+            "09-14 15:41", id="ips",
+        ),
+        # The first day's first request was at 07:08Z, 15:08 in Shanghai.
+        pytest.param("report", ["--by", "day"], "2026-09-14T", "09-14 07:08", "09-14 15:08",
+                     id="report-by-day"),
+    ],
+)  # fmt: skip
+def test_tables_show_first_and_last_seen_in_the_zone(command, args, row_key, utc, shanghai):
+    def first_row(*extra: str) -> tuple[str, str]:
+        r = run_cli(command, "--sample", *args, *extra, env={"COLUMNS": "160"})
+        assert r.returncode == 0, r.stderr
+        out = r.stdout.decode()
+        return next(line for line in out.splitlines() if row_key in line), out
+
+    row, _ = first_row()
+    assert utc in row
+    row, out = first_row("--tz", "Asia/Shanghai")
+    assert shanghai in row
+    assert utc not in row
+    assert "times in Asia/Shanghai" in out
+
+
+def test_machine_outputs_keep_utc_with_a_zone():
+    r = run_cli("ips", "--sample", "--tz", "Asia/Shanghai", "-O", "json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["meta"]["time_zone"] == "Asia/Shanghai"
+    assert all(row["first_seen"].endswith("Z") for row in doc["rows"])

@@ -13,6 +13,10 @@ from loganalyzer.cli.errors import EPILOG_EXIT_CODES
 @options.geo_options
 @options.source_options
 @command_options.top_option("Only the N busiest addresses.")
+@command_options.tz_option(
+    "Time zone of the table's first and last seen (Asia/Shanghai, Europe/Madrid, ...); "
+    "CSV, JSON and Parquet keep UTC."
+)
 @command_options.output_options()
 def ips(
     read: options.ReadOptions,
@@ -20,6 +24,7 @@ def ips(
     geo: options.GeoOptions,
     sources: options.SourceOptions,
     top_n: int | None,
+    tz: str,
     out: command_options.OutputOptions,
 ) -> None:
     """Each client address with its evidence: requests, place, network, anonymizer verdict.
@@ -37,6 +42,7 @@ def ips(
         loganalyzer ips access.log --tor-exits exit-addresses --top 20
         loganalyzer ips access.log --sources-dir ~/anon --where anonymizer=vpn -O csv -o vpn.csv
         loganalyzer ips access.log --sources-dir ~/anon --where region_iso=CN-LN -O json
+        loganalyzer ips access.log --where region_iso=CN-LN --tz Asia/Shanghai
     """
     from loganalyzer.analysis.ips import address_evidence
     from loganalyzer.outputs.addresses import render_ips_table
@@ -54,6 +60,7 @@ def ips(
             **r.args(),
             top_n=top_n,
             sources=anon,
+            tz=tz,
         )
     running.note_run(analysis.meta, read, databases=True)
     running.refuse_binary_on_terminal(fmt, out.to_tty)
