@@ -35,6 +35,7 @@ class OutputOptions:
     out_path: str | None = None
     no_csv_safety: bool = False
     width: int | None = None
+    columns: tuple[str, ...] = ()
     formats: tuple[str, ...] = ("table", "csv", "json", "parquet", "markdown", "xlsx")
 
     @property
@@ -62,6 +63,14 @@ class OutputOptions:
             )
         return fmt
 
+    def select(self, analysis: Any) -> Any:
+        """The analysis with only the keys and the ``--columns`` asked for (all without)."""
+        if not self.columns:
+            return analysis
+        from loganalyzer.outputs.render import select_columns
+
+        return select_columns(analysis, self.columns)
+
     def table_width(self) -> int:
         """``--width``, else the terminal's, else 120 columns."""
         from loganalyzer.cli.console import terminal_width
@@ -69,10 +78,19 @@ class OutputOptions:
         return self.width or (terminal_width() if self.to_tty else 120)
 
 
+def _split_columns(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[str, ...]:
+    return tuple(c.strip() for c in (value or "").split(",") if c.strip())
+
+
 def output_options(
-    formats: Sequence[str] = OutputOptions.formats, *, width: bool = True
+    formats: Sequence[str] = OutputOptions.formats, *, width: bool = True, columns: bool = False
 ) -> Callable[[F], F]:
-    """Where and how a command writes its table (-O, -o, --no-csv-safety, --width) as ``out``."""
+    """Where and how a command writes its table (-O, -o, --no-csv-safety, --width) as ``out``.
+
+    With ``columns``, ``--columns`` too.
+    """
     options = [
         click.option(
             "--output",
@@ -102,6 +120,16 @@ def output_options(
                 "--width",
                 type=click.IntRange(min=40),
                 help="Terminal table width [default: the terminal's, else 120].",
+            )
+        )
+    if columns:
+        options.append(
+            click.option(
+                "--columns",
+                callback=_split_columns,
+                metavar="COL,...",
+                help="Only these columns, in this order, after the keys (which always stay), "
+                "in every format; names as in CSV and JSON.",
             )
         )
     return option_group("out", functools.partial(OutputOptions, formats=tuple(formats)), options)

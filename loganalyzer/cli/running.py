@@ -19,6 +19,7 @@ from loganalyzer.cli.errors import Interrupt
 from loganalyzer.errors import OutputError, UsageError
 
 if TYPE_CHECKING:
+    from loganalyzer.cli.command_options import OutputOptions
     from loganalyzer.cli.options import GeoOptions, ReadOptions
     from loganalyzer.ingest.read import ReadFault
 
@@ -135,6 +136,23 @@ def refuse_binary_on_terminal(fmt: str, to_tty: bool) -> None:
     """
     if fmt in ("parquet", "xlsx") and to_tty:
         raise UsageError(f"{fmt} is binary: write it with -o FILE.{fmt}")
+
+
+def render_chosen(
+    analysis: Any, fmt: str, out: OutputOptions, own: Callable[[Any], str | bytes]
+) -> str | bytes:
+    """The command's own rendering (``own``), or with ``--columns`` the columns chosen.
+
+    The chosen columns go to every format; the table then shows exactly them.
+    """
+    if not out.columns:
+        return own(analysis)
+    from loganalyzer.outputs.render import render, render_selected_table
+
+    chosen = out.select(analysis)
+    if fmt == "table":
+        return render_selected_table(chosen, width=out.table_width(), color=out.to_tty)
+    return render(chosen, fmt, safe_csv=out.safe_csv, terminal=out.to_tty)
 
 
 def end_run(

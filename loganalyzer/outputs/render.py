@@ -536,6 +536,78 @@ def render_markdown(analysis: Analysis) -> str:
     return "\n".join(out)
 
 
+def select_columns(analysis: Analysis, columns: Sequence[str]) -> Analysis:
+    """The analysis with only its key columns and ``columns``, in that order (``--columns``).
+
+    The keys (the groups) always stay, so that every row can still be told apart.
+
+    Raises:
+        UsageError: a name that is not one of the rows' columns, with the list.
+    """
+    from dataclasses import replace
+
+    from loganalyzer.errors import UsageError
+
+    rows = analysis.rows
+    unknown = [c for c in columns if c not in rows.columns]
+    if unknown:
+        raise UsageError(
+            f"--columns: no column {', '.join(map(repr, unknown))}; "
+            f"this output has {', '.join(rows.columns)}"
+        )
+    keys = [k for k in analysis.meta.get("keys", []) if k in rows.columns]
+    chosen = [*keys, *(c for c in dict.fromkeys(columns) if c not in keys)]
+    meta = {**analysis.meta, "columns": list(dict.fromkeys(columns))}
+    return replace(analysis, rows=rows.select(chosen), meta=meta)
+
+
+def render_selected_table(
+    analysis: Analysis, *, width: int | None = 120, color: bool = False
+) -> str:
+    """A terminal table of exactly the rows' columns (after ``--columns``), headed by name.
+
+    Every cell is escaped; times are in the run's ``--tz`` zone, shares in percent.
+    Nothing is dropped to fit: the user chose the columns, so long cells wrap.
+    """
+    from rich.text import Text
+
+    rows = analysis.rows
+    meta = analysis.meta
+    lines = meta.get("lines") or {}
+    caption = (
+        f"{rows.height:,} rows; {lines.get('matched', lines.get('parsed', 0)):,} requests"
+        + zone_note(meta)
+    )
+    title = meta.get("title") or f"Requests by {', '.join(meta.get('group_by') or ['row'])}"
+    table = terminal_table(str(title), caption)
+    when = table_time(meta)
+    # As in the report's table: the geolocation status is for machines.
+    if S.GEO_STATUS in rows.columns and S.GEO_STATUS not in meta.get("columns", ()):
+        rows = rows.drop(S.GEO_STATUS)
+
+    def cell(name: str, value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, datetime):
+            return when(value, "%Y-%m-%d %H:%M")
+        if isinstance(value, float):
+            return f"{100 * value:.2f}%" if name.startswith("share") else f"{value:,.2f}"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, int):
+            return str(value) if name.endswith("asn") else f"{value:,}"
+        if isinstance(value, list):
+            return "\n".join(safe_text(str(v)) for v in value)
+        return safe_text(str(value))
+
+    for name, dtype in rows.schema.items():
+        numeric = dtype.is_numeric() and not name.endswith(("asn", "_iso"))
+        table.add_column(name, justify="right" if numeric else "left", overflow="fold")
+    for row in rows.iter_rows(named=True):
+        table.add_row(*(Text(cell(name, value)) for name, value in row.items()))
+    return print_terminal(table, [], width=width, color=color)
+
+
 def render(
     analysis: Analysis,
     output: Output | str = "table",

@@ -28,7 +28,7 @@ from loganalyzer.errors import UsageError
 @command_options.tz_option(
     "Time zone of day, hour and weekday rows (Asia/Shanghai, Europe/Madrid, ...)."
 )
-@command_options.output_options()
+@command_options.output_options(columns=True)
 @options.source_options
 @click.pass_context
 def compare(
@@ -89,8 +89,13 @@ def compare(
         )
     running.note_run(analysis.meta, read)
     running.refuse_binary_on_terminal(fmt, out.to_tty)
-    text = render_comparison(
-        analysis, fmt, safe_csv=out.safe_csv, width=out.table_width(), terminal=out.to_tty
+    text = running.render_chosen(
+        analysis,
+        fmt,
+        out,
+        lambda a: render_comparison(
+            a, fmt, safe_csv=out.safe_csv, width=out.table_width(), terminal=out.to_tty
+        ),
     )
     running.write_output(text, out.out_path, inputs)
     running.end_run(analysis.faults, read, analysis.meta)

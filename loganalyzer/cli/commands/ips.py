@@ -17,7 +17,7 @@ from loganalyzer.cli.errors import EPILOG_EXIT_CODES
     "Time zone of the table's first and last seen (Asia/Shanghai, Europe/Madrid, ...); "
     "CSV, JSON and Parquet keep UTC."
 )
-@command_options.output_options()
+@command_options.output_options(columns=True)
 def ips(
     read: options.ReadOptions,
     filters: options.FilterOptions,
@@ -64,10 +64,16 @@ def ips(
         )
     running.note_run(analysis.meta, read, databases=True)
     running.refuse_binary_on_terminal(fmt, out.to_tty)
-    if fmt == "table":
-        text: str | bytes = render_ips_table(analysis, width=out.table_width(), color=out.to_tty)
-    else:
-        text = render(analysis, fmt, safe_csv=out.safe_csv, terminal=out.to_tty)
+    text = running.render_chosen(
+        analysis,
+        fmt,
+        out,
+        lambda a: (
+            render_ips_table(a, width=out.table_width(), color=out.to_tty)
+            if fmt == "table"
+            else render(a, fmt, safe_csv=out.safe_csv, terminal=out.to_tty)
+        ),
+    )
     running.write_output(text, out.out_path, read.logs)
     running.note_written(f"{fmt} evidence table", out.out_path)
     running.end_run(analysis.faults, read, analysis.meta)

@@ -26,7 +26,7 @@ from loganalyzer.errors import UsageError
 @command_options.tz_option(
     "Time zone of the day, hour, minute and weekday rows (Asia/Shanghai, Europe/Madrid, ...)."
 )
-@command_options.output_options()
+@command_options.output_options(columns=True)
 @click.option(
     "--follow",
     "-F",
@@ -106,13 +106,18 @@ def report(
         )
     running.note_run(analysis.meta, read, databases=True)
     running.refuse_binary_on_terminal(fmt, out.to_tty)
-    text = render(
+    text = running.render_chosen(
         analysis,
         fmt,
-        safe_csv=out.safe_csv,
-        width=out.table_width(),
-        color=out.to_tty,
-        terminal=out.to_tty,
+        out,
+        lambda a: render(
+            a,
+            fmt,
+            safe_csv=out.safe_csv,
+            width=out.table_width(),
+            color=out.to_tty,
+            terminal=out.to_tty,
+        ),
     )
     running.write_output(text, out.out_path, read.logs)
     running.note_written(f"{fmt} report", out.out_path)
