@@ -220,7 +220,7 @@ def test_an_xlsx_file_is_a_real_workbook(work, city_db):
 USAGE_BOGUS = (
     "Usage: loganalyzer report [OPTIONS] [LOGS]...\n"
     "Try 'loganalyzer report --help' for help.\n\n"
-    "Error: No such option '--zzz'.\n"
+    "Error: No such option '--qqqqqqqq'.\n"
 )
 
 
@@ -228,7 +228,7 @@ USAGE_BOGUS = (
     ("args", "code", "stderr"),
     [
         pytest.param(
-            ["report", "access.log", "--zzz"], 2, USAGE_BOGUS, id="usage-unknown-option"
+            ["report", "access.log", "--qqqqqqqq"], 2, USAGE_BOGUS, id="usage-unknown-option"
         ),
         pytest.param(
             ["report", "access.log", "--city-db", "{city}", "--by", "nope"],
