@@ -23,11 +23,10 @@ from typing import IO, Any
 import polars as pl
 
 from loganalyzer import schema as S
-from loganalyzer.analysis.aggregate import ROW_COLUMNS, Grouping, resolve_grouping
 from loganalyzer.analysis.batches import _parsed_batches
 from loganalyzer.analysis.counts import LineCounter, RejectWriter
 from loganalyzer.analysis.empty import note_nothing_matched
-from loganalyzer.analysis.filters import Filter
+from loganalyzer.analysis.filters import Filter, combine
 from loganalyzer.analysis.link_graph import (
     AGENT,
     CLIENTS,
@@ -46,9 +45,10 @@ from loganalyzer.analysis.link_graph import (
     LinkRules,
     link,
 )
+from loganalyzer.analysis.link_scan import reduce_pairs
 from loganalyzer.analysis.link_summary import cluster_summary, is_anonymized
 from loganalyzer.analysis.meta import _meta
-from loganalyzer.analysis.reduce import ScanPlan, reduce_batches_by
+from loganalyzer.analysis.reduce import _time_filter
 from loganalyzer.anonymity.sources import AnonymizerSources, stale_sources
 from loganalyzer.errors import UsageError
 from loganalyzer.geo.databases import GeoDatabases
@@ -177,13 +177,6 @@ class Links:
         return {"meta": self.meta, "clusters": [c.as_dict() for c in self.clusters]}
 
 
-def _key_grouping(key: str) -> Grouping:
-    """The grouping by a ``--key`` column: a parsed one, or a custom format's own field."""
-    if key in ROW_COLUMNS:
-        return resolve_grouping([key])
-    return Grouping((key,), (key,), (key,), ())
-
-
 def _with_key(batches: Iterator[pl.DataFrame], key: str) -> Iterator[pl.DataFrame]:
     """The batches, refused at the first one whose format has no field ``key``."""
     for rows in batches:
@@ -221,10 +214,10 @@ def _verdicts(
     )
 
 
-def _by_address(part: pl.DataFrame, column: str, table: pl.DataFrame) -> pl.DataFrame:
-    """A partial keyed by client re-keyed by canonical address: ip, value, counts and times."""
+def _by_address(part: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
+    """Rows keyed by client re-keyed by canonical address: ip, value, counts and times."""
     keyed = part.join(table.select(S.CLIENT, IP), on=S.CLIENT, how="inner")
-    return keyed.group_by(IP, pl.col(column).cast(pl.String).alias(VALUE)).agg(
+    return keyed.group_by(IP, VALUE).agg(
         pl.col(S.REQUESTS).sum(), pl.col(S.FIRST_SEEN).min(), pl.col(S.LAST_SEEN).max()
     )
 
@@ -294,21 +287,21 @@ def find_links(
         sources, parse_options,
     )  # fmt: skip
     row_filters = [f for f in filters if f.on_rows]
-
-    def plan(grouping: Grouping) -> ScanPlan:
-        return ScanPlan.make(base.fmt, grouping, row_filters, base.since, base.until, base.options)
-
-    plans = {
-        USER: plan(resolve_grouping([S.USER])),
-        AGENT: plan(resolve_grouping([S.USER_AGENT])),
-        PATHS: plan(resolve_grouping([S.PATH])),
+    values: dict[str, pl.Expr] = {
+        USER: pl.col(S.USER),
+        AGENT: pl.col(S.USER_AGENT),
+        PATHS: pl.col(S.PATH),
     }
     if key:
-        # A custom format's own field is parsed only when asked for by name.
-        keyed = plan(_key_grouping(key))
-        plans[KEY] = replace(keyed, columns=keyed.columns | {key})
+        values[KEY] = pl.col(key)
     if activity:
-        plans[HOUR] = plan(resolve_grouping([HOUR]))
+        values[HOUR] = pl.col(S.TS).dt.truncate("1h").dt.epoch("s")
+    # A custom format's own field is parsed only when asked for by name.
+    columns = {S.CLIENT, S.TS, S.USER, S.USER_AGENT, S.PATH, *([key] if key else [])}
+    columns |= {f.column for f in row_filters if f.column in S.PARSED_SCHEMA}
+    conds = [
+        c for c in (_time_filter(base.since, base.until), combine(row_filters)) if c is not None
+    ]
     counter = LineCounter()
     faults: list[ReadFault] = []
     batches = _parsed_batches(
@@ -319,25 +312,20 @@ def find_links(
         RejectWriter(rejects),
         on_bytes,
         max_bad_lines,
-        frozenset().union(*(p.columns for p in plans.values())),
+        frozenset(columns),
         base.options,
     )
     if key:
         batches = _with_key(batches, key)
-    merged = dict(
-        zip(plans, reduce_batches_by(prefetch(batches), list(plans.values())), strict=True)
-    )
-    # Every request has one agent (null too): the agent partials sum to each client.
+    merged = reduce_pairs(prefetch(batches), values, pl.all_horizontal(conds) if conds else None)
+    # Every request has one agent (null too): the agent rows sum to each client.
     clients = (
         merged[AGENT]
         .group_by(S.CLIENT)
         .agg(pl.col(S.REQUESTS).sum(), pl.col(S.FIRST_SEEN).min(), pl.col(S.LAST_SEEN).max())
     )
     table = _verdicts(clients, dbs, filters, sources, lang)
-    columns = {USER: S.USER, AGENT: S.USER_AGENT, PATHS: S.PATH, KEY: key or ""}
-    frames = {
-        kind: _by_address(merged[kind], columns[kind], table) for kind in plans if kind != HOUR
-    }
+    frames = {kind: _by_address(merged[kind], table) for kind in values if kind != HOUR}
     graph = link(frames, base_rules)
     per_ip = _addresses(table)
     shown, total = _clusters(graph, per_ip, frames, key, show_all)
@@ -384,7 +372,12 @@ def find_links(
             merged[HOUR]
             .join(table.select(S.CLIENT, IP), on=S.CLIENT)
             .join(ips.select(IP), on=IP, how="semi")
-            .group_by(IP, HOUR)
+            .group_by(
+                IP,
+                pl.from_epoch(pl.col(VALUE).cast(pl.Int64), "s")
+                .dt.replace_time_zone("UTC")
+                .alias(HOUR),
+            )
             .agg(pl.col(S.REQUESTS).sum())
             .sort(IP, HOUR)
         )
