@@ -107,7 +107,8 @@ def cluster_summary(clients: pl.DataFrame, evidence: pl.DataFrame, *, key: str |
         mine = [r for r in rows if r.get(S.ANONYMIZER) == category]
         if mine:
             countries = sorted({str(r.get(S.COUNTRY_ISO) or "?") for r in mine})
-            parts.append(f"{_count(len(mine), _NOUNS[category])} ({', '.join(countries)})")
+            where = "country unknown" if countries == ["?"] else ", ".join(countries)
+            parts.append(f"{_count(len(mine), _NOUNS[category])} ({where})")
     direct = [r for r in rows if r.get(S.ANONYMIZER) == S.NONE_KNOWN]
     if direct:
         places = list(dict.fromkeys(_place(r) for r in direct))

@@ -78,7 +78,8 @@ def _when(value: datetime | None, fmt: str) -> str:
 def _cluster_table(cluster: Cluster, *, fmt: str) -> Any:
     from rich.text import Text
 
-    table = terminal_table(f"Cluster {cluster.id}", "")
+    table = terminal_table("", "")
+    table.title = table.caption = None  # the cluster's summary heads it
     for name, kwargs in (
         ("address", {"overflow": "fold", "min_width": 15}),
         ("anonymizer", {"overflow": "fold"}),
@@ -123,7 +124,9 @@ def render_links_table(found: Links, *, width: int | None = 120, color: bool = F
     )
     parts = [print_terminal(_heading(head), width=width, color=color)]
     for cluster in found.clusters:
-        notes = [f"Cluster {cluster.id}: {safe_text(cluster.summary)}", "evidence:"]
+        summary = _heading(f"Cluster {cluster.id}: {safe_text(cluster.summary)}")
+        parts.append(print_terminal(summary, width=width, color=color))
+        notes = ["evidence:"]
         notes += [f"  {_evidence_line(e)}" for e in cluster.evidence.iter_rows(named=True)]
         parts.append(
             print_terminal(_cluster_table(cluster, fmt=fmt), notes, width=width, color=color)

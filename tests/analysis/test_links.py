@@ -137,6 +137,15 @@ def test_without_sources_nothing_is_mixed_and_meta_says_so(scenario, geo_dbs):
     assert "not checked against anonymizer sources" in jdoe.summary
 
 
+def test_without_a_city_database_places_are_unknown_not_invented(scenario):
+    found = find_links([scenario.log], sources=sources_of(scenario), geoip_dir=scenario.log.parent)
+    jdoe = next(c for c in found.clusters if "2.136.10.5" in c.clients["ip"].to_list())
+    assert jdoe.summary == (
+        "user j.doe: 1 Tor exit (country unknown), 1 VPN exit (country unknown) and 1 address "
+        "with no anonymizer known in an unknown place, 2026-03-01 to 2026-03-09"
+    )
+
+
 def test_key_field_of_a_custom_format_links(tmp_path):
     fmt = 'apache:%h %l %u %t "%r" %>s %b %{SID}C'
     t = datetime(2026, 3, 1, 8, tzinfo=UTC)
