@@ -19,6 +19,7 @@ from loganalyzer.analysis.link_graph import (
     link,
     path_evidence,
     rarity,
+    timing_evidence,
     value_evidence,
 )
 from loganalyzer.analysis.links import Links, find_links
@@ -215,6 +216,35 @@ def test_timing_never_makes_an_edge_alone():
     # With the agent rare, it is evidence, and the switch adds to it.
     graph = link({"agent": spans}, LinkRules())
     assert graph.edges["weight"].to_list() == [pytest.approx(0.6 + 0.4)]
+
+
+@pytest.mark.parametrize(
+    ("a_span", "b_span", "switch"),
+    [
+        ((0, 10), (25, 40), "15.0"),  # a ends, b starts 15 minutes later
+        ((25, 40), (0, 10), "15.0"),  # the other way round
+        ((0, 10), (40, 50), "30.0"),  # exactly --gap 30 still counts...
+        ((0, 10), (41, 50), None),  # ...31 minutes does not
+        ((0, 30), (20, 50), None),  # overlapping spans are not a switch
+    ],
+)
+def test_a_switch_is_one_span_ending_before_the_other_begins(a_span, b_span, switch):
+    t = datetime(2026, 3, 1, 8, tzinfo=UTC)
+
+    def at(m: int) -> datetime:
+        return t + timedelta(minutes=m)
+
+    spans = pl.DataFrame(
+        {
+            "ip": ["a", "b"],
+            "value": ["agent", "agent"],
+            "first_seen": [at(a_span[0]), at(b_span[0])],
+            "last_seen": [at(a_span[1]), at(b_span[1])],
+        }
+    )
+    got = timing_evidence(pl.DataFrame({"a": ["a"], "b": ["b"]}), spans, LinkRules())
+    want = [] if switch is None else [f"switched addresses within {switch} min, same agent"]
+    assert got["detail"].to_list() == want
 
 
 def test_components_join_chains():
