@@ -55,6 +55,8 @@ def test_each_actor_is_one_cluster_without_decoys(tmp_path, geo_dbs, seed):
     assert sorted(clusters(found), key=sorted) == sorted(
         (frozenset(ips) for ips in s.actors.values()), key=sorted
     )
+    for ips in clusters(found):
+        assert sum(bool(ips & actor) for actor in s.actors.values()) == 1, ips  # never merged
     linked = set().union(*clusters(found))
     assert not linked & s.decoys
     assert not linked & set().union(*s.background.values())
