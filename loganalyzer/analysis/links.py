@@ -46,7 +46,7 @@ from loganalyzer.analysis.link_graph import (
     link,
 )
 from loganalyzer.analysis.link_scan import reduce_pairs
-from loganalyzer.analysis.link_summary import cluster_summary, is_anonymized
+from loganalyzer.analysis.link_summary import cluster_summary
 from loganalyzer.analysis.meta import _meta
 from loganalyzer.analysis.reduce import _time_filter
 from loganalyzer.anonymity.sources import AnonymizerSources, stale_sources
@@ -100,6 +100,34 @@ _ASN_FIELDS = (S.ASN, S.AS_ORG)
 
 
 @dataclass(frozen=True)
+class _Slices:
+    """Frames of every cluster, sorted by cluster, and where each cluster's rows are.
+
+    A cluster's rows are a slice (no copy, no query): a large log has thousands of
+    clusters with ``--all``, and a frame apiece would cost more than the frames.
+    """
+
+    frame: pl.DataFrame
+    at: dict[int, tuple[int, int]]
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame) -> _Slices:
+        """``frame`` (with ``_id``) sorted by cluster, ``_id`` dropped, and its slices."""
+        frame = frame.sort("_id", maintain_order=True)
+        ids = frame["_id"].to_list()
+        at: dict[int, tuple[int, int]] = {}
+        for row, n in enumerate(ids):
+            start, length = at.get(n, (row, 0))
+            at[n] = (start, length + 1)
+        return cls(frame.drop("_id"), at)
+
+    def get(self, n: int) -> pl.DataFrame:
+        """Cluster ``n``'s rows."""
+        start, length = self.at.get(n, (0, 0))
+        return self.frame.slice(start, length)
+
+
+@dataclass(frozen=True)
 class Cluster:
     """One cluster of linked addresses.
 
@@ -115,26 +143,26 @@ class Cluster:
 
     id: int
     summary: str
-    clients: pl.DataFrame
-    evidence: pl.DataFrame
-    edges: pl.DataFrame
+    _parts: tuple[_Slices, _Slices, _Slices] = field(repr=False, compare=False)
+
+    @property
+    def clients(self) -> pl.DataFrame:
+        """Its addresses (see the class)."""
+        return self._parts[0].get(self.id)
+
+    @property
+    def evidence(self) -> pl.DataFrame:
+        """Its evidence (see the class)."""
+        return self._parts[1].get(self.id)
+
+    @property
+    def edges(self) -> pl.DataFrame:
+        """Its edges (see the class)."""
+        return self._parts[2].get(self.id)
 
     def as_dict(self) -> dict[str, Any]:
         """The cluster as the JSON contract writes it."""
-
-        def iso(value: datetime | None) -> str | None:
-            return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
-
-        clients = [
-            {
-                **r,
-                S.FIRST_SEEN: iso(r[S.FIRST_SEEN]),
-                S.LAST_SEEN: iso(r[S.LAST_SEEN]),
-            }
-            for r in self.clients.drop(EVIDENCE).iter_rows(named=True)
-        ]
-        evidence = [{**r, WEIGHT: round(r[WEIGHT], 4)} for r in self.evidence.iter_rows(named=True)]
-        edges = [{**r, WEIGHT: round(r[WEIGHT], 4)} for r in self.edges.iter_rows(named=True)]
+        clients, evidence, edges = (_records(p, self.id) for p in self._parts)
         return {
             "id": self.id,
             "summary": self.summary,
@@ -142,6 +170,24 @@ class Cluster:
             "evidence": evidence,
             "edges": edges,
         }
+
+
+def _records(part: _Slices, n: int) -> list[dict[str, Any]]:
+    """Cluster ``n``'s rows of ``part`` as the JSON contract writes them."""
+    return _as_records(part.get(n))
+
+
+def _as_records(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON records: times as ISO 8601 UTC, weights rounded, no evidence list."""
+    exprs = [
+        pl.col(c).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        for c, t in frame.schema.items()
+        if isinstance(t, pl.Datetime)
+    ]
+    if WEIGHT in frame.columns:
+        exprs.append(pl.col(WEIGHT).round(4))
+    out = frame.with_columns(exprs) if exprs else frame
+    return out.drop(EVIDENCE, strict=False).to_dicts()
 
 
 @dataclass(frozen=True)
@@ -164,17 +210,41 @@ class Links:
     @property
     def rows(self) -> pl.DataFrame:
         """One row per cluster and address (:data:`CLIENT_SCHEMA`)."""
-        frames = [
-            c.clients.with_columns(
-                pl.lit(c.id, pl.Int64).alias(CLUSTER), pl.lit(c.summary).alias(SUMMARY)
-            ).select(list(CLIENT_SCHEMA))
-            for c in self.clusters
-        ]
-        return pl.concat([pl.DataFrame(schema=CLIENT_SCHEMA), *frames])
+        if not self.clusters:
+            return pl.DataFrame(schema=CLIENT_SCHEMA)
+        table = self.clusters[0]._parts[0]
+        ids = [n for n, (_, length) in sorted(table.at.items()) for _ in range(length)]
+        summaries = {c.id: c.summary for c in self.clusters}
+        return table.frame.with_columns(
+            pl.Series(CLUSTER, ids, pl.Int64),
+            pl.Series(SUMMARY, [summaries[n] for n in ids], pl.String),
+        ).select(list(CLIENT_SCHEMA))
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON contract: ``{"meta": {...}, "clusters": [...]}``."""
-        return {"meta": self.meta, "clusters": [c.as_dict() for c in self.clusters]}
+        if not self.clusters:
+            return {"meta": self.meta, "clusters": []}
+        # Each whole frame made records once, then cut per cluster: thousands of
+        # clusters (--all) are not thousands of conversions.
+        parts = self.clusters[0]._parts
+        records = [_as_records(p.frame) for p in parts]
+        out = []
+        for c in self.clusters:
+            cut = [
+                rows[start : start + length]
+                for rows, p in zip(records, parts, strict=True)
+                for start, length in [p.at.get(c.id, (0, 0))]
+            ]
+            out.append(
+                {
+                    "id": c.id,
+                    "summary": c.summary,
+                    "clients": cut[0],
+                    "evidence": cut[1],
+                    "edges": cut[2],
+                }
+            )
+        return {"meta": self.meta, "clusters": out}
 
 
 def _with_key(batches: Iterator[pl.DataFrame], key: str) -> Iterator[pl.DataFrame]:
@@ -328,7 +398,7 @@ def find_links(
     frames = {kind: _by_address(merged[kind], table) for kind in values if kind != HOUR}
     graph = link(frames, base_rules)
     per_ip = _addresses(table)
-    shown, total = _clusters(graph, per_ip, frames, key, show_all)
+    shown, total = _clusters(graph, per_ip, key, show_all)
     matched = int(per_ip[S.REQUESTS].sum() or 0) if per_ip.height else 0
     first, last = per_ip[S.FIRST_SEEN].min(), per_ip[S.LAST_SEEN].max()
     meta = _meta(
@@ -418,85 +488,87 @@ def _addresses(table: pl.DataFrame) -> pl.DataFrame:
 def _clusters(
     graph: Graph,
     per_ip: pl.DataFrame,
-    frames: dict[str, pl.DataFrame],
     key: str | None,
     show_all: bool,
 ) -> tuple[list[Cluster], int]:
-    """The clusters to show, numbered in order, and how many there were in all."""
+    """The clusters to show, numbered in order, and how many there were in all.
+
+    Everything is computed for all clusters at once and split at the end: with
+    ``--all`` a large log has a cluster for every user seen from two addresses.
+    """
     members = graph.cluster.join(per_ip, on=IP, how="inner")
-    groups = []
-    for (_,), frame in members.group_by(CLUSTER, maintain_order=False):
-        verdicts = frame[S.ANONYMIZER].to_list()
-        mixed = any(is_anonymized(v) for v in verdicts) and S.NONE_KNOWN in verdicts
-        if mixed or show_all:
-            groups.append(frame)
-    total = members[CLUSTER].n_unique() if members.height else 0
-    # Mixed clusters first, then the largest, then the earliest.
-    groups.sort(
-        key=lambda f: (
-            not (
-                any(is_anonymized(v) for v in f[S.ANONYMIZER]) and S.NONE_KNOWN in f[S.ANONYMIZER]
-            ),
-            -f.height,
-            f[S.FIRST_SEEN].min(),
-            f[IP].min(),
+    verdict = pl.col(S.ANONYMIZER)
+    stats = members.group_by(CLUSTER).agg(
+        (
+            (verdict.is_not_null() & (verdict != S.NONE_KNOWN)).any()
+            & (verdict == S.NONE_KNOWN).any()
         )
+        .fill_null(False)
+        .alias("_mixed"),
+        pl.len().alias("_n"),
+        pl.col(S.FIRST_SEEN).min().alias("_first"),
+        pl.col(IP).min().alias("_ip"),
+    )
+    total = stats.height
+    if not show_all:
+        stats = stats.filter(pl.col("_mixed"))
+    # Mixed clusters first, then the largest, then the earliest.
+    number = (
+        stats.sort(["_mixed", "_n", "_first", "_ip"], descending=[True, True, False, False])
+        .with_row_index("_id", offset=1)
+        .select(CLUSTER, pl.col("_id").cast(pl.Int64))
+    )
+    shown = members.join(number, on=CLUSTER).drop(CLUSTER)
+    of_a = graph.cluster.rename({IP: A}).join(number, on=CLUSTER).drop(CLUSTER)
+    evidence = _cluster_evidence(graph.evidence.join(of_a, on=A))
+    edges = graph.edges.join(of_a, on=A)
+    shown = shown.join(_held(evidence), on=["_id", IP], how="left").with_columns(
+        pl.col(EVIDENCE).fill_null(pl.lit([], pl.List(pl.String)))
+    )
+    columns = [c for c in CLIENT_SCHEMA if c not in (CLUSTER, SUMMARY)]
+    parts = (
+        _Slices.of(shown.sort(["_id", S.FIRST_SEEN, IP]).select("_id", *columns)),
+        _Slices.of(evidence),
+        _Slices.of(edges.sort("_id", A, B)),
     )
     out = []
-    for number, frame in enumerate(groups, start=1):
-        ips = frame.select(IP)
-        edges = graph.edges.join(ips.rename({IP: A}), on=A, how="semi")
-        evidence = _cluster_evidence(graph.evidence.join(ips.rename({IP: A}), on=A, how="semi"))
-        clients = frame.sort([S.FIRST_SEEN, IP]).drop(CLUSTER)
-        held = _held(evidence)
-        clients = clients.join(held, on=IP, how="left").with_columns(
-            pl.col(EVIDENCE).fill_null(pl.lit([], pl.List(pl.String)))
-        )
-        summary = cluster_summary(clients, evidence, key=key)
-        out.append(
-            Cluster(
-                number,
-                summary,
-                clients.select([c for c in CLIENT_SCHEMA if c not in (CLUSTER, SUMMARY)]),
-                evidence,
-                edges,
-            )
-        )
+    for n in range(1, number.height + 1):
+        summary = cluster_summary(parts[0].get(n), parts[1].get(n), key=key)
+        out.append(Cluster(n, summary, parts))
     return out, total
 
 
 def _cluster_evidence(pairs: pl.DataFrame) -> pl.DataFrame:
-    """A cluster's evidence: one row per kind and value (paths and timing per pair)."""
+    """Each cluster's evidence (``_id``): one row per kind and value, paths and timing per pair."""
     per_value = pairs.filter(pl.col(KIND).is_in([USER, KEY, AGENT]))
     per_pair = pairs.filter(~pl.col(KIND).is_in([USER, KEY, AGENT]))
-    merged = per_value.group_by(KIND, VALUE, maintain_order=True).agg(
+    merged = per_value.group_by("_id", KIND, VALUE, maintain_order=True).agg(
         pl.col(CLIENTS).first(),
         pl.col(WEIGHT).first(),
         pl.col(DETAIL).first(),
         pl.col(A).append(pl.col(B)).unique().sort().alias("ips"),
     )
     paired = per_pair.select(
-        KIND, VALUE, CLIENTS, WEIGHT, DETAIL, pl.concat_list(A, B).alias("ips")
+        "_id", KIND, VALUE, CLIENTS, WEIGHT, DETAIL, pl.concat_list(A, B).alias("ips")
     )
     out = pl.concat([merged, paired])
     order = {k: i for i, k in enumerate(KINDS)}
     return out.sort(
+        "_id",
         pl.col(KIND).replace_strict(order, return_dtype=pl.Int32),
         pl.col(WEIGHT),
         VALUE,
-        descending=[False, True, False],
+        descending=[False, False, True, False],
     )
 
 
 def _held(evidence: pl.DataFrame) -> pl.DataFrame:
-    """For each address, the evidence it takes part in, as ``kind: value`` texts."""
-    if evidence.is_empty():
-        return pl.DataFrame(schema={IP: pl.String(), EVIDENCE: pl.List(pl.String())})
+    """For each cluster and address, the evidence it takes part in, as ``kind: value`` texts."""
     return (
-        evidence.select(pl.format("{}: {}", KIND, VALUE).alias(EVIDENCE), pl.col("ips"))
+        evidence.select("_id", pl.format("{}: {}", KIND, VALUE).alias(EVIDENCE), pl.col("ips"))
         .explode("ips")
         .rename({"ips": IP})
-        .group_by(IP, maintain_order=True)
+        .group_by("_id", IP, maintain_order=True)
         .agg(pl.col(EVIDENCE).unique(maintain_order=True))
     )
 

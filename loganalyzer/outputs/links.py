@@ -29,6 +29,19 @@ from loganalyzer.outputs.render import (
 
 VALUE_CHARS = 80
 """A value longer than this is shortened in the table and in Markdown."""
+MAX_SHOWN = 100
+"""Clusters a table or Markdown document lists; CSV, JSON, Parquet and xlsx have all."""
+
+
+def _more(found: Links) -> str:
+    """The note for clusters past :data:`MAX_SHOWN`, or ""."""
+    more = len(found.clusters) - MAX_SHOWN
+    if more <= 0:
+        return ""
+    return (
+        f"{more:,} more cluster{'s' if more != 1 else ''} not listed here "
+        "(-O csv, -O json or -O parquet have them all)."
+    )
 
 
 def _short(text: str, limit: int = VALUE_CHARS) -> str:
@@ -123,7 +136,7 @@ def render_links_table(found: Links, *, width: int | None = 120, color: bool = F
         + (f"; {tr['first']} to {tr['last']}" if tr.get("first") else "")
     )
     parts = [print_terminal(_heading(head), width=width, color=color)]
-    for cluster in found.clusters:
+    for cluster in found.clusters[:MAX_SHOWN]:
         summary = _heading(f"Cluster {cluster.id}: {safe_text(cluster.summary)}")
         parts.append(print_terminal(summary, width=width, color=color))
         notes = ["evidence:"]
@@ -131,6 +144,8 @@ def render_links_table(found: Links, *, width: int | None = 120, color: bool = F
         parts.append(
             print_terminal(_cluster_table(cluster, fmt=fmt), notes, width=width, color=color)
         )
+    if _more(found):
+        parts.append(_more(found) + "\n")
     if not found.clusters:
         parts.append(
             "No cluster of linked addresses"
@@ -165,7 +180,7 @@ def render_links_markdown(found: Links) -> str:
         "",
     ]
     header = ["address", "anonymizer", "place", "network", "requests", "first seen", "last seen"]
-    for c in found.clusters:
+    for c in found.clusters[:MAX_SHOWN]:
         out += [f"## Cluster {c.id}", "", m(c.summary), ""]
         out.append("| " + " | ".join(header) + " |")
         out.append("|---|---|---|---|---:|---|---|")
@@ -193,6 +208,8 @@ def render_links_markdown(found: Links) -> str:
             ]
             out.append("| " + " | ".join(m(x) for x in cells) + " |")
         out.append("")
+    if _more(found):
+        out += [m(_more(found)), ""]
     if not found.clusters:
         out += ["No cluster of linked addresses to show (`--all` shows every cluster).", ""]
     out += [
@@ -256,7 +273,9 @@ def linked_access_section(
     )
     if not found.clusters:
         lead = "No cluster of addresses links anonymized access to access with no anonymizer known."
-    items = [f"Cluster {c.id}: {c.summary}" for c in found.clusters]
+    items = [f"Cluster {c.id}: {c.summary}" for c in found.clusters[:MAX_SHOWN]]
+    if _more(found):
+        items.append(_more(found))
     png = b""
     if chart and found.clusters:
         from loganalyzer.outputs.charts import figure_bytes

@@ -99,3 +99,22 @@ def test_plot_kind_links_through_the_cli(scenario, geo_dbs, tmp_path):
     assert r.returncode == 0, r.stderr
     assert out.read_bytes().startswith(b"\x89PNG")
     assert "Wrote links chart to" in r.stderr.decode()
+
+
+def test_a_table_lists_the_first_clusters_and_says_how_many_more(tmp_path):
+    from loganalyzer.outputs.links import MAX_SHOWN, render_links
+
+    lines = [
+        f'{net}.0.{u}.1 - user{u} [01/Mar/2026:08:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "a"'
+        for u in range(MAX_SHOWN + 3)
+        for net in (10, 11)
+    ]
+    log = tmp_path / "users.log"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    found = find_links([log], show_all=True)
+    assert len(found.clusters) == MAX_SHOWN + 3
+    text = render_links(found, "table", width=120)
+    assert isinstance(text, str)
+    assert text.count("Cluster ") == MAX_SHOWN
+    assert "3 more clusters not listed here" in text
+    assert found.rows.height == 2 * (MAX_SHOWN + 3)
