@@ -88,6 +88,7 @@ def test_every_command_is_documented() -> None:
     assert names == {
         "report",
         "ips",
+        "links",
         "enrich",
         "db",
         "sources",

@@ -28,6 +28,7 @@ COMMANDS = (
     "enrich",
     "formats",
     "ips",
+    "links",
     "lookup",
     "plot",
     "report",
@@ -39,7 +40,7 @@ COMMANDS = (
 class _Commands(dict[str, click.Command]):
     """The group's commands, each module imported when its command is first asked for.
 
-    A run imports only the command it runs: importing all twelve modules (and what
+    A run imports only the command it runs: importing all the modules (and what
     they import at the top) cost some 60 ms of every run's start. Iterating gives
     the names alone; items, values and lookups import what they return.
     """

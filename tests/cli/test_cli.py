@@ -539,7 +539,7 @@ def test_every_command_that_reads_logs_gets_every_read_option():
         for name, command in cli.commands.items()
         if any(p.name == "logs" for p in command.params)
     }
-    assert readers == {"brief", "compare", "enrich", "ips", "plot", "report"}
+    assert readers == {"brief", "compare", "enrich", "ips", "links", "plot", "report"}
     for name in readers:
         params = {p.name for p in cli.commands[name].params}
         assert params >= READ_PARAMS | GEO_PARAMS | SOURCE_PARAMS, name

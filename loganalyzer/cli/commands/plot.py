@@ -20,10 +20,11 @@ from loganalyzer.errors import UsageError
     "--kind",
     "-k",
     required=True,
-    type=click.Choice(["regions", "timeline", "hours", "map", "asn", "compare"]),
+    type=click.Choice(["regions", "timeline", "hours", "map", "asn", "compare", "links"]),
     help="regions: bars per place; timeline: requests per hour/day; hours: hour-of-day "
     "by weekday heatmap; map: world map; asn: top networks; compare: share of requests "
-    "per place in two periods, new and gone marked.",
+    "per place in two periods, new and gone marked; links: swimlanes of the clusters "
+    "loganalyzer links shows, one lane per address.",
 )
 @click.option(
     "--by",
@@ -74,6 +75,7 @@ def plot(
         loganalyzer plot access.log --sources-dir ~/anon --kind regions -o split.png
         loganalyzer plot --sample --kind compare --baseline-until 2026-09-16 -o changes.png
         loganalyzer plot --kind compare --baseline last-week.log --current access.log -o c.svg
+        loganalyzer plot access.log --sources-dir ~/anon --kind links --watch ES -o links.png
     """
     from loganalyzer.outputs.charts import chart, figure_format, save_figure
     from loganalyzer.outputs.target import check_target
@@ -95,6 +97,9 @@ def plot(
     inputs = (*read.logs, *periods.baseline, *periods.current)
     check_target(out_path, inputs)
     args = options.analysis_args(read, filters, geo)
+    if kind == "links":
+        _plot_links(read, args, anon, watch, out_path)
+        return
     with running.reading(read, inputs) as r:
         result = chart(
             kind,
@@ -114,3 +119,26 @@ def plot(
     save_figure(result.figure, out_path, inputs=[*inputs, *dbs])
     running.note_written(f"{kind} chart", out_path)
     running.end_run(result.analysis.faults, read, result.analysis.meta)
+
+
+def _plot_links(
+    read: options.ReadOptions,
+    args: dict[str, Any],
+    anon: Any,
+    watch: tuple[str, ...],
+    out_path: str,
+) -> None:
+    """``--kind links``: the clusters ``loganalyzer links`` shows, as swimlanes."""
+    from loganalyzer.analysis.links import find_links
+    from loganalyzer.geo.places import check_place
+    from loganalyzer.outputs.charts import save_figure
+    from loganalyzer.outputs.charts.links import plot_links
+
+    watch = tuple(check_place(w, option="--watch") for w in watch)
+    with running.reading(read) as r:
+        found = find_links(read.logs, activity=True, **r.args(), sources=anon, **args)
+    running.note_run(found.meta, read)
+    dbs = [d["path"] for d in found.meta["databases"]]
+    save_figure(plot_links(found, watch=watch), out_path, inputs=[*read.logs, *dbs])
+    running.note_written("links chart", out_path)
+    running.end_run(found.faults, read, found.meta)
