@@ -148,9 +148,10 @@ def render_links_table(found: Links, *, width: int | None = 120, color: bool = F
         parts.append(_more(found) + "\n")
     if not found.clusters:
         parts.append(
-            "No cluster of linked addresses"
-            + ("" if info["all"] else " with anonymized and unlisted addresses together")
-            + " (--all shows every cluster).\n"
+            "No cluster of linked addresses: no two addresses share rare evidence.\n"
+            if info["all"]
+            else "No cluster of linked addresses with anonymized and unlisted addresses "
+            "together (--all shows every cluster).\n"
         )
     caveats = [
         "(exit): the place of an anonymized address is its exit's, not its user's",
@@ -211,7 +212,12 @@ def render_links_markdown(found: Links) -> str:
     if _more(found):
         out += [m(_more(found)), ""]
     if not found.clusters:
-        out += ["No cluster of linked addresses to show (`--all` shows every cluster).", ""]
+        out += [
+            "No cluster of linked addresses: no two addresses share rare evidence."
+            if info["all"]
+            else "No cluster of linked addresses to show (`--all` shows every cluster).",
+            "",
+        ]
     out += [
         "## Provenance",
         "",
