@@ -153,11 +153,8 @@ def render_links_table(found: Links, *, width: int | None = 120, color: bool = F
             else "No cluster of linked addresses with anonymized and unlisted addresses "
             "together (--all shows every cluster).\n"
         )
-    caveats = [
-        "(exit): the place of an anonymized address is its exit's, not its user's",
-        *LINK_CAVEATS,
-    ]
-    parts.append(print_terminal(_heading("Caveats"), caveats, width=width, color=color))
+    # The last caveat says what "(exit)" in the place column means.
+    parts.append(print_terminal(_heading("Caveats"), list(LINK_CAVEATS), width=width, color=color))
     return "\n".join(parts)
 
 
