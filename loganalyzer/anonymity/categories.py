@@ -32,8 +32,15 @@ ALIASES = S.ANON_CATEGORY_ALIASES
 
 CONFIRMED = "confirmed"
 SUSPECTED = "suspected"
+ACTOR_TYPES = S.ACTOR_TYPES
+"""Who a client is (``scanner``, ``crawler``), strongest first: the ``actor_type`` verdict.
 
-_RANK = {c: i for i, c in enumerate(CATEGORIES)}
+A list may claim an actor type instead of a category (``--ip-list scanner=FILE``);
+such hits never change the ``anonymizer`` verdict or its confidence, and a
+client can be both (a scanner on AWS is ``hosting`` and ``scanner``).
+"""
+
+_RANK = {c: i for i, c in enumerate((*CATEGORIES, *ACTOR_TYPES))}
 _RID = "_rid"
 _HIT_SCHEMA: dict[str, pl.DataType] = {
     _RID: pl.UInt32(),
@@ -49,7 +56,9 @@ def _check_category(p: Path | None, category: str, where: str = "") -> str:
     value = canonical_category(value)
     if value not in _RANK:
         raise SourceError(
-            p, f"{where}unknown category {category!r}; use one of {', '.join(CATEGORIES)}"
+            p,
+            f"{where}unknown category {category!r}; use one of "
+            f"{', '.join((*CATEGORIES, *ACTOR_TYPES))}",
         )
     return value
 
@@ -65,7 +74,43 @@ def canonical_category(name: str) -> str:
 
 
 def _verdicts(hits: pl.DataFrame) -> pl.DataFrame:
-    """Each ``_rid``'s verdict from its hits: the strongest category first."""
+    """Each ``_rid``'s verdicts from its hits: the strongest category and actor type first.
+
+    The evidence lists the category claims first, then the actor types'.
+    """
+    actor = pl.col("category").is_in(ACTOR_TYPES)
+    if not hits.select(actor.any()).item():
+        return _anon_verdicts(hits).with_columns(pl.lit(None, pl.String).alias(S.ACTOR_TYPE))
+    anon = _anon_verdicts(hits.filter(~actor))
+    rank = pl.col("category").replace_strict(_RANK, return_dtype=pl.Int32)
+    actors = (
+        hits.filter(actor)
+        .sort([_RID, rank, "evidence"])
+        .group_by(_RID, maintain_order=True)
+        .agg(
+            pl.col("category").first().alias(S.ACTOR_TYPE),
+            pl.col("provider").drop_nulls().first().alias("_actor_provider"),
+            pl.col("evidence").unique(maintain_order=True).alias("_actor_evidence"),
+        )
+    )
+    both = anon.join(actors, on=_RID, how="full", coalesce=True)
+    empty = pl.lit([], pl.List(pl.String))
+    return both.select(
+        _RID,
+        S.ANONYMIZER,
+        S.ANONYMIZER_CONFIDENCE,
+        # The anonymizer's operator when known (AWS), else the actor's (Shodan).
+        pl.coalesce(S.ANONYMIZER_PROVIDER, "_actor_provider").alias(S.ANONYMIZER_PROVIDER),
+        pl.concat_list(
+            pl.col(S.ANONYMIZER_EVIDENCE).fill_null(empty),
+            pl.col("_actor_evidence").fill_null(empty),
+        ).alias(S.ANONYMIZER_EVIDENCE),
+        S.ACTOR_TYPE,
+    )
+
+
+def _anon_verdicts(hits: pl.DataFrame) -> pl.DataFrame:
+    """Each ``_rid``'s anonymizer verdict from its category hits: the strongest first."""
     rank = pl.col("category").replace_strict(_RANK, return_dtype=pl.Int32)
     ranked = hits.with_columns(rank.alias("_rank")).sort(_RID)
     # Most have one hit: theirs is the verdict as it stands, without the grouping
@@ -102,6 +147,7 @@ def _verdicts(hits: pl.DataFrame) -> pl.DataFrame:
 
 
 __all__ = [
+    "ACTOR_TYPES",
     "ALIASES",
     "CATEGORIES",
     "CONFIRMED",
