@@ -98,7 +98,9 @@ REQUESTS_ANONYMIZED = "requests_anonymized"
 UNIQUE_IPS_ANONYMIZED = "unique_ips_anonymized"
 CATEGORY_REQUESTS = {c: f"requests_{c}" for c in ANON_CATEGORIES}
 """Per-category request counts of a report row, keyed by category."""
-ACTOR_REQUESTS = {a: f"requests_{a}" for a in ACTOR_TYPES}
+REQUESTS_SCANNER = "requests_scanner"
+REQUESTS_CRAWLER = "requests_crawler"
+ACTOR_REQUESTS = {"scanner": REQUESTS_SCANNER, "crawler": REQUESTS_CRAWLER}
 """Per-actor-type request counts of a report row (``requests_scanner``, ``requests_crawler``)."""
 ANON_COUNT_COLUMNS = (
     REQUESTS_DIRECT,

@@ -28,6 +28,7 @@ from pathlib import Path
 import polars as pl
 
 from loganalyzer.anonymity.cache import _CACHE_FORMAT, _prune
+from loganalyzer.anonymity.categories import VPN_OR_DATACENTER
 from loganalyzer.anonymity.files import SourceInfo, _Loaded
 from loganalyzer.anonymity.ip_lists import load_ip_list
 
@@ -85,15 +86,16 @@ def list_use(name: str) -> ListUse | None:
 
     Example:
         >>> list_use("vpn-ipv4")
-        ListUse(category='vpn', provider=None, confirmed=False)
+        ListUse(category='vpn_or_datacenter', provider=None, confirmed=False)
         >>> list_use("shodan-nt-scanning")
         ListUse(category='scanner', provider='Shodan', confirmed=True)
         >>> list_use("public-dns-v4") is None
         True
     """
     if name in ("vpn-ipv4", "vpn-ipv6"):
-        # "VPN providers and datacenters", built from AS numbers: suspected.
-        return ListUse("vpn", None, False)
+        # "VPN providers and datacenters", built from AS numbers: suspected, and
+        # second to a cloud's own range (categories.VPN_OR_DATACENTER).
+        return ListUse(VPN_OR_DATACENTER, None, False)
     if name in _HOSTING:
         return ListUse("hosting", _HOSTING[name], True)
     if name in _CRAWLERS:
@@ -169,7 +171,8 @@ def _load_one(name: str, f: Path, use: ListUse, version: str) -> _Loaded:
     src = load_ip_list(f, category=use.category)
     assert src.ranges is not None
     date = src.info.date
-    label = f"misp:{name} v{date} {use.category} (" if date else f"misp:{name} {use.category} ("
+    claim = "vpn" if use.category == VPN_OR_DATACENTER else use.category
+    label = f"misp:{name} v{date} {claim} (" if date else f"misp:{name} {claim} ("
     # The list's short name and version: "misp:vpn-ipv4 v20251223 vpn (1.12.0.0/14)".
     ranges = src.ranges.with_columns(
         pl.col("evidence").str.replace(r"^misp:.* \(", label, literal=False),

@@ -40,7 +40,18 @@ such hits never change the ``anonymizer`` verdict or its confidence, and a
 client can be both (a scanner on AWS is ``hosting`` and ``scanner``).
 """
 
-_RANK = {c: i for i, c in enumerate((*CATEGORIES, *ACTOR_TYPES))}
+VPN_OR_DATACENTER = "vpn_or_datacenter"
+"""What a list of "VPN providers and datacenters" claims (MISP's ``vpn-ipv4``).
+
+Reported as ``vpn``, but ranked after ``hosting``: such a list holds every
+cloud's address space (it is built from AS numbers), so where a cloud
+provider's own range also holds the address, the verdict is that range's
+``hosting``, and the VPN claim stays in the evidence.
+"""
+
+_ORDER = (*CATEGORIES, VPN_OR_DATACENTER, *ACTOR_TYPES)
+_RANK = {c: i for i, c in enumerate(_ORDER)}
+_SHOWN = {VPN_OR_DATACENTER: "vpn"}
 _RID = "_rid"
 _HIT_SCHEMA: dict[str, pl.DataType] = {
     _RID: pl.UInt32(),
@@ -99,8 +110,13 @@ def _verdicts(hits: pl.DataFrame) -> pl.DataFrame:
         _RID,
         S.ANONYMIZER,
         S.ANONYMIZER_CONFIDENCE,
-        # The anonymizer's operator when known (AWS), else the actor's (Shodan).
-        pl.coalesce(S.ANONYMIZER_PROVIDER, "_actor_provider").alias(S.ANONYMIZER_PROVIDER),
+        # The anonymizer's operator (AWS); the actor's (Shodan) only for a client
+        # no category claims: Googlebot is no VPN's provider when a datacenter
+        # list calls its range a VPN.
+        pl.when(pl.col(S.ANONYMIZER).is_null())
+        .then(pl.col("_actor_provider"))
+        .otherwise(pl.col(S.ANONYMIZER_PROVIDER))
+        .alias(S.ANONYMIZER_PROVIDER),
         pl.concat_list(
             pl.col(S.ANONYMIZER_EVIDENCE).fill_null(empty),
             pl.col("_actor_evidence").fill_null(empty),
@@ -119,9 +135,10 @@ def _anon_verdicts(hits: pl.DataFrame) -> pl.DataFrame:
     rid = pl.col(_RID)
     alone = (rid != rid.shift(1)).fill_null(True) & (rid != rid.shift(-1)).fill_null(True)
     ranked = ranked.with_columns(alone.alias("_alone"))
+    shown = pl.col("category").replace(_SHOWN)
     single = ranked.filter("_alone").select(
         _RID,
-        pl.col("category").alias(S.ANONYMIZER),
+        shown.alias(S.ANONYMIZER),
         pl.when("confirmed")
         .then(pl.lit(CONFIRMED))
         .otherwise(pl.lit(SUSPECTED))
@@ -134,7 +151,7 @@ def _anon_verdicts(hits: pl.DataFrame) -> pl.DataFrame:
         .sort([_RID, "_rank", "evidence"])
         .group_by(_RID, maintain_order=True)
         .agg(
-            pl.col("category").first().alias(S.ANONYMIZER),
+            shown.first().alias(S.ANONYMIZER),
             pl.when((pl.col("confirmed") & (pl.col("_rank") == pl.col("_rank").min())).any())
             .then(pl.lit(CONFIRMED))
             .otherwise(pl.lit(SUSPECTED))

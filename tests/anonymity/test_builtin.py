@@ -69,6 +69,30 @@ def test_actor_type_is_a_second_verdict_beside_the_category(tmp_path, evidence):
         assert rows["203.0.113.99"][S.ANONYMIZER_EVIDENCE] is None  # no claim, no reasons
 
 
+@pytest.mark.parametrize(
+    ("others", "verdict"),
+    [
+        ([], ("vpn", "suspected")),  # alone: a VPN, suspected
+        ([("hosting", True)], ("hosting", "confirmed")),  # a cloud's own range wins
+        ([("hosting", False)], ("hosting", "suspected")),
+        ([("vpn", False)], ("vpn", "suspected")),
+        ([("tor_exit", True)], ("tor_exit", "confirmed")),
+        ([("privacy_relay", True)], ("privacy_relay", "confirmed")),
+        ([("scanner", True)], ("vpn", "suspected")),  # an actor type changes nothing
+    ],
+)
+def test_a_vpn_or_datacenter_list_yields_to_a_clouds_own_range(tmp_path, others, verdict):
+    from loganalyzer.anonymity.categories import _HIT_SCHEMA, _verdicts
+
+    claims = [("vpn_or_datacenter", False), *others]
+    hits = pl.DataFrame(
+        [(0, c, f"{c} claim", None, ok) for c, ok in claims], schema=_HIT_SCHEMA, orient="row"
+    )
+    got = _verdicts(hits).row(0, named=True)
+    assert (got[S.ANONYMIZER], got[S.ANONYMIZER_CONFIDENCE]) == verdict
+    assert sorted(got[S.ANONYMIZER_EVIDENCE]) == sorted(f"{c} claim" for c, _ in claims)
+
+
 def write_log(folder: Path) -> Path:
     # Requests per address: 1, 2, 3, ... in LISTED order.
     lines = [
@@ -134,8 +158,8 @@ def test_unknown_kinds_are_usage_errors(tmp_path, args, message):
 @pytest.mark.parametrize(
     ("name", "category", "provider", "confirmed"),
     [
-        ("vpn-ipv4", "vpn", None, False),
-        ("vpn-ipv6", "vpn", None, False),
+        ("vpn-ipv4", "vpn_or_datacenter", None, False),
+        ("vpn-ipv6", "vpn_or_datacenter", None, False),
         ("amazon-aws", "hosting", "Amazon AWS", True),
         ("zscaler", "hosting", "Zscaler", True),
         ("shodan-nt-scanning", "scanner", "Shodan", True),
@@ -242,3 +266,20 @@ def test_sources_info_names_each_list_with_its_version():
     text = run_cli("sources", "info", env={"LOGANALYZER_BUILTIN_SOURCES": "1"}).stdout.decode()
     assert "misp:vpn-ipv4" in text
     assert "built in (pymispwarninglists" in text
+
+
+def test_the_table_shows_scanners_and_crawlers_when_some_are_listed(tmp_path):
+    log = write_log(tmp_path)
+    r = run_cli("report", str(log), "--by", "anonymizer", *list_args(tmp_path))
+    assert r.returncode == 0, r.stderr
+    header = next(ln for ln in r.stdout.decode().splitlines() if "anonymized" in ln)
+    assert header.split()[:8] == [
+        "anonymizer", "confidence", "requests", "none", "known", "anonymized", "scanners",
+        "crawlers",
+    ]  # fmt: skip
+    assert "--exclude scanner,crawler leaves them out" in r.stdout.decode().replace("\n", " ")
+    # No list of scanners or crawlers: no such columns.
+    vpn_only = run_cli(
+        "report", str(log), "--by", "anonymizer", "--ip-list", f"vpn={tmp_path / 'vpn.txt'}"
+    )
+    assert "scanners" not in vpn_only.stdout.decode()
