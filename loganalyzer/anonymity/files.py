@@ -87,6 +87,8 @@ class _Loaded:
     exact: pl.DataFrame | None = None
     asns: pl.DataFrame | None = None
     mmdb_type: str | None = None
+    # Another per-client reader of a database file ("ip2proxy").
+    reader: str | None = None
     # An MMDB's evidence per network, worked out once per run: a report by place
     # judges its clients some tens of thousands at a time (tally.py).
     networks: dict[tuple[int, int, int], list[tuple[str, str, str | None]]] = field(

@@ -34,6 +34,7 @@ from loganalyzer.anonymity.categories import _HIT_SCHEMA, _RID, _verdicts
 from loganalyzer.anonymity.cloud import load_cloud
 from loganalyzer.anonymity.files import SourceInfo, _Loaded
 from loganalyzer.anonymity.folder import _scan_dir
+from loganalyzer.anonymity.ip2proxy import load_ip2proxy
 from loganalyzer.anonymity.ip_lists import load_ip_list
 from loganalyzer.anonymity.maxmind import load_mmdb
 from loganalyzer.anonymity.networks import _KEY
@@ -73,6 +74,7 @@ class AnonymizerSources:
         cls,
         *,
         anon_db: Iterable[str | Path] = (),
+        ip2proxy: Iterable[str | Path] = (),
         tor_exits: Iterable[str | Path] = (),
         ip_lists: Iterable[str | tuple[str | None, str | Path]] = (),
         cloud_ranges: Iterable[str | Path] = (),
@@ -87,6 +89,8 @@ class AnonymizerSources:
 
         Args:
             anon_db: MaxMind Anonymous IP, Anonymous Plus or Residential Proxy MMDBs.
+            ip2proxy: IP2Proxy BIN files (LITE or commercial, PX1-PX12); reading
+                them needs the ``ip2proxy`` package (``loganalyzer[sources]``).
             tor_exits: Tor bulk exit lists, TorDNSEL ``exit-addresses`` files or
                 Onionoo details JSON (told apart by content).
             ip_lists: ``CATEGORY=FILE`` strings or ``(category, path)`` pairs;
@@ -118,10 +122,12 @@ class AnonymizerSources:
             SourceError: for a missing, unreadable or wrong-format file.
         """
         anon_db, tor_exits, cloud_ranges = list(anon_db), list(tor_exits), list(cloud_ranges)
+        ip2proxy = list(ip2proxy)
         pairs = [_split_list_spec(spec) for spec in ip_lists]
         if sources_dir is not None:
             found = _scan_dir(Path(sources_dir))
             anon_db = [*found["anon_db"], *anon_db]
+            ip2proxy = [*found["ip2proxy"], *ip2proxy]
             tor_exits = [*found["tor_exits"], *tor_exits]
             cloud_ranges = [*found["cloud_ranges"], *cloud_ranges]
             pairs = [*found["ip_lists"], *pairs]
@@ -137,6 +143,7 @@ class AnonymizerSources:
         jobs: list[Callable[[], _Loaded | list[_Loaded]]] = [
             functools.partial(load_mmdb, p) for p in anon_db
         ]
+        jobs += [functools.partial(load_ip2proxy, p) for p in ip2proxy]
         jobs += [
             functools.partial(
                 _cached, cache, p, f"tor-{slack}", functools.partial(load_tor, slack=tor_slack)

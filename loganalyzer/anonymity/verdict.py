@@ -15,6 +15,7 @@ import polars as pl
 
 from loganalyzer import schema as S
 from loganalyzer.anonymity.categories import _HIT_SCHEMA, _RID, NONE_KNOWN, _verdicts
+from loganalyzer.anonymity.ip2proxy import _ip2proxy_hits
 from loganalyzer.anonymity.maxmind import _mmdb_hits
 from loganalyzer.anonymity.networks import _KEY, address_keys
 from loganalyzer.anonymity.sources import AnonymizerSources, _merged
@@ -113,6 +114,8 @@ def classify(
             static_hits.append(_range_hits(src.ranges, by_key))
         elif src.mmdb_type is not None:
             static_hits.append(_mmdb_hits(src, distinct))
+        elif src.reader == "ip2proxy":
+            static_hits.append(_ip2proxy_hits(src, distinct))
         elif src.exact is not None:
             hits.append(_exact_hits(src.exact, keyed))
         elif src.asns is not None:

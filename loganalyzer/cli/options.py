@@ -352,6 +352,7 @@ class SourceOptions:
     """The anonymizer sources given: files, a folder, and how to judge with them."""
 
     anon_db: tuple[str, ...] = ()
+    ip2proxy: tuple[str, ...] = ()
     tor_exits: tuple[str, ...] = ()
     ip_list: tuple[str, ...] = ()
     cloud_ranges: tuple[str, ...] = ()
@@ -375,6 +376,7 @@ class SourceOptions:
         use_builtin = self.builtin and builtin.available()
         if not (
             self.anon_db
+            or self.ip2proxy
             or self.tor_exits
             or self.ip_list
             or self.cloud_ranges
@@ -390,6 +392,7 @@ class SourceOptions:
 
         return AnonymizerSources.load(
             anon_db=self.anon_db,
+            ip2proxy=self.ip2proxy,
             tor_exits=self.tor_exits,
             ip_lists=self.ip_list,
             cloud_ranges=self.cloud_ranges,
@@ -411,6 +414,13 @@ source_options = option_group(
             multiple=True,
             type=click.Path(path_type=str),
             help="MaxMind Anonymous IP / Anonymous Plus / Residential Proxy MMDB. Repeatable.",
+        ),
+        click.option(
+            "--ip2proxy",
+            multiple=True,
+            type=click.Path(path_type=str),
+            help="IP2Proxy BIN file, LITE or commercial, PX1-PX12 (needs "
+            "loganalyzer[sources]). Repeatable.",
         ),
         click.option(
             "--tor-exits",
