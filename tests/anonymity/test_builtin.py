@@ -283,3 +283,62 @@ def test_the_table_shows_scanners_and_crawlers_when_some_are_listed(tmp_path):
         "report", str(log), "--by", "anonymizer", "--ip-list", f"vpn={tmp_path / 'vpn.txt'}"
     )
     assert "scanners" not in vpn_only.stdout.decode()
+
+
+# The CLI as run where loganalyzer[sources] is not installed: the package hidden from imports.
+_WITHOUT_EXTRA = """
+import importlib.abc, sys
+
+class Hide(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("pymispwarninglists", "IP2Proxy"):
+            raise ModuleNotFoundError(name)
+        return None
+
+sys.meta_path.insert(0, Hide())
+from loganalyzer.cli import run
+sys.argv = ["loganalyzer", *sys.argv[1:]]
+run()
+"""
+
+
+def test_without_the_extra_the_note_says_how_to_get_the_lists(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    log = tmp_path / "access.log"
+    log.write_text(log_line(ip="192.0.2.1") + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOGANALYZER_")}
+    env.update(
+        LOGANALYZER_BUILTIN_SOURCES="on",
+        LOGANALYZER_GEOIP_DIR=str(tmp_path),
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+        XDG_CONFIG_HOME=str(tmp_path / "no-config"),
+    )
+
+    def without_extra(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-c", _WITHOUT_EXTRA, *args],
+            capture_output=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+
+    r = without_extra("report", str(log), "--by", "ip")
+    assert r.returncode == 0, r.stderr
+    assert (
+        "Note: pip install 'loganalyzer[sources]' adds built-in VPN/datacenter, cloud, "
+        "scanner and crawler lists, used with no file given"
+    ) in r.stderr.decode().splitlines()
+    info = without_extra("sources", "info")
+    assert info.returncode == 0, info.stderr
+    assert "or pip install 'loganalyzer[sources]' for built-in lists" in info.stdout.decode()
+    if not builtin.available():
+        return
+    # With the extra, no such note.
+    with_extra = run_cli(
+        "report", str(log), "--by", "ip", env={"LOGANALYZER_BUILTIN_SOURCES": "on"}
+    )
+    assert "adds built-in" not in with_extra.stderr.decode()
