@@ -127,6 +127,15 @@ def available() -> bool:
     return _lists_dir() is not None
 
 
+def needs_sources() -> str:
+    """The error for anonymizer columns asked for with no source loaded."""
+    hint = "" if available() else f", or {EXTRA_HINT} for built-in lists"
+    return (
+        "anonymizer columns need sources: --anon-db, --ip2proxy, --tor-exits, --ip-list, "
+        f"--cloud-ranges, --asn-list or --sources-dir{hint}"
+    )
+
+
 def package_version() -> str | None:
     """The installed version of the lists' package, or None."""
     try:
@@ -237,4 +246,12 @@ def _read_bundle(entry: Path, used: list[tuple[str, Path, ListUse]]) -> list[_Lo
     return out
 
 
-__all__ = ["EXTRA_HINT", "PACKAGE", "ListUse", "available", "list_use", "load_builtin"]
+__all__ = [
+    "EXTRA_HINT",
+    "PACKAGE",
+    "ListUse",
+    "available",
+    "list_use",
+    "load_builtin",
+    "needs_sources",
+]
