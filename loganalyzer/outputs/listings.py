@@ -184,6 +184,8 @@ def render_settings(settings: Settings, *, as_json: bool) -> str:
         shown = "-" if value is None or value == [] else value
         if isinstance(shown, list):
             shown = ", ".join(shown)
+        elif isinstance(shown, bool):
+            shown = "true" if shown else "false"  # as the settings file writes it
         out.append(f"{r['name']:<11} {safe_text(str(shown))}  [{safe_text(r['source'])}]")
     return "\n".join(out)
 
