@@ -68,6 +68,10 @@ _HOSTING = {
     "zscaler": "Zscaler",
 }
 _CRAWLERS = {"googlebot": "Googlebot", "openai-gptbot": "OpenAI GPTBot"}
+# A crawler's list that is also its operator's own address space: Googlebot's
+# ranges are Google's (not Google Cloud's), and vpn-ipv4 holds them too; without
+# this claim Googlebot would be a suspected VPN.
+_ALSO = {"googlebot": ListUse("hosting", "Google", True)}
 _SCANNER_NAME = re.compile(r"(-nt)?-(scanning|scanner)$|-cloud-ipv[46]$")
 _SCANNERS_BY_NAME = {"shadowserver", "tenable-cloud-ipv4", "tenable-cloud-ipv6"}
 _PROPER = {
@@ -150,6 +154,8 @@ def _used_lists(lists: Path) -> Iterator[tuple[str, Path, ListUse]]:
         f = d / "list.json"
         if use is not None and f.is_file():
             yield d.name, f, use
+            if d.name in _ALSO:
+                yield d.name, f, _ALSO[d.name]
 
 
 def load_builtin(cache: Path | None) -> list[_Loaded]:
@@ -240,7 +246,7 @@ def _read_bundle(entry: Path, used: list[tuple[str, Path, ListUse]]) -> list[_Lo
     out = []
     for i, info in enumerate(infos):
         # Each list its own name in the merged verdicts' key (sources._merged_entry).
-        cached = entry.with_name(f"{entry.name}#{info['name']}")
+        cached = entry.with_name(f"{entry.name}#{i}:{info['name']}")
         ranges = parts.get((i,), frame.clear().drop(_SRC))
         out.append(_Loaded(SourceInfo(**info), ranges=ranges, cached=cached))
     return out

@@ -243,6 +243,8 @@ def test_installed_lists_judge_with_no_file_given(tmp_path):
     assert rows[scanner]["actor_type"] == "scanner"
     assert any(r.startswith("misp:shodan-nt-scanning ") for r in rows[scanner]["reasons"])
     assert rows[crawler]["actor_type"] == "crawler"
+    # Googlebot's ranges are Google's own, though vpn-ipv4 holds them too.
+    assert (rows[crawler]["anonymizer"], rows[crawler]["provider"]) == ("hosting", "Google")
     assert (rows[nobody]["anonymizer"], rows[nobody]["actor_type"]) == ("none_known", "none_known")
     assert rows[nobody]["reasons"] in (None, [])
     listed = {s["name"]: s for s in doc["meta"]["sources"]}
