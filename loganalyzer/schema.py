@@ -62,6 +62,13 @@ ANONYMIZER = "anonymizer"  # one of ANON_CATEGORIES | none_known | null (not an 
 ANONYMIZER_CONFIDENCE = "anonymizer_confidence"  # confirmed | suspected | null
 ANONYMIZER_PROVIDER = "anonymizer_provider"  # NordVPN, AWS, iCloud Private Relay, Tor, ...
 ANONYMIZER_EVIDENCE = "anonymizer_evidence"  # every source's claim, strongest first
+ACTOR_TYPE = "actor_type"  # one of ACTOR_TYPES | none_known | null (not an address)
+ACTOR_TYPES = ("scanner", "crawler")
+"""Who a client is, apart from how it connects: a second verdict beside ``anonymizer``.
+
+A Shodan scanner on AWS is ``hosting`` and ``scanner``; ``scanner`` outranks
+``crawler`` when lists disagree.
+"""
 ANON_CATEGORIES = (
     "tor_exit",
     "privacy_relay",
@@ -91,11 +98,16 @@ REQUESTS_ANONYMIZED = "requests_anonymized"
 UNIQUE_IPS_ANONYMIZED = "unique_ips_anonymized"
 CATEGORY_REQUESTS = {c: f"requests_{c}" for c in ANON_CATEGORIES}
 """Per-category request counts of a report row, keyed by category."""
+REQUESTS_SCANNER = "requests_scanner"
+REQUESTS_CRAWLER = "requests_crawler"
+ACTOR_REQUESTS = {"scanner": REQUESTS_SCANNER, "crawler": REQUESTS_CRAWLER}
+"""Per-actor-type request counts of a report row (``requests_scanner``, ``requests_crawler``)."""
 ANON_COUNT_COLUMNS = (
     REQUESTS_DIRECT,
     REQUESTS_ANONYMIZED,
     UNIQUE_IPS_ANONYMIZED,
     *CATEGORY_REQUESTS.values(),
+    *ACTOR_REQUESTS.values(),
 )
 """Every count column a report row gains with anonymizer sources, in output order."""
 STATUS_CLASSES = ("status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_other")
@@ -133,11 +145,12 @@ ANON_SCHEMA: dict[str, pl.DataType] = {
     ANONYMIZER: pl.String(),
     ANONYMIZER_CONFIDENCE: pl.String(),
     ANONYMIZER_PROVIDER: pl.String(),
+    ACTOR_TYPE: pl.String(),
     ANONYMIZER_EVIDENCE: pl.List(pl.String()),
 }
 """The verdict columns :func:`loganalyzer.anonymity.verdict.classify` adds per client."""
 
-ANON_KEY_COLUMNS = (ANONYMIZER, ANONYMIZER_CONFIDENCE, ANONYMIZER_PROVIDER)
+ANON_KEY_COLUMNS = (ANONYMIZER, ANONYMIZER_CONFIDENCE, ANONYMIZER_PROVIDER, ACTOR_TYPE)
 """Verdict columns a report can group or filter by (the evidence list cannot)."""
 
 PARSED_SCHEMA: dict[str, pl.DataType] = {

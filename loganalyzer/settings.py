@@ -29,7 +29,7 @@ OUTPUTS = ("table", "csv", "json", "parquet", "markdown")
 
 @dataclass(frozen=True)
 class _Spec:
-    kind: str  # "path", "paths", "codes", "text"
+    kind: str  # "path", "paths", "codes", "text", "bool"
     env: str | None
     default: Any
     help: str
@@ -47,6 +47,12 @@ SPECS: dict[str, _Spec] = {
         "text", "LOGANALYZER_TIME_ZONE", "UTC", "zone of times given without one (--since ...)"
     ),
     "lang": _Spec("text", "LOGANALYZER_LANG", "en", "language of place names"),
+    "builtin_sources": _Spec(
+        "bool",
+        "LOGANALYZER_BUILTIN_SOURCES",
+        True,
+        "use the lists loganalyzer[sources] installs (--no-builtin-sources)",
+    ),
 }
 """Every setting: its kind, environment variable, default and meaning."""
 
@@ -173,8 +179,23 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(path, f"invalid TOML: {problem}", line) from None
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _check_bool(name: str, raw: Any, where: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = raw.strip().lower() if isinstance(raw, str) else None
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ConfigError(where, f"{name} must be true or false, not {raw!r}")
+
+
 def _check(name: str, raw: Any, path: Path) -> Any:
     spec = SPECS[name]
+    if spec.kind == "bool":
+        return _check_bool(name, raw, str(path))
     if spec.kind in ("path", "text"):
         if not isinstance(raw, str) or not raw.strip():
             raise ConfigError(path, f"{name} must be a non-empty string")
@@ -249,9 +270,12 @@ def load_settings(
     for name, spec in SPECS.items():
         if spec.env and env.get(spec.env):
             value = env[spec.env]
-            values[name] = Setting(
-                name, _check_text(name, value, f"${spec.env}"), f"env {spec.env}"
+            checked = (
+                _check_bool(name, value, f"${spec.env}")
+                if spec.kind == "bool"
+                else _check_text(name, value, f"${spec.env}")
             )
+            values[name] = Setting(name, checked, f"env {spec.env}")
         elif name in data:
             values[name] = Setting(name, _check(name, data[name], file_path), f"file {file_path}")
         else:

@@ -97,6 +97,9 @@ def run_cli(
     full_env["XDG_CONFIG_HOME"] = str(ROOT / "fixtures" / "no-such-config-dir")
     # Nor may the tests fill the developer's cache folder with parsed lists.
     full_env["XDG_CACHE_HOME"] = _test_cache_home()
+    # Verdicts from the lists a test gives, not from what loganalyzer[sources]
+    # happens to ship (tests/anonymity/test_builtin.py turns them on).
+    full_env["LOGANALYZER_BUILTIN_SOURCES"] = "off"
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "loganalyzer", *args],

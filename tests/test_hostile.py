@@ -378,6 +378,7 @@ def test_ctrl_c_while_reading(work, city_db, command, out_name, megabytes):
     out_dir = work / "out"
     out_dir.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOGANALYZER_")}
+    env["LOGANALYZER_BUILTIN_SOURCES"] = "off"  # as run_cli
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -35,6 +35,7 @@ GROUPINGS: dict[str, tuple[str, ...]] = {
     "ip": (S.CLIENT_IP,),
     "anonymizer": (S.ANONYMIZER, S.ANONYMIZER_CONFIDENCE),
     "provider": (S.ANONYMIZER, S.ANONYMIZER_PROVIDER),
+    "actor_type": (S.ACTOR_TYPE,),
 }
 """Named groupings for ``--by``; any parsed or enriched column works as well."""
 
@@ -254,14 +255,19 @@ _LISTED = pl.col(S.ANONYMIZER).is_not_null() & (pl.col(S.ANONYMIZER) != S.NONE_K
 
 
 def _verdict_requests() -> list[pl.Expr]:
-    """Requests direct, anonymized and per category, from rows with a verdict."""
+    """Requests direct, anonymized, per category and per actor type, from rows with a verdict."""
     requests, verdict = pl.col(S.REQUESTS), pl.col(S.ANONYMIZER)
+    actor = pl.col(S.ACTOR_TYPE)
     return [
         requests.filter(~_LISTED.fill_null(False)).sum().cast(pl.Int64).alias(S.REQUESTS_DIRECT),
         requests.filter(_LISTED).sum().cast(pl.Int64).alias(S.REQUESTS_ANONYMIZED),
         *[
             requests.filter(verdict == cat).sum().cast(pl.Int64).alias(name)
             for cat, name in S.CATEGORY_REQUESTS.items()
+        ],
+        *[
+            requests.filter(actor == kind).sum().cast(pl.Int64).alias(name)
+            for kind, name in S.ACTOR_REQUESTS.items()
         ],
     ]
 

@@ -269,10 +269,9 @@ def compare(
         dbs.require_city()
     anon_filters = [f for f in geo_filters if f.column in S.ANON_KEY_COLUMNS]
     if (grouping.needs_anonymizers or anon_filters) and not sources:
-        raise UsageError(
-            "anonymizer columns need sources: --anon-db, --tor-exits, --ip-list, "
-            "--cloud-ranges, --asn-list or --sources-dir"
-        )
+        from loganalyzer.anonymity.builtin import needs_sources
+
+        raise UsageError(needs_sources())
     since, until, cut = _utc(since), _utc(until), _utc(baseline_until)
     period_grouping = Grouping(
         grouping.names,

@@ -161,6 +161,14 @@ def parse_filter(text: str) -> Filter:
         )
     if column == S.ANONYMIZER:  # --where anonymizer=tor means tor_exit
         values = tuple(S.ANON_CATEGORY_ALIASES.get(v, v) for v in values)
+    if column == S.ACTOR_TYPE and op in ("=", "!="):
+        # A misspelt kind would match nothing and report a confident zero.
+        known = (*S.ACTOR_TYPES, S.NONE_KNOWN)
+        for v in values:
+            if v not in known:
+                raise UsageError(
+                    f"--where actor_type: unknown {v!r}; use one of {', '.join(known)}"
+                )
     if op == "~":
         # Polars runs Rust's regex engine (no look-around, no backreferences):
         # check the pattern there, not with Python's re.

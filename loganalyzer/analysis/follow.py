@@ -246,10 +246,9 @@ class LiveReport:
             dbs.require_city()
         anon_filters = [f for f in self.filters if f.column in S.ANON_KEY_COLUMNS]
         if (self.grouping.needs_anonymizers or anon_filters) and not sources:
-            raise UsageError(
-                "anonymizer columns need sources: --anon-db, --tor-exits, --ip-list, "
-                "--cloud-ranges, --asn-list or --sources-dir"
-            )
+            from loganalyzer.anonymity.builtin import needs_sources
+
+            raise UsageError(needs_sources())
         self.sources = sources
         self.dbs, self.lang, self.watch, self.top_n = dbs, lang, tuple(watch), top_n
         self.max_bad_lines = max_bad_lines

@@ -45,6 +45,7 @@ IPS_SCHEMA: dict[str, pl.DataType] = {
     S.ANONYMIZER: pl.String(),
     CONFIDENCE: pl.String(),
     PROVIDER: pl.String(),
+    S.ACTOR_TYPE: pl.String(),
     REASONS: pl.List(pl.String()),
     LOCATION_IS_EXIT: pl.Boolean(),
 }

@@ -41,6 +41,7 @@ from loganalyzer.analysis.filters import Filter, combine, parse_filter
 from loganalyzer.analysis.meta import _meta
 from loganalyzer.analysis.reduce import ScanPlan, _utc, reduce_batches_by
 from loganalyzer.analysis.tally import Tally, can_tally
+from loganalyzer.anonymity.builtin import needs_sources
 from loganalyzer.anonymity.sources import AnonymizerSources, stale_sources
 from loganalyzer.anonymity.verdict import classify
 from loganalyzer.errors import InputError, SourceError, TruncatedInputError, UsageError
@@ -240,10 +241,7 @@ def prepare(
     geo_filters = [f for f in geo_filters if f.column not in S.ANON_KEY_COLUMNS]
     needs_geo = grouping.needs_geo or any(f.column != S.CLIENT_IP for f in geo_filters)
     if (grouping.needs_anonymizers or anon_filters) and not sources:
-        raise UsageError(
-            "anonymizer columns need sources: --anon-db, --tor-exits, --ip-list, "
-            "--cloud-ranges, --asn-list or --sources-dir"
-        )
+        raise UsageError(needs_sources())
     if dbs is None:
         dbs = GeoDatabases.open(city=city_db, asn=asn_db, geoip_dir=geoip_dir)
     if needs_geo and dbs.city is None and dbs.asn is None:

@@ -92,6 +92,7 @@ class Tally:
         schema = {k: S.GEO_SCHEMA[k] for k in grouping.keys}
         if self._sources is not None:
             schema[S.ANONYMIZER] = S.ANON_SCHEMA[S.ANONYMIZER]
+            schema[S.ACTOR_TYPE] = S.ANON_SCHEMA[S.ACTOR_TYPE]
         self._keys = list(schema)
         self._dbs, self._fields, self._lang = dbs, set(fields), lang
         # The run's lookups come a chunk at a time: a record decoded for one is

@@ -21,7 +21,7 @@ import polars as pl
 from loganalyzer.anonymity.files import _info, _Loaded, _read_bytes
 
 ENV_CACHE_DIR = "LOGANALYZER_CACHE_DIR"
-_CACHE_FORMAT = 2  # bump when a loader's output changes, so old cache files are ignored
+_CACHE_FORMAT = 3  # bump when a loader's output changes, so old cache files are ignored
 
 
 _FRAMES = ("ranges", "exact", "asns")

@@ -37,6 +37,8 @@ class SourceInfo:
             if any.
         entries: how many addresses, networks or ASNs it lists.
         category: the category it claims, when it claims one for every entry.
+        package: the installed package it came with (``pymispwarninglists 1.7.0``)
+            for a built-in list, else None.
     """
 
     name: str
@@ -48,6 +50,7 @@ class SourceInfo:
     date: str | None
     entries: int
     category: str | None = None
+    package: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form used in ``meta.sources``."""
@@ -61,6 +64,7 @@ class SourceInfo:
             "date": self.date,
             "entries": self.entries,
             "category": self.category,
+            **({"package": self.package} if self.package else {}),
         }
 
     @property
@@ -83,6 +87,8 @@ class _Loaded:
     exact: pl.DataFrame | None = None
     asns: pl.DataFrame | None = None
     mmdb_type: str | None = None
+    # Another per-client reader of a database file ("ip2proxy").
+    reader: str | None = None
     # An MMDB's evidence per network, worked out once per run: a report by place
     # judges its clients some tens of thousands at a time (tally.py).
     networks: dict[tuple[int, int, int], list[tuple[str, str, str | None]]] = field(

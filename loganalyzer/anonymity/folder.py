@@ -1,11 +1,12 @@
 """A folder of sources (``--sources-dir``): each file's kind told by its content.
 
 Files are recognised by what they hold, whatever their names: an MMDB by its
-metadata, AWS, Google, Azure and Oracle range files and Onionoo details by their
-JSON keys, a MISP warninglist by its ``list``, TorDNSEL by its ``ExitNode`` lines,
-an ``ASN,category,note`` list, an RFC 8805 geofeed, and plain address lists. A
-plain list or a geofeed says nothing of what it lists, so its category comes from
-its folder (``lists/CATEGORY/``) or from a category in its name (``vpn-ips.txt``,
+metadata, an IP2Proxy BIN by its header, AWS, Google, Azure and Oracle range
+files and Onionoo details by their JSON keys, a MISP warninglist by its
+``list``, TorDNSEL by its ``ExitNode`` lines, an ``ASN,category,note`` list,
+an RFC 8805 geofeed, and plain address lists. A plain list or a geofeed says
+nothing of what it lists, so its category comes from its folder
+(``lists/CATEGORY/``) or from a category in its name (``vpn-ips.txt``,
 ``tor-exits.txt``); a geofeed with none is a relay's egress list (Apple's iCloud
 Private Relay publishes one), a privacy relay.
 Whatever is not recognised is listed with the reason, never silently ignored
@@ -23,6 +24,8 @@ from typing import Any
 import maxminddb
 
 from loganalyzer import schema as S
+from loganalyzer.anonymity.categories import VPN_OR_DATACENTER
+from loganalyzer.anonymity.ip2proxy import looks_like_ip2proxy
 from loganalyzer.anonymity.ip_lists import _looks_like_geofeed
 from loganalyzer.errors import SourceError
 
@@ -47,6 +50,7 @@ class Found:
     """What a folder holds: files to load by kind, and files skipped with a reason."""
 
     anon_db: list[Path] = field(default_factory=list)
+    ip2proxy: list[Path] = field(default_factory=list)
     tor_exits: list[Path] = field(default_factory=list)
     cloud_ranges: list[Path] = field(default_factory=list)
     ip_lists: list[tuple[str | None, Path]] = field(default_factory=list)
@@ -62,6 +66,9 @@ class Found:
 
 def _category_in_name(name: str) -> str | None:
     words = re.split(r"[^a-z]+", name.lower())
+    if "vpn" in words and {"datacenter", "datacenters"} & set(words):
+        # X4BNet's "VPNs and datacenters" list (sources update names it so).
+        return VPN_OR_DATACENTER
     found = [_CATEGORY_WORDS[w] for w in words if w in _CATEGORY_WORDS]
     return found[0] if found else None
 
@@ -135,6 +142,8 @@ def recognise(f: Path) -> str:
         return f"skip:cannot be read ({exc.strerror})"
     if _MMDB_MARKER in tail:
         return _mmdb_kind(f)
+    if looks_like_ip2proxy(head):
+        return "ip2proxy"
     if f.name.lower().startswith(("torbulkexitlist", "exit-addresses")):
         # The Tor Project's own files: a bulk list is only addresses, which by
         # content alone could be any list; its name is the Tor Project's.

@@ -156,25 +156,34 @@ def _load_misp(p: Path, data: bytes, text: str, cat: str | None) -> _Loaded:
         cat = guess
     version = doc.get("version")
     label = f"{name} v{version}" if version is not None else name
-    entries: list[_Entry] = []
-    for item in doc["list"]:
-        try:
-            lo, hi, shown = _cidr(str(item))
-        except ValueError:
-            raise SourceError(
-                p, f"MISP list entry {str(item)[:60]!r} is not an address or network"
-            ) from None
-        entries.append(_Entry(lo, hi, cat, f"misp:{label} {cat} ({shown})", None, False))
+    items = pl.Series([str(item) for item in doc["list"]], dtype=pl.String)
+    try:
+        # All at once (_cidrs): one by one, the 40,000 networks of MISP's
+        # vpn-ipv4 took 0.3 s.
+        nets = _cidrs(items)
+    except _NotANetwork as exc:
+        raise SourceError(
+            p, f"MISP list entry {items[exc.index][:60]!r} is not an address or network"
+        ) from None
+    entries = nets.select(
+        "start",
+        "end",
+        pl.lit(cat).alias("category"),
+        pl.concat_str(pl.lit(f"misp:{label} {cat} ("), "shown", pl.lit(")")).alias("evidence"),
+        pl.lit(None, pl.String).alias("provider"),
+        pl.lit(False).alias("confirmed"),
+        pl.lit(0).alias("rank"),
+    )
     info = _info(
         p,
         data,
         name="misp",
         kind="misp-warninglist",
-        entries=len(entries),
+        entries=items.len(),
         date=str(version) if version is not None else None,
         category=cat,
     )
-    return _Loaded(info, ranges=_flatten(entries))
+    return _Loaded(info, ranges=_flatten_frame(entries))
 
 
 def _load_geofeed(p: Path, data: bytes, lines: Sequence[str], cat: str) -> _Loaded:

@@ -18,10 +18,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from loganalyzer.anonymity.categories import _HIT_SCHEMA, _RID, _verdicts
 from loganalyzer.anonymity.cloud import load_cloud
 from loganalyzer.anonymity.files import SourceInfo, _Loaded
 from loganalyzer.anonymity.folder import _scan_dir
+from loganalyzer.anonymity.ip2proxy import load_ip2proxy
 from loganalyzer.anonymity.ip_lists import load_ip_list
 from loganalyzer.anonymity.maxmind import load_mmdb
 from loganalyzer.anonymity.networks import _KEY
@@ -72,6 +74,7 @@ class AnonymizerSources:
         cls,
         *,
         anon_db: Iterable[str | Path] = (),
+        ip2proxy: Iterable[str | Path] = (),
         tor_exits: Iterable[str | Path] = (),
         ip_lists: Iterable[str | tuple[str | None, str | Path]] = (),
         cloud_ranges: Iterable[str | Path] = (),
@@ -80,11 +83,14 @@ class AnonymizerSources:
         tor_slack: timedelta = DEFAULT_TOR_SLACK,
         stale_days: int = DEFAULT_STALE_DAYS,
         cache_dir: str | Path | None = None,
+        builtin: bool = False,
     ) -> AnonymizerSources:
         """Read and check every source given (none is fine).
 
         Args:
             anon_db: MaxMind Anonymous IP, Anonymous Plus or Residential Proxy MMDBs.
+            ip2proxy: IP2Proxy BIN files (LITE or commercial, PX1-PX12); reading
+                them needs the ``ip2proxy`` package (``loganalyzer[sources]``).
             tor_exits: Tor bulk exit lists, TorDNSEL ``exit-addresses`` files or
                 Onionoo details JSON (told apart by content).
             ip_lists: ``CATEGORY=FILE`` strings or ``(category, path)`` pairs;
@@ -106,15 +112,22 @@ class AnonymizerSources:
                 not read for 30 days are removed when a new one is written. The
                 command uses the user's cache folder by default
                 (:func:`default_cache_dir`).
+            builtin: also use the lists ``loganalyzer[sources]`` installs
+                (:mod:`~loganalyzer.anonymity.builtin`: VPN/datacenter, cloud
+                ranges, scanners, crawlers); nothing when it is not installed.
+                The command turns them on by default; the library does not, so
+                a notebook's result does not depend on what else is installed.
 
         Raises:
             SourceError: for a missing, unreadable or wrong-format file.
         """
         anon_db, tor_exits, cloud_ranges = list(anon_db), list(tor_exits), list(cloud_ranges)
+        ip2proxy = list(ip2proxy)
         pairs = [_split_list_spec(spec) for spec in ip_lists]
         if sources_dir is not None:
             found = _scan_dir(Path(sources_dir))
             anon_db = [*found["anon_db"], *anon_db]
+            ip2proxy = [*found["ip2proxy"], *ip2proxy]
             tor_exits = [*found["tor_exits"], *tor_exits]
             cloud_ranges = [*found["cloud_ranges"], *cloud_ranges]
             pairs = [*found["ip_lists"], *pairs]
@@ -127,7 +140,10 @@ class AnonymizerSources:
             cache_dir = os.environ[ENV_CACHE_DIR]
         cache = Path(cache_dir) if cache_dir else None  # "": none
         slack = int(tor_slack.total_seconds())
-        jobs: list[Callable[[], _Loaded]] = [functools.partial(load_mmdb, p) for p in anon_db]
+        jobs: list[Callable[[], _Loaded | list[_Loaded]]] = [
+            functools.partial(load_mmdb, p) for p in anon_db
+        ]
+        jobs += [functools.partial(load_ip2proxy, p) for p in ip2proxy]
         jobs += [
             functools.partial(
                 _cached, cache, p, f"tor-{slack}", functools.partial(load_tor, slack=tor_slack)
@@ -143,9 +159,14 @@ class AnonymizerSources:
         jobs += [functools.partial(_cached, cache, p, "cloud", load_cloud) for p in cloud_ranges]
         if asn_list is not None:
             jobs.append(functools.partial(_cached, cache, asn_list, "asn", load_asn_list))
-        sources = cls(
-            _run_in_order(jobs), tor_slack=tor_slack, stale_days=stale_days, skipped=skipped
-        )
+        if builtin:
+            from loganalyzer.anonymity.builtin import load_builtin
+
+            jobs.append(functools.partial(load_builtin, cache))
+        loaded: list[_Loaded] = []
+        for got in _run_in_order(jobs):
+            loaded += got if isinstance(got, list) else [got]
+        sources = cls(loaded, tor_slack=tor_slack, stale_days=stale_days, skipped=skipped)
         sources._cache = cache
         if sources.loaded:
             # The merged verdicts are needed once the first clients are looked up:
@@ -177,7 +198,9 @@ class AnonymizerSources:
         return bool(self.loaded)
 
 
-def _run_in_order(jobs: Sequence[Callable[[], _Loaded]]) -> list[_Loaded]:
+def _run_in_order(
+    jobs: Sequence[Callable[[], _Loaded | list[_Loaded]]],
+) -> list[_Loaded | list[_Loaded]]:
     """Every job's result in order, two at a time; the first failing job's error is raised.
 
     Sources are read before the log, while the second core waits: parsing the
@@ -312,20 +335,45 @@ def stale_sources(
     days = sources.stale_days if days is None else days
     out = []
     for info in sources.infos:
-        t = info.data_time
-        gap = first - t if t < first else t - last if t > last else timedelta(0)
-        if gap > timedelta(days=days):
-            when = "before" if t < first else "after"
-            out.append(
-                f"{info.path}: its data ({t:%Y-%m-%d}) is {gap.days} days {when} the log's "
-                f"time range; its verdicts may not hold for these requests"
-            )
+        if info.package:
+            continue  # said once for all of them, below
+        if (warning := _stale(info.data_time, first, last, days)) is not None:
+            out.append(f"{info.path}: {warning}")
+    # The built-in lists come with a package, dated by their own versions (some
+    # are serial numbers): one warning for all, from the newest dated one.
+    packaged = [i for i in sources.infos if i.package]
+    dated = [
+        datetime.strptime(i.date, "%Y%m%d").replace(tzinfo=UTC)
+        for i in packaged
+        if i.date and re.fullmatch(r"20\d{6}", i.date)
+    ]
+    if dated and (warning := _stale(max(dated), first, last, days)) is not None:
+        out.append(
+            f"built-in lists ({packaged[0].package}): {warning}; "
+            "upgrade the package or use sources update"
+        )
     return out
+
+
+def _stale(t: datetime, first: datetime, last: datetime, days: int) -> str | None:
+    gap = first - t if t < first else t - last if t > last else timedelta(0)
+    if gap <= timedelta(days=days):
+        return None
+    when = "before" if t < first else "after"
+    return (
+        f"its data ({t:%Y-%m-%d}) is {gap.days} days {when} the log's time range; "
+        "its verdicts may not hold for these requests"
+    )
 
 
 def describe(mapping: Mapping[str, Any]) -> str:
     """One line about a source for ``loganalyzer sources info``."""
     cat = f" {mapping['category']}" if mapping.get("category") else ""
+    if mapping.get("package"):
+        return (
+            f"{mapping['name']:13} {mapping['kind']}{cat}: {mapping['entries']:,} entries, "
+            f"version {mapping['date']}, built in ({mapping['package']})"
+        )
     date = f", data of {mapping['date']}" if mapping.get("date") else ""
     return (
         f"{mapping['name']:13} {mapping['kind']}{cat}: {mapping['entries']:,} entries{date}, "

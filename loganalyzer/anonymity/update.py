@@ -1,7 +1,8 @@
 """Downloading the public anonymizer lists: the one part of loganalyzer that uses the network.
 
 ``loganalyzer sources update DIR`` fetches the Tor exit lists, the cloud
-providers' range files and Apple's iCloud Private Relay egress ranges into DIR,
+providers' range files, Apple's iCloud Private Relay egress ranges and X4BNet's
+VPN and VPN-and-datacenter lists into DIR,
 under the names ``--sources-dir`` looks for. Each download is written to a
 temporary file in DIR, checked by loading it with the loader a report would use
 (and the format that name must hold), and only then renamed over the previous
@@ -36,6 +37,12 @@ _CLOUD_TERMS = (
 )
 
 
+_X4BNET = "https://raw.githubusercontent.com/X4BNet/lists_vpn/main"
+_X4BNET_TERMS = (
+    "X4BNet lists_vpn (MIT licence, copyright X4B); built from AS numbers, so suspected only"
+)
+
+
 @dataclass(frozen=True)
 class Remote:
     """One public list and where ``--sources-dir`` expects it.
@@ -47,6 +54,8 @@ class Remote:
             (Azure's Service Tags file has a dated link: give it with ``--url``).
         kind: the format the file must load as (``SourceInfo.kind``).
         terms: a note on the licence or terms, for the manifest.
+        category: the category a plain list is loaded with (its file name says
+            the same to ``--sources-dir``).
     """
 
     name: str
@@ -54,6 +63,7 @@ class Remote:
     url: str | None
     kind: str
     terms: str
+    category: str | None = None
 
 
 REMOTES: tuple[Remote, ...] = (
@@ -107,6 +117,24 @@ REMOTES: tuple[Remote, ...] = (
         "geofeed",
         "Apple iCloud Private Relay egress IP ranges, published for network operators; "
         "check Apple's terms before redistributing",
+    ),
+    # X4BNet's README names the two lists: output/vpn/ipv4.txt "strictly just known
+    # VPN networks", output/datacenter/ipv4.txt "for VPNs and Datacenters".
+    Remote(
+        "x4bnet-vpn",
+        "x4bnet-vpn-ipv4.txt",
+        f"{_X4BNET}/output/vpn/ipv4.txt",
+        "cidr-list",
+        _X4BNET_TERMS,
+        "vpn",
+    ),
+    Remote(
+        "x4bnet-datacenter",
+        "x4bnet-vpn-datacenter-ipv4.txt",
+        f"{_X4BNET}/output/datacenter/ipv4.txt",
+        "cidr-list",
+        _X4BNET_TERMS,
+        "vpn_or_datacenter",
     ),
 )
 """Every list ``sources update`` knows, in the order it fetches them."""
@@ -194,6 +222,8 @@ def _loader(remote: Remote) -> Callable[[Path], Any]:
         return load_tor
     if remote.kind == "geofeed":
         return lambda p: load_ip_list(p, category="privacy_relay")
+    if remote.kind == "cidr-list":
+        return lambda p: load_ip_list(p, category=remote.category)
     return load_cloud
 
 

@@ -15,6 +15,7 @@ import polars as pl
 
 from loganalyzer import schema as S
 from loganalyzer.anonymity.categories import _HIT_SCHEMA, _RID, NONE_KNOWN, _verdicts
+from loganalyzer.anonymity.ip2proxy import _ip2proxy_hits
 from loganalyzer.anonymity.maxmind import _mmdb_hits
 from loganalyzer.anonymity.networks import _KEY, address_keys
 from loganalyzer.anonymity.sources import AnonymizerSources, _merged
@@ -68,9 +69,9 @@ def classify(
             time-windowed Tor lists, rows without them never match those) and
             ``asn``/``as_org`` (needed by the ASN list).
         sources: the loaded sources.
-        evidence: False for ``anonymizer`` alone, for a caller that only counts
-            by it (a report by place): the confidence, provider and evidence of
-            every client are then not carried through the joins.
+        evidence: False for ``anonymizer`` and ``actor_type`` alone, for a caller
+            that only counts by them (a report by place): the confidence, provider
+            and evidence of every client are then not carried through the joins.
 
     Returns:
         ``clients`` with :data:`schema.ANON_SCHEMA`: ``anonymizer`` (the strongest
@@ -78,8 +79,10 @@ def classify(
         source lists the address, which is not *clean*; null when the client is
         not an address or no source is loaded),
         ``anonymizer_confidence`` (``confirmed`` when an authoritative source
-        claims that category, else ``suspected``), ``anonymizer_provider`` and
-        ``anonymizer_evidence`` (every claim, strongest first).
+        claims that category, else ``suspected``), ``anonymizer_provider``,
+        ``actor_type`` (``scanner``, ``crawler`` or ``none_known``, beside the
+        anonymizer verdict, not instead of it) and ``anonymizer_evidence``
+        (every claim, strongest first).
     """
     # The columns a verdict needs, numbered: the caller's other columns (a lookup
     # table's twenty) are not carried through the joins, only put back beside it.
@@ -99,7 +102,7 @@ def classify(
         # Only address lists and undated exits: each address's verdict is the
         # one of the piece of address space it is in, made once for the run.
         if not evidence:
-            merged = merged.select("start", "end", S.ANONYMIZER)
+            merged = merged.select("start", "end", S.ANONYMIZER, S.ACTOR_TYPE)
         found = by_key.join_asof(merged, left_on=_KEY, right_on="start", strategy="backward")
         found = found.filter(pl.col(_KEY) <= pl.col("end")).drop(_KEY, "start", "end")
         found = _every_row(found, distinct, keyed)
@@ -111,6 +114,8 @@ def classify(
             static_hits.append(_range_hits(src.ranges, by_key))
         elif src.mmdb_type is not None:
             static_hits.append(_mmdb_hits(src, distinct))
+        elif src.reader == "ip2proxy":
+            static_hits.append(_ip2proxy_hits(src, distinct))
         elif src.exact is not None:
             hits.append(_exact_hits(src.exact, keyed))
         elif src.asns is not None:
@@ -131,6 +136,10 @@ def _every_row(found: pl.DataFrame, distinct: pl.DataFrame, keyed: pl.DataFrame)
     return keyed.select(_RID, S.CLIENT_IP).join(per_ip, on=S.CLIENT_IP).drop(S.CLIENT_IP)
 
 
+# The verdict columns a report that only counts by them keeps (see classify).
+_COUNTED = (S.ANONYMIZER, S.ACTOR_TYPE)
+
+
 def _with_verdicts(
     clients: pl.DataFrame,
     base: pl.DataFrame,
@@ -145,12 +154,11 @@ def _with_verdicts(
     # or any client when no source is loaded, has no verdict at all.
     is_address = pl.col(_KEY).is_not_null() & pl.lit(bool(sources))
     out = out.with_columns(
-        pl.when(pl.col(S.ANONYMIZER).is_null() & is_address)
-        .then(pl.lit(NONE_KNOWN))
-        .otherwise(pl.col(S.ANONYMIZER))
-        .alias(S.ANONYMIZER)
-    )
-    kept = S.ANON_SCHEMA if evidence else {S.ANONYMIZER: S.ANON_SCHEMA[S.ANONYMIZER]}
+        pl.when(pl.col(c).is_null() & is_address).then(pl.lit(NONE_KNOWN)).otherwise(pl.col(c))
+        .alias(c)
+        for c in (S.ANONYMIZER, S.ACTOR_TYPE)
+    )  # fmt: skip
+    kept = S.ANON_SCHEMA if evidence else {c: S.ANON_SCHEMA[c] for c in _COUNTED}
     verdicts = out.select([pl.col(c).cast(t) for c, t in kept.items()])
     return pl.concat([clients.drop(S.ANON_SCHEMA, strict=False), verdicts], how="horizontal")
 

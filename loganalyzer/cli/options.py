@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
-from loganalyzer.cli.context import option_time
+from loganalyzer.cli.context import option_time, setting
 
 if TYPE_CHECKING:
     from loganalyzer.anonymity.sources import AnonymizerSources
@@ -69,11 +69,12 @@ class FilterOptions:
     where: tuple[str, ...] = ()
     since: str | None = None
     until: str | None = None
+    exclude: tuple[str, ...] = ()
 
     def args(self) -> dict[str, Any]:
-        """``where``, ``since`` and ``until`` as the library takes them."""
+        """``where`` (``--exclude`` added), ``since`` and ``until`` as the library takes them."""
         return {
-            "where": self.where,
+            "where": (*self.where, *exclusions(self.exclude)),
             "since": option_time(self.since, "--since"),
             "until": option_time(self.until, "--until"),
         }
@@ -97,8 +98,44 @@ filter_options = option_group(
             help="Filter (repeatable, all must hold): region_iso=CN-LN, asn=4837, "
             "client_ip=175.167.0.0/16, status>=400, path~^/admin.",
         ),
+        click.option(
+            "--exclude",
+            multiple=True,
+            metavar="KIND,...",
+            help="Leave out clients a source lists as these actor types or categories: "
+            "scanner,crawler gives people-only reports (also tor, vpn, hosting, ...).",
+        ),
     ],
 )
+
+
+def exclusions(values: Sequence[str]) -> list[str]:
+    """``--exclude`` values as ``--where`` conditions on ``actor_type`` and ``anonymizer``.
+
+    Example:
+        >>> exclusions(["scanner,crawler", "tor"])
+        ['actor_type!=scanner,crawler', 'anonymizer!=tor_exit']
+    """
+    from loganalyzer import schema as S
+    from loganalyzer.errors import UsageError
+
+    actors: list[str] = []
+    categories: list[str] = []
+    for raw in (v.strip().lower() for value in values for v in value.split(",")):
+        name = S.ANON_CATEGORY_ALIASES.get(raw, raw)
+        if name in S.ACTOR_TYPES:
+            actors.append(name)
+        elif name in S.ANON_CATEGORIES:
+            categories.append(name)
+        elif raw:
+            known = ", ".join((*S.ACTOR_TYPES, *S.ANON_CATEGORIES))
+            raise UsageError(f"--exclude: unknown kind {raw!r}; use one of {known}")
+    out = []
+    if actors:
+        out.append(f"{S.ACTOR_TYPE}!={','.join(dict.fromkeys(actors))}")
+    if categories:
+        out.append(f"{S.ANONYMIZER}!={','.join(dict.fromkeys(categories))}")
+    return out
 
 
 # --- reading: LOG..., the format and parse options, bad lines ---------------------------
@@ -318,6 +355,7 @@ class SourceOptions:
     """The anonymizer sources given: files, a folder, and how to judge with them."""
 
     anon_db: tuple[str, ...] = ()
+    ip2proxy: tuple[str, ...] = ()
     tor_exits: tuple[str, ...] = ()
     ip_list: tuple[str, ...] = ()
     cloud_ranges: tuple[str, ...] = ()
@@ -325,16 +363,29 @@ class SourceOptions:
     sources_dir: str | None = None
     tor_window: float = 24.0
     stale_after: int = 30
+    builtin_sources: bool | None = None
+
+    @property
+    def builtin(self) -> bool:
+        """Whether the built-in lists are wanted: the option, else the setting (default yes)."""
+        if self.builtin_sources is not None:
+            return self.builtin_sources
+        return setting("builtin_sources") is not False
 
     def load(self) -> AnonymizerSources | None:
-        """The sources loaded and checked, or None when none was given."""
+        """The sources loaded and checked, or None when none was given or built in."""
+        from loganalyzer.anonymity import builtin
+
+        use_builtin = self.builtin and builtin.available()
         if not (
             self.anon_db
+            or self.ip2proxy
             or self.tor_exits
             or self.ip_list
             or self.cloud_ranges
             or self.asn_list
             or self.sources_dir
+            or use_builtin
         ):
             return None
         from datetime import timedelta
@@ -344,6 +395,7 @@ class SourceOptions:
 
         return AnonymizerSources.load(
             anon_db=self.anon_db,
+            ip2proxy=self.ip2proxy,
             tor_exits=self.tor_exits,
             ip_lists=self.ip_list,
             cloud_ranges=self.cloud_ranges,
@@ -352,6 +404,7 @@ class SourceOptions:
             tor_slack=timedelta(hours=self.tor_window),
             stale_days=self.stale_after,
             cache_dir=default_cache_dir() or "",
+            builtin=use_builtin,
         )
 
 
@@ -364,6 +417,13 @@ source_options = option_group(
             multiple=True,
             type=click.Path(path_type=str),
             help="MaxMind Anonymous IP / Anonymous Plus / Residential Proxy MMDB. Repeatable.",
+        ),
+        click.option(
+            "--ip2proxy",
+            multiple=True,
+            type=click.Path(path_type=str),
+            help="IP2Proxy BIN file, LITE or commercial, PX1-PX12 (needs "
+            "loganalyzer[sources]). Repeatable.",
         ),
         click.option(
             "--tor-exits",
@@ -413,6 +473,13 @@ source_options = option_group(
             show_default=True,
             metavar="DAYS",
             help="Warn when a source's data is more than this many days from the log's time range.",
+        ),
+        click.option(
+            "--builtin-sources/--no-builtin-sources",
+            default=None,
+            help="Use the VPN, cloud, scanner and crawler lists of loganalyzer[sources] "
+            "when installed [default: yes; setting builtin_sources, "
+            "env: LOGANALYZER_BUILTIN_SOURCES].",
         ),
     ],
 )

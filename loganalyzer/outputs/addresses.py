@@ -73,7 +73,7 @@ def render_ips_table(analysis: Analysis, *, width: int | None = 120, color: bool
                     _when(r[S.LAST_SEEN], fmt),
                     place_text,
                     show(network),
-                    show(r[S.ANONYMIZER]),
+                    _with_actor(show(r[S.ANONYMIZER]), r.get(S.ACTOR_TYPE)),
                     show(r[CONFIDENCE]),
                     "\n".join(safe_text(x) for x in r[REASONS] or []) or "-",
                 )
@@ -82,9 +82,16 @@ def render_ips_table(analysis: Analysis, *, width: int | None = 120, color: bool
     note = (
         "(exit): the place of an anonymized address is its exit's (VPN server, Tor relay, "
         "cloud host), not its user's; none_known: listed by no loaded source, which is "
-        "not proof of a direct user"
+        "not proof of a direct user; + scanner, + crawler: its actor type (actor_type)"
     )
     return print_terminal(table, [note], width=width, color=color)
+
+
+def _with_actor(verdict: str, actor: str | None) -> str:
+    """The verdict with the actor type a source gave, if any: ``hosting + scanner``."""
+    if actor is None or actor == S.NONE_KNOWN:
+        return verdict
+    return f"{verdict} + {actor}"
 
 
 def render_lookup_table(rows: pl.DataFrame) -> str:
@@ -128,6 +135,7 @@ def render_lookup_table(rows: pl.DataFrame) -> str:
             ]
         if S.ANONYMIZER in r and r[S.IP_CLASS] == "public":
             verdict = r[S.ANONYMIZER]
+            actor = r.get(S.ACTOR_TYPE)
             if verdict is None or verdict == S.NONE_KNOWN:
                 lines.append(("anonymizer", "not listed (no source claims it; not proof of clean)"))
             else:
@@ -135,7 +143,9 @@ def render_lookup_table(rows: pl.DataFrame) -> str:
                     show(v) for v in (r[S.ANONYMIZER_CONFIDENCE], r[S.ANONYMIZER_PROVIDER]) if v
                 )
                 lines.append(("anonymizer", f"{show(verdict)}" + (f" ({who})" if who else "")))
-                lines += [("evidence", show(e)) for e in r[S.ANONYMIZER_EVIDENCE] or []]
+            if actor is not None and actor != S.NONE_KNOWN:
+                lines.append(("actor type", show(actor)))
+            lines += [("evidence", show(e)) for e in r[S.ANONYMIZER_EVIDENCE] or []]
         lines += [
             (k.replace("_", " "), show(v))
             for k, v in r.items()

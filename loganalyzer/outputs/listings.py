@@ -102,9 +102,13 @@ def render_sources(rows: Sequence[dict[str, Any]]) -> str:
     from loganalyzer.outputs.render import safe_text
 
     if not rows:
+        from loganalyzer.anonymity import builtin
+
+        hint = "" if builtin.available() else f"; or {builtin.EXTRA_HINT} for built-in lists"
         return (
             "no anonymizer sources given: every address would be 'not listed' "
-            "(pass --sources-dir, --anon-db, --tor-exits, --ip-list, --cloud-ranges or --asn-list)"
+            "(pass --sources-dir, --anon-db, --tor-exits, --ip-list, --cloud-ranges or "
+            f"--asn-list{hint})"
         )
     out = []
     for r in rows:
@@ -180,6 +184,8 @@ def render_settings(settings: Settings, *, as_json: bool) -> str:
         shown = "-" if value is None or value == [] else value
         if isinstance(shown, list):
             shown = ", ".join(shown)
+        elif isinstance(shown, bool):
+            shown = "true" if shown else "false"  # as the settings file writes it
         out.append(f"{r['name']:<11} {safe_text(str(shown))}  [{safe_text(r['source'])}]")
     return "\n".join(out)
 

@@ -49,16 +49,32 @@ def source_notes(meta: Mapping[str, Any]) -> list[str]:
     from loganalyzer.analysis.meta import NO_ANON_SOURCES
     from loganalyzer.outputs.render import safe_text
 
+    given = [src for src in meta.get("sources", []) if not src.get("package")]
     out = [
         f"Source: {safe_text(src['path'])} ({src['kind']}, {src['entries']:,} entries)"
-        for src in meta.get("sources", [])
+        for src in given
     ]
+    packaged = [src for src in meta.get("sources", []) if src.get("package")]
+    if packaged:
+        # Forty-odd lists: one line (meta.sources and `sources info` name each).
+        entries = sum(src["entries"] for src in packaged)
+        out.append(
+            f"Source: built-in lists of {safe_text(packaged[0]['package'])} "
+            f"({len(packaged)} lists, {entries:,} entries; --no-builtin-sources leaves them out)"
+        )
     out += [
         f"Skipped source: {safe_text(skip['path'])}: {safe_text(skip['why'])}"
         for skip in meta.get("sources_skipped", [])
     ]
     if meta.get("anonymizers") == NO_ANON_SOURCES:
         out.append(f"Note: {NO_ANON_SOURCES}")
+        from loganalyzer.anonymity import builtin
+
+        if not builtin.available():
+            out.append(
+                f"Note: {builtin.EXTRA_HINT} adds built-in VPN/datacenter, cloud, scanner "
+                "and crawler lists, used with no file given"
+            )
     out += [f"Warning: {safe_text(warning)}" for warning in meta.get("warnings", [])]
     return out
 

@@ -282,13 +282,24 @@ _ALL_STATS = (
     "requests",
     "none known",
     "anonymized",
+    "scanners",
+    "crawlers",
     "share",
     "unique IPs",
     "bytes",
     "first seen",
     "last seen",
 )
-_DROP_FIRST = ("last seen", "first seen", "bytes", "share", "unique IPs", "none known")
+_DROP_FIRST = (
+    "last seen",
+    "first seen",
+    "bytes",
+    "crawlers",
+    "scanners",
+    "share",
+    "unique IPs",
+    "none known",
+)
 """Which numbers a narrow terminal loses first; the keys and requests always stay."""
 
 
@@ -334,6 +345,13 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
         # unique_ips_anonymized and the per-category counts are in CSV, JSON and
         # Parquet; the table has no room for them.
         stat_names[1:1] = ["none known", "anonymized"]
+        # Scanners and crawlers, beside: only when a source named some.
+        bots = [
+            name
+            for name, col in (("scanners", S.REQUESTS_SCANNER), ("crawlers", S.REQUESTS_CRAWLER))
+            if col in rows.columns and bool((rows[col] > 0).any())
+        ]
+        stat_names[3:3] = bots
     if show_times:
         stat_names += ["first seen", "last seen"]
     # The fit is tried on the rows that are widest in some column: rich sizes each
@@ -362,6 +380,12 @@ def render_table(analysis: Analysis, *, width: int | None = 120, color: bool = F
             "anonymized: listed by a loaded source as a Tor exit, privacy relay, VPN, "
             "proxy or hosting (the place is the exit's); none known: listed by no loaded "
             "source (none_known), which is not proof of a direct user"
+        )
+    if any(name in stat_names for name in ("scanners", "crawlers")):
+        notes.append(
+            "scanners, crawlers: requests of clients a loaded source lists as internet "
+            "scanners or crawlers (actor_type), counted beside their anonymizer verdict; "
+            "--exclude scanner,crawler leaves them out"
         )
     return print_terminal(table, notes, width=width, color=color)
 
@@ -459,6 +483,8 @@ def _region_table(
             "requests": f"{row[S.REQUESTS]:,}",
             "none known": f"{row.get(S.REQUESTS_DIRECT) or 0:,}",
             "anonymized": f"{row.get(S.REQUESTS_ANONYMIZED) or 0:,}",
+            "scanners": f"{row.get(S.REQUESTS_SCANNER) or 0:,}",
+            "crawlers": f"{row.get(S.REQUESTS_CRAWLER) or 0:,}",
             "share": f"{100 * (row[S.SHARE] or 0):.1f}%",
             "unique IPs": f"{row[S.UNIQUE_IPS]:,}",
             "bytes": _human_bytes(row[S.BYTES]),

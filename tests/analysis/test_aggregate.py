@@ -121,7 +121,7 @@ def test_resolve_grouping_unknown_name(name):
     assert type(info.value) is UsageError
     assert str(info.value) == (
         f"cannot group by {name!r}; use country, region, subregion, city, asn, ip, anonymizer, "
-        "provider, or a column such as path, status, day, hour"
+        "provider, actor_type, or a column such as path, status, day, hour"
     )
 
 

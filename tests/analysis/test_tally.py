@@ -173,7 +173,12 @@ def sources(anon_dbs) -> AnonymizerSources:
     return AnonymizerSources.load(
         anon_db=[anon_dbs["anonymous-ip"]],
         tor_exits=[ANON / "torbulkexitlist"],
-        ip_lists=[("vpn", ANON / "vpn-list.txt"), (None, ANON / "misp-vpn.json")],
+        ip_lists=[
+            ("vpn", ANON / "vpn-list.txt"),
+            (None, ANON / "misp-vpn.json"),
+            # An actor type too: one more key of each client's row.
+            ("scanner", ANON / "vpn-list.txt"),
+        ],
         cloud_ranges=[ANON / "ip-ranges.json"],
         asn_list=ANON / "asn-list.csv",
     )
@@ -197,6 +202,7 @@ def test_tally_with_sources_equals_the_per_client_path(monkeypatch, dbs, logs, s
     monkeypatch.setattr(reading_module, "_DIRECT_WINDOW", 3000)
     fast, slow = _both(monkeypatch, [logs["plain"], logs["gzip"]], dbs, sources=sources, **options)
     assert fast.rows[S.REQUESTS_ANONYMIZED].sum() > 0
+    assert fast.rows[S.REQUESTS_SCANNER].sum() > 0
     assert_frame_equal(fast.rows, slow.rows)
     assert fast.meta["lines"] == slow.meta["lines"]
     assert fast.meta["warnings"] == slow.meta["warnings"]

@@ -23,7 +23,7 @@ from loganalyzer.anonymity import ip_lists as ip_lists_module
 from loganalyzer.anonymity import networks as anonymizers
 from loganalyzer.anonymity import sources as sources_module
 from loganalyzer.anonymity.asn_list import load_asn_list
-from loganalyzer.anonymity.categories import CATEGORIES
+from loganalyzer.anonymity.categories import ACTOR_TYPES, CATEGORIES
 from loganalyzer.anonymity.cloud import load_cloud
 from loganalyzer.anonymity.ip_lists import load_ip_list
 from loganalyzer.anonymity.maxmind import load_mmdb
@@ -128,7 +128,8 @@ def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
         ),
         (
             {"ip_lists": [("sneaky", "{badline}")]},
-            "{badline}: unknown category 'sneaky'; use one of " + ", ".join(CATEGORIES),
+            "{badline}: unknown category 'sneaky'; use one of "
+            + ", ".join((*CATEGORIES, *ACTOR_TYPES)),
         ),
         (
             {"ip_lists": ["{badline}"]},
@@ -142,7 +143,8 @@ def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
         ({"cloud_ranges": ["{badline}"]}, "{badline}: is not valid JSON (Expecting value, line 1)"),
         (
             {"asn_list": "{badasn}"},
-            "{badasn}: line 2: unknown category 'cdn'; use one of " + ", ".join(CATEGORIES),
+            "{badasn}: line 2: unknown category 'cdn'; use one of "
+            + ", ".join((*CATEGORIES, *ACTOR_TYPES)),
         ),
         (
             {"tor_exits": ["{badline}"]},
@@ -927,7 +929,8 @@ def test_the_verdict_of_each_piece_is_that_of_each_address(lists, exits, clients
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        cats = ["vpn", "hosting", "public_proxy"]
+        # An actor type among them: its verdict beside the category, not instead.
+        cats = ["vpn", "scanner", "hosting", "crawler"]
         pairs = []
         for i, nets in enumerate(lists):
             pairs.append((cats[i], write(folder, f"l{i}.txt", "\n".join(nets) + "\n")))
@@ -945,8 +948,8 @@ def test_the_verdict_of_each_piece_is_that_of_each_address(lists, exits, clients
         # The category alone (a report by place) is the same verdict, by either way.
         for sources in (quick, every):
             alone = classify(frame, sources, evidence=False)
-            assert alone.columns == [S.CLIENT_IP, S.ANONYMIZER]
-            assert_frame_equal(alone, got.select(S.CLIENT_IP, S.ANONYMIZER))
+            assert alone.columns == [S.CLIENT_IP, S.ANONYMIZER, S.ACTOR_TYPE]
+            assert_frame_equal(alone, got.select(S.CLIENT_IP, S.ANONYMIZER, S.ACTOR_TYPE))
         # A source added after a verdict is not left out by the pieces made before.
         extra = write(folder, "extra.txt", "0.0.0.0/0\n::/0\n")
         quick.loaded.append(load_ip_list(extra, category="privacy_relay"))

@@ -15,7 +15,7 @@ import pytest
 
 from loganalyzer.anonymity.update import MANIFEST, REMOTES
 from tests.anonymity.test_anonymizers_cli import write_clients_log
-from tests.helpers import FIXTURES, run_cli
+from tests.helpers import FIXTURES, log_line, run_cli
 
 ANON = FIXTURES / "anon"
 # What the server publishes under each file name ``sources update`` asks for.
@@ -27,6 +27,8 @@ SERVED = {
     "public_ip_ranges.json": ANON / "public_ip_ranges.json",
     "ServiceTags_Public.json": ANON / "ServiceTags_Public_20260907.json",
     "egress-ip-ranges.csv": ANON / "egress-ip-ranges.csv",
+    "x4bnet-vpn-ipv4.txt": ANON / "x4bnet-vpn-ipv4.txt",
+    "x4bnet-vpn-datacenter-ipv4.txt": ANON / "x4bnet-vpn-datacenter-ipv4.txt",
 }
 BROKEN: dict[str, tuple[int, bytes]] = {
     "garbage": (200, b"<html><body>Service Unavailable</body></html>\n"),
@@ -257,3 +259,36 @@ def test_a_missing_file_in_a_file_mirror_is_named(tmp_path):
     assert r.returncode == 4
     assert "TypeError" not in r.stderr.decode()
     assert "torbulkexitlist" in r.stderr.decode()
+
+
+def test_x4bnet_lists_are_fetched_and_judge_as_vpn(tmp_path, server):
+    d = tmp_path / "anon"
+    r = update(d, server, "--only", "x4bnet-vpn", "--only", "x4bnet-datacenter")
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((d / MANIFEST).read_text())["sources"]
+    assert manifest["x4bnet-vpn"]["url"] == f"{server}/x4bnet-vpn-ipv4.txt"
+    assert datetime.fromisoformat(manifest["x4bnet-datacenter"]["fetched_at"]).tzinfo
+    assert manifest["x4bnet-datacenter"]["entries"] == 3
+    defaults = {x.name: x.url for x in REMOTES}
+    assert defaults["x4bnet-vpn"] == (
+        "https://raw.githubusercontent.com/X4BNet/lists_vpn/main/output/vpn/ipv4.txt"
+    )
+    assert defaults["x4bnet-datacenter"] == (
+        "https://raw.githubusercontent.com/X4BNet/lists_vpn/main/output/datacenter/ipv4.txt"
+    )
+    info = run_cli("sources", "info", "--sources-dir", str(d), "--json")
+    categories = {Path(s["path"]).name: s["category"] for s in json.loads(info.stdout)["sources"]}
+    assert categories == {
+        "x4bnet-vpn-ipv4.txt": "vpn",
+        "x4bnet-vpn-datacenter-ipv4.txt": "vpn_or_datacenter",
+    }
+    log = tmp_path / "access.log"
+
+    log.write_text(
+        "".join(log_line(ip=ip) + "\n" for ip in ("192.0.2.5", "203.0.113.5", "8.8.8.8")),
+        encoding="utf-8",
+    )
+    rep = run_cli("report", str(log), "--sources-dir", str(d), "--by", "ip", "-O", "json")
+    assert rep.returncode == 0, rep.stderr
+    got = {x["client_ip"]: x["anonymizer"] for x in json.loads(rep.stdout)["rows"]}
+    assert got == {"192.0.2.5": "vpn", "203.0.113.5": "vpn", "8.8.8.8": "none_known"}

@@ -234,7 +234,7 @@ USAGE_BOGUS = (
             ["report", "access.log", "--city-db", "{city}", "--by", "nope"],
             2,
             "Error: cannot group by 'nope'; use country, region, subregion, city, asn, ip, "
-            "anonymizer, provider, or a column such as path, status, day, hour\n",
+            "anonymizer, provider, actor_type, or a column such as path, status, day, hour\n",
             id="usage-bad-by",
         ),
         pytest.param(

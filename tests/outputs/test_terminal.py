@@ -24,6 +24,7 @@ def _on_a_terminal(args: list[str], columns: int, cwd=None) -> bytes:
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOGANALYZER_", "COLUMNS"))}
     env["XDG_CONFIG_HOME"] = str(ROOT / "fixtures" / "no-such-config-dir")
+    env["LOGANALYZER_BUILTIN_SOURCES"] = "off"  # as run_cli: only the lists a test gives
     proc = subprocess.Popen(
         [sys.executable, "-m", "loganalyzer", *args],
         stdout=follower,

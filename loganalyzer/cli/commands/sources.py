@@ -49,7 +49,8 @@ def sources_info(sources: SourceOptions, as_json: bool) -> None:
     multiple=True,
     metavar="NAME=URL",
     help="Fetch NAME from URL (repeatable); azure has no fixed URL and needs this. "
-    "Names: tor-bulk, tor-exit-addresses, aws, google, oracle, azure, icloud-relay.",
+    "Names: tor-bulk, tor-exit-addresses, aws, google, oracle, azure, icloud-relay, "
+    "x4bnet-vpn, x4bnet-datacenter.",
 )
 @click.option(
     "--base-url",
@@ -82,10 +83,11 @@ def sources_update(
 
     Fetches the Tor bulk exit list and TorDNSEL exit-addresses, AWS ip-ranges.json,
     Google cloud.json, Oracle public_ip_ranges.json, Apple's iCloud Private Relay
-    egress-ip-ranges.csv and, given its dated URL, Azure's Service Tags, under the
-    names --sources-dir reads. Each file is checked by loading it before it
-    replaces the previous copy (a broken download never does), and DIR/manifest.json
-    records each one's URL, time, HTTP status, sha256, size, entries and terms.
+    egress-ip-ranges.csv, X4BNet's VPN and VPN-and-datacenter lists and, given its
+    dated URL, Azure's Service Tags, under the names --sources-dir reads. Each file
+    is checked by loading it before it replaces the previous copy (a broken download
+    never does), and DIR/manifest.json records each one's URL, time, HTTP status,
+    sha256, size, entries and terms.
     Exits 4 when any source failed, after fetching the others.
 
     \b
