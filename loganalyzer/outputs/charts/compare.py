@@ -13,6 +13,7 @@ from loganalyzer.outputs.charts.labels import (
     _group_title,
     _when,
     place_label,
+    scope_parts,
 )
 from loganalyzer.outputs.charts.style import (
     BAR_COLOR,
@@ -70,6 +71,7 @@ def compare_subtitle(meta: dict[str, Any]) -> str:
         files = _files_text([str(f["path"]) for f in meta.get("files", [])])
         if files:
             parts.append(files)
+    parts += scope_parts(meta)
     dbs = _databases_text(meta)
     if dbs:
         parts.append(dbs)

@@ -106,7 +106,7 @@ def _watch_match(row: dict[str, Any], code: str) -> bool:
     return row.get(S.COUNTRY_ISO) == code
 
 
-def subtitle(meta: dict[str, Any], *, extra: str = "") -> str:
+def subtitle(meta: dict[str, Any], *, extra: str = "", watch: Sequence[str] | None = None) -> str:
     """The provenance line under every title: time range, log files, databases.
 
     Example:
@@ -120,6 +120,7 @@ def subtitle(meta: dict[str, Any], *, extra: str = "") -> str:
         parts.append(f"{_when(tr.get('first'))} to {_when(tr.get('last'))}")
     else:
         parts.append("no requests in range")
+    parts += scope_parts(meta, watch=watch)
     files = _files_text([str(f["path"]) for f in meta.get("files", [])])
     if files:
         parts.append(files)
@@ -129,6 +130,34 @@ def subtitle(meta: dict[str, Any], *, extra: str = "") -> str:
     if extra:
         parts.append(extra)
     return safe_text(" · ".join(parts))
+
+
+def scope_parts(meta: dict[str, Any], *, watch: Sequence[str] | None = None) -> list[str]:
+    """What narrowed the analysis, in words: every ``--where``, the time window, watched places.
+
+    A chart of one province must say so, or it reads as the whole log.
+
+    Example:
+        >>> scope_parts({"filters": ["region_iso=CN-LN"], "since": None,
+        ...              "until": "2026-09-16T00:00:00Z", "watch": ["ES"]})
+        ['only region_iso=CN-LN', 'until 2026-09-16 00:00 UTC', 'watched: ES']
+    """
+    out = []
+    filters = [str(f) for f in meta.get("filters") or ()]
+    if filters:
+        out.append("only " + " and ".join(filters))
+    since, until = meta.get("since"), meta.get("until")
+    if since and until:
+        out.append(f"from {_when(since)} until {_when(until)}")
+    elif since:
+        out.append(f"from {_when(since)}")
+    elif until:
+        out.append(f"until {_when(until)}")
+    # Charts that mark watched places themselves (the timeline) pass them here.
+    watched = [str(w) for w in (meta.get("watch") or () if watch is None else watch)]
+    if watched:
+        out.append("watched: " + ", ".join(watched))
+    return out
 
 
 def _files_text(paths: Sequence[str]) -> str:
@@ -173,5 +202,6 @@ def _bucket_column(rows: pl.DataFrame) -> str:
 __all__ = [
     "ANONYMIZED",
     "place_label",
+    "scope_parts",
     "subtitle",
 ]

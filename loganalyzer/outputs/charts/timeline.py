@@ -156,7 +156,7 @@ def plot_timeline(
     with _style():
         fig, ax = _new_figure(
             title or f"When requests arrived: requests per {every}, busiest and watched places",
-            subtitle(analysis.meta),
+            subtitle(analysis.meta, watch=watch),
             footnote="Gaps are periods with no request from anywhere (no log coverage or no "
             "traffic). IP geolocation is approximate.",
         )

@@ -1,0 +1,101 @@
+"""Charts state their finding and their scope: titles with numbers, filters named, coverage shown.
+
+Assertions read the Figure's artists (title text, patches, image masks, text
+bounding boxes from the Agg renderer), never pixels.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from loganalyzer.outputs.charts import chart
+
+pytest.importorskip("matplotlib")
+
+from tests.helpers import log_line
+
+T0 = datetime(2026, 9, 14, 0, 0, 0, tzinfo=UTC)  # a Monday
+LIAONING, MADRID = "175.167.1.2", "2.136.4.5"
+
+
+def write_log(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def title(fig) -> str:
+    return fig._suptitle.get_text()
+
+
+def sub(fig) -> str:
+    ax = fig.axes[0]
+    return " ".join((ax.get_title(loc="left") or ax.get_title()).split())
+
+
+# --- hours: coverage ---------------------------------------------------------------------------
+
+
+def test_heatmap_hatches_hours_the_log_does_not_reach(tmp_path, city_db):
+    # Monday 10:00 to Tuesday 11:00 UTC, with a quiet Monday 15:00 inside the range.
+    lines = [log_line(ip=LIAONING, ts=T0 + timedelta(hours=h, minutes=5)) for h in (10, 11, 35)]
+    log = write_log(tmp_path / "a.log", lines)
+    fig = chart("hours", [log], city_db=city_db, tz="UTC").figure
+    ax = fig.axes[0]
+    (image,) = ax.get_images()
+    mask = image.get_array().mask
+    outside = {
+        (round(p.get_y() + 0.5), round(p.get_x() + 0.5))
+        for p in ax.patches
+        if p.get_gid() == "not-in-log"
+    }
+    covered = {(0, h) for h in range(10, 24)} | {(1, h) for h in range(12)}
+    assert outside == {(d, h) for d in range(7) for h in range(24)} - covered
+    assert {(d, h) for d in range(7) for h in range(24) if mask[d][h]} == outside
+    texts = {
+        (round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts
+    }
+    # A reached hour without a request says 0; a weekday the log never reaches says so.
+    assert texts[(0, 15)] == "0"
+    assert texts[(0, 10)] == "1"
+    assert [t.get_text() for t in ax.texts].count("not in the log") == 5
+    assert title(fig) == "Busiest hour: Mon 10:00-10:59 UTC, 1 of 3 requests (33%)"
+
+
+def test_heatmap_of_a_full_week_hatches_nothing(tmp_path, city_db):
+    lines = [log_line(ip=LIAONING, ts=T0 + timedelta(days=d)) for d in range(9)]
+    fig = chart("hours", [write_log(tmp_path / "a.log", lines)], city_db=city_db).figure
+    assert not [p for p in fig.axes[0].patches if p.get_gid() == "not-in-log"]
+    assert "not in the log" not in [t.get_text() for t in fig.axes[0].texts]
+
+
+# --- subtitles name every filter ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["regions", "timeline", "hours", "map", "asn"])
+def test_subtitle_names_each_filter_window_and_watched_place(tmp_path, city_db, asn_db, kind):
+    lines = [
+        log_line(ip=ip, ts=T0 + timedelta(hours=h)) for h in range(6) for ip in (LIAONING, MADRID)
+    ]
+    log = write_log(tmp_path / "a.log", lines)
+    fig = chart(
+        kind,
+        [log],
+        city_db=city_db,
+        asn_db=asn_db,
+        where=["country_iso=CN"],
+        since=T0 + timedelta(hours=1),
+        until=T0 + timedelta(hours=5),
+        watch=[] if kind == "asn" else ["CN-LN"],
+        tz="Asia/Shanghai",
+    ).figure
+    text = sub(fig)
+    assert "only country_iso=CN" in text
+    assert "from 2026-09-14 01:00 UTC until 2026-09-14 05:00 UTC" in text
+    assert "log: a.log" in text
+    # The heatmap and the network bars do not mark watched places, so they do not name them.
+    assert ("watched: CN-LN" in text) == (kind in ("regions", "timeline", "map"))
+    if kind == "hours":
+        assert "shown in Asia/Shanghai" in text
