@@ -6,6 +6,7 @@ bounding boxes from the Agg renderer), never pixels.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -99,3 +100,75 @@ def test_subtitle_names_each_filter_window_and_watched_place(tmp_path, city_db, 
     assert ("watched: CN-LN" in text) == (kind in ("regions", "timeline", "map"))
     if kind == "hours":
         assert "shown in Asia/Shanghai" in text
+
+
+# --- compare: what moved, in plain words, legible -----------------------------------------------
+
+
+def drawn(fig):
+    """The figure laid out and drawn by the Agg renderer, for real text extents."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    return fig.canvas.get_renderer()
+
+
+def overlaps(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def many_places_log(path: Path, cut: datetime) -> Path:
+    """Every network of the fixture City DB, in two periods with different mixes."""
+    import ipaddress
+
+    from tests.helpers import load_records
+
+    ips = [str(ipaddress.ip_network(c)[1]) for c in load_records("city")]
+    lines = []
+    for i, ip in enumerate(ips):
+        before, after = 1 + i % 4, (i * 7) % 5
+        lines += [log_line(ip=ip, ts=cut - timedelta(hours=1 + k)) for k in range(before)]
+        lines += [log_line(ip=ip, ts=cut + timedelta(hours=1 + k)) for k in range(after)]
+    return write_log(path, lines)
+
+
+CHANGE_TEXT = re.compile(
+    r"[+-][\d,]+ requests?(, new|, gone| \([\d,]+ → [\d,]+\), [\d.]+% → [\d.]+% of the period)"
+    r"|no request in either period"
+)
+
+
+def test_compare_chart_keeps_the_most_changed_and_watched_labels_clear(tmp_path, city_db):
+    cut = T0 + timedelta(days=1)
+    log = many_places_log(tmp_path / "a.log", cut)
+    c = chart("compare", [log], baseline_until=cut, city_db=city_db, watch=["KP"], top_n=4)
+    fig = c.figure
+    renderer = drawn(fig)
+    ax = fig.axes[0]
+    notes = [t for t in ax.texts if t.get_gid() == "change"]
+    rows = c.analysis.rows
+    assert rows.height > 5
+    assert len(notes) == 4 + int(rows["watched"].sum())
+    # The title states the largest move of any place, drawn or not.
+    moved = (rows["share_current"] - rows["share_baseline"]).abs().sort(descending=True)
+    assert [t.get_text() for t in notes].count("no request in either period") <= 1
+    assert all(CHANGE_TEXT.fullmatch(n.get_text()) for n in notes), [n.get_text() for n in notes]
+    legend = ax.get_legend().get_window_extent(renderer)
+    boxes = [n.get_window_extent(renderer) for n in notes]
+    for box in boxes:
+        assert not overlaps(box, legend)
+        assert fig.bbox.x0 <= box.x0
+        assert box.x1 <= fig.bbox.x1
+    for i, a in enumerate(boxes):
+        assert not any(overlaps(a, b) for b in boxes[i + 1 :])
+    points = 100 * moved[0]
+    assert f"{points:.1f} points of share" in fig.get_suptitle().replace("\n", " ")
+
+
+def test_compare_chart_states_an_empty_current_period_in_the_title(tmp_path, city_db):
+    log = write_log(tmp_path / "a.log", [log_line(ip=LIAONING, ts=T0)])
+    cut = datetime(2026, 10, 1, tzinfo=UTC)
+    fig = chart("compare", [log], baseline_until=cut, city_db=city_db).figure
+    assert fig.get_suptitle() == (
+        "The current period is empty: no request from 2026-10-01 00:00 UTC on"
+    )

@@ -203,7 +203,8 @@ def chart(
             current=current,
             by=[place],
             watch=watch,
-            top_n=top_n or 15,
+            # Every row: the chart picks the most changed, the comparison ranks otherwise.
+            top_n=None,
             **options,
         )
         return Chart(plot_compare(a, top=top_n or 15), a)
