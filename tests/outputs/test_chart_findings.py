@@ -172,3 +172,67 @@ def test_compare_chart_states_an_empty_current_period_in_the_title(tmp_path, cit
     assert fig.get_suptitle() == (
         "The current period is empty: no request from 2026-10-01 00:00 UTC on"
     )
+
+
+# --- titles state the finding -----------------------------------------------------------------
+
+
+def finding_log(tmp_path) -> Path:
+    # Liaoning: 5 requests from 2 addresses; Madrid: 2 from 1; over three hours.
+    lines = [log_line(ip=LIAONING, ts=T0 + timedelta(hours=h)) for h in (0, 0, 1, 2)]
+    lines += [log_line(ip="175.167.9.9", ts=T0 + timedelta(minutes=5))]
+    lines += [log_line(ip=MADRID, ts=T0 + timedelta(hours=h)) for h in (1, 2)]
+    return write_log(tmp_path / "f.log", lines)
+
+
+@pytest.mark.parametrize(
+    ("kind", "where", "expected"),
+    [
+        ("regions", [], "Liaoning, China (CN-LN) leads: 5 of 7 requests (71%) from 2 addresses"),
+        ("regions", ["region_iso=CN-LN"], "Liaoning, China (CN-LN): 5 requests from 2 addresses"),
+        (
+            "timeline",
+            [],
+            "Peak: 3 requests in the hour from 2026-09-14 00:00 UTC; 7 in all over 3 hours",
+        ),
+        ("hours", [], "Busiest hour: Mon 00:00-00:59 UTC, 3 of 7 requests (43%)"),
+        (
+            "map",
+            [],
+            "Liaoning, China (CN-LN) leads the map: 5 of 7 requests (71%); 2 locations in 2 places",
+        ),
+    ],
+)
+def test_title_states_the_finding_with_its_numbers(tmp_path, city_db, kind, where, expected):
+    fig = chart(kind, [finding_log(tmp_path)], city_db=city_db, where=where).figure
+    assert title(fig).replace("\n", " ") == expected
+
+
+def test_title_of_the_network_chart_names_the_leading_network(tmp_path, city_db, asn_db):
+    fig = chart("asn", [finding_log(tmp_path)], city_db=city_db, asn_db=asn_db).figure
+    assert re.fullmatch(
+        r"AS\d+ .+ leads: 5 of 7 requests \(71%\) from 2 addresses", title(fig).replace("\n", " ")
+    )
+
+
+def test_cli_title_replaces_the_generated_one(tmp_path, city_db):
+    from tests.helpers import run_cli
+
+    log = finding_log(tmp_path)
+    out = tmp_path / "h.svg"
+    proc = run_cli(
+        "plot", str(log), "--city-db", str(city_db), "--kind", "hours",
+        "--title", "Liaoning at night", "-o", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    svg = out.read_text(encoding="utf-8")
+    assert "Liaoning at night" in svg
+    assert "Busiest hour" not in svg
+    page = tmp_path / "b.html"
+    proc = run_cli(
+        "brief", str(log), "--city-db", str(city_db), "--title", "Case <7>", "-o", str(page)
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    text = page.read_text(encoding="utf-8")
+    assert "<title>Case &lt;7&gt;</title>" in text
+    assert "<h1>Case &lt;7&gt;</h1>" in text

@@ -196,8 +196,13 @@ def test_region_bars_equal_the_report_and_watched_are_highlighted():
     # "of N" counts places with access (meta.rows_total), not the zero rows of --watch.
     places = a.meta["rows_total"]
     assert places == a.rows.filter(pl.col(S.REQUESTS) > 0).height
-    title = f"Where requests came from: requests by province or region (top 5 of {places})"
-    assert fig.get_suptitle() == title
+    assert fig.get_suptitle() == (
+        f"Liaoning, China (CN-LN) leads: {top[S.REQUESTS]:,} of "
+        f"{a.meta['lines']['matched']:,} requests ({100 * top[S.SHARE]:.0f}%) from "
+        f"{top[S.UNIQUE_IPS]:,} addresses"
+    )
+    sub = ax.get_title(loc="left").replace("\n", " ")
+    assert sub.endswith(f"province or region: top 5 of {places}")
     assert ax.get_xlabel() == "requests (count)"
 
 
@@ -244,9 +249,14 @@ def test_asn_chart_names_the_organisations(asn_records):
     }
     for asn, label in zip(a.rows[S.ASN].head(4), tick_texts(fig), strict=True):
         assert label == f"AS{asn} {orgs[asn]}"
-    assert fig.get_suptitle() == (
-        f"Most active networks: requests by autonomous system (top 4 of {a.rows.height})"
+    lead = a.rows.row(0, named=True)
+    assert (
+        fig.get_suptitle()
+        .replace("\n", " ")
+        .startswith(f"AS{lead[S.ASN]} {orgs[lead[S.ASN]]} leads: {lead[S.REQUESTS]:,} of ")
     )
+    sub = fig.axes[0].get_title(loc="left").replace("\n", " ")
+    assert sub.endswith(f"network (AS): top 4 of {a.rows.height}")
 
 
 # --- labels: long, CJK and hostile names ------------------------------------------------

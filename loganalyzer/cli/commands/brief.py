@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from loganalyzer.cli import options, running
-from loganalyzer.cli.command_options import chart_options, out_file_option
+from loganalyzer.cli.command_options import chart_options, out_file_option, title_option
 from loganalyzer.cli.errors import EPILOG_EXIT_CODES
 
 
@@ -16,6 +16,7 @@ from loganalyzer.cli.errors import EPILOG_EXIT_CODES
 @options.geo_options
 @options.source_options
 @chart_options
+@title_option("The briefing's heading. [default: Access briefing]")
 @out_file_option(
     "briefing.html (one self-contained file) or briefing.md (Markdown, images inline)."
 )
@@ -27,6 +28,7 @@ def brief(
     watch: tuple[str, ...],
     tz: str,
     top_n: int | None,
+    title: str | None,
     out_path: str,
 ) -> None:
     """Write a one-file briefing: findings, charts, tables, provenance, caveats.
@@ -36,6 +38,7 @@ def brief(
     \b
     Examples:
         loganalyzer brief --sample --watch CN-LN --watch ES -o briefing.html
+        loganalyzer brief access.log --title "Incident 42: who reached /admin" -o brief.html
         loganalyzer brief access.log* --geoip-dir ~/GeoIP --tz Asia/Shanghai -o briefing.md
         loganalyzer brief access.log --sources-dir ~/anon --watch CN-LN -o briefing.html
     """
@@ -55,6 +58,7 @@ def brief(
             tz=tz,
             top_n=top_n or 15,
             fmt=fmt,
+            title=title or "Access briefing",
             rejects=r.rejects,
             sources=anon,
             **args,

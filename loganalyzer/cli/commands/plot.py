@@ -43,6 +43,9 @@ from loganalyzer.errors import UsageError
     show_default=True,
     help="Timeline step (auto: hours up to 14 days, else days).",
 )
+@command_options.title_option(
+    "The chart's title, instead of the generated sentence that states its finding."
+)
 @command_options.out_file_option(
     "The image: .png (1600x900), .svg or .pdf, written whole then renamed into place."
 )
@@ -60,6 +63,7 @@ def plot(
     tz: str,
     top_n: int | None,
     interval: str,
+    title: str | None,
     out_path: str,
 ) -> None:
     """Draw one chart for a slide: title, time range, sources, units.
@@ -67,6 +71,7 @@ def plot(
     \b
     Examples:
         loganalyzer plot --sample --kind regions --watch CN-LN --watch ES -o regions.png
+        loganalyzer plot --sample --kind hours --where region_iso=CN-LN --title "Liaoning" -o h.png
         loganalyzer plot access.log* --kind timeline --watch CN-LN -o timeline.svg
         loganalyzer plot access.log --kind hours --tz Asia/Shanghai -o hours.pdf
         loganalyzer plot access.log --kind asn --top 10 -o networks.png
@@ -104,6 +109,7 @@ def plot(
             tz=tz,
             interval=interval,  # type: ignore[arg-type]  # click.Choice checked it
             top_n=top_n,
+            title=title,
             **r.args(),
             sources=anon,
             **given_periods,

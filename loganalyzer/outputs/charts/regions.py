@@ -7,7 +7,7 @@ draws the same bars per network.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loganalyzer import schema as S
 from loganalyzer.analysis.aggregate import top as keep_top
@@ -15,6 +15,7 @@ from loganalyzer.outputs.charts.labels import (
     _BUCKETS,
     ANONYMIZED,
     _group_title,
+    lead_sentence,
     place_label,
     subtitle,
 )
@@ -76,8 +77,8 @@ def plot_regions(
         every = int(analysis.meta.get("rows_total") or 0)
         shown = f"top {len(records)} of {every:,}" if every > len(records) else "all"
         fig, ax = _new_figure(
-            title or f"Where requests came from: requests by {subject} ({shown})",
-            subtitle(analysis.meta, extra=f"{total:,} requests in all"),
+            title or _regions_title(analysis, records, total, subject),
+            subtitle(analysis.meta, extra=f"{total:,} requests in all; {subject}: {shown}"),
         )
         labels = [_short(place_label(r)) for r in records]
         watched = [bool(r.get(S.WATCHED)) for r in records]
@@ -124,6 +125,17 @@ def plot_regions(
         if not records:
             _say_empty(ax)
     return fig
+
+
+def _regions_title(
+    analysis: Analysis, records: list[dict[str, Any]], total: int, subject: str
+) -> str:
+    """The leading place's numbers; the generic heading only when nothing was counted."""
+    counted = [r for r in records if int(r.get(S.REQUESTS) or 0)]
+    if not counted:
+        return f"No requests by {subject} in the selected logs and time range"
+    places = int(analysis.meta.get("rows_total") or len(counted))
+    return lead_sentence(counted[0], total, places=places)
 
 
 def _legend(ax: Axes, *, split: bool, any_watched: bool, any_bucket: bool) -> None:

@@ -129,6 +129,28 @@ def _fill(rows: pl.DataFrame, index: dict[datetime, int], all_series: list[float
     return values
 
 
+def timeline_title(buckets: list[datetime], series: dict[str, list[float]], every: str) -> str:
+    """The timeline's finding: the peak bucket and the total, with the span.
+
+    Example:
+        >>> t = datetime(2026, 9, 14, 14)
+        >>> timeline_title([t, t + timedelta(hours=1)], {"all requests": [58.0, 2.0]}, "hour")
+        'Peak: 58 requests in the hour from 2026-09-14 14:00 UTC; 60 in all over 2 hours'
+    """
+    values = series.get("all requests") or []
+    counted = [(v, b) for v, b in zip(values, buckets, strict=True) if v == v and v > 0]
+    if not counted:
+        return "No requests over time in the selected logs and time range"
+    peak, when = max(counted, key=lambda c: (c[0], -c[1].timestamp()))
+    total = int(sum(v for v, _ in counted))
+    span = len(buckets)
+    unit = every if span == 1 else f"{every}s"
+    return (
+        f"Peak: {int(peak):,} requests in the {every} from {when:%Y-%m-%d %H:%M} UTC; "
+        f"{total:,} in all over {span:,} {unit}"
+    )
+
+
 def plot_timeline(
     analysis: Analysis,
     *,
@@ -155,7 +177,7 @@ def plot_timeline(
     codes = set(_watch_codes(watch))
     with _style():
         fig, ax = _new_figure(
-            title or f"When requests arrived: requests per {every}, busiest and watched places",
+            title or timeline_title(buckets, series, every),
             subtitle(analysis.meta, watch=watch),
             footnote="Gaps are periods with no request from anywhere (no log coverage or no "
             "traffic). IP geolocation is approximate.",
@@ -202,4 +224,5 @@ __all__ = [
     "Interval",
     "plot_timeline",
     "timeline_series",
+    "timeline_title",
 ]

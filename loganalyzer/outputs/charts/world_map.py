@@ -116,6 +116,21 @@ def _place_labels(
     return placed
 
 
+def _map_title(located: pl.DataFrame, rows: pl.DataFrame) -> str:
+    total = int(rows[S.REQUESTS].sum() or 0)
+    if located.is_empty():
+        return "No located requests to map in the selected logs and time range"
+    places: dict[str, int] = {}
+    for r in located.iter_rows(named=True):
+        name = place_label(r)
+        places[name] = places.get(name, 0) + int(r[S.REQUESTS])
+    name, n = max(places.items(), key=lambda kv: (kv[1], kv[0]))
+    return (
+        f"{name} leads the map: {n:,} of {total:,} requests ({100 * n / total:.0f}%); "
+        f"{located.height:,} locations in {len(places):,} places"
+    )
+
+
 def plot_map(analysis: Analysis, *, top: int = 10, title: str | None = None) -> Figure:
     """A world map with one circle per location, its area proportional to requests.
 
@@ -144,7 +159,7 @@ def plot_map(analysis: Analysis, *, top: int = 10, title: str | None = None) -> 
         from matplotlib.collections import PolyCollection
 
         fig, ax = _new_figure(
-            title or "Where requests came from: requests by location",
+            title or _map_title(located, rows),
             subtitle(
                 analysis.meta,
                 extra=f"{unplaced:,} requests without a location not drawn" if unplaced else "",
