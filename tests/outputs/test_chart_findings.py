@@ -236,3 +236,41 @@ def test_cli_title_replaces_the_generated_one(tmp_path, city_db):
     text = page.read_text(encoding="utf-8")
     assert "<title>Case &lt;7&gt;</title>" in text
     assert "<h1>Case &lt;7&gt;</h1>" in text
+
+
+# --- map: labels clear of each other and of the edges; legends; extent ------------------------
+
+
+@pytest.mark.parametrize("extent", ["world", "data"])
+def test_map_labels_never_overlap_nor_leave_the_axes(extent):
+    from loganalyzer.analysis.pipeline import analyze, sample_paths
+    from loganalyzer.outputs.charts import plot_map
+
+    s = sample_paths()
+    a = analyze(
+        [s.log], city_db=s.city_db, asn_db=s.asn_db, by=["region", "latitude", "longitude"],
+        watch=["ES"],
+    )  # fmt: skip
+    fig = plot_map(a, extent=extent)
+    renderer = drawn(fig)
+    ax = fig.axes[0]
+    labels = [t for t in ax.texts if t.get_gid() == "place"]
+    assert len(labels) >= 5
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    inside = ax.get_window_extent(renderer)
+    for i, box in enumerate(boxes):
+        assert inside.x0 <= box.x0
+        assert box.x1 <= inside.x1
+        assert inside.y0 <= box.y0
+        assert box.y1 <= inside.y1
+        assert not any(overlaps(box, other) for other in boxes[i + 1 :])
+    texts = [t.get_text() for t in labels]
+    assert "Liaoning, China (CN-LN): 187" in texts
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[-1] == "watched (--watch)"
+    assert legend[0].endswith(" requests")
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    # The map fills the axes: one degree is as long both ways.
+    assert (x1 - x0) / (y1 - y0) == pytest.approx(inside.width / inside.height, rel=0.02)
+    if extent == "data":
+        assert x1 - x0 < 360

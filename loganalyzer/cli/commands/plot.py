@@ -43,6 +43,13 @@ from loganalyzer.errors import UsageError
     show_default=True,
     help="Timeline step (auto: hours up to 14 days, else days).",
 )
+@click.option(
+    "--extent",
+    type=click.Choice(["world", "data"]),
+    default="world",
+    show_default=True,
+    help="map: the inhabited world, or zoomed to where the requests came from.",
+)
 @command_options.title_option(
     "The chart's title, instead of the generated sentence that states its finding."
 )
@@ -63,6 +70,7 @@ def plot(
     tz: str,
     top_n: int | None,
     interval: str,
+    extent: str,
     title: str | None,
     out_path: str,
 ) -> None:
@@ -76,6 +84,7 @@ def plot(
         loganalyzer plot access.log --kind hours --tz Asia/Shanghai -o hours.pdf
         loganalyzer plot access.log --kind asn --top 10 -o networks.png
         loganalyzer plot access.log --kind map -o map.png
+        loganalyzer plot access.log --kind map --extent data --watch ES -o spain.png
         loganalyzer plot access.log --sources-dir ~/anon --kind regions -o split.png
         loganalyzer plot --sample --kind compare --baseline-until 2026-09-16 -o changes.png
         loganalyzer plot --kind compare --baseline last-week.log --current access.log -o c.svg
@@ -110,6 +119,7 @@ def plot(
             interval=interval,  # type: ignore[arg-type]  # click.Choice checked it
             top_n=top_n,
             title=title,
+            extent=extent,
             **r.args(),
             sources=anon,
             **given_periods,

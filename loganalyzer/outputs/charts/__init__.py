@@ -156,6 +156,7 @@ def chart(
     baseline: Sequence[str | Path] = (),
     current: Sequence[str | Path] = (),
     title: str | None = None,
+    extent: str = "world",
     **options: Any,
 ) -> Chart:
     """Analyse logs and draw one chart kind (the library form of ``loganalyzer plot``).
@@ -174,6 +175,7 @@ def chart(
         baseline: ``compare``: the baseline period's logs (with ``current``).
         current: ``compare``: the current period's logs (with ``baseline``).
         title: replaces the generated title (which states the chart's finding).
+        extent: ``map``: ``world`` or ``data`` (zoomed to the circles).
         **options: passed to :func:`loganalyzer.analyze` (``city_db``,
             ``asn_db``, ``since``, ``until``, ``where``, ``log_format``, ...)
             or, for ``compare``, to :func:`loganalyzer.analysis.compare.compare`.
@@ -242,7 +244,8 @@ def chart(
         return Chart(plot_hours(a, tz=tz, title=title), a)
     if kind == "map":
         a = analyze(paths, by=[place, "latitude", "longitude"], watch=watch, **options)
-        return Chart(plot_map(a, top=top_n or 10, title=title), a)
+        fig = plot_map(a, top=top_n or 10, title=title, extent=extent)  # type: ignore[arg-type]
+        return Chart(fig, a)
     raise UsageError(f"unknown chart kind {kind!r}; use one of {', '.join(KINDS)}")
 
 
