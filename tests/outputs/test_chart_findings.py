@@ -274,3 +274,51 @@ def test_map_labels_never_overlap_nor_leave_the_axes(extent):
     assert (x1 - x0) / (y1 - y0) == pytest.approx(inside.width / inside.height, rel=0.02)
     if extent == "data":
         assert x1 - x0 < 360
+
+
+# --- timeline: the axis covers the requests; outliers in an inset; watched colour -------------
+
+
+def outlier_log(tmp_path) -> Path:
+    # Two days of steady traffic, then 5 requests three weeks later.
+    lines = [
+        log_line(ip=ip, ts=T0 + timedelta(hours=h))
+        for h in range(48)
+        for ip in (LIAONING, MADRID, "81.2.69.160")
+    ]
+    late = T0 + timedelta(days=23, hours=3)
+    lines += [log_line(ip=LIAONING, ts=late + timedelta(hours=k)) for k in range(5)]
+    return write_log(tmp_path / "o.log", lines)
+
+
+def test_timeline_axis_covers_the_main_period_and_notes_the_outliers(tmp_path, city_db):
+    from matplotlib.dates import num2date
+
+    from loganalyzer.outputs.charts.style import WATCH_COLOR
+
+    fig = chart("timeline", [outlier_log(tmp_path)], city_db=city_db, watch=["ES", "CN-LN"]).figure
+    ax = fig.axes[0]
+    lo, hi = (num2date(x) for x in ax.get_xlim())
+    assert hi - lo < timedelta(days=3)
+    (inset,) = [a for a in ax.child_axes if a.get_label() == "outliers"]
+    assert [p.get_height() for p in inset.patches] == [5]
+    (note,) = [t for t in inset.texts if t.get_gid() == "outliers"]
+    assert " ".join(note.get_text().split()) == (
+        "5 requests on 7 Oct 2026 outside the main period (inset)"
+    )
+    assert title(fig).replace("\n", " ").endswith("144 over 48 hours, 5 more outside it")
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    watched = [ln for label, ln in lines.items() if label.endswith("[watched]")]
+    assert len(watched) == 2
+    assert all(ln.get_color() == WATCH_COLOR for ln in watched)
+    assert len({str(ln.get_linestyle()) for ln in watched}) == 2
+    others = [ln for label, ln in lines.items() if not label.endswith("[watched]")]
+    assert all(ln.get_color() != WATCH_COLOR for ln in others)
+
+
+def test_timeline_log_scale_and_no_inset_without_outliers(tmp_path, city_db):
+    fig = chart("timeline", [finding_log(tmp_path)], city_db=city_db, log_scale=True).figure
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "symlog"
+    assert "log scale" in ax.get_ylabel()
+    assert not ax.child_axes

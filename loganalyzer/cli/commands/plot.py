@@ -44,6 +44,11 @@ from loganalyzer.errors import UsageError
     help="Timeline step (auto: hours up to 14 days, else days).",
 )
 @click.option(
+    "--log-scale",
+    is_flag=True,
+    help="timeline: a log axis, so a place with a few requests an hour shows beside a busy one.",
+)
+@click.option(
     "--extent",
     type=click.Choice(["world", "data"]),
     default="world",
@@ -70,6 +75,7 @@ def plot(
     tz: str,
     top_n: int | None,
     interval: str,
+    log_scale: bool,
     extent: str,
     title: str | None,
     out_path: str,
@@ -81,6 +87,7 @@ def plot(
         loganalyzer plot --sample --kind regions --watch CN-LN --watch ES -o regions.png
         loganalyzer plot --sample --kind hours --where region_iso=CN-LN --title "Liaoning" -o h.png
         loganalyzer plot access.log* --kind timeline --watch CN-LN -o timeline.svg
+        loganalyzer plot access.log --kind timeline --log-scale --watch ES -o t.png
         loganalyzer plot access.log --kind hours --tz Asia/Shanghai -o hours.pdf
         loganalyzer plot access.log --kind asn --top 10 -o networks.png
         loganalyzer plot access.log --kind map -o map.png
@@ -120,6 +127,7 @@ def plot(
             top_n=top_n,
             title=title,
             extent=extent,
+            log_scale=log_scale,
             **r.args(),
             sources=anon,
             **given_periods,

@@ -157,6 +157,7 @@ def chart(
     current: Sequence[str | Path] = (),
     title: str | None = None,
     extent: str = "world",
+    log_scale: bool = False,
     **options: Any,
 ) -> Chart:
     """Analyse logs and draw one chart kind (the library form of ``loganalyzer plot``).
@@ -176,6 +177,7 @@ def chart(
         current: ``compare``: the current period's logs (with ``baseline``).
         title: replaces the generated title (which states the chart's finding).
         extent: ``map``: ``world`` or ``data`` (zoomed to the circles).
+        log_scale: ``timeline``: a log axis for places of very different volumes.
         **options: passed to :func:`loganalyzer.analyze` (``city_db``,
             ``asn_db``, ``since``, ``until``, ``where``, ``log_format``, ...)
             or, for ``compare``, to :func:`loganalyzer.analysis.compare.compare`.
@@ -223,7 +225,10 @@ def chart(
     if kind == "timeline":
         a = analyze(paths, by=[place, "hour"], **options)
         return Chart(
-            plot_timeline(a, watch=watch, top=top_n or 5, interval=interval, title=title), a
+            plot_timeline(
+                a, watch=watch, top=top_n or 5, interval=interval, title=title, log_scale=log_scale
+            ),
+            a,
         )
     if kind == "hours":
         zone = _zone(tz)
