@@ -25,6 +25,7 @@ from loganalyzer import schema as S
 from loganalyzer.errors import UsageError
 from loganalyzer.outputs.charts import ANONYMIZED, hour_matrix, place_label
 from loganalyzer.outputs.charts.hours import _zone_words
+from loganalyzer.outputs.charts.labels import CATEGORY_WORDS
 from loganalyzer.outputs.render import _md_cell, safe_text
 
 if TYPE_CHECKING:
@@ -216,9 +217,17 @@ def findings(
         )
     if ANONYMIZED in rows.columns:
         anon = int(rows[ANONYMIZED].sum() or 0)
+        split = [
+            (int(rows[col].sum() or 0), CATEGORY_WORDS[cat])
+            for cat, col in S.CATEGORY_REQUESTS.items()
+            if col in rows.columns
+        ]
+        named = ", ".join(f"{n:,} {word}" for n, word in sorted(split, key=lambda c: -c[0]) if n)
         out.append(
-            f"{anon:,} of {total:,} requests ({_pct(anon, total)}) came through anonymizers "
-            "(VPN, proxy, Tor or hosting exits); their places are the exits', not the users'."
+            f"{anon:,} of {total:,} requests ({_pct(anon, total)}) came through anonymizers"
+            + (f" ({named})" if named else "")
+            + f"; the other {total - anon:,} have no anonymizer known, which is not proof of "
+            "direct access. Anonymized places are the exits', not the users'."
         )
     else:
         out.append(

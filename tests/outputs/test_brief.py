@@ -255,15 +255,25 @@ def test_findings_state_the_anonymized_share_when_verdicts_exist():
     opts = {"city_db": s.city_db, "asn_db": s.asn_db}
     regions = analyze([s.log], by=["region"], **opts)
     anon = regions.rows[S.REQUESTS] // 4
-    marked = Analysis(regions.rows.with_columns(anon.alias(ANONYMIZED)), regions.meta)
+    tor = anon // 3
+    marked = Analysis(
+        regions.rows.with_columns(
+            anon.alias(ANONYMIZED),
+            (anon - tor).alias(S.CATEGORY_REQUESTS["vpn"]),
+            tor.alias(S.CATEGORY_REQUESTS["tor_exit"]),
+        ),
+        regions.meta,
+    )
     nets = analyze([s.log], by=["asn"], **opts)
     hourly = analyze([s.log], by=["hour"], **opts)
     total = regions.meta["lines"]["matched"]
     n = int(anon.sum())
     found = findings(marked, nets, hourly)
+    t = int(tor.sum())
     assert (
         f"{n:,} of {total:,} requests ({100 * n / total:.1f}%) came through anonymizers "
-        "(VPN, proxy, Tor or hosting exits); their places are the exits', not the users'."
+        f"({n - t:,} VPN, {t:,} Tor); the other {total - n:,} have no anonymizer known, which "
+        "is not proof of direct access. Anonymized places are the exits', not the users'."
     ) in found
     assert not [f for f in found if f.startswith("Anonymizer verdicts were not")]
 

@@ -514,13 +514,17 @@ def test_real_anonymizer_verdicts_split_the_bars(tmp_path, city_db):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr.decode()
     words = svg_text(out.read_text(encoding="utf-8"))
-    assert "through anonymizers" in words
-    assert "3 (37.5%), 2 through anonymizers" in words  # Madrid: 1 direct + 2 by VPN
+    assert "3 (37.5%), 2 through VPN" in words  # Madrid: 1 with none known + 2 by VPN
+    assert "through anonymizers" not in words
     sources = AnonymizerSources.load(ip_lists=[f"vpn={VPN_LIST}"])
     a = analyze([log], city_db=city_db, by=["region"], sources=sources)
     fig = plot_regions(a)
-    assert bar_widths(fig, "anonymized") == [float(n) for n in a.rows[ANONYMIZED]]
-    assert sum(bar_widths(fig, "anonymized")) == 2
+    # One segment per category: here every anonymized request is a VPN's.
+    assert bar_widths(fig, "VPN") == [float(n) for n in a.rows[ANONYMIZED]]
+    assert sum(bar_widths(fig, "VPN")) == 2
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend[:2] == ["no anonymizer known", "VPN exit"]
+    assert "VPN exit" in words
 
 
 def test_plot_and_brief_use_the_settings_file(tmp_path):
