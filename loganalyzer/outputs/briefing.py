@@ -23,6 +23,7 @@ import polars as pl
 
 from loganalyzer import schema as S
 from loganalyzer.errors import UsageError
+from loganalyzer.outputs.briefing_sections import SECTIONS, BriefContext, Section
 from loganalyzer.outputs.charts import ANONYMIZED, hour_matrix, place_label
 from loganalyzer.outputs.charts.hours import _zone_words
 from loganalyzer.outputs.charts.labels import CATEGORY_WORDS
@@ -80,6 +81,10 @@ class Briefing:
         hourly: the analysis by region and hour.
         inputs: every input with its sha256 and line counts.
         faults: inputs that broke part-way.
+        tables: the paths and user agents tables.
+        files: for Markdown, the images to write beside the document, by the
+            relative path the text links to (``briefing_files/01-...png``).
+        sections: the extra sections (one per watched place...), as rendered.
     """
 
     text: str
@@ -91,6 +96,8 @@ class Briefing:
     inputs: tuple[InputRecord, ...]
     faults: tuple[ReadFault, ...] = ()
     tables: dict[str, Analysis] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+    sections: tuple[Section, ...] = ()
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -325,6 +332,7 @@ def briefing(
     fmt: BriefFormat | str = "html",
     charts: bool = True,
     title: str = "Access briefing",
+    image_dir: str = "briefing_files",
     **options: Any,
 ) -> Briefing:
     """Analyse logs and write a briefing (the library form of ``loganalyzer brief``).
@@ -343,6 +351,9 @@ def briefing(
         fmt: ``html`` or ``markdown``.
         charts: embed the charts (off for a quick text-only briefing).
         title: the document's heading.
+        image_dir: Markdown: the folder, relative to the document, its images
+            are linked in (``<name>_files`` from the CLI); write
+            :attr:`Briefing.files` there. HTML embeds its images.
         **options: passed to :func:`loganalyzer.analysis.pipeline.analyze_views`
             (``city_db``, ``asn_db``, ``since``, ``until``, ``where``,
             ``rejects``...).
@@ -375,6 +386,11 @@ def briefing(
         views["hourly_ts"] = View(("region", S.TS))
     if charts:
         views["located"] = View(("region", S.LATITUDE, S.LONGITUDE), watch=tuple(watch))
+    if watch:
+        # Per watched place: what it fetched, from which networks, in which zone.
+        views["place_paths"] = View(("region", S.PATH))
+        views["place_networks"] = View(("region", "asn"))
+        views["place_zones"] = View(("region", S.TIME_ZONE))
     # One read of the logs for every view (rejected lines are written once).
     got = analyze_views(paths, views, **options)
     regions, networks, hourly = got["regions"], got["networks"], got["hourly"]
@@ -401,7 +417,13 @@ def briefing(
         if charts
         else []
     )
-    doc = _Doc(title, regions, networks, tables, inputs, sentences, images, top_n)
+    context = BriefContext(
+        views={**got, "hourly": hourly}, watch=tuple(watch), tz=tz, charts=charts
+    )
+    sections = [section for build in SECTIONS for section in build(context)]
+    doc = _Doc(
+        title, regions, networks, tables, inputs, sentences, images, top_n, sections, image_dir
+    )
     text = doc.html() if fmt == "html" else doc.markdown()
     return Briefing(
         text=text,
@@ -413,6 +435,8 @@ def briefing(
         inputs=inputs,
         faults=regions.faults,
         tables=tables,
+        files=dict(doc.files),
+        sections=tuple(sections),
     )
 
 
@@ -453,6 +477,46 @@ class _Doc:
     sentences: list[str]
     images: list[tuple[str, str, bytes]]
     top_n: int
+    sections: list[Section] = field(default_factory=list)
+    image_dir: str = "briefing_files"
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def _image_link(self, heading: str, png: bytes) -> str:
+        """Markdown: a file beside the document, linked by relative path (no megabytes inline)."""
+        words = "".join(c if c.isascii() and c.isalnum() else " " for c in heading.lower()).split()
+        name = f"{self.image_dir}/{len(self.files) + 1:02d}-{'-'.join(words[:6]) or 'chart'}.png"
+        self.files[name] = png
+        return name
+
+    def _html_sections(self) -> list[str]:
+        e = _html_text
+        parts = []
+        for sec in self.sections:
+            parts.append(f'<section id="{e(sec.id)}"><h2>{e(sec.heading)}</h2>')
+            parts += [f"<p>{e(p)}</p>" for p in sec.paragraphs]
+            for caption, header, body in sec.tables:
+                parts += [f"<h3>{e(caption)}</h3>", _html_table(header, body)]
+            for alt, png in sec.images:
+                data = base64.b64encode(png).decode("ascii")
+                parts.append(
+                    f'<figure><img src="data:image/png;base64,{data}" alt="{e(alt)}" '
+                    'width="1600" height="900"></figure>'
+                )
+            parts.append("</section>")
+        return parts
+
+    def _md_sections(self) -> list[str]:
+        m = _md_cell
+        out: list[str] = []
+        for sec in self.sections:
+            out += [f"## {m(sec.heading)}", ""]
+            for p in sec.paragraphs:
+                out += [m(p), ""]
+            for caption, header, body in sec.tables:
+                out += [f"### {m(caption)}", "", *_md_table(header, body), ""]
+            for alt, png in sec.images:
+                out += [f"![{m(alt)}]({self._image_link(sec.heading, png)})", ""]
+        return out
 
     def _region_rows(self) -> tuple[list[str], list[list[Any]], list[bool]]:
         rows = self.regions.rows
@@ -561,6 +625,7 @@ class _Doc:
             '<section id="findings"><h2>Key findings</h2><ul>',
             *[f"<li>{e(s)}</li>" for s in self.sentences],
             "</ul></section>",
+            *self._html_sections(),
         ]
         if self.images:
             parts.append('<section id="charts"><h2>Charts</h2>')
@@ -626,12 +691,17 @@ class _Doc:
             "",
             *[f"- {m(s)}" for s in self.sentences],
             "",
+            *self._md_sections(),
         ]
         if self.images:
             out += ["## Charts", ""]
             for heading, alt, png in self.images:
-                data = base64.b64encode(png).decode("ascii")
-                out += [f"### {m(heading)}", "", f"![{m(alt)}](data:image/png;base64,{data})", ""]
+                out += [
+                    f"### {m(heading)}",
+                    "",
+                    f"![{m(alt)}]({self._image_link(heading, png)})",
+                    "",
+                ]
         header, body, marks = self._region_rows()
         out += ["## Requests by province or region", "", *_md_table(header, body, marks), ""]
         header, body = self._network_rows()

@@ -51,7 +51,12 @@ def findings_of(doc: str) -> list[str]:
 def test_html_briefing_has_every_section(sample_html):
     for section in SECTIONS:
         assert f'<section id="{section}">' in sample_html
-    assert sample_html.count('<img src="data:image/png;base64,') == 5
+    # Five charts, and a timeline for each watched place that was seen (FR was not).
+    assert sample_html.count('<img src="data:image/png;base64,') == 7
+    for code in ("cn-ln", "es", "fr"):
+        assert f'<section id="watched-{code}">' in sample_html
+    assert "<p>No access from FR in these logs.</p>" in sample_html
+    assert "Europe/Madrid" in sample_html.split('id="watched-es"', 1)[1].split("</section>")[0]
     for caveat in GEO_CAVEATS:
         assert html.escape(caveat) in sample_html
 
@@ -66,7 +71,7 @@ def test_html_briefing_fetches_nothing_and_runs_nothing(sample_html):
     attributes = re.findall(r'\b[\w-]+="([^"]*)"', sample_html)
     assert attributes
     images = [a for a in attributes if a.startswith("data:image/png;base64,")]
-    assert len(images) == 5
+    assert len(images) == 7
     others = [a for a in attributes if a not in images]
     assert not [a for a in others if "//" in a or "http" in a.lower()]
     assert "url(" not in lowered
@@ -211,8 +216,20 @@ def test_markdown_briefing_embeds_images_and_tables(tmp_path):
         "## Caveats",
     ):
         assert heading in doc
-    assert doc.count("](data:image/png;base64,") == 5
+    # Images are files beside the document, linked by relative path; none inline.
+    assert "data:image" not in doc
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", doc)
+    assert len(links) == 6  # five charts and the watched place's timeline
+    for link in links:
+        assert link.startswith("briefing_files/")
+        assert (tmp_path / link).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert sorted(p.name for p in (tmp_path / "briefing_files").iterdir()) == sorted(
+        Path(link).name for link in links
+    )
     assert "| \\* | Liaoning, China (CN-LN) | CN-LN | 187 |" in doc
+    assert "## Watched: Liaoning, China (CN-LN)" in doc
+    assert "187 requests from 11 addresses, first at 2026-09-14 07:08 UTC" in doc
+    assert "In the place's own time (Asia/Shanghai): busiest hour: Mon 22:00-22:59" in doc
 
 
 @pytest.mark.parametrize(
@@ -325,6 +342,7 @@ def wider_asn_db(tmp_path_factory) -> Path:
 def _old_briefing(paths, *, watch, tz, top_n=15, fmt="html", **options):
     """The briefing as it was made before: one analyze() per view, six reads of the logs."""
     from loganalyzer.outputs.briefing import InputRecord, _charts, _Doc, findings, sha256_file
+    from loganalyzer.outputs.briefing_sections import SECTIONS, BriefContext
     from loganalyzer.outputs.charts import hour_matrix
 
     regions = analyze(paths, by=["region"], watch=watch, **options)
@@ -339,13 +357,26 @@ def _old_briefing(paths, *, watch, tz, top_n=15, fmt="html", **options):
         "agents": analyze(paths, by=[S.USER_AGENT], top_n=10, **options),
     }
     located = analyze(paths, by=["region", S.LATITUDE, S.LONGITUDE], watch=watch, **options)
+    extra = {
+        "place_paths": analyze(paths, by=["region", S.PATH], **options),
+        "place_networks": analyze(paths, by=["region", "asn"], **options),
+        "place_zones": analyze(paths, by=["region", S.TIME_ZONE], **options),
+    }
+    context = BriefContext(
+        views={"regions": regions, "networks": networks, "hourly": hourly, **extra},
+        watch=tuple(watch),
+        tz=tz,
+    )
+    sections = [section for build in SECTIONS for section in build(context)]
     inputs = tuple(
         InputRecord(str(f["path"]), sha256_file(f["path"]), f.get("size_bytes"), dict(f["lines"]))
         for f in regions.meta["files"]
     )
     sentences = findings(regions, networks, hourly, watch=watch, tz=tz)
     images = _charts(regions, networks, hourly, located, watch=watch, tz=tz, top_n=top_n)
-    doc = _Doc("Access briefing", regions, networks, tables, inputs, sentences, images, top_n)
+    doc = _Doc(
+        "Access briefing", regions, networks, tables, inputs, sentences, images, top_n, sections
+    )
     views = {"regions": regions, "networks": networks, "hourly": hourly, **tables}
     return (doc.html() if fmt == "html" else doc.markdown()), sentences, views
 

@@ -18,7 +18,8 @@ from loganalyzer.cli.errors import EPILOG_EXIT_CODES
 @chart_options
 @title_option("The briefing's heading. [default: Access briefing]")
 @out_file_option(
-    "briefing.html (one self-contained file) or briefing.md (Markdown, images inline)."
+    "briefing.html (one self-contained file) or briefing.md (Markdown; its images are "
+    "written beside it in briefing_files/)."
 )
 def brief(
     read: options.ReadOptions,
@@ -59,12 +60,19 @@ def brief(
             top_n=top_n or 15,
             fmt=fmt,
             title=title or "Access briefing",
+            image_dir=f"{Path(out_path).stem}_files",
             rejects=r.rejects,
             sources=anon,
             **args,
         )
     running.note_run(result.meta, read)
     dbs = [d["path"] for d in result.meta["databases"]]
-    write_atomic(Path(out_path), result.text.encode("utf-8"), inputs=[*read.logs, *dbs])
+    target = Path(out_path)
+    if result.files:
+        # Markdown links its images by relative path: they go in <name>_files/ beside it.
+        (target.parent / f"{target.stem}_files").mkdir(exist_ok=True)
+        for name, data in result.files.items():
+            write_atomic(target.parent / name, data, inputs=[*read.logs, *dbs])
+    write_atomic(target, result.text.encode("utf-8"), inputs=[*read.logs, *dbs])
     running.note_written(f"{fmt} briefing", out_path)
     running.end_run(result.faults, read, result.meta)
