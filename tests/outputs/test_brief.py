@@ -77,7 +77,7 @@ def test_html_briefing_fetches_nothing_and_runs_nothing(sample_html):
     assert "url(" not in lowered
     assert "@import" not in lowered
     sources = re.findall(r'\bsrc="([^"]*)"', sample_html)
-    assert len(sources) == 5
+    assert len(sources) == 7
     assert all(src.startswith("data:image/png;base64,") for src in sources)
     assert "default-src 'none'" in sample_html
 
