@@ -29,7 +29,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.fixture
 def chromium() -> str:
     if CHROMIUM is None:
-        if os.environ.get("CI") == "true":
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
             pytest.fail("CI needs chromium for the briefing's browser test (.ci/run installs it)")
         pytest.skip("chromium is not installed (apt-get install chromium)")
     return CHROMIUM

@@ -52,7 +52,8 @@ def brief(
     fmt = briefing_format(out_path)
     check_target(out_path, read.logs)
     args = options.analysis_args(read, filters, geo)
-    with running.reading(read, with_progress=False) as r:
+    # On a terminal, a bar of the bytes read (the one read of the logs is most of a run).
+    with running.reading(read) as r:
         result = briefing(
             read.logs,
             watch=watch,
@@ -61,7 +62,7 @@ def brief(
             fmt=fmt,
             title=title or "Access briefing",
             image_dir=f"{Path(out_path).stem}_files",
-            rejects=r.rejects,
+            **r.args(),
             sources=anon,
             **args,
         )
