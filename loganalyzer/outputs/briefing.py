@@ -379,6 +379,8 @@ def briefing(
         "hourly": View(("region", "hour")),
         "paths": View((S.PATH,), top_n=10),
         "agents": View((S.USER_AGENT,), top_n=10),
+        # Every path with its first and last time: "what stands out" looks for late ones.
+        "all_paths": View((S.PATH,)),
     }
     if not _whole_hours(zone):
         # Hour buckets cannot be placed in a half-hour zone: each request's own

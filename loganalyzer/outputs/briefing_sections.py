@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -178,13 +179,126 @@ def _zone_of(ctx: BriefContext, code: str) -> str:
     return str(best[S.TIME_ZONE][0])
 
 
-SECTIONS: list[SectionBuilder] = [watched_place_sections]
+LATE_SHARE = 0.1
+"""Late only: first seen in the last tenth of the analysed period."""
+BURST = timedelta(hours=1)
+"""Burst only: every request within an hour, in a period of a day or more."""
+MIN_REQUESTS = 5
+"""Late or burst rows need at least this many requests to be said."""
+RARE_ADDRESSES = 2
+"""A rare path: fetched by at most this many addresses in the whole log."""
+MAX_SAID = 5
+"""At most this many sentences per rule, the largest first."""
+
+
+def _period(ctx: BriefContext) -> tuple[datetime, datetime] | None:
+    rows = ctx.views["regions"].rows.filter(pl.col(S.REQUESTS) > 0)
+    if rows.is_empty():
+        return None
+    first, last = rows[S.FIRST_SEEN].min(), rows[S.LAST_SEEN].max()
+    assert isinstance(first, datetime)
+    assert isinstance(last, datetime)
+    return first, last
+
+
+def _timing(rows: pl.DataFrame, period: tuple[datetime, datetime], what: str) -> list[str]:
+    """Late-only and burst-only rows of a view, each a sentence with its numbers."""
+    first, last = period
+    span = last - first
+    rows = rows.filter(pl.col(S.REQUESTS) >= MIN_REQUESTS)
+    out = []
+    if span > timedelta(0):
+        cut = last - span * LATE_SHARE
+        late = rows.filter(pl.col(S.FIRST_SEEN) >= cut).sort(
+            S.REQUESTS, descending=True, maintain_order=True
+        )
+        for r in late.head(MAX_SAID).iter_rows(named=True):
+            out.append(
+                f"{what} {_label(r)} appears only late: {_n(r[S.REQUESTS], 'request')} from "
+                f"{_n(r[S.UNIQUE_IPS], 'address')}, all from {_when(r[S.FIRST_SEEN])} on (the "
+                f"last {100 * LATE_SHARE:.0f}% of a period from {_when(first)} to {_when(last)})."
+            )
+    if span >= timedelta(days=1):
+        burst = rows.filter(pl.col(S.LAST_SEEN) - pl.col(S.FIRST_SEEN) <= BURST)
+        ranked = burst.sort(S.REQUESTS, descending=True, maintain_order=True)
+        for r in ranked.head(MAX_SAID).iter_rows(named=True):
+            minutes = (r[S.LAST_SEEN] - r[S.FIRST_SEEN]).total_seconds() / 60
+            out.append(
+                f"{what} {_label(r)} came in one burst: {_n(r[S.REQUESTS], 'request')} from "
+                f"{_n(r[S.UNIQUE_IPS], 'address')} within {minutes:.0f} minutes from "
+                f"{_when(r[S.FIRST_SEEN])}, in a period of {span.total_seconds() / 86400:.1f} days."
+            )
+    return out
+
+
+def _n(n: Any, word: str) -> str:
+    """A count and its noun: ``1 request``, ``2 requests``, ``1 address``, ``3 addresses``."""
+    n = int(n)
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}{'es' if word.endswith('s') else 's'}"
+
+
+def _label(row: dict[str, Any]) -> str:
+    if S.PATH in row and S.ASN not in row and S.COUNTRY_ISO not in row:
+        return str(row[S.PATH])
+    return place_label(row)
+
+
+def standout_sections(ctx: BriefContext) -> list[Section]:
+    """What stands out, by simple rules (see the constants above), never by guesswork.
+
+    Places, networks and paths seen only late in the period (first seen in its
+    last tenth) or only in a burst (within an hour, in a period of a day or
+    more), with at least five requests; and watched places fetching rare paths
+    (fetched by at most two addresses in the whole log).
+    """
+    period = _period(ctx)
+    if period is None:
+        return []
+    lines = _timing(ctx.views["regions"].rows, period, "Place")
+    lines += _timing(
+        ctx.views["networks"].rows.filter(pl.col(S.ASN).is_not_null()), period, "Network"
+    )
+    if "all_paths" in ctx.views:
+        lines += _timing(ctx.views["all_paths"].rows, period, "Path")
+    if "place_paths" in ctx.views:
+        pairs = ctx.views["place_paths"].rows
+        # Each address has one location, so a path's addresses add up across places.
+        rare = (
+            pairs.group_by(S.PATH)
+            .agg(pl.col(S.UNIQUE_IPS).sum().alias("everyone"))
+            .filter(pl.col("everyone") <= RARE_ADDRESSES)
+        )
+        for code in [w.strip().upper() for w in ctx.watch if w.strip()]:
+            mine = (
+                _matching(pairs, code)
+                .join(rare, on=S.PATH)
+                .sort([S.REQUESTS, S.PATH], descending=[True, False], nulls_last=True)
+            )
+            for r in mine.head(MAX_SAID).iter_rows(named=True):
+                lines.append(
+                    f"Watched {code} fetched the rare path {r[S.PATH]}: "
+                    f"{_n(r[S.REQUESTS], 'request')} from {r[S.UNIQUE_IPS]:,} of the "
+                    f"{_n(r['everyone'], 'address')} in the whole log that fetched it, "
+                    f"from {_when(r[S.FIRST_SEEN])}."
+                )
+    if not lines:
+        lines = ["Nothing met the rules: no place, network or path only late or in one burst, "
+                 "and no watched place fetching a rare path."]  # fmt: skip
+    return [Section("stands-out", "What stands out", tuple(lines))]
+
+
+SECTIONS: list[SectionBuilder] = [standout_sections, watched_place_sections]
 """Section builders run in order after the key findings; append one to add a section."""
 
 __all__ = [
+    "BURST",
+    "LATE_SHARE",
+    "MIN_REQUESTS",
+    "RARE_ADDRESSES",
     "SECTIONS",
     "BriefContext",
     "Section",
     "SectionBuilder",
+    "standout_sections",
     "watched_place_sections",
 ]

@@ -361,6 +361,7 @@ def _old_briefing(paths, *, watch, tz, top_n=15, fmt="html", **options):
         "place_paths": analyze(paths, by=["region", S.PATH], **options),
         "place_networks": analyze(paths, by=["region", "asn"], **options),
         "place_zones": analyze(paths, by=["region", S.TIME_ZONE], **options),
+        "all_paths": analyze(paths, by=[S.PATH], **options),
     }
     context = BriefContext(
         views={"regions": regions, "networks": networks, "hourly": hourly, **extra},
