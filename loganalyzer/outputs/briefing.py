@@ -23,17 +23,19 @@ import polars as pl
 
 from loganalyzer import schema as S
 from loganalyzer.errors import UsageError
+
+# findings is re-exported (in __all__): it was defined here.
+from loganalyzer.outputs.briefing_findings import _when, findings
 from loganalyzer.outputs.briefing_sections import SECTIONS, BriefContext, Section
 from loganalyzer.outputs.charts import ANONYMIZED, hour_matrix, place_label
 from loganalyzer.outputs.charts.hours import _zone_words
-from loganalyzer.outputs.charts.labels import CATEGORY_WORDS
 from loganalyzer.outputs.render import _md_cell, safe_text
 
 if TYPE_CHECKING:
     from loganalyzer.analysis.pipeline import Analysis
     from loganalyzer.ingest.read import ReadFault
 
-BriefFormat = Literal["html", "markdown"]
+BriefFormat = Literal["html", "markdown", "pdf"]
 
 GEO_CAVEATS = (
     "IP geolocation places a network, not a person: the position is a centroid "
@@ -46,8 +48,6 @@ GEO_CAVEATS = (
     "in the provenance; results from an old database describe the past.",
     "Never use IP geolocation to identify a household or a person.",
 )
-
-WORK_START, WORK_END = 9, 18
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,7 @@ class Briefing:
         files: for Markdown, the images to write beside the document, by the
             relative path the text links to (``briefing_files/01-...png``).
         sections: the extra sections (one per watched place...), as rendered.
+        pdf: the PDF document, for ``fmt="pdf"`` (``text`` is then empty).
     """
 
     text: str
@@ -98,6 +99,7 @@ class Briefing:
     tables: dict[str, Analysis] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     sections: tuple[Section, ...] = ()
+    pdf: bytes | None = None
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -106,7 +108,7 @@ class Briefing:
 
 
 def briefing_format(path: str | Path) -> BriefFormat:
-    """The briefing format for a file name: ``.html``/``.htm`` or ``.md``.
+    """The briefing format for a file name: ``.html``/``.htm``, ``.md`` or ``.pdf``.
 
     Raises:
         UsageError: for any other extension.
@@ -116,7 +118,9 @@ def briefing_format(path: str | Path) -> BriefFormat:
         return "html"
     if suffix in (".md", ".markdown"):
         return "markdown"
-    raise UsageError(f"{path}: a briefing is .html or .md")
+    if suffix == ".pdf":
+        return "pdf"
+    raise UsageError(f"{path}: a briefing is .html, .md or .pdf")
 
 
 def sha256_file(path: str | Path) -> str:
@@ -126,148 +130,6 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _pct(n: int, total: int) -> str:
-    return f"{100 * n / total:.1f}%" if total else "0.0%"
-
-
-def _when(ts: Any) -> str:
-    if isinstance(ts, datetime):
-        return ts.strftime("%Y-%m-%d %H:%M UTC")
-    if isinstance(ts, str) and ts:
-        return ts.replace("T", " ")[:16] + " UTC"
-    return "?"
-
-
-def _plural(n: int, word: str) -> str:
-    if n == 1:
-        return f"1 {word}"
-    return f"{n:,} {word}" + ("es" if word.endswith("s") else "s")
-
-
-def findings(
-    regions: Analysis,
-    networks: Analysis,
-    hourly: Analysis,
-    *,
-    watch: Sequence[str] = (),
-    tz: str = "UTC",
-) -> list[str]:
-    """The key findings as plain sentences, computed from the analyses.
-
-    Args:
-        regions: by region, not cut by ``top_n`` (shares and sums need every row).
-        networks: by ASN.
-        hourly: by hour (with any other keys), for the active hours.
-        watch: the watched codes, each reported even with no access.
-        tz: the zone in which active hours are stated.
-
-    Returns:
-        Sentences; they contain log- and database-derived names unescaped, so
-        escape them for the destination.
-    """
-    rows = regions.rows.filter(pl.col(S.REQUESTS) > 0)
-    total = int(regions.meta["lines"]["matched"])
-    lines = regions.meta["lines"]
-    tr = regions.meta.get("time_range") or {}
-    out = []
-    clients = int(rows[S.UNIQUE_IPS].sum() or 0) if rows.height else 0
-    out.append(
-        f"{_plural(total, 'request')} from {_plural(clients, 'address')} were analysed, "
-        f"from {_when(tr.get('first'))} to {_when(tr.get('last'))} "
-        f"({lines['total']:,} lines read, {lines['rejected']:,} rejected)."
-    )
-    located = rows.filter(pl.col(S.GEO_STATUS) == "ok") if S.GEO_STATUS in rows.columns else rows
-    recs = located.to_dicts()
-    if recs:
-        head = recs[0]
-        sentence = (
-            f"Most requests came from {place_label(head)}: {head[S.REQUESTS]:,} of {total:,} "
-            f"({_pct(head[S.REQUESTS], total)}) from {_plural(head[S.UNIQUE_IPS], 'address')}."
-        )
-        nxt = [
-            f"{place_label(r)} with {r[S.REQUESTS]:,} ({_pct(r[S.REQUESTS], total)})"
-            for r in recs[1:3]
-        ]
-        if nxt:
-            sentence += " Next: " + " and ".join(nxt) + "."
-        out.append(sentence)
-    for code in [w.strip().upper() for w in watch if w.strip()]:
-        if "-" in code:
-            mine = rows.filter(
-                pl.any_horizontal(
-                    [
-                        pl.col(c) == code
-                        for c in (S.REGION_ISO, S.SUBREGION_ISO)
-                        if c in rows.columns
-                    ]
-                ).fill_null(False)
-            )
-        else:
-            mine = rows.filter((pl.col(S.COUNTRY_ISO) == code).fill_null(False))
-        n = int(mine[S.REQUESTS].sum() or 0) if mine.height else 0
-        if n == 0:
-            out.append(f"Watched {code}: no access from there in these logs.")
-            continue
-        # Each address has one location, so distinct addresses add up across rows.
-        ips = int(mine[S.UNIQUE_IPS].sum() or 0)
-        name = (
-            place_label(mine.to_dicts()[0])
-            if "-" in code
-            else (f"{mine[S.COUNTRY][0] or code} ({code})")
-        )
-        out.append(
-            f"Watched {name}: {n:,} requests ({_pct(n, total)}) from "
-            f"{_plural(ips, 'address')}, first at {_when(mine[S.FIRST_SEEN].min())}, "
-            f"last at {_when(mine[S.LAST_SEEN].max())}."
-        )
-    if ANONYMIZED in rows.columns:
-        anon = int(rows[ANONYMIZED].sum() or 0)
-        split = [
-            (int(rows[col].sum() or 0), CATEGORY_WORDS[cat])
-            for cat, col in S.CATEGORY_REQUESTS.items()
-            if col in rows.columns
-        ]
-        named = ", ".join(f"{n:,} {word}" for n, word in sorted(split, key=lambda c: -c[0]) if n)
-        out.append(
-            f"{anon:,} of {total:,} requests ({_pct(anon, total)}) came through anonymizers"
-            + (f" ({named})" if named else "")
-            + f"; the other {total - anon:,} have no anonymizer known, which is not proof of "
-            "direct access. Anonymized places are the exits', not the users'."
-        )
-    else:
-        out.append(
-            "Anonymizer verdicts were not part of this analysis, so every figure counts all "
-            "access; some of it may come through VPNs, proxies or Tor exits."
-        )
-    if S.GEO_STATUS in rows.columns:
-        unplaced = rows.filter(pl.col(S.GEO_STATUS) != "ok")
-        n = int(unplaced[S.REQUESTS].sum() or 0) if unplaced.height else 0
-        if n:
-            out.append(
-                f"{n:,} requests ({_pct(n, total)}) could not be placed: private or "
-                "reserved addresses, or addresses absent from the database."
-            )
-    nets = networks.rows.filter(pl.col(S.ASN).is_not_null() & (pl.col(S.REQUESTS) > 0))
-    if nets.height:
-        top = nets.row(0, named=True)
-        out.append(
-            f"The most active network was {place_label(top)}: {top[S.REQUESTS]:,} requests "
-            f"({_pct(top[S.REQUESTS], total)}) from {_plural(top[S.UNIQUE_IPS], 'address')}."
-        )
-    if total:
-        matrix = hour_matrix(hourly, tz=tz)
-        by_hour = [sum(matrix[d][h] for d in range(7)) for h in range(24)]
-        peak = max(range(24), key=lambda h: (by_hour[h], -h))
-        work = sum(matrix[d][h] for d in range(5) for h in range(WORK_START, WORK_END))
-        zone = _zone_words(tz)
-        out.append(
-            f"In {zone} the busiest hour of day was {peak:02d}:00-{peak:02d}:59 "
-            f"({by_hour[peak]:,} requests); {_pct(work, total)} of requests arrived on "
-            f"weekdays between {WORK_START:02d}:00 and {WORK_END:02d}:00."
-        )
-    return out
 
 
 def _charts(
@@ -348,7 +210,8 @@ def briefing(
         watch: country or province codes reported and highlighted.
         tz: time zone for the active hours and the heatmap.
         top_n: rows in the region and network tables and charts.
-        fmt: ``html`` or ``markdown``.
+        fmt: ``html``, ``markdown`` or ``pdf`` (paginated, see
+            :mod:`loganalyzer.outputs.briefing_pdf`).
         charts: embed the charts (off for a quick text-only briefing).
         title: the document's heading.
         image_dir: Markdown: the folder, relative to the document, its images
@@ -367,8 +230,8 @@ def briefing(
     from loganalyzer.analysis.pipeline import View, analyze, analyze_views
     from loganalyzer.outputs.charts.hours import _whole_hours, _zone
 
-    if fmt not in ("html", "markdown"):
-        raise UsageError(f"a briefing is html or markdown, not {fmt!r}")
+    if fmt not in ("html", "markdown", "pdf"):
+        raise UsageError(f"a briefing is html, markdown or pdf, not {fmt!r}")
     if any(str(p) == "-" for p in paths):
         # The provenance hashes every input after the analysis: stdin is gone by then.
         raise UsageError("a briefing records each input's SHA-256; save stdin to a file first")
@@ -426,7 +289,8 @@ def briefing(
     doc = _Doc(
         title, regions, networks, tables, inputs, sentences, images, top_n, sections, image_dir
     )
-    text = doc.html() if fmt == "html" else doc.markdown()
+    pdf = doc.pdf() if fmt == "pdf" else None
+    text = doc.html() if fmt == "html" else doc.markdown() if fmt == "markdown" else ""
     return Briefing(
         text=text,
         fmt=fmt,
@@ -439,6 +303,7 @@ def briefing(
         tables=tables,
         files=dict(doc.files),
         sections=tuple(sections),
+        pdf=pdf,
     )
 
 
@@ -607,6 +472,35 @@ class _Doc:
         )
         return out
 
+    # --- PDF --------------------------------------------------------------------------
+
+    def pdf(self) -> bytes:
+        from loganalyzer.outputs.briefing_pdf import Block, pdf_bytes
+
+        tr = self.regions.meta.get("time_range") or {}
+        names = ", ".join(Path(i.path).name for i in self.inputs)
+        blocks: list[Block] = [
+            ("h1", self.title),
+            ("p", f"{_when(tr.get('first'))} to {_when(tr.get('last'))}; {names}"),
+            ("h2", "Key findings"),
+            *[("p", f"• {s}") for s in self.sentences],
+        ]
+        for sec in self.sections:
+            blocks += [("h2", sec.heading), *[("p", p) for p in sec.paragraphs]]
+            for caption, header, body in sec.tables:
+                blocks += [("h3", caption), ("table", (header, _shown(body)))]
+            blocks += [("image", (sec.heading, png)) for _alt, png in sec.images]
+        header, body, _marks = self._region_rows()
+        blocks += [("h2", "Requests by province or region"), ("table", (header, _shown(body)))]
+        header, body = self._network_rows()
+        blocks += [("h2", "Requests by network (AS)"), ("table", (header, _shown(body)))]
+        header, body = self._simple("paths", S.PATH, "path")
+        blocks += [("h2", "Most requested paths"), ("table", (header, _shown(body)))]
+        blocks += [("h2", "Provenance"), *[("p", p) for p in self._provenance()]]
+        blocks += [("h2", "Caveats"), *[("p", c) for c in GEO_CAVEATS]]
+        blocks += [("image", (heading, png)) for heading, _alt, png in self.images]
+        return pdf_bytes(self.title, blocks)
+
     # --- HTML -------------------------------------------------------------------------
 
     def html(self) -> str:
@@ -734,6 +628,10 @@ class _Doc:
         ]
         out.append("")
         return "\n".join(out)
+
+
+def _shown(body: list[list[Any]]) -> list[list[str]]:
+    return [[_cell(v) for v in row] for row in body]
 
 
 def _html_text(value: Any) -> str:

@@ -236,7 +236,7 @@ def test_markdown_briefing_embeds_images_and_tables(tmp_path):
     ("args", "code", "message"),
     [
         (["-", "-o", "b.html"], 2, "save stdin to a file first"),
-        (["--sample", "-o", "b.pdf"], 2, "a briefing is .html or .md"),
+        (["--sample", "-o", "b.txt"], 2, "a briefing is .html, .md or .pdf"),
         (["--sample", "--tz", "Nowhere/Land", "-o", "b.html"], 2, "is not a time zone"),
     ],
 )

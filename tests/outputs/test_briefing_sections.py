@@ -74,3 +74,43 @@ def test_a_section_per_watched_place_in_its_own_time_zone(incident_log, city_db)
     assert ncap == "Networks"
     assert sections["watched-fr"].paragraphs == ("No access from FR in these logs.",)
     assert '<section id="watched-cn-ln"><h2>Watched: Liaoning, China (CN-LN)</h2>' in b.text
+
+
+def test_pdf_briefing_pages_and_text(tmp_path):
+    import os
+    import re
+    import shutil
+    import subprocess
+
+    from tests.helpers import run_cli
+
+    out = tmp_path / "briefing.pdf"
+    proc = run_cli("brief", "--sample", "--watch", "CN-LN", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr.decode()
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF-")
+    pages = len(re.findall(rb"/Type /Page\b", data))
+    # Text pages, then one page per chart: five charts and the watched place's timeline.
+    assert pages >= 1 + 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["briefing.pdf"]
+    tool = shutil.which("pdftotext")
+    if tool is None:
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail("CI needs pdftotext (poppler-utils) to read the PDF briefing back")
+        return
+    info = subprocess.run(["pdfinfo", str(out)], capture_output=True, check=True, text=True)
+    assert f"Pages:           {pages}" in info.stdout
+    text = subprocess.run([tool, str(out), "-"], capture_output=True, check=True, text=True)
+    words = " ".join(text.stdout.split())
+    for expected in (
+        "Access briefing",
+        "Key findings",
+        "Watched: Liaoning, China (CN-LN)",
+        "187 requests from 11 addresses",
+        "What stands out",
+        "Provenance",
+        "Caveats",
+        "Access briefing · page 1",
+        f"Access briefing · page {pages}",
+    ):
+        assert expected in words, expected

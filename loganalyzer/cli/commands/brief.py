@@ -19,7 +19,7 @@ from loganalyzer.cli.errors import EPILOG_EXIT_CODES
 @title_option("The briefing's heading. [default: Access briefing]")
 @out_file_option(
     "briefing.html (one self-contained file) or briefing.md (Markdown; its images are "
-    "written beside it in briefing_files/)."
+    "written beside it in briefing_files/) or briefing.pdf (paginated)."
 )
 def brief(
     read: options.ReadOptions,
@@ -42,6 +42,7 @@ def brief(
         loganalyzer brief access.log --title "Incident 42: who reached /admin" -o brief.html
         loganalyzer brief access.log* --geoip-dir ~/GeoIP --tz Asia/Shanghai -o briefing.md
         loganalyzer brief access.log --sources-dir ~/anon --watch CN-LN -o briefing.html
+        loganalyzer brief --sample --watch CN-LN -o briefing.pdf
     """
     from loganalyzer.outputs.briefing import briefing, briefing_format
     from loganalyzer.outputs.charts import write_atomic
@@ -74,6 +75,7 @@ def brief(
         (target.parent / f"{target.stem}_files").mkdir(exist_ok=True)
         for name, data in result.files.items():
             write_atomic(target.parent / name, data, inputs=[*read.logs, *dbs])
-    write_atomic(target, result.text.encode("utf-8"), inputs=[*read.logs, *dbs])
+    data = result.pdf if result.pdf is not None else result.text.encode("utf-8")
+    write_atomic(target, data, inputs=[*read.logs, *dbs])
     running.note_written(f"{fmt} briefing", out_path)
     running.end_run(result.faults, read, result.meta)
