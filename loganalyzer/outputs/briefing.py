@@ -195,6 +195,7 @@ def briefing(
     charts: bool = True,
     title: str = "Access briefing",
     image_dir: str = "briefing_files",
+    compare_baseline: datetime | None = None,
     **options: Any,
 ) -> Briefing:
     """Analyse logs and write a briefing (the library form of ``loganalyzer brief``).
@@ -217,6 +218,8 @@ def briefing(
         image_dir: Markdown: the folder, relative to the document, its images
             are linked in (``<name>_files`` from the CLI); write
             :attr:`Briefing.files` there. HTML embeds its images.
+        compare_baseline: adds a section comparing the requests before this
+            time (the baseline) with those after, by province (a second read).
         **options: passed to :func:`loganalyzer.analysis.pipeline.analyze_views`
             (``city_db``, ``asn_db``, ``since``, ``until``, ``where``,
             ``rejects``...).
@@ -282,8 +285,16 @@ def briefing(
         if charts
         else []
     )
+    extra: dict[str, Analysis] = {}
+    if compare_baseline is not None:
+        from loganalyzer.analysis.compare import compare
+
+        again = {**options, "rejects": None, "on_bytes": None}
+        extra["compare"] = compare(
+            paths, baseline_until=compare_baseline, by=["region"], watch=watch, **again
+        )
     context = BriefContext(
-        views={**got, "hourly": hourly}, watch=tuple(watch), tz=tz, charts=charts
+        views={**got, "hourly": hourly, **extra}, watch=tuple(watch), tz=tz, charts=charts
     )
     sections = [section for build in SECTIONS for section in build(context)]
     doc = _Doc(

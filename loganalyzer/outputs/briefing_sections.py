@@ -287,7 +287,42 @@ def standout_sections(ctx: BriefContext) -> list[Section]:
     return [Section("stands-out", "What stands out", tuple(lines))]
 
 
-SECTIONS: list[SectionBuilder] = [standout_sections, watched_place_sections]
+def compare_sections(ctx: BriefContext) -> list[Section]:
+    """With ``compare_baseline``: what changed since the baseline, as the compare chart shows it."""
+    a = ctx.views.get("compare")
+    if a is None:
+        return []
+    from loganalyzer.outputs.charts.compare import (
+        _change_text,
+        compare_subtitle,
+        compare_title,
+        most_changed,
+    )
+
+    keys = [k for k in a.meta.get("keys", []) if k in a.rows.columns]
+    rows = most_changed(a.rows, 15)
+    body = [
+        [place_label({k: r[k] for k in keys}), r["change"], r["requests_baseline"],
+         r["requests_current"], _change_text(r)]
+        for r in rows.iter_rows(named=True)
+    ]  # fmt: skip
+    header = ["place", "change", "baseline", "current", "in words"]
+    images: tuple[tuple[str, bytes], ...] = ()
+    if ctx.charts:
+        from loganalyzer.outputs.charts import figure_bytes, plot_compare
+
+        images = (("Dumbbell chart of each place's share, baseline and current.",
+                   figure_bytes(plot_compare(a))),)  # fmt: skip
+    return [
+        Section(
+            "compare", "What changed since the baseline",
+            (compare_title(a) + ".", compare_subtitle(a.meta) + "."),
+            (("The 15 most changed places, and the watched ones", header, body),), images,
+        )
+    ]  # fmt: skip
+
+
+SECTIONS: list[SectionBuilder] = [standout_sections, compare_sections, watched_place_sections]
 """Section builders run in order after the key findings; append one to add a section."""
 
 __all__ = [

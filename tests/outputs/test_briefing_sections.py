@@ -114,3 +114,24 @@ def test_pdf_briefing_pages_and_text(tmp_path):
         f"Access briefing · page {pages}",
     ):
         assert expected in words, expected
+
+
+def test_compare_baseline_adds_the_compare_section(tmp_path):
+    from tests.helpers import run_cli
+
+    out = tmp_path / "b.md"
+    proc = run_cli(
+        "brief", "--sample", "--watch", "CN-LN", "--compare-baseline", "2026-09-16", "-o", str(out)
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    doc = out.read_text(encoding="utf-8")
+    section = doc.split("## What changed since the baseline", 1)[1].split("\n## ", 1)[0]
+    assert "Largest change: Catalonia, Spain (ES-CT), -4.3 points of share (55 → 18 requests)" in (
+        section
+    )
+    assert "split at 2026-09-16 00:00 UTC" in section
+    assert "| Liaoning, China (CN-LN) | down | 129 | 58 | -71 requests (129 → 58)" in section
+    assert "](b_files/" in section
+    plain = run_cli("brief", "--sample", "-o", str(tmp_path / "plain.md"))
+    assert plain.returncode == 0
+    assert "What changed" not in (tmp_path / "plain.md").read_text(encoding="utf-8")

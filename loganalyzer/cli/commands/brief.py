@@ -8,6 +8,7 @@ import click
 
 from loganalyzer.cli import options, running
 from loganalyzer.cli.command_options import chart_options, out_file_option, title_option
+from loganalyzer.cli.context import option_time
 from loganalyzer.cli.errors import EPILOG_EXIT_CODES
 
 
@@ -17,6 +18,11 @@ from loganalyzer.cli.errors import EPILOG_EXIT_CODES
 @options.source_options
 @chart_options
 @title_option("The briefing's heading. [default: Access briefing]")
+@click.option(
+    "--compare-baseline",
+    metavar="TIME",
+    help="Add a section on what changed: requests before TIME (ISO 8601) are the baseline.",
+)
 @out_file_option(
     "briefing.html (one self-contained file) or briefing.md (Markdown; its images are "
     "written beside it in briefing_files/) or briefing.pdf (paginated)."
@@ -30,6 +36,7 @@ def brief(
     tz: str,
     top_n: int | None,
     title: str | None,
+    compare_baseline: str | None,
     out_path: str,
 ) -> None:
     """Write a one-file briefing: findings, charts, tables, provenance, caveats.
@@ -43,6 +50,7 @@ def brief(
         loganalyzer brief access.log* --geoip-dir ~/GeoIP --tz Asia/Shanghai -o briefing.md
         loganalyzer brief access.log --sources-dir ~/anon --watch CN-LN -o briefing.html
         loganalyzer brief --sample --watch CN-LN -o briefing.pdf
+        loganalyzer brief --sample --compare-baseline 2026-09-16 -o briefing.html
     """
     from loganalyzer.outputs.briefing import briefing, briefing_format
     from loganalyzer.outputs.charts import write_atomic
@@ -63,6 +71,7 @@ def brief(
             fmt=fmt,
             title=title or "Access briefing",
             image_dir=f"{Path(out_path).stem}_files",
+            compare_baseline=option_time(compare_baseline, "--compare-baseline"),
             **r.args(),
             sources=anon,
             **args,
