@@ -323,6 +323,9 @@ def _fit_notes(fig: Figure, ax: Any, notes: list[Any]) -> None:
     reach ``x * width / (width - label)`` for each; the layout moves when the
     limits change, so this runs until it settles (twice, in practice).
     """
+    for note in notes:
+        # Left to the layout, a long label would squeeze the axes instead of widening them.
+        note.set_in_layout(False)
     for _ in range(6):
         # Runs the layout with a real renderer; the base canvas' draw() does nothing.
         fig.draw_without_rendering()
