@@ -322,3 +322,14 @@ def test_timeline_log_scale_and_no_inset_without_outliers(tmp_path, city_db):
     assert ax.get_yscale() == "symlog"
     assert "log scale" in ax.get_ylabel()
     assert not ax.child_axes
+
+
+def test_timeline_suggests_log_scale_when_a_watched_line_lies_flat(tmp_path, city_db):
+    lines = [log_line(ip=LIAONING, ts=T0 + timedelta(hours=h % 3)) for h in range(300)]
+    lines.append(log_line(ip=MADRID, ts=T0 + timedelta(hours=1)))
+    log = write_log(tmp_path / "flat.log", lines)
+    hint = "1 watched line(s) under 2% of the peak: --log-scale shows them."
+    flat = chart("timeline", [log], city_db=city_db, watch=["ES"]).figure
+    assert any(hint in t.get_text() for t in flat.texts)
+    logged = chart("timeline", [log], city_db=city_db, watch=["ES"], log_scale=True).figure
+    assert not any(hint in t.get_text() for t in logged.texts)

@@ -280,7 +280,7 @@ def plot_timeline(
             title or timeline_title(buckets, series, every, outside=sum(r.requests for r in out)),
             subtitle(analysis.meta, watch=watch),
             footnote="Gaps are periods with no request from anywhere (no log coverage or no "
-            "traffic). IP geolocation is approximate.",
+            "traffic). IP geolocation is approximate." + _scale_hint(series, codes, log_scale),
         )
         from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
@@ -335,6 +335,23 @@ def plot_timeline(
         if out:
             _inset(ax, analysis, out)
     return fig
+
+
+def _scale_hint(series: dict[str, list[float]], codes: set[str], log_scale: bool) -> str:
+    """A hint when a watched line lies flat on the axis beside the total (under 2% of its peak)."""
+    if log_scale or not codes:
+        return ""
+    peak = max((v for v in series.get("all requests", []) if v == v), default=0.0)
+    flat = [
+        label
+        for label, values in series.items()
+        if label != "all requests"
+        and any(label.startswith(c) or f"({c}" in label for c in codes)
+        and max((v for v in values if v == v), default=0.0) < 0.02 * peak
+    ]
+    if not flat:
+        return ""
+    return f" {len(flat)} watched line(s) under 2% of the peak: --log-scale shows them."
 
 
 def _inset(ax: Any, analysis: Analysis, out: Sequence[Stretch]) -> None:
