@@ -182,11 +182,16 @@ def test_hostile_log_and_database_text_stays_text(tmp_path, hostile, city_db, su
         str(city_db),
         "--asn-db",
         str(hostile["asn_db"]),
+        # Watched: its section and "what stands out" quote the hostile path and network.
+        "--watch",
+        "GB-ENG",
         "-o",
         str(out),
     )
     assert proc.returncode == 0, proc.stderr.decode()
     doc = out.read_text(encoding="utf-8")
+    assert "Watched GB-ENG fetched the rare path" in doc
+    assert "Watched: England, United Kingdom (GB-ENG)" in doc
     for raw in ("<script", "<img src=x", "<iframe", "<b onmouseover", "\x1b"):
         assert raw not in doc
     # The text is there, made inert: escaped for HTML (or Markdown), ESC shown as \x1b.
