@@ -262,6 +262,11 @@ def out_file_option(text: str, *, metavar: str = "FILE", folder: bool = False) -
     return click.option("-o", "out_path", required=True, type=kind, metavar=metavar, help=text)
 
 
+def title_option(text: str) -> Callable[[F], F]:
+    """``--title TEXT`` as ``title``: replaces the generated heading."""
+    return click.option("--title", "title", metavar="TEXT", help=text)
+
+
 def tz_option(text: str) -> Callable[[F], F]:
     """``--tz ZONE``, by default the settings' ``time_zone`` (UTC without one)."""
     return click.option(

@@ -23,6 +23,10 @@ import polars as pl
 
 from loganalyzer import schema as S
 from loganalyzer.errors import UsageError
+
+# findings is re-exported (in __all__): it was defined here.
+from loganalyzer.outputs.briefing_findings import _when, findings
+from loganalyzer.outputs.briefing_sections import SECTIONS, BriefContext, Section
 from loganalyzer.outputs.charts import ANONYMIZED, hour_matrix, place_label
 from loganalyzer.outputs.charts.hours import _zone_words
 from loganalyzer.outputs.render import _md_cell, safe_text
@@ -31,7 +35,7 @@ if TYPE_CHECKING:
     from loganalyzer.analysis.pipeline import Analysis
     from loganalyzer.ingest.read import ReadFault
 
-BriefFormat = Literal["html", "markdown"]
+BriefFormat = Literal["html", "markdown", "pdf"]
 
 GEO_CAVEATS = (
     "IP geolocation places a network, not a person: the position is a centroid "
@@ -44,8 +48,6 @@ GEO_CAVEATS = (
     "in the provenance; results from an old database describe the past.",
     "Never use IP geolocation to identify a household or a person.",
 )
-
-WORK_START, WORK_END = 9, 18
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,11 @@ class Briefing:
         hourly: the analysis by region and hour.
         inputs: every input with its sha256 and line counts.
         faults: inputs that broke part-way.
+        tables: the paths and user agents tables.
+        files: for Markdown, the images to write beside the document, by the
+            relative path the text links to (``briefing_files/01-...png``).
+        sections: the extra sections (one per watched place...), as rendered.
+        pdf: the PDF document, for ``fmt="pdf"`` (``text`` is then empty).
     """
 
     text: str
@@ -90,6 +97,9 @@ class Briefing:
     inputs: tuple[InputRecord, ...]
     faults: tuple[ReadFault, ...] = ()
     tables: dict[str, Analysis] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+    sections: tuple[Section, ...] = ()
+    pdf: bytes | None = None
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -98,7 +108,7 @@ class Briefing:
 
 
 def briefing_format(path: str | Path) -> BriefFormat:
-    """The briefing format for a file name: ``.html``/``.htm`` or ``.md``.
+    """The briefing format for a file name: ``.html``/``.htm``, ``.md`` or ``.pdf``.
 
     Raises:
         UsageError: for any other extension.
@@ -108,7 +118,9 @@ def briefing_format(path: str | Path) -> BriefFormat:
         return "html"
     if suffix in (".md", ".markdown"):
         return "markdown"
-    raise UsageError(f"{path}: a briefing is .html or .md")
+    if suffix == ".pdf":
+        return "pdf"
+    raise UsageError(f"{path}: a briefing is .html, .md or .pdf")
 
 
 def sha256_file(path: str | Path) -> str:
@@ -118,140 +130,6 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _pct(n: int, total: int) -> str:
-    return f"{100 * n / total:.1f}%" if total else "0.0%"
-
-
-def _when(ts: Any) -> str:
-    if isinstance(ts, datetime):
-        return ts.strftime("%Y-%m-%d %H:%M UTC")
-    if isinstance(ts, str) and ts:
-        return ts.replace("T", " ")[:16] + " UTC"
-    return "?"
-
-
-def _plural(n: int, word: str) -> str:
-    if n == 1:
-        return f"1 {word}"
-    return f"{n:,} {word}" + ("es" if word.endswith("s") else "s")
-
-
-def findings(
-    regions: Analysis,
-    networks: Analysis,
-    hourly: Analysis,
-    *,
-    watch: Sequence[str] = (),
-    tz: str = "UTC",
-) -> list[str]:
-    """The key findings as plain sentences, computed from the analyses.
-
-    Args:
-        regions: by region, not cut by ``top_n`` (shares and sums need every row).
-        networks: by ASN.
-        hourly: by hour (with any other keys), for the active hours.
-        watch: the watched codes, each reported even with no access.
-        tz: the zone in which active hours are stated.
-
-    Returns:
-        Sentences; they contain log- and database-derived names unescaped, so
-        escape them for the destination.
-    """
-    rows = regions.rows.filter(pl.col(S.REQUESTS) > 0)
-    total = int(regions.meta["lines"]["matched"])
-    lines = regions.meta["lines"]
-    tr = regions.meta.get("time_range") or {}
-    out = []
-    clients = int(rows[S.UNIQUE_IPS].sum() or 0) if rows.height else 0
-    out.append(
-        f"{_plural(total, 'request')} from {_plural(clients, 'address')} were analysed, "
-        f"from {_when(tr.get('first'))} to {_when(tr.get('last'))} "
-        f"({lines['total']:,} lines read, {lines['rejected']:,} rejected)."
-    )
-    located = rows.filter(pl.col(S.GEO_STATUS) == "ok") if S.GEO_STATUS in rows.columns else rows
-    recs = located.to_dicts()
-    if recs:
-        head = recs[0]
-        sentence = (
-            f"Most requests came from {place_label(head)}: {head[S.REQUESTS]:,} of {total:,} "
-            f"({_pct(head[S.REQUESTS], total)}) from {_plural(head[S.UNIQUE_IPS], 'address')}."
-        )
-        nxt = [
-            f"{place_label(r)} with {r[S.REQUESTS]:,} ({_pct(r[S.REQUESTS], total)})"
-            for r in recs[1:3]
-        ]
-        if nxt:
-            sentence += " Next: " + " and ".join(nxt) + "."
-        out.append(sentence)
-    for code in [w.strip().upper() for w in watch if w.strip()]:
-        if "-" in code:
-            mine = rows.filter(
-                pl.any_horizontal(
-                    [
-                        pl.col(c) == code
-                        for c in (S.REGION_ISO, S.SUBREGION_ISO)
-                        if c in rows.columns
-                    ]
-                ).fill_null(False)
-            )
-        else:
-            mine = rows.filter((pl.col(S.COUNTRY_ISO) == code).fill_null(False))
-        n = int(mine[S.REQUESTS].sum() or 0) if mine.height else 0
-        if n == 0:
-            out.append(f"Watched {code}: no access from there in these logs.")
-            continue
-        # Each address has one location, so distinct addresses add up across rows.
-        ips = int(mine[S.UNIQUE_IPS].sum() or 0)
-        name = (
-            place_label(mine.to_dicts()[0])
-            if "-" in code
-            else (f"{mine[S.COUNTRY][0] or code} ({code})")
-        )
-        out.append(
-            f"Watched {name}: {n:,} requests ({_pct(n, total)}) from "
-            f"{_plural(ips, 'address')}, first at {_when(mine[S.FIRST_SEEN].min())}, "
-            f"last at {_when(mine[S.LAST_SEEN].max())}."
-        )
-    if ANONYMIZED in rows.columns:
-        anon = int(rows[ANONYMIZED].sum() or 0)
-        out.append(
-            f"{anon:,} of {total:,} requests ({_pct(anon, total)}) came through anonymizers "
-            "(VPN, proxy, Tor or hosting exits); their places are the exits', not the users'."
-        )
-    else:
-        out.append(
-            "Anonymizer verdicts were not part of this analysis, so every figure counts all "
-            "access; some of it may come through VPNs, proxies or Tor exits."
-        )
-    if S.GEO_STATUS in rows.columns:
-        unplaced = rows.filter(pl.col(S.GEO_STATUS) != "ok")
-        n = int(unplaced[S.REQUESTS].sum() or 0) if unplaced.height else 0
-        if n:
-            out.append(
-                f"{n:,} requests ({_pct(n, total)}) could not be placed: private or "
-                "reserved addresses, or addresses absent from the database."
-            )
-    nets = networks.rows.filter(pl.col(S.ASN).is_not_null() & (pl.col(S.REQUESTS) > 0))
-    if nets.height:
-        top = nets.row(0, named=True)
-        out.append(
-            f"The most active network was {place_label(top)}: {top[S.REQUESTS]:,} requests "
-            f"({_pct(top[S.REQUESTS], total)}) from {_plural(top[S.UNIQUE_IPS], 'address')}."
-        )
-    if total:
-        matrix = hour_matrix(hourly, tz=tz)
-        by_hour = [sum(matrix[d][h] for d in range(7)) for h in range(24)]
-        peak = max(range(24), key=lambda h: (by_hour[h], -h))
-        work = sum(matrix[d][h] for d in range(5) for h in range(WORK_START, WORK_END))
-        zone = _zone_words(tz)
-        out.append(
-            f"In {zone} the busiest hour of day was {peak:02d}:00-{peak:02d}:59 "
-            f"({by_hour[peak]:,} requests); {_pct(work, total)} of requests arrived on "
-            f"weekdays between {WORK_START:02d}:00 and {WORK_END:02d}:00."
-        )
-    return out
 
 
 def _charts(
@@ -316,6 +194,8 @@ def briefing(
     fmt: BriefFormat | str = "html",
     charts: bool = True,
     title: str = "Access briefing",
+    image_dir: str = "briefing_files",
+    compare_baseline: datetime | None = None,
     **options: Any,
 ) -> Briefing:
     """Analyse logs and write a briefing (the library form of ``loganalyzer brief``).
@@ -331,9 +211,15 @@ def briefing(
         watch: country or province codes reported and highlighted.
         tz: time zone for the active hours and the heatmap.
         top_n: rows in the region and network tables and charts.
-        fmt: ``html`` or ``markdown``.
+        fmt: ``html``, ``markdown`` or ``pdf`` (paginated, see
+            :mod:`loganalyzer.outputs.briefing_pdf`).
         charts: embed the charts (off for a quick text-only briefing).
         title: the document's heading.
+        image_dir: Markdown: the folder, relative to the document, its images
+            are linked in (``<name>_files`` from the CLI); write
+            :attr:`Briefing.files` there. HTML embeds its images.
+        compare_baseline: adds a section comparing the requests before this
+            time (the baseline) with those after, by province (a second read).
         **options: passed to :func:`loganalyzer.analysis.pipeline.analyze_views`
             (``city_db``, ``asn_db``, ``since``, ``until``, ``where``,
             ``rejects``...).
@@ -347,8 +233,8 @@ def briefing(
     from loganalyzer.analysis.pipeline import View, analyze, analyze_views
     from loganalyzer.outputs.charts.hours import _whole_hours, _zone
 
-    if fmt not in ("html", "markdown"):
-        raise UsageError(f"a briefing is html or markdown, not {fmt!r}")
+    if fmt not in ("html", "markdown", "pdf"):
+        raise UsageError(f"a briefing is html, markdown or pdf, not {fmt!r}")
     if any(str(p) == "-" for p in paths):
         # The provenance hashes every input after the analysis: stdin is gone by then.
         raise UsageError("a briefing records each input's SHA-256; save stdin to a file first")
@@ -359,6 +245,8 @@ def briefing(
         "hourly": View(("region", "hour")),
         "paths": View((S.PATH,), top_n=10),
         "agents": View((S.USER_AGENT,), top_n=10),
+        # Every path with its first and last time: "what stands out" looks for late ones.
+        "all_paths": View((S.PATH,)),
     }
     if not _whole_hours(zone):
         # Hour buckets cannot be placed in a half-hour zone: each request's own
@@ -366,6 +254,11 @@ def briefing(
         views["hourly_ts"] = View(("region", S.TS))
     if charts:
         views["located"] = View(("region", S.LATITUDE, S.LONGITUDE), watch=tuple(watch))
+    if watch:
+        # Per watched place: what it fetched, from which networks, in which zone.
+        views["place_paths"] = View(("region", S.PATH))
+        views["place_networks"] = View(("region", "asn"))
+        views["place_zones"] = View(("region", S.TIME_ZONE))
     # One read of the logs for every view (rejected lines are written once).
     got = analyze_views(paths, views, **options)
     regions, networks, hourly = got["regions"], got["networks"], got["hourly"]
@@ -392,8 +285,23 @@ def briefing(
         if charts
         else []
     )
-    doc = _Doc(title, regions, networks, tables, inputs, sentences, images, top_n)
-    text = doc.html() if fmt == "html" else doc.markdown()
+    extra: dict[str, Analysis] = {}
+    if compare_baseline is not None:
+        from loganalyzer.analysis.compare import compare
+
+        again = {**options, "rejects": None, "on_bytes": None}
+        extra["compare"] = compare(
+            paths, baseline_until=compare_baseline, by=["region"], watch=watch, **again
+        )
+    context = BriefContext(
+        views={**got, "hourly": hourly, **extra}, watch=tuple(watch), tz=tz, charts=charts
+    )
+    sections = [section for build in SECTIONS for section in build(context)]
+    doc = _Doc(
+        title, regions, networks, tables, inputs, sentences, images, top_n, sections, image_dir
+    )
+    pdf = doc.pdf() if fmt == "pdf" else None
+    text = doc.html() if fmt == "html" else doc.markdown() if fmt == "markdown" else ""
     return Briefing(
         text=text,
         fmt=fmt,
@@ -404,6 +312,9 @@ def briefing(
         inputs=inputs,
         faults=regions.faults,
         tables=tables,
+        files=dict(doc.files),
+        sections=tuple(sections),
+        pdf=pdf,
     )
 
 
@@ -444,6 +355,46 @@ class _Doc:
     sentences: list[str]
     images: list[tuple[str, str, bytes]]
     top_n: int
+    sections: list[Section] = field(default_factory=list)
+    image_dir: str = "briefing_files"
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def _image_link(self, heading: str, png: bytes) -> str:
+        """Markdown: a file beside the document, linked by relative path (no megabytes inline)."""
+        words = "".join(c if c.isascii() and c.isalnum() else " " for c in heading.lower()).split()
+        name = f"{self.image_dir}/{len(self.files) + 1:02d}-{'-'.join(words[:6]) or 'chart'}.png"
+        self.files[name] = png
+        return name
+
+    def _html_sections(self) -> list[str]:
+        e = _html_text
+        parts = []
+        for sec in self.sections:
+            parts.append(f'<section id="{e(sec.id)}"><h2>{e(sec.heading)}</h2>')
+            parts += [f"<p>{e(p)}</p>" for p in sec.paragraphs]
+            for caption, header, body in sec.tables:
+                parts += [f"<h3>{e(caption)}</h3>", _html_table(header, body)]
+            for alt, png in sec.images:
+                data = base64.b64encode(png).decode("ascii")
+                parts.append(
+                    f'<figure><img src="data:image/png;base64,{data}" alt="{e(alt)}" '
+                    'width="1600" height="900"></figure>'
+                )
+            parts.append("</section>")
+        return parts
+
+    def _md_sections(self) -> list[str]:
+        m = _md_cell
+        out: list[str] = []
+        for sec in self.sections:
+            out += [f"## {m(sec.heading)}", ""]
+            for p in sec.paragraphs:
+                out += [m(p), ""]
+            for caption, header, body in sec.tables:
+                out += [f"### {m(caption)}", "", *_md_table(header, body), ""]
+            for alt, png in sec.images:
+                out += [f"![{m(alt)}]({self._image_link(sec.heading, png)})", ""]
+        return out
 
     def _region_rows(self) -> tuple[list[str], list[list[Any]], list[bool]]:
         rows = self.regions.rows
@@ -532,6 +483,35 @@ class _Doc:
         )
         return out
 
+    # --- PDF --------------------------------------------------------------------------
+
+    def pdf(self) -> bytes:
+        from loganalyzer.outputs.briefing_pdf import Block, pdf_bytes
+
+        tr = self.regions.meta.get("time_range") or {}
+        names = ", ".join(Path(i.path).name for i in self.inputs)
+        blocks: list[Block] = [
+            ("h1", self.title),
+            ("p", f"{_when(tr.get('first'))} to {_when(tr.get('last'))}; {names}"),
+            ("h2", "Key findings"),
+            *[("p", f"• {s}") for s in self.sentences],
+        ]
+        for sec in self.sections:
+            blocks += [("h2", sec.heading), *[("p", p) for p in sec.paragraphs]]
+            for caption, header, body in sec.tables:
+                blocks += [("h3", caption), ("table", (header, _shown(body)))]
+            blocks += [("image", (sec.heading, png)) for _alt, png in sec.images]
+        header, body, _marks = self._region_rows()
+        blocks += [("h2", "Requests by province or region"), ("table", (header, _shown(body)))]
+        header, body = self._network_rows()
+        blocks += [("h2", "Requests by network (AS)"), ("table", (header, _shown(body)))]
+        header, body = self._simple("paths", S.PATH, "path")
+        blocks += [("h2", "Most requested paths"), ("table", (header, _shown(body)))]
+        blocks += [("h2", "Provenance"), *[("p", p) for p in self._provenance()]]
+        blocks += [("h2", "Caveats"), *[("p", c) for c in GEO_CAVEATS]]
+        blocks += [("image", (heading, png)) for heading, _alt, png in self.images]
+        return pdf_bytes(self.title, blocks)
+
     # --- HTML -------------------------------------------------------------------------
 
     def html(self) -> str:
@@ -552,6 +532,7 @@ class _Doc:
             '<section id="findings"><h2>Key findings</h2><ul>',
             *[f"<li>{e(s)}</li>" for s in self.sentences],
             "</ul></section>",
+            *self._html_sections(),
         ]
         if self.images:
             parts.append('<section id="charts"><h2>Charts</h2>')
@@ -617,12 +598,17 @@ class _Doc:
             "",
             *[f"- {m(s)}" for s in self.sentences],
             "",
+            *self._md_sections(),
         ]
         if self.images:
             out += ["## Charts", ""]
             for heading, alt, png in self.images:
-                data = base64.b64encode(png).decode("ascii")
-                out += [f"### {m(heading)}", "", f"![{m(alt)}](data:image/png;base64,{data})", ""]
+                out += [
+                    f"### {m(heading)}",
+                    "",
+                    f"![{m(alt)}]({self._image_link(heading, png)})",
+                    "",
+                ]
         header, body, marks = self._region_rows()
         out += ["## Requests by province or region", "", *_md_table(header, body, marks), ""]
         header, body = self._network_rows()
@@ -653,6 +639,10 @@ class _Doc:
         ]
         out.append("")
         return "\n".join(out)
+
+
+def _shown(body: list[list[Any]]) -> list[list[str]]:
+    return [[_cell(v) for v in row] for row in body]
 
 
 def _html_text(value: Any) -> str:

@@ -51,7 +51,12 @@ def findings_of(doc: str) -> list[str]:
 def test_html_briefing_has_every_section(sample_html):
     for section in SECTIONS:
         assert f'<section id="{section}">' in sample_html
-    assert sample_html.count('<img src="data:image/png;base64,') == 5
+    # Five charts, and a timeline for each watched place that was seen (FR was not).
+    assert sample_html.count('<img src="data:image/png;base64,') == 7
+    for code in ("cn-ln", "es", "fr"):
+        assert f'<section id="watched-{code}">' in sample_html
+    assert "<p>No access from FR in these logs.</p>" in sample_html
+    assert "Europe/Madrid" in sample_html.split('id="watched-es"', 1)[1].split("</section>")[0]
     for caveat in GEO_CAVEATS:
         assert html.escape(caveat) in sample_html
 
@@ -66,13 +71,13 @@ def test_html_briefing_fetches_nothing_and_runs_nothing(sample_html):
     attributes = re.findall(r'\b[\w-]+="([^"]*)"', sample_html)
     assert attributes
     images = [a for a in attributes if a.startswith("data:image/png;base64,")]
-    assert len(images) == 5
+    assert len(images) == 7
     others = [a for a in attributes if a not in images]
     assert not [a for a in others if "//" in a or "http" in a.lower()]
     assert "url(" not in lowered
     assert "@import" not in lowered
     sources = re.findall(r'\bsrc="([^"]*)"', sample_html)
-    assert len(sources) == 5
+    assert len(sources) == 7
     assert all(src.startswith("data:image/png;base64,") for src in sources)
     assert "default-src 'none'" in sample_html
 
@@ -177,11 +182,16 @@ def test_hostile_log_and_database_text_stays_text(tmp_path, hostile, city_db, su
         str(city_db),
         "--asn-db",
         str(hostile["asn_db"]),
+        # Watched: its section and "what stands out" quote the hostile path and network.
+        "--watch",
+        "GB-ENG",
         "-o",
         str(out),
     )
     assert proc.returncode == 0, proc.stderr.decode()
     doc = out.read_text(encoding="utf-8")
+    assert "Watched GB-ENG fetched the rare path" in doc
+    assert "Watched: England, United Kingdom (GB-ENG)" in doc
     for raw in ("<script", "<img src=x", "<iframe", "<b onmouseover", "\x1b"):
         assert raw not in doc
     # The text is there, made inert: escaped for HTML (or Markdown), ESC shown as \x1b.
@@ -211,15 +221,27 @@ def test_markdown_briefing_embeds_images_and_tables(tmp_path):
         "## Caveats",
     ):
         assert heading in doc
-    assert doc.count("](data:image/png;base64,") == 5
+    # Images are files beside the document, linked by relative path; none inline.
+    assert "data:image" not in doc
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", doc)
+    assert len(links) == 6  # five charts and the watched place's timeline
+    for link in links:
+        assert link.startswith("briefing_files/")
+        assert (tmp_path / link).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert sorted(p.name for p in (tmp_path / "briefing_files").iterdir()) == sorted(
+        Path(link).name for link in links
+    )
     assert "| \\* | Liaoning, China (CN-LN) | CN-LN | 187 |" in doc
+    assert "## Watched: Liaoning, China (CN-LN)" in doc
+    assert "187 requests from 11 addresses, first at 2026-09-14 07:08 UTC" in doc
+    assert "In the place's own time (Asia/Shanghai): busiest hour: Mon 22:00-22:59" in doc
 
 
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
         (["-", "-o", "b.html"], 2, "save stdin to a file first"),
-        (["--sample", "-o", "b.pdf"], 2, "a briefing is .html or .md"),
+        (["--sample", "-o", "b.txt"], 2, "a briefing is .html, .md or .pdf"),
         (["--sample", "--tz", "Nowhere/Land", "-o", "b.html"], 2, "is not a time zone"),
     ],
 )
@@ -255,15 +277,25 @@ def test_findings_state_the_anonymized_share_when_verdicts_exist():
     opts = {"city_db": s.city_db, "asn_db": s.asn_db}
     regions = analyze([s.log], by=["region"], **opts)
     anon = regions.rows[S.REQUESTS] // 4
-    marked = Analysis(regions.rows.with_columns(anon.alias(ANONYMIZED)), regions.meta)
+    tor = anon // 3
+    marked = Analysis(
+        regions.rows.with_columns(
+            anon.alias(ANONYMIZED),
+            (anon - tor).alias(S.CATEGORY_REQUESTS["vpn"]),
+            tor.alias(S.CATEGORY_REQUESTS["tor_exit"]),
+        ),
+        regions.meta,
+    )
     nets = analyze([s.log], by=["asn"], **opts)
     hourly = analyze([s.log], by=["hour"], **opts)
     total = regions.meta["lines"]["matched"]
     n = int(anon.sum())
     found = findings(marked, nets, hourly)
+    t = int(tor.sum())
     assert (
         f"{n:,} of {total:,} requests ({100 * n / total:.1f}%) came through anonymizers "
-        "(VPN, proxy, Tor or hosting exits); their places are the exits', not the users'."
+        f"({n - t:,} VPN, {t:,} Tor); the other {total - n:,} have no anonymizer known, which "
+        "is not proof of direct access. Anonymized places are the exits', not the users'."
     ) in found
     assert not [f for f in found if f.startswith("Anonymizer verdicts were not")]
 
@@ -315,6 +347,7 @@ def wider_asn_db(tmp_path_factory) -> Path:
 def _old_briefing(paths, *, watch, tz, top_n=15, fmt="html", **options):
     """The briefing as it was made before: one analyze() per view, six reads of the logs."""
     from loganalyzer.outputs.briefing import InputRecord, _charts, _Doc, findings, sha256_file
+    from loganalyzer.outputs.briefing_sections import SECTIONS, BriefContext
     from loganalyzer.outputs.charts import hour_matrix
 
     regions = analyze(paths, by=["region"], watch=watch, **options)
@@ -329,13 +362,27 @@ def _old_briefing(paths, *, watch, tz, top_n=15, fmt="html", **options):
         "agents": analyze(paths, by=[S.USER_AGENT], top_n=10, **options),
     }
     located = analyze(paths, by=["region", S.LATITUDE, S.LONGITUDE], watch=watch, **options)
+    extra = {
+        "place_paths": analyze(paths, by=["region", S.PATH], **options),
+        "place_networks": analyze(paths, by=["region", "asn"], **options),
+        "place_zones": analyze(paths, by=["region", S.TIME_ZONE], **options),
+        "all_paths": analyze(paths, by=[S.PATH], **options),
+    }
+    context = BriefContext(
+        views={"regions": regions, "networks": networks, "hourly": hourly, **extra},
+        watch=tuple(watch),
+        tz=tz,
+    )
+    sections = [section for build in SECTIONS for section in build(context)]
     inputs = tuple(
         InputRecord(str(f["path"]), sha256_file(f["path"]), f.get("size_bytes"), dict(f["lines"]))
         for f in regions.meta["files"]
     )
     sentences = findings(regions, networks, hourly, watch=watch, tz=tz)
     images = _charts(regions, networks, hourly, located, watch=watch, tz=tz, top_n=top_n)
-    doc = _Doc("Access briefing", regions, networks, tables, inputs, sentences, images, top_n)
+    doc = _Doc(
+        "Access briefing", regions, networks, tables, inputs, sentences, images, top_n, sections
+    )
     views = {"regions": regions, "networks": networks, "hourly": hourly, **tables}
     return (doc.html() if fmt == "html" else doc.markdown()), sentences, views
 

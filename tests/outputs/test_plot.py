@@ -34,6 +34,7 @@ from loganalyzer.outputs.charts import (
     plot_timeline,
     timeline_series,
 )
+from loganalyzer.outputs.charts.compare import most_changed
 from loganalyzer.outputs.charts.style import BAR_COLOR, BUCKET_COLOR, WATCH_COLOR
 from tests.helpers import log_line, make_mmdb, run_cli
 
@@ -195,8 +196,13 @@ def test_region_bars_equal_the_report_and_watched_are_highlighted():
     # "of N" counts places with access (meta.rows_total), not the zero rows of --watch.
     places = a.meta["rows_total"]
     assert places == a.rows.filter(pl.col(S.REQUESTS) > 0).height
-    title = f"Where requests came from: requests by province or region (top 5 of {places})"
-    assert fig.get_suptitle() == title
+    assert fig.get_suptitle() == (
+        f"Liaoning, China (CN-LN) leads: {top[S.REQUESTS]:,} of "
+        f"{a.meta['lines']['matched']:,} requests ({100 * top[S.SHARE]:.0f}%) from "
+        f"{top[S.UNIQUE_IPS]:,} addresses"
+    )
+    sub = ax.get_title(loc="left").replace("\n", " ")
+    assert sub.endswith(f"province or region: top 5 of {places}")
     assert ax.get_xlabel() == "requests (count)"
 
 
@@ -243,9 +249,14 @@ def test_asn_chart_names_the_organisations(asn_records):
     }
     for asn, label in zip(a.rows[S.ASN].head(4), tick_texts(fig), strict=True):
         assert label == f"AS{asn} {orgs[asn]}"
-    assert fig.get_suptitle() == (
-        f"Most active networks: requests by autonomous system (top 4 of {a.rows.height})"
+    lead = a.rows.row(0, named=True)
+    assert (
+        fig.get_suptitle()
+        .replace("\n", " ")
+        .startswith(f"AS{lead[S.ASN]} {orgs[lead[S.ASN]]} leads: {lead[S.REQUESTS]:,} of ")
     )
+    sub = fig.axes[0].get_title(loc="left").replace("\n", " ")
+    assert sub.endswith(f"network (AS): top 4 of {a.rows.height}")
 
 
 # --- labels: long, CJK and hostile names ------------------------------------------------
@@ -503,13 +514,17 @@ def test_real_anonymizer_verdicts_split_the_bars(tmp_path, city_db):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr.decode()
     words = svg_text(out.read_text(encoding="utf-8"))
-    assert "through anonymizers" in words
-    assert "3 (37.5%), 2 through anonymizers" in words  # Madrid: 1 direct + 2 by VPN
+    assert "3 (37.5%), 2 through VPN" in words  # Madrid: 1 with none known + 2 by VPN
+    assert "through anonymizers" not in words
     sources = AnonymizerSources.load(ip_lists=[f"vpn={VPN_LIST}"])
     a = analyze([log], city_db=city_db, by=["region"], sources=sources)
     fig = plot_regions(a)
-    assert bar_widths(fig, "anonymized") == [float(n) for n in a.rows[ANONYMIZED]]
-    assert sum(bar_widths(fig, "anonymized")) == 2
+    # One segment per category: here every anonymized request is a VPN's.
+    assert bar_widths(fig, "VPN") == [float(n) for n in a.rows[ANONYMIZED]]
+    assert sum(bar_widths(fig, "VPN")) == 2
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend[:2] == ["no anonymizer known", "VPN exit"]
+    assert "VPN exit" in words
 
 
 def test_plot_and_brief_use_the_settings_file(tmp_path):
@@ -578,9 +593,10 @@ def test_compare_chart_draws_the_comparison_numbers(period_logs, city_db, asn_db
     expected = compare(
         [period_logs["both"]], baseline_until=CUT, by=[by], city_db=city_db, asn_db=asn_db
     )
-    rows = expected.rows
+    assert c.analysis.rows.equals(expected.rows)
+    # Drawn in order of how far each share moved.
+    rows = most_changed(expected.rows)
     assert rows.height >= 3
-    assert c.analysis.rows.equals(rows)
     fig = c.figure
     ys = [float(i) for i in range(rows.height)]
     assert _offsets(fig, "baseline") == list(zip(rows["share_baseline"].to_list(), ys, strict=True))
@@ -612,10 +628,13 @@ def test_compare_chart_marks_new_gone_and_watched_places(period_logs, city_db):
     a = compare([period_logs["both"]], baseline_until=CUT, watch=["ES-MD", "FR"], city_db=city_db)
     fig = plot_compare(a)
     labels = tick_texts(fig)
-    # Madrid appears only in the current period: new, watched, ranked first.
-    assert labels[0] == "Community of Madrid, Spain (ES-MD)"
-    assert _offsets(fig, "new")[0] == (pytest.approx(3 / 10), 0.0)
-    assert "Washington, United States (US-WA)" in labels
+    # Washington moved most (0 to 5 of 10), then new Madrid (3 of 10) and Liaoning (4/8 to 2/10).
+    assert labels[:3] == [
+        "Washington, United States (US-WA)",
+        "Community of Madrid, Spain (ES-MD)",
+        "Liaoning, China (CN-LN)",
+    ]
+    assert _offsets(fig, "new") == [(pytest.approx(5 / 10), 0.0), (pytest.approx(3 / 10), 1.0)]
     # Catalonia and England had 2 of the baseline's 8 requests each, and none now.
     gone = [
         labels.index("Catalonia, Spain (ES-CT)"),
@@ -623,18 +642,21 @@ def test_compare_chart_marks_new_gone_and_watched_places(period_logs, city_db):
     ]
     assert _offsets(fig, "gone") == [(pytest.approx(2 / 8), float(i)) for i in gone]
     texts = [t.get_text() for t in fig.axes[0].texts]
-    assert "new: 3 requests from 1 address" in texts
-    assert "gone: 2 requests from 1 address before" in texts
-    assert "no access in either period" in texts  # FR, watched, seen in neither
+    assert "+3 requests, new" in texts
+    assert "-2 requests, gone" in texts
+    assert "no request in either period" in texts  # FR, watched, seen in neither
     # Liaoning: 4 of 8 requests, then 2 of 10.
-    assert "4 → 2 requests, share -30.0 pts" in texts
-    watched = a.rows[S.WATCHED].to_list()
+    assert "-2 requests (4 → 2), 50% → 20% of the period" in texts
+    watched = most_changed(a.rows)[S.WATCHED].to_list()
     for tick, w in zip(fig.axes[0].get_yticklabels(), watched, strict=True):
         assert (tick.get_color() == WATCH_COLOR) == w
     (current,) = [c for c in fig.axes[0].collections if c.get_label() == "current"]
     colors = [tuple(float(v) for v in c[:3]) for c in current.get_facecolors()]
     assert [c == _rgb(WATCH_COLOR) for c in colors] == watched
-    assert fig.get_suptitle() == ("What changed: share of requests by province or region (all)")
+    assert fig.get_suptitle().replace("\n", " ") == (
+        "Largest change: Washington, United States (US-WA), +50.0 points of share "
+        "(0 → 5 requests); 2 new places, 2 gone"
+    )
     sub = fig.axes[0].get_title(loc="left").replace("\n", " ")
     assert "baseline 2026-09-14 12:00 UTC to 2026-09-14 12:07 UTC (8 requests)" in sub
     assert "current 2026-09-15 03:00 UTC to 2026-09-15 03:09 UTC (10 requests)" in sub
@@ -663,7 +685,7 @@ def test_cli_compare_chart_from_the_sample(tmp_path, fmt):
     if fmt == "svg":
         words = svg_text(data.decode("utf-8"))
         assert "Liaoning, China (CN-LN)" in words
-        assert "no access in either period" in words
+        assert "no request in either period" in words
         assert "split at 2026-09-16 00:00 UTC" in words
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
 
@@ -680,8 +702,8 @@ def test_cli_compare_chart_from_two_log_sets(tmp_path, period_logs, city_db, asn
     for text in (
         "Community of Madrid, Spain (ES-MD)",
         "Washington, United States (US-WA)",
-        "new: 3 requests from 1 address",
-        "gone: 2 requests from 1 address before",
+        "+3 requests, new",
+        "-2 requests, gone",
         "(8 requests; log: last-week.log)",
         "(10 requests; log: this-week.log)",
         "GeoLite2-ASN built 2026-09-01",
@@ -721,11 +743,11 @@ def test_compare_chart_without_requests_says_so_and_top_keeps_watched():
     assert "No requests in the selected logs and time range." in texts
     sub = empty.figure.axes[0].get_title(loc="left").replace("\n", " ")
     assert sub.startswith("baseline: no requests · current: no requests")
+    assert empty.figure.get_suptitle() == "Both periods are empty: no request in either"
     c = chart("compare", [s.log], top_n=2, watch=["KP-01"], **opts)
-    rows = c.analysis.rows
-    shown = rows.filter((pl.int_range(pl.len()) < 2) | pl.col(S.WATCHED))
-    assert shown.height == 3
     labels = tick_texts(c.figure)
     assert labels[-1] == "Pyongyang, North Korea (KP-01)"
     assert len(labels) == 3
-    assert c.figure.get_suptitle().endswith(f"(top 3 of {c.analysis.meta['rows_total']:,})")
+    sub = c.figure.axes[0].get_title(loc="left").replace("\n", " ")
+    every = c.analysis.meta["rows_total"]
+    assert sub.endswith(f"province or region: the 2 most changed of {every:,} and 1 watched")

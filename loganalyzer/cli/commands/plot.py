@@ -44,6 +44,21 @@ from loganalyzer.errors import UsageError
     show_default=True,
     help="Timeline step (auto: hours up to 14 days, else days).",
 )
+@click.option(
+    "--log-scale",
+    is_flag=True,
+    help="timeline: a log axis, so a place with a few requests an hour shows beside a busy one.",
+)
+@click.option(
+    "--extent",
+    type=click.Choice(["world", "data"]),
+    default="world",
+    show_default=True,
+    help="map: the inhabited world, or zoomed to where the requests came from.",
+)
+@command_options.title_option(
+    "The chart's title, instead of the generated sentence that states its finding."
+)
 @command_options.out_file_option(
     "The image: .png (1600x900), .svg or .pdf, written whole then renamed into place."
 )
@@ -61,6 +76,9 @@ def plot(
     tz: str,
     top_n: int | None,
     interval: str,
+    log_scale: bool,
+    extent: str,
+    title: str | None,
     out_path: str,
 ) -> None:
     """Draw one chart for a slide: title, time range, sources, units.
@@ -68,10 +86,13 @@ def plot(
     \b
     Examples:
         loganalyzer plot --sample --kind regions --watch CN-LN --watch ES -o regions.png
+        loganalyzer plot --sample --kind hours --where region_iso=CN-LN --title "Liaoning" -o h.png
         loganalyzer plot access.log* --kind timeline --watch CN-LN -o timeline.svg
+        loganalyzer plot access.log --kind timeline --log-scale --watch ES -o t.png
         loganalyzer plot access.log --kind hours --tz Asia/Shanghai -o hours.pdf
         loganalyzer plot access.log --kind asn --top 10 -o networks.png
         loganalyzer plot access.log --kind map -o map.png
+        loganalyzer plot access.log --kind map --extent data --watch ES -o spain.png
         loganalyzer plot access.log --sources-dir ~/anon --kind regions -o split.png
         loganalyzer plot --sample --kind compare --baseline-until 2026-09-16 -o changes.png
         loganalyzer plot --kind compare --baseline last-week.log --current access.log -o c.svg
@@ -109,6 +130,9 @@ def plot(
             tz=tz,
             interval=interval,  # type: ignore[arg-type]  # click.Choice checked it
             top_n=top_n,
+            title=title,
+            extent=extent,
+            log_scale=log_scale,
             **r.args(),
             sources=anon,
             **given_periods,

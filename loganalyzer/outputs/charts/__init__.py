@@ -81,8 +81,10 @@ def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
         "svg": {"Date": None},
         "pdf": {"CreationDate": None, "ModDate": None},
     }
+    # zlib level 1: a chart's PNG is 1% larger and written about a fifth faster.
+    extra: dict[str, Any] = {"pil_kwargs": {"compress_level": 1}} if fmt == "png" else {}
     with _style():
-        fig.savefig(buf, format=fmt, dpi=DPI, metadata=metadata.get(fmt, {}))
+        fig.savefig(buf, format=fmt, dpi=DPI, metadata=metadata.get(fmt, {}), **extra)
     return buf.getvalue()
 
 
@@ -155,6 +157,9 @@ def chart(
     baseline_until: datetime | None = None,
     baseline: Sequence[str | Path] = (),
     current: Sequence[str | Path] = (),
+    title: str | None = None,
+    extent: str = "world",
+    log_scale: bool = False,
     **options: Any,
 ) -> Chart:
     """Analyse logs and draw one chart kind (the library form of ``loganalyzer plot``).
@@ -172,6 +177,9 @@ def chart(
         baseline_until: ``compare``: requests before this time are the baseline.
         baseline: ``compare``: the baseline period's logs (with ``current``).
         current: ``compare``: the current period's logs (with ``baseline``).
+        title: replaces the generated title (which states the chart's finding).
+        extent: ``map``: ``world`` or ``data`` (zoomed to the circles).
+        log_scale: ``timeline``: a log axis for places of very different volumes.
         **options: passed to :func:`loganalyzer.analyze` (``city_db``,
             ``asn_db``, ``since``, ``until``, ``where``, ``log_format``, ...)
             or, for ``compare``, to :func:`loganalyzer.analysis.compare.compare`.
@@ -203,30 +211,36 @@ def chart(
             current=current,
             by=[place],
             watch=watch,
-            top_n=top_n or 15,
+            # Every row: the chart picks the most changed, the comparison ranks otherwise.
+            top_n=None,
             **options,
         )
-        return Chart(plot_compare(a, top=top_n or 15), a)
+        return Chart(plot_compare(a, top=top_n or 15, title=title), a)
     if baseline_until is not None or baseline or current:
         raise UsageError("--baseline-until, --baseline and --current go with --kind compare")
     if kind == "regions":
         a = analyze(paths, by=[place], watch=watch, top_n=top_n or 15, **options)
-        return Chart(plot_regions(a, top=top_n or 15), a)
+        return Chart(plot_regions(a, top=top_n or 15, title=title), a)
     if kind == "asn":
         a = analyze(paths, by=["asn"], top_n=top_n or 15, **options)
-        return Chart(plot_asn(a, top=top_n or 15), a)
+        return Chart(plot_asn(a, top=top_n or 15, title=title), a)
     if kind == "timeline":
         a = analyze(paths, by=[place, "hour"], **options)
-        return Chart(plot_timeline(a, watch=watch, top=top_n or 5, interval=interval), a)
+        return Chart(
+            plot_timeline(
+                a, watch=watch, top=top_n or 5, interval=interval, title=title, log_scale=log_scale
+            ),
+            a,
+        )
     if kind == "hours":
         zone = _zone(tz)
         if any(str(p) == "-" for p in paths) and not _whole_hours(zone):
             # Standard input cannot be read twice: place requests one by one at once.
             a = analyze(paths, by=["ts"], **options)
-            return Chart(plot_hours(a, tz=tz), a)
+            return Chart(plot_hours(a, tz=tz, title=title), a)
         a = analyze(paths, by=["hour"], **options)
         try:
-            return Chart(plot_hours(a, tz=tz), a)
+            return Chart(plot_hours(a, tz=tz, title=title), a)
         except UsageError:
             if any(str(p) == "-" for p in paths):
                 raise
@@ -234,10 +248,11 @@ def chart(
         # must not write the rejected lines again, nor advance the progress bar.
         again = {**options, "rejects": None, "on_bytes": None}
         a = analyze(paths, by=["ts"], **again)
-        return Chart(plot_hours(a, tz=tz), a)
+        return Chart(plot_hours(a, tz=tz, title=title), a)
     if kind == "map":
         a = analyze(paths, by=[place, "latitude", "longitude"], watch=watch, **options)
-        return Chart(plot_map(a, top=top_n or 10), a)
+        fig = plot_map(a, top=top_n or 10, title=title, extent=extent)  # type: ignore[arg-type]
+        return Chart(fig, a)
     raise UsageError(f"unknown chart kind {kind!r}; use one of {', '.join(KINDS)}")
 
 

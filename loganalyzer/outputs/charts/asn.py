@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from loganalyzer import schema as S
 from loganalyzer.errors import UsageError
 from loganalyzer.outputs.charts.regions import plot_regions
-from loganalyzer.outputs.charts.style import MAX_BARS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -28,14 +27,8 @@ def plot_asn(analysis: Analysis, *, top: int | None = 15, title: str | None = No
     """
     if S.ASN not in analysis.rows.columns:
         raise UsageError("the asn chart needs an analysis grouped by asn (by=['asn'])")
-    n = min(top or analysis.rows.height, analysis.rows.height, MAX_BARS)
-    every = int(analysis.meta.get("rows_total") or analysis.rows.height)
-    shown = f"top {n} of {every:,}" if every > n else f"all {n}"
-    return plot_regions(
-        analysis,
-        top=top,
-        title=title or f"Most active networks: requests by autonomous system ({shown})",
-    )
+    # The bars are the regions chart's; its title names the leading network.
+    return plot_regions(analysis, top=top, title=title)
 
 
 __all__ = [

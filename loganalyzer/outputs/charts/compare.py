@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
+
+import polars as pl
 
 from loganalyzer import schema as S
 from loganalyzer.analysis.aggregate import top as keep_top
@@ -13,6 +16,7 @@ from loganalyzer.outputs.charts.labels import (
     _group_title,
     _when,
     place_label,
+    scope_parts,
 )
 from loganalyzer.outputs.charts.style import (
     BAR_COLOR,
@@ -70,6 +74,7 @@ def compare_subtitle(meta: dict[str, Any]) -> str:
         files = _files_text([str(f["path"]) for f in meta.get("files", [])])
         if files:
             parts.append(files)
+    parts += scope_parts(meta)
     dbs = _databases_text(meta)
     if dbs:
         parts.append(dbs)
@@ -77,48 +82,130 @@ def compare_subtitle(meta: dict[str, Any]) -> str:
 
 
 def _change_text(row: dict[str, Any]) -> str:
+    """A row's change in plain words: the difference in requests first, then the shares.
+
+    Examples:
+        >>> _change_text({"change": "new", "requests_baseline": 0, "requests_current": 41,
+        ...               "share_baseline": 0.0, "share_current": 0.1})
+        '+41 requests, new'
+        >>> _change_text({"change": "up", "requests_baseline": 129, "requests_current": 58,
+        ...               "share_baseline": 0.46, "share_current": 0.496})
+        '-71 requests (129 → 58), 46% → 50% of the period'
+    """
     change = row["change"]
     base, cur = int(row["requests_baseline"]), int(row["requests_current"])
+    diff = f"{cur - base:+,} {'request' if abs(cur - base) == 1 else 'requests'}"
     if change == "new":
-        return f"new: {_count(cur, 'request')} from {_count(row['unique_ips_current'], 'address')}"
+        return f"{diff}, new"
     if change == "gone":
-        ips = _count(row["unique_ips_baseline"], "address")
-        return f"gone: {_count(base, 'request')} from {ips} before"
+        return f"{diff}, gone"
     if change == "none":
-        return "no access in either period"
+        return "no request in either period"
+    was, now = _share_pair(float(row["share_baseline"]), float(row["share_current"]))
     # The ranking compares shares, so the share's move is said next to the counts:
     # fewer requests can still be a larger share of a quieter period.
-    points = 100 * (float(row["share_current"]) - float(row["share_baseline"]))
-    if change == "same" or points == 0:
-        return f"{base:,} → {_count(cur, 'request')}, share unchanged"
-    # Among thousands of places a share moves by hundredths of a point: keep two digits.
-    moved = f"{points:+.1f}" if abs(points) >= 1 else f"{points:+.2g}"
-    return f"{base:,} → {_count(cur, 'request')}, share {moved} pts"
+    return f"{diff} ({base:,} → {cur:,}), {was} → {now} of the period"
 
 
-def _count(n: Any, word: str) -> str:
-    n = int(n)
-    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}{'es' if word.endswith('s') else 's'}"
+def _share_pair(before: float, after: float) -> tuple[str, str]:
+    """Both shares as percentages: two significant digits at least, more if they look equal.
+
+    Examples:
+        >>> _share_pair(0.0046, 0.0052)
+        ('0.46%', '0.52%')
+        >>> _share_pair(0.2, 0.15)
+        ('20%', '15%')
+    """
+    smallest = min([abs(x) for x in (before, after) if x] or [1.0]) * 100
+    places = max(0, 1 - math.floor(math.log10(smallest)))
+    for extra in range(3):
+        was = f"{100 * before:.{places + extra}f}%"
+        now = f"{100 * after:.{places + extra}f}%"
+        if was != now or before == after:
+            break
+    return was, now
+
+
+def _points(row: dict[str, Any]) -> float:
+    return 100 * (float(row["share_current"]) - float(row["share_baseline"]))
+
+
+def most_changed(rows: pl.DataFrame, top: int | None = 15) -> pl.DataFrame:
+    """The ``top`` rows whose share moved most (new and gone included), and every watched row.
+
+    Kept in order of how far the share moved, watched rows among them where they rank.
+    """
+    moved = (pl.col("share_current") - pl.col("share_baseline")).abs()
+    ranked = rows.with_columns(moved.alias("_moved")).sort(
+        ["_moved", "requests_current"], descending=True, maintain_order=True
+    )
+    return keep_top(ranked, top).drop("_moved")
+
+
+def compare_title(analysis: Analysis) -> str:
+    """The compare chart's finding: the largest move, new and gone places, an empty period.
+
+    Example:
+        >>> from loganalyzer.analysis.pipeline import Analysis
+        >>> rows = pl.DataFrame({"region_iso": ["CN-LN"], "country_iso": ["CN"],
+        ...     "change": ["up"], "requests_baseline": [10], "requests_current": [0],
+        ...     "share_baseline": [1.0], "share_current": [0.0]})
+        >>> meta = {"keys": ["region_iso"], "periods": {"baseline": {"requests": 10},
+        ...         "current": {"requests": 0, "from": "2026-09-16T00:00:00Z"}}}
+        >>> compare_title(Analysis(rows=rows, meta=meta))
+        'The current period is empty: no request from 2026-09-16 00:00 UTC on'
+    """
+    periods = analysis.meta.get("periods") or {}
+    if not any(int((periods.get(k) or {}).get("requests") or 0) for k in ("baseline", "current")):
+        return "Both periods are empty: no request in either"
+    for label in ("baseline", "current"):
+        p = periods.get(label) or {}
+        if not int(p.get("requests") or 0):
+            since, until = p.get("from"), p.get("until")
+            when = (
+                f" from {_when(since)} on" if since else f" before {_when(until)}" if until else ""
+            )
+            return f"The {label} period is empty: no request{when}"
+    rows = analysis.rows
+    if rows.is_empty():
+        return "What changed: no place to compare"
+    keys = [k for k in analysis.meta.get("keys", []) if k in rows.columns]
+    changes = rows["change"].to_list()
+    new, gone = changes.count("new"), changes.count("gone")
+    head = most_changed(rows, 1).row(0, named=True)
+    pts = _points(head)
+    name = place_label({k: head[k] for k in keys})
+    base, cur = int(head["requests_baseline"]), int(head["requests_current"])
+    tail = []
+    if new:
+        tail.append(f"{new:,} new {'place' if new == 1 else 'places'}")
+    if gone:
+        tail.append(f"{gone:,} gone")
+    return f"Largest change: {name}, {pts:+.1f} points of share ({base:,} → {cur:,} requests)" + (
+        "; " + ", ".join(tail) if tail else ""
+    )
 
 
 def plot_compare(analysis: Analysis, *, top: int | None = 15, title: str | None = None) -> Figure:
     """What changed between two periods: each place's share of requests, baseline and current.
 
-    A dumbbell per row, in the comparison's ranking (new watched places, new
-    places, the biggest relative increases, gone last): a hollow circle at the
-    baseline share, a filled one at the current share, a star on new places and
-    a cross on gone ones; watched places in vermillion. Shares rather than
-    counts, so a week compares fairly with a day.
+    A dumbbell per row for the ``top`` places whose share moved most, plus every
+    watched place: a hollow circle at the baseline share, a filled one at the
+    current share, a star on new places and a cross on gone ones; watched places
+    in vermillion. Shares rather than counts, so a week compares fairly with a
+    day; each row's label says the change in requests in plain words. The title
+    states the largest change, or that a period is empty.
 
     Args:
         analysis: from :func:`loganalyzer.analysis.compare.compare` (rows with
             ``share_baseline``, ``share_current`` and ``change``).
-        top: rows for the first N; watched rows are always drawn.
+        top: rows for the N most changed; watched rows are always drawn.
         title: replaces the generated title.
 
     Returns:
         The figure; its axes hold scatter collections labelled ``baseline`` and
-        ``current`` (x is the share, 0-1, y the row), ``new`` and ``gone``.
+        ``current`` (x is the share, 0-1, y the row), ``new`` and ``gone``, one
+        annotation per row (``gid`` ``"change"``) and a legend below the axes.
 
     Raises:
         UsageError: for an analysis that is not a comparison.
@@ -129,7 +216,7 @@ def plot_compare(analysis: Analysis, *, top: int | None = 15, title: str | None 
         raise UsageError(
             "the compare chart needs a comparison (loganalyzer.analysis.compare.compare)"
         )
-    rows = keep_top(rows, top).head(MAX_BARS)
+    rows = most_changed(rows, top).head(MAX_BARS)
     keys = [k for k in analysis.meta.get("keys", []) if k in rows.columns]
     records = rows.to_dicts()
     with _style():
@@ -138,10 +225,17 @@ def plot_compare(analysis: Analysis, *, top: int | None = 15, title: str | None 
 
         subject = _group_title(analysis.meta)
         every = int(analysis.meta.get("rows_total") or 0)
-        shown = f"top {len(records)} of {every:,}" if every > len(records) else "all"
+        watched = [bool(r.get(S.WATCHED)) for r in records]
+        plain = sum(not w for w in watched)
+        shown = (
+            f"the {plain} most changed of {every:,}"
+            + (f" and {sum(watched)} watched" if any(watched) else "")
+            if every > len(records)
+            else f"all {len(records)}"
+        )
         fig, ax = _new_figure(
-            title or f"What changed: share of requests by {subject} ({shown})",
-            compare_subtitle(analysis.meta),
+            title or compare_title(analysis),
+            compare_subtitle(analysis.meta) + f" · {subject}: {shown}",
             footnote="Share of each period's requests, so periods of different lengths compare "
             "fairly. New: no request in the baseline; gone: none in the current period. "
             "IP geolocation is approximate.",
@@ -149,7 +243,6 @@ def plot_compare(analysis: Analysis, *, top: int | None = 15, title: str | None 
         y = list(range(len(records)))
         base = [float(r["share_baseline"]) for r in records]
         cur = [float(r["share_current"]) for r in records]
-        watched = [bool(r.get(S.WATCHED)) for r in records]
         change = [str(r["change"]) for r in records]
         ax.hlines(
             y, [min(b, c) for b, c in zip(base, cur, strict=True)],
@@ -182,12 +275,15 @@ def plot_compare(analysis: Analysis, *, top: int | None = 15, title: str | None 
                 tick.set_fontweight("bold")
                 tick.set_color(WATCH_COLOR)
         peak = max([*base, *cur, 0.0]) or 0.01
-        ax.set_xlim(0, peak * 1.45)
+        ax.set_xlim(0, peak * 1.1)
+        notes = []
         for yi, b, c, r in zip(y, base, cur, records, strict=True):
-            ax.annotate(
-                _plain(_change_text(r)), (max(b, c), yi), xytext=(14, 0),
-                textcoords="offset points", va="center", fontsize=12,
-                fontweight="bold" if r["change"] in ("new", "gone") else "normal",
+            notes.append(
+                ax.annotate(
+                    _plain(_change_text(r)), (max(b, c), yi), xytext=(14, 0),
+                    textcoords="offset points", va="center", fontsize=12, gid="change",
+                    fontweight="bold" if r["change"] in ("new", "gone") else "normal",
+                )
             )  # fmt: skip
         # Three significant digits: shares of a busy log's places are often below 1%.
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{100 * x:.3g}%"))
@@ -208,11 +304,44 @@ def plot_compare(analysis: Analysis, *, top: int | None = 15, title: str | None 
                 Line2D([], [], marker="o", linestyle="", color=WATCH_COLOR, markersize=10,
                        label="watched (--watch)")
             )  # fmt: skip
-        # Outside the axes: inside, it would cover the labels of the lowest rows.
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        # Below the axes, in one row: beside them it took the room the labels need.
+        ax.legend(
+            handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1),
+            ncol=len(handles), frameon=False,
+        )  # fmt: skip
         if not records:
             _say_empty(ax)
+        else:
+            _fit_notes(fig, ax, notes)
     return fig
+
+
+def _fit_notes(fig: Figure, ax: Any, notes: list[Any]) -> None:
+    """Widen the x axis so that every row's label ends inside the axes.
+
+    A label is a fixed width in pixels beside a data position, so the axis must
+    reach ``x * width / (width - label)`` for each; the layout moves when the
+    limits change, so this runs until it settles (twice, in practice).
+    """
+    for note in notes:
+        # Left to the layout, a long label would squeeze the axes instead of widening them.
+        note.set_in_layout(False)
+    for _ in range(6):
+        # Runs the layout with a real renderer; the base canvas' draw() does nothing.
+        fig.draw_without_rendering()
+        box = ax.get_window_extent()
+        lo, hi = ax.get_xlim()
+        need = hi
+        for note in notes:
+            x = float(note.xy[0])
+            anchor = ax.transData.transform((x, 0))[0]
+            room = box.width - (note.get_window_extent().x1 - anchor) - 6
+            if room > 0:
+                need = max(need, lo + (x - lo) * box.width / room)
+        if need <= hi:
+            return
+        # A little more than needed: the layout narrows the axes after each change.
+        ax.set_xlim(lo, lo + (need - lo) * 1.03)
 
 
 __all__ = [
@@ -220,5 +349,7 @@ __all__ = [
     "GONE_COLOR",
     "NEW_COLOR",
     "compare_subtitle",
+    "compare_title",
+    "most_changed",
     "plot_compare",
 ]

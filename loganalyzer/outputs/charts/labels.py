@@ -106,7 +106,7 @@ def _watch_match(row: dict[str, Any], code: str) -> bool:
     return row.get(S.COUNTRY_ISO) == code
 
 
-def subtitle(meta: dict[str, Any], *, extra: str = "") -> str:
+def subtitle(meta: dict[str, Any], *, extra: str = "", watch: Sequence[str] | None = None) -> str:
     """The provenance line under every title: time range, log files, databases.
 
     Example:
@@ -120,6 +120,7 @@ def subtitle(meta: dict[str, Any], *, extra: str = "") -> str:
         parts.append(f"{_when(tr.get('first'))} to {_when(tr.get('last'))}")
     else:
         parts.append("no requests in range")
+    parts += scope_parts(meta, watch=watch)
     files = _files_text([str(f["path"]) for f in meta.get("files", [])])
     if files:
         parts.append(files)
@@ -129,6 +130,97 @@ def subtitle(meta: dict[str, Any], *, extra: str = "") -> str:
     if extra:
         parts.append(extra)
     return safe_text(" · ".join(parts))
+
+
+def scope_parts(meta: dict[str, Any], *, watch: Sequence[str] | None = None) -> list[str]:
+    """What narrowed the analysis, in words: every ``--where``, the time window, watched places.
+
+    A chart of one province must say so, or it reads as the whole log.
+
+    Example:
+        >>> scope_parts({"filters": ["region_iso=CN-LN"], "since": None,
+        ...              "until": "2026-09-16T00:00:00Z", "watch": ["ES"]})
+        ['only region_iso=CN-LN', 'until 2026-09-16 00:00 UTC', 'watched: ES']
+    """
+    out = []
+    filters = [str(f) for f in meta.get("filters") or ()]
+    if filters:
+        out.append("only " + " and ".join(filters))
+    since, until = meta.get("since"), meta.get("until")
+    if since and until:
+        out.append(f"from {_when(since)} until {_when(until)}")
+    elif since:
+        out.append(f"from {_when(since)}")
+    elif until:
+        out.append(f"until {_when(until)}")
+    # Charts that mark watched places themselves (the timeline) pass them here.
+    watched = [str(w) for w in (meta.get("watch") or () if watch is None else watch)]
+    if watched:
+        out.append("watched: " + ", ".join(watched))
+    return out
+
+
+CATEGORY_WORDS = {
+    "tor_exit": "Tor",
+    "privacy_relay": "relay",
+    "vpn": "VPN",
+    "public_proxy": "proxy",
+    "residential_proxy": "residential proxy",
+    "hosting": "hosting",
+}
+"""How the anonymizer categories are said in titles, legends and findings."""
+
+
+def anonymizer_words(row: dict[str, Any]) -> str:
+    """What the sources say about a row's requests, split by category; empty without sources.
+
+    Examples:
+        >>> anonymizer_words({"requests": 195, "requests_anonymized": 0})
+        'all with no anonymizer known'
+        >>> anonymizer_words({"requests": 10, "requests_anonymized": 4, "requests_vpn": 3,
+        ...                   "requests_tor_exit": 1})
+        '4 through anonymizers (3 VPN, 1 Tor), 6 with no anonymizer known'
+        >>> anonymizer_words({"requests": 10})
+        ''
+    """
+    if ANONYMIZED not in row:
+        return ""
+    n, anon = int(row.get(S.REQUESTS) or 0), int(row.get(ANONYMIZED) or 0)
+    if not anon:
+        return "all with no anonymizer known"
+    counts = [(int(row.get(col) or 0), cat) for cat, col in S.CATEGORY_REQUESTS.items()]
+    # Largest first; ties in the sources' order of strength (Tor before VPN...).
+    ranked = sorted((c for c in counts if c[0]), key=lambda c: -c[0])
+    split = [f"{n:,} {CATEGORY_WORDS[cat]}" for n, cat in ranked]
+    head = f"{anon:,} through anonymizers" + (f" ({', '.join(split)})" if split else "")
+    if anon == n:
+        return "all through anonymizers" + (f" ({', '.join(split)})" if split else "")
+    return f"{head}, {n - anon:,} with no anonymizer known"
+
+
+def lead_sentence(row: dict[str, Any], total: int, *, places: int) -> str:
+    """A chart's finding: the leading row with its requests, share, addresses and anonymizers.
+
+    Examples:
+        >>> row = {"geo_status": "ok", "country_iso": "CN", "country": "China",
+        ...        "region_iso": "CN-LN", "region": "Liaoning", "requests": 195,
+        ...        "unique_ips": 22, "requests_anonymized": 0}
+        >>> lead_sentence(row, 195, places=1)
+        'Liaoning, China (CN-LN): 195 requests from 22 addresses, all with no anonymizer known'
+        >>> lead_sentence(row, 400, places=9)
+        'Liaoning, China (CN-LN) leads: 195 of 400 requests (49%) from 22 addresses, all with no anonymizer known'
+    """  # noqa: E501
+    n = int(row.get(S.REQUESTS) or 0)
+    ips = int(row.get(S.UNIQUE_IPS) or 0)
+    who = f"{ips:,} {'address' if ips == 1 else 'addresses'}"
+    name = place_label(row)
+    if places <= 1 or n == total:
+        head = f"{name}: {n:,} {'request' if n == 1 else 'requests'} from {who}"
+    else:
+        pct = f"{100 * n / total:.0f}%" if total else "0%"
+        head = f"{name} leads: {n:,} of {total:,} requests ({pct}) from {who}"
+    anon = anonymizer_words(row)
+    return f"{head}, {anon}" if anon else head
 
 
 def _files_text(paths: Sequence[str]) -> str:
@@ -172,6 +264,10 @@ def _bucket_column(rows: pl.DataFrame) -> str:
 
 __all__ = [
     "ANONYMIZED",
+    "CATEGORY_WORDS",
+    "anonymizer_words",
+    "lead_sentence",
     "place_label",
+    "scope_parts",
     "subtitle",
 ]

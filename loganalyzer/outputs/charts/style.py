@@ -45,6 +45,7 @@ WATCH_ANON_COLOR = OKABE_ITO["orange"]
 WIDTH_PX, HEIGHT_PX, DPI = 1600, 900, 100
 MAX_BARS = 40
 LABEL_CHARS = 48
+TITLE_CHARS = 80  # at 22 pt bold, what 1600 pixels hold (measured on wide capitals)
 # Families tried in order, per glyph (matplotlib >= 3.6 falls back along the
 # list). Only installed ones are used, so matplotlib never logs a missing family.
 _FONT_CANDIDATES = (
@@ -154,7 +155,9 @@ def _new_figure(title: str, sub: str, *, footnote: str = "") -> tuple[Figure, Ax
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, layout="constrained")
-    fig.suptitle(_plain(title), x=0.01, ha="left", fontsize=22, fontweight="bold")
+    # A title that states a finding is a sentence: wrapped, never cut at the figure's edge.
+    heading = "\n".join(textwrap.wrap(_plain(title), TITLE_CHARS)[:3])
+    fig.suptitle(heading, x=0.01, ha="left", fontsize=22, fontweight="bold")
     ax = fig.add_subplot()
     ax.set_title("\n".join(textwrap.wrap(_plain(sub), 105)), color="#444444", pad=12)
     note = footnote or "IP geolocation is approximate: it places networks, not people."

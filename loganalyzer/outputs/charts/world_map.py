@@ -7,7 +7,8 @@ The country outlines are the bundled Natural Earth 110m countries
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+import math
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import polars as pl
 
@@ -27,6 +28,7 @@ from loganalyzer.outputs.charts.style import (
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from matplotlib.text import Text
 
     from loganalyzer.analysis.pipeline import Analysis
 
@@ -88,46 +90,126 @@ def _unwrap(ring: list[tuple[float, float]]) -> list[list[tuple[float, float]]]:
     return [out, [(lon + shift, lat) for lon, lat in out]]
 
 
-def _place_labels(
-    points: list[tuple[float, float, str]], *, px_per_deg: float, font_px: float = 15
-) -> list[tuple[float, float, str, float, float, str]]:
-    """Greedy label placement: the first of four offsets that overlaps no earlier label.
+def _map_title(located: pl.DataFrame, rows: pl.DataFrame) -> str:
+    total = int(rows[S.REQUESTS].sum() or 0)
+    if located.is_empty():
+        return "No located requests to map in the selected logs and time range"
+    places: dict[str, int] = {}
+    for r in located.iter_rows(named=True):
+        name = place_label(r)
+        places[name] = places.get(name, 0) + int(r[S.REQUESTS])
+    name, n = max(places.items(), key=lambda kv: (kv[1], kv[0]))
+    return (
+        f"{name} leads the map: {n:,} of {total:,} requests ({100 * n / total:.0f}%); "
+        f"{located.height:,} locations in {len(places):,} places"
+    )
 
-    Labels that fit nowhere are left out rather than drawn over each other.
-    Returns (lon, lat, text, dx, dy, horizontal alignment) in points offsets.
+
+@functools.cache
+def _basemap() -> Any:
+    """The country outlines as one path collection, built once per process and copied per map.
+
+    Parsing the TopoJSON and building ~300 polygons is most of a small map's
+    time; a collection cannot be shared between figures, so each map gets a copy.
     """
-    boxes: list[tuple[float, float, float, float]] = []
-    placed = []
-    for lon, lat, text in points:
-        w, h = len(text) * font_px * 0.55, font_px
-        x, y = lon * px_per_deg, lat * px_per_deg
-        for dx, dy, ha in (
-            (7, 5, "left"),
-            (7, -5 - h, "left"),
-            (-7, 5, "right"),
-            (-7, -5 - h, "right"),
-        ):
-            x0 = x + dx if ha == "left" else x + dx - w
-            box = (x0, y + dy, x0 + w, y + dy + h)
-            if all(box[2] < b[0] or box[0] > b[2] or box[3] < b[1] or box[1] > b[3] for b in boxes):
-                boxes.append(box)
-                placed.append((lon, lat, text, dx * 0.75, dy * 0.75, ha))
-                break
-    return placed
+    from matplotlib.collections import PolyCollection
+
+    return PolyCollection(_world(), facecolor="#EDEDED", edgecolor="#B5B5B5", linewidth=0.5)
 
 
-def plot_map(analysis: Analysis, *, top: int = 10, title: str | None = None) -> Figure:
+def _basemap_copy() -> Any:
+    from matplotlib.collections import PathCollection
+
+    base = _basemap()
+    # Same paths (immutable arrays), new artist: one figure each.
+    return PathCollection(base.get_paths(), facecolor="#EDEDED", edgecolor="#B5B5B5", linewidth=0.5)
+
+
+Extent = Literal["world", "data"]
+WORLD = (-180.0, 180.0, -58.0, 84.0)
+
+
+def _limits(lons: list[float], lats: list[float], extent: str, box: tuple[float, float]) -> Any:
+    """Longitude and latitude limits that fill an axes of ``box`` (width, height) pixels.
+
+    ``world``: the inhabited latitudes, and as many longitudes as the axes'
+    shape holds, centred on the circles (all 360 when the axes are wider than
+    the world); ``data``: the circles with a margin. Either keeps one degree
+    the same length both ways and fills the axes, so no band is blank.
+
+    Example:
+        >>> _limits([-10.0, 140.0], [47.0, 41.0], "world", (1270.0, 670.0))
+        ((-89.2, 180.0), (-58.0, 84.0))
+    """
+    want = box[0] / max(box[1], 1.0)
+    if extent == "data" and lons:
+        x0, x1 = min(lons), max(lons)
+        y0, y1 = min(lats), max(lats)
+        pad_x, pad_y = max(8.0, 0.15 * (x1 - x0)), max(6.0, 0.15 * (y1 - y0))
+        x0, x1, y0, y1 = x0 - pad_x, x1 + pad_x, y0 - pad_y, y1 + pad_y
+    elif extent in ("world", "data"):
+        x0, x1, y0, y1 = WORLD
+        span = (min(lons), max(lons)) if lons else (x0, x1)
+        # Wide enough for the axes' shape and for every circle, never more than the world.
+        width = min(360.0, max((y1 - y0) * want, span[1] - span[0] + 24))
+        mid = min(max((span[0] + span[1]) / 2, -180 + width / 2), 180 - width / 2)
+        x0, x1 = round(mid - width / 2, 1), round(mid + width / 2, 1)
+    else:
+        raise UsageError(f"--extent is world or data, not {extent!r}")
+    w, h = x1 - x0, y1 - y0
+    if w / h < want:
+        grow = (h * want - w) / 2
+        x0, x1 = x0 - grow, x1 + grow
+    else:
+        grow = (w / want - h) / 2
+        y0, y1 = y0 - grow, y1 + grow
+    return (round(x0, 1), round(x1, 1)), (round(y0, 1), round(y1, 1))
+
+
+def _size_legend(ax: Any, peak: int, area: float, any_watched: bool) -> None:
+    from matplotlib.lines import Line2D
+
+    steps = sorted({max(1, round(peak / k)) for k in (1, 4, 16)}, reverse=True)
+    handles = [
+        Line2D(
+            [], [], linestyle="", marker="o", markerfacecolor=BAR_COLOR, alpha=0.6,
+            markeredgecolor="white", markersize=math.sqrt(area * n / peak + 8),
+            label=f"{n:,} {'request' if n == 1 else 'requests'}",
+        )
+        for n in steps
+    ]  # fmt: skip
+    if any_watched:
+        handles.append(
+            Line2D([], [], linestyle="", marker="o", markerfacecolor=WATCH_COLOR,
+                   markeredgecolor="white", markersize=12, label="watched (--watch)")
+        )  # fmt: skip
+    ax.legend(
+        handles=handles, title="circle area", loc="upper left", bbox_to_anchor=(1.0, 1.0),
+        frameon=False, labelspacing=1.8, borderpad=1.0, handlelength=4, handletextpad=1.5,
+    )  # fmt: skip
+
+
+def plot_map(
+    analysis: Analysis, *, top: int = 10, title: str | None = None, extent: Extent = "world"
+) -> Figure:
     """A world map with one circle per location, its area proportional to requests.
+
+    Labels are placed by textalloc (docs/decisions/0041): none overlaps another,
+    a circle's centre or the axes' edge; a label that fits nowhere is left out
+    and counted in the footnote. A legend gives the circle sizes and the watched colour.
 
     Args:
         analysis: grouped with ``latitude`` and ``longitude`` (``by=["region",
             "latitude", "longitude"]``); rows without a location are counted in
             the subtitle, not drawn.
-        top: how many of the largest circles get a label.
+        top: how many of the largest places get a label (watched ones always try).
         title: replaces the generated title.
+        extent: ``world`` (the inhabited world) or ``data`` (zoomed to the circles);
+            both fill the axes.
 
     Returns:
-        The figure; its axes hold one scatter collection whose sizes follow requests.
+        The figure; its axes hold one scatter collection whose sizes follow
+        requests, and one text per placed label (``gid`` ``"place"``).
     """
     _require_matplotlib()
     rows = analysis.rows
@@ -140,11 +222,25 @@ def plot_map(analysis: Analysis, *, top: int = 10, title: str | None = None) -> 
         & (pl.col(S.REQUESTS) > 0)
     )
     unplaced = int(rows[S.REQUESTS].sum() or 0) - int(located[S.REQUESTS].sum() or 0)
+    records = located.sort(S.REQUESTS, descending=True, maintain_order=True).to_dicts()
+    # One label per place (a province may have several network locations),
+    # at its largest circle, with its total.
+    totals: dict[str, int] = {}
+    anchor: dict[str, tuple[float, float]] = {}
+    marked: set[str] = set()
+    for r in records:
+        name = _short(place_label(r), 40)
+        totals[name] = totals.get(name, 0) + int(r[S.REQUESTS])
+        anchor.setdefault(name, (float(r[S.LONGITUDE]), float(r[S.LATITUDE])))
+        if r.get(S.WATCHED):
+            marked.add(name)
+    # Watched places are labelled first, however small; then the largest.
+    ranked = sorted(totals, key=lambda n: (n not in marked, -totals[n]))[: top + len(marked)]
     with _style():
-        from matplotlib.collections import PolyCollection
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
 
         fig, ax = _new_figure(
-            title or "Where requests came from: requests by location",
+            title or _map_title(located, rows),
             subtitle(
                 analysis.meta,
                 extra=f"{unplaced:,} requests without a location not drawn" if unplaced else "",
@@ -152,58 +248,85 @@ def plot_map(analysis: Analysis, *, top: int = 10, title: str | None = None) -> 
             footnote="Circle area is proportional to requests. Locations are network "
             "centroids from the database, not people. Basemap: Natural Earth (public domain).",
         )
-        ax.add_collection(
-            PolyCollection(_world(), facecolor="#EDEDED", edgecolor="#B5B5B5", linewidth=0.5)
-        )
-        records = located.sort(S.REQUESTS, descending=True).to_dicts()
+        FigureCanvasAgg(fig)  # text extents for the label placement
+        ax.add_collection(_basemap_copy())
         peak = max((int(r[S.REQUESTS]) for r in records), default=1)
         watched = [bool(r.get(S.WATCHED)) for r in records]
-        sizes = [2000 * int(r[S.REQUESTS]) / peak + 8 for r in records]
-        ax.scatter(
-            [r[S.LONGITUDE] for r in records],
-            [r[S.LATITUDE] for r in records],
-            s=sizes,
-            c=[WATCH_COLOR if w else BAR_COLOR for w in watched],
-            alpha=0.6,
-            edgecolors="white",
-            linewidths=0.8,
-            zorder=3,
-        )
-        # One label per place (a province may have several network locations),
-        # at its largest circle, with its total.
-        totals: dict[str, int] = {}
-        anchor: dict[str, tuple[float, float]] = {}
-        marked: set[str] = set()
-        for r in records:
-            name = _short(place_label(r), 32)
-            totals[name] = totals.get(name, 0) + int(r[S.REQUESTS])
-            anchor.setdefault(name, (float(r[S.LONGITUDE]), float(r[S.LATITUDE])))
-            if r.get(S.WATCHED):
-                marked.add(name)
-        # Watched places are labelled first, however small; then the largest.
-        ranked = sorted(totals, key=lambda n: (n not in marked, -totals[n]))
-        ranked = ranked[: top + len(marked)]
-        wanted = [(*anchor[n], f"{_plain(n)}: {totals[n]:,}") for n in ranked]
-        for lon, lat, text, dx, dy, ha in _place_labels(wanted, px_per_deg=1380 / 360):
-            ax.annotate(
-                text,
-                (lon, lat),
-                xytext=(dx, dy),
-                textcoords="offset points",
-                ha=ha,
-                fontsize=11,
-                zorder=4,
-            )
-        if not records:
-            _say_empty(ax, "No located requests in the selected logs and time range.")
-        ax.set_xlim(-180, 180)
-        ax.set_ylim(-60, 85)
-        ax.set_aspect("equal")
+        area = 2000.0
+        sizes = [area * int(r[S.REQUESTS]) / peak + 8 for r in records]
+        lons = [float(r[S.LONGITUDE]) for r in records]
+        lats = [float(r[S.LATITUDE]) for r in records]
+        dots = ax.scatter(
+            lons, lats, s=sizes, c=[WATCH_COLOR if w else BAR_COLOR for w in watched],
+            alpha=0.6, edgecolors="white", linewidths=0.8, zorder=3,
+        )  # fmt: skip
         ax.set_xlabel("longitude (degrees)")
         ax.set_ylabel("latitude (degrees)")
+        if records:
+            _size_legend(ax, peak, area, any(watched))
+        else:
+            _say_empty(ax, "No located requests in the selected logs and time range.")
+        # Lay the figure out once, then freeze it: label placement works in pixels.
+        fig.draw_without_rendering()
+        box = ax.get_window_extent()
+        (x0, x1), (y0, y1) = _limits(lons, lats, extent, (box.width, box.height))
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        fig.set_layout_engine("none")
+        left_out = _label(ax, ranked, anchor, totals, marked, lons, lats, dots)
+        if left_out:
+            ax.text(
+                0.99, 0.01, f"{left_out} smaller labels left out where they would overlap",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=10, color="#555555",
+            )  # fmt: skip
     return fig
 
 
+def _label(
+    ax: Any,
+    ranked: list[str],
+    anchor: dict[str, tuple[float, float]],
+    totals: dict[str, int],
+    marked: set[str],
+    lons: list[float],
+    lats: list[float],
+    dots: Any,
+) -> int:
+    """Place the labels with textalloc; returns how many found no free spot."""
+    if not ranked:
+        return 0
+    import textalloc
+
+    texts = [f"{_plain(n)}: {totals[n]:,}" for n in ranked]
+    _, _, objects, _ = textalloc.allocate(
+        ax,
+        [anchor[n][0] for n in ranked],
+        [anchor[n][1] for n in ranked],
+        texts,
+        x_scatter=lons,
+        y_scatter=lats,
+        # The drawn circles, so that labels keep off them (scatter_sizes found no spot at all).
+        scatter_plot=dots,
+        textsize=11,
+        textcolor=[WATCH_COLOR if n in marked else "black" for n in ranked],
+        linecolor="#777777",
+        linewidth=0.8,
+        draw_all=False,
+        min_distance=0.01,
+        max_distance=0.25,
+        margin=0.004,
+        avoid_label_lines_overlap=True,
+        avoid_crossing_label_lines=True,
+        zorder=4,
+    )
+    for obj in objects:
+        if obj is not None:
+            cast("Text", obj).set_gid("place")
+    return sum(obj is None for obj in objects)
+
+
 __all__ = [
+    "WORLD",
+    "Extent",
     "plot_map",
 ]
