@@ -196,6 +196,7 @@ def briefing(
     title: str = "Access briefing",
     image_dir: str = "briefing_files",
     compare_baseline: datetime | None = None,
+    links: bool = False,
     **options: Any,
 ) -> Briefing:
     """Analyse logs and write a briefing (the library form of ``loganalyzer brief``).
@@ -220,6 +221,9 @@ def briefing(
             :attr:`Briefing.files` there. HTML embeds its images.
         compare_baseline: adds a section comparing the requests before this
             time (the baseline) with those after, by province (a second read).
+        links: adds a "Linked access" section: clusters of addresses that share
+            rare traces, anonymized and not (:func:`loganalyzer.analysis.links.find_links`,
+            another read).
         **options: passed to :func:`loganalyzer.analysis.pipeline.analyze_views`
             (``city_db``, ``asn_db``, ``since``, ``until``, ``where``,
             ``rejects``...).
@@ -293,8 +297,19 @@ def briefing(
         extra["compare"] = compare(
             paths, baseline_until=compare_baseline, by=["region"], watch=watch, **again
         )
+    found: dict[str, Any] = {}
+    if links:
+        from loganalyzer.analysis.links import find_links
+
+        found["links"] = find_links(
+            paths, activity=True, **{**options, "rejects": None, "on_bytes": None}
+        )
     context = BriefContext(
-        views={**got, "hourly": hourly, **extra}, watch=tuple(watch), tz=tz, charts=charts
+        views={**got, "hourly": hourly, **extra},
+        watch=tuple(watch),
+        tz=tz,
+        charts=charts,
+        extra=found,
     )
     sections = [section for build in SECTIONS for section in build(context)]
     doc = _Doc(

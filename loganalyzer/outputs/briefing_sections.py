@@ -24,6 +24,7 @@ from loganalyzer.outputs.charts.hours import hour_matrix, hours_title
 from loganalyzer.outputs.charts.labels import anonymizer_words, place_label
 
 if TYPE_CHECKING:
+    from loganalyzer.analysis.links import Links
     from loganalyzer.analysis.pipeline import Analysis
 
 
@@ -322,7 +323,69 @@ def compare_sections(ctx: BriefContext) -> list[Section]:
     ]  # fmt: skip
 
 
-SECTIONS: list[SectionBuilder] = [standout_sections, compare_sections, watched_place_sections]
+def linked_access_sections(ctx: BriefContext) -> list[Section]:
+    """With ``links``: the clusters tying anonymized access to direct access (``links``)."""
+    found = ctx.extra.get("links")
+    if found is None:
+        return []
+    return [links_section(found, watch=ctx.watch, charts=ctx.charts)]
+
+
+def links_section(found: Links, *, watch: Sequence[str] = (), charts: bool = True) -> Section:
+    """The briefing's "Linked access" section: the clusters' summaries, addresses, swimlanes.
+
+    Args:
+        found: from :func:`loganalyzer.analysis.links.find_links`, with
+            ``activity=True`` for the chart's hourly marks.
+        watch: country or province codes whose lanes are marked on the chart.
+        charts: draw the swimlane chart.
+
+    Returns:
+        A :class:`~loganalyzer.outputs.briefing_sections.Section`; the briefing
+        escapes its text for HTML, Markdown or PDF.
+    """
+    from loganalyzer.analysis.links import LINK_CAVEATS
+    from loganalyzer.outputs.links import MAX_SHOWN, more_note
+
+    info = found.meta["links"]
+    if not found.clusters:
+        lead = (
+            "No cluster of addresses links anonymized access to access with no anonymizer "
+            "known: no address of the one kind shares a rare trace with one of the other."
+        )
+    else:
+        lead = (
+            f"{info['clusters_shown']:,} cluster{'s' if info['clusters_shown'] != 1 else ''} "
+            "of addresses share rare traces (a user name, a rare agent, rare paths) and hold "
+            "both anonymized access and access with no anonymizer known."
+        )
+    summaries = [f"Cluster {c.id}: {c.summary}." for c in found.clusters[:MAX_SHOWN]]
+    if more_note(found):
+        summaries.append(more_note(found))
+    header = ["cluster", "address", "anonymizer", "place", "requests", "first seen", "last seen"]
+    body = [
+        [c.id, r["ip"], r["anonymizer"], r["region_iso"] or r["country_iso"], r["requests"],
+         r["first_seen"], r["last_seen"]]
+        for c in found.clusters[:MAX_SHOWN]
+        for r in c.clients.iter_rows(named=True)
+    ]  # fmt: skip
+    images: tuple[tuple[str, bytes], ...] = ()
+    if charts and found.clusters:
+        from loganalyzer.outputs.charts import figure_bytes
+        from loganalyzer.outputs.charts.links import plot_links
+
+        alt = "Swimlane chart: one lane per linked address, grouped by cluster, over time."
+        images = ((alt, figure_bytes(plot_links(found, watch=watch))),)
+    tables = (("The linked addresses", header, body),) if body else ()
+    return Section("links", "Linked access", (lead, *summaries, *LINK_CAVEATS), tables, images)
+
+
+SECTIONS: list[SectionBuilder] = [
+    standout_sections,
+    compare_sections,
+    watched_place_sections,
+    linked_access_sections,
+]
 """Section builders run in order after the key findings; append one to add a section."""
 
 __all__ = [
@@ -334,6 +397,8 @@ __all__ = [
     "BriefContext",
     "Section",
     "SectionBuilder",
+    "linked_access_sections",
+    "links_section",
     "standout_sections",
     "watched_place_sections",
 ]

@@ -9,7 +9,6 @@ shortened for a person, never for a machine.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +32,7 @@ MAX_SHOWN = 100
 """Clusters a table or Markdown document lists; CSV, JSON, Parquet and xlsx have all."""
 
 
-def _more(found: Links) -> str:
+def more_note(found: Links) -> str:
     """The note for clusters past :data:`MAX_SHOWN`, or ""."""
     more = len(found.clusters) - MAX_SHOWN
     if more <= 0:
@@ -144,8 +143,8 @@ def render_links_table(found: Links, *, width: int | None = 120, color: bool = F
         parts.append(
             print_terminal(_cluster_table(cluster, fmt=fmt), notes, width=width, color=color)
         )
-    if _more(found):
-        parts.append(_more(found) + "\n")
+    if more_note(found):
+        parts.append(more_note(found) + "\n")
     if not found.clusters:
         parts.append(
             "No cluster of linked addresses: no two addresses share rare evidence.\n"
@@ -206,8 +205,8 @@ def render_links_markdown(found: Links) -> str:
             ]
             out.append("| " + " | ".join(m(x) for x in cells) + " |")
         out.append("")
-    if _more(found):
-        out += [m(_more(found)), ""]
+    if more_note(found):
+        out += [m(more_note(found)), ""]
     if not found.clusters:
         out += [
             "No cluster of linked addresses: no two addresses share rare evidence."
@@ -243,76 +242,6 @@ def render_links_json(found: Links) -> str:
     return text.translate(_JSON_ESCAPES) + "\n"
 
 
-def linked_access_section(
-    found: Links,
-    *,
-    fmt: str = "html",
-    watch: Sequence[str] = (),
-    chart: bool = True,
-) -> str:
-    """The briefing's "Linked access" section: each cluster's summary, the swimlanes, caveats.
-
-    Args:
-        found: from :func:`loganalyzer.analysis.links.find_links`, with
-            ``activity=True`` for the chart's hourly marks.
-        fmt: ``html`` (a ``<section id="links">`` fragment, the chart embedded as
-            a ``data:`` PNG) or ``markdown`` (a ``## Linked access`` part).
-        watch: country or province codes whose lanes are marked on the chart.
-        chart: embed the swimlane chart.
-
-    Returns:
-        The fragment; every log-derived string is escaped for its format.
-    """
-    import base64
-    import html
-
-    info = found.meta["links"]
-    lead = (
-        f"{info['clusters_shown']:,} cluster{'s' if info['clusters_shown'] != 1 else ''} of "
-        "addresses share rare traces (a user name, a rare agent, rare paths) and hold both "
-        "anonymized access and access with no anonymizer known."
-        if not info["all"]
-        else f"{info['clusters_shown']:,} clusters of addresses share rare traces."
-    )
-    if not found.clusters:
-        lead = "No cluster of addresses links anonymized access to access with no anonymizer known."
-    items = [f"Cluster {c.id}: {c.summary}" for c in found.clusters[:MAX_SHOWN]]
-    if _more(found):
-        items.append(_more(found))
-    png = b""
-    if chart and found.clusters:
-        from loganalyzer.outputs.charts import figure_bytes
-        from loganalyzer.outputs.charts.links import plot_links
-
-        png = figure_bytes(plot_links(found, watch=watch))
-    alt = "Swimlane chart: one lane per linked address, grouped by cluster, over time."
-    if fmt == "markdown":
-        m = _md_cell
-        out = ["## Linked access", "", m(lead), ""]
-        out += [f"- {m(x)}" for x in items]
-        if png:
-            data = base64.b64encode(png).decode("ascii")
-            out += ["", f"![{m(alt)}](data:image/png;base64,{data})"]
-        out += ["", *[f"> {m(c)}\n>" for c in LINK_CAVEATS[:-1]], f"> {m(LINK_CAVEATS[-1])}", ""]
-        return "\n".join(out)
-
-    def e(text: str) -> str:
-        return html.escape(safe_text(text), quote=True)
-
-    parts = ['<section id="links"><h2>Linked access</h2>', f"<p>{e(lead)}</p>"]
-    if items:
-        parts += ["<ul>", *[f"<li>{e(x)}</li>" for x in items], "</ul>"]
-    if png:
-        data = base64.b64encode(png).decode("ascii")
-        parts.append(
-            f'<figure><img src="data:image/png;base64,{data}" alt="{e(alt)}" '
-            'width="1600" height="900"></figure>'
-        )
-    parts += ['<div class="caveat"><ul>', *[f"<li>{e(c)}</li>" for c in LINK_CAVEATS]]
-    parts += ["</ul></div></section>"]
-    return "\n".join(parts)
-
-
 def render_links(
     found: Links,
     output: str = "table",
@@ -342,7 +271,6 @@ def render_links(
 
 
 __all__ = [
-    "linked_access_section",
     "render_links",
     "render_links_json",
     "render_links_markdown",

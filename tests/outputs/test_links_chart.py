@@ -9,8 +9,8 @@ from links_scenario import T0, Scenario, make_scenario
 
 from loganalyzer.analysis.links import Links, find_links
 from loganalyzer.anonymity.sources import AnonymizerSources
+from loganalyzer.outputs.briefing_sections import links_section
 from loganalyzer.outputs.charts.links import plot_links
-from loganalyzer.outputs.links import linked_access_section
 from tests.helpers import run_cli
 
 HOSTILE = "<script>alert(1)</script>"
@@ -71,22 +71,49 @@ def test_an_empty_result_says_so(scenario):
     assert "No cluster of linked addresses to draw." in texts
 
 
-def test_briefing_section_html_escapes_and_embeds(found):
-    html = linked_access_section(found, fmt="html", watch=["ES-CT"])
-    assert html.startswith('<section id="links"><h2>Linked access</h2>')
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert HOSTILE not in html
-    assert html.count("<li>Cluster ") == len(found.clusters)
-    assert 'src="data:image/png;base64,' in html
-    assert "never a statement of who anyone is" in html
+def test_the_briefing_section_holds_each_cluster(found):
+    section = links_section(found, watch=["ES-CT"])
+    assert (section.id, section.heading) == ("links", "Linked access")
+    summaries = [p for p in section.paragraphs if p.startswith("Cluster ")]
+    assert summaries == [f"Cluster {c.id}: {c.summary}." for c in found.clusters]
+    assert any("never a statement of who anyone is" in p for p in section.paragraphs)
+    ((_, header, body),) = section.tables
+    assert header[:2] == ["cluster", "address"]
+    assert len(body) == sum(c.clients.height for c in found.clusters)
+    assert len(section.images) == 1
+    assert section.images[0][1].startswith(b"\x89PNG")
+    assert links_section(found, charts=False).images == ()
 
 
-def test_briefing_section_markdown_without_chart(found):
-    md = linked_access_section(found, fmt="markdown", chart=False)
-    assert md.startswith("## Linked access")
-    assert "data:image/png" not in md
-    assert HOSTILE not in md
-    assert "- Cluster 1: user j.doe" in md
+@pytest.mark.parametrize("suffix", ["html", "md"])
+def test_brief_links_adds_the_section_escaped(scenario, geo_dbs, tmp_path, suffix):
+    out = tmp_path / f"briefing.{suffix}"
+    r = run_cli(
+        "brief", str(scenario.log), "--links", "--watch", "ES-CT", "-o", str(out),
+        "--city-db", str(geo_dbs["city"]), "--asn-db", str(geo_dbs["asn"]),
+        *scenario.source_args(),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    text = out.read_text(encoding="utf-8")
+    assert HOSTILE not in text
+    assert "Linked access" in text
+    assert "Cluster 1: user j.doe" in text
+    if suffix == "html":
+        assert '<section id="links">' in text
+        assert "user &lt;script&gt;alert(1)&lt;/script&gt;" in text
+    else:
+        assert "## Linked access" in text
+        assert (tmp_path / "briefing_files").is_dir()
+
+
+def test_a_briefing_without_links_has_no_such_section(scenario, geo_dbs, tmp_path):
+    out = tmp_path / "briefing.html"
+    r = run_cli(
+        "brief", str(scenario.log), "-o", str(out), "--city-db", str(geo_dbs["city"]),
+        *scenario.source_args(),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "Linked access" not in out.read_text(encoding="utf-8")
 
 
 def test_plot_kind_links_through_the_cli(scenario, geo_dbs, tmp_path):

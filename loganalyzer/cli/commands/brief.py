@@ -23,6 +23,13 @@ from loganalyzer.cli.errors import EPILOG_EXIT_CODES
     metavar="TIME",
     help="Add a section on what changed: requests before TIME (ISO 8601) are the baseline.",
 )
+@click.option(
+    "--links",
+    "with_links",
+    is_flag=True,
+    help="Add a 'Linked access' section: addresses that share rare traces (a user name, "
+    "a rare agent, rare paths), anonymized beside direct (loganalyzer links; another read).",
+)
 @out_file_option(
     "briefing.html (one self-contained file) or briefing.md (Markdown; its images are "
     "written beside it in briefing_files/) or briefing.pdf (paginated)."
@@ -37,6 +44,7 @@ def brief(
     top_n: int | None,
     title: str | None,
     compare_baseline: str | None,
+    with_links: bool,
     out_path: str,
 ) -> None:
     """Write a one-file briefing: findings, charts, tables, provenance, caveats.
@@ -51,6 +59,7 @@ def brief(
         loganalyzer brief access.log --sources-dir ~/anon --watch CN-LN -o briefing.html
         loganalyzer brief --sample --watch CN-LN -o briefing.pdf
         loganalyzer brief --sample --compare-baseline 2026-09-16 -o briefing.html
+        loganalyzer brief access.log --sources-dir ~/anon --links -o briefing.html
     """
     from loganalyzer.outputs.briefing import briefing, briefing_format
     from loganalyzer.outputs.charts import write_atomic
@@ -72,6 +81,7 @@ def brief(
             title=title or "Access briefing",
             image_dir=f"{Path(out_path).stem}_files",
             compare_baseline=option_time(compare_baseline, "--compare-baseline"),
+            links=with_links,
             **r.args(),
             sources=anon,
             **args,
