@@ -127,6 +127,21 @@ def findings(
             + f"; the other {total - anon:,} have no anonymizer known, which is not proof of "
             "direct access. Anonymized places are the exits', not the users'."
         )
+        actors = [
+            (int(rows[col].sum() or 0), f"{actor}s")
+            for actor, col in S.ACTOR_REQUESTS.items()
+            if col in rows.columns
+        ]
+        if actors and not any(n for n, _ in actors):
+            out.append("No request came from a known internet scanner or crawler.")
+        elif actors:
+            shown = " and ".join(
+                f"{n:,} ({_pct(n, total)}) from known {word}" for n, word in actors
+            )
+            out.append(
+                f"Of all requests, {shown}: research scanners and search or AI crawlers, "
+                "not people (--exclude scanner,crawler leaves them out)."
+            )
     else:
         out.append(
             "Anonymizer verdicts were not part of this analysis, so every figure counts all "

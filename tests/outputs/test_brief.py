@@ -300,6 +300,38 @@ def test_findings_state_the_anonymized_share_when_verdicts_exist():
     assert not [f for f in found if f.startswith("Anonymizer verdicts were not")]
 
 
+@pytest.mark.parametrize(
+    ("scanner", "crawler", "sentence"),
+    [
+        (0, 0, "No request came from a known internet scanner or crawler."),
+        (40, 8, "Of all requests, 40 (10.1%) from known scanners and 8 (2.0%) from known "
+                "crawlers: research scanners and search or AI crawlers, not people "
+                "(--exclude scanner,crawler leaves them out)."),
+    ],
+)  # fmt: skip
+def test_findings_say_how_much_was_scanners_and_crawlers(scanner, crawler, sentence):
+    from loganalyzer.analysis.pipeline import Analysis
+    from loganalyzer.outputs.briefing import findings
+    from loganalyzer.outputs.charts import ANONYMIZED
+
+    s = sample_paths()
+    opts = {"city_db": s.city_db, "asn_db": s.asn_db}
+    regions = analyze([s.log], by=["region"], **opts)
+    assert regions.meta["lines"]["matched"] == 397
+    first = pl.int_range(pl.len()) == 0  # all of them on the busiest row
+    marked = Analysis(
+        regions.rows.with_columns(
+            pl.lit(0).alias(ANONYMIZED),
+            pl.when(first).then(scanner).otherwise(0).alias(S.REQUESTS_SCANNER),
+            pl.when(first).then(crawler).otherwise(0).alias(S.REQUESTS_CRAWLER),
+        ),
+        regions.meta,
+    )
+    nets = analyze([s.log], by=["asn"], **opts)
+    hourly = analyze([s.log], by=["hour"], **opts)
+    assert sentence in findings(marked, nets, hourly)
+
+
 def test_brief_with_anonymizer_sources_states_the_share(tmp_path, city_db):
     vpn_list = Path(__file__).resolve().parents[2] / "fixtures" / "anon" / "vpn-list.txt"
     t0 = datetime(2026, 9, 14, 8, 0, tzinfo=UTC)
