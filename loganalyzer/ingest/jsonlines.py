@@ -19,11 +19,8 @@ import polars as pl
 _JSON_PIECE = 4096
 _JSON_SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\['([^']*)'\]|\[(\d+)\]")
 _LEAF = "leaf"
-# As _json_by_path's replacements, on the joined records' bytes.
-_HEX_ESCAPE = re.compile(rb"\\x([0-9A-Fa-f]{2})")
-_CONTROL = bytes.maketrans(
-    bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20)]), b" " * (0x09 + 2 + 0x20 - 0x0E)
-)
+# The reader shows invalid UTF-8 as \xNN, which is no JSON escape: as \u00NN it is.
+_HEX_ESCAPE = r"\\x([0-9A-Fa-f]{2})"
 JSON_DECODE = True
 """False: every JSON record through json_path_match alone (the reference path)."""
 
@@ -114,7 +111,7 @@ def _json_by_path(docs: pl.Series, wanted: tuple[tuple[str, tuple[str, ...]], ..
         pl.col("_doc")
         # The reader shows invalid UTF-8 as \xNN, which is no JSON escape, and a
         # raw control byte is no JSON either: neither may cost the record.
-        .str.replace_all(r"\\x([0-9A-Fa-f]{2})", r"\u00${1}")
+        .str.replace_all(_HEX_ESCAPE, r"\u00${1}")
         .str.replace_all(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", " ")
     )
     return pl.DataFrame({"_doc": docs}).select(
@@ -138,12 +135,14 @@ def _json_decoded(
         # The NDJSON reader (several threads) took a third of the time
         # str.json_decode took on the same records, with the same values.
         # Written out by Polars, one record a line: half the time of str.join.
+        # The reader refuses raw control bytes, so a record holding one goes path
+        # by path (which reads them as spaces); \xNN is replaced here as there.
+        if records.str.contains("\\x", literal=True).any():
+            records = records.str.replace_all(_HEX_ESCAPE, r"\u00${1}")
         out = io.BytesIO()
         records.to_frame().write_csv(out, include_header=False, quote_style="never")
-        text = out.getvalue()
-        if b"\\x" in text:
-            text = _HEX_ESCAPE.sub(rb"\\u00\1", text)
-        decoded = pl.read_ndjson(io.BytesIO(text.translate(_CONTROL)), schema=dtype.to_schema())
+        out.seek(0)
+        decoded = pl.read_ndjson(out, schema=dtype.to_schema())
     except pl.exceptions.PolarsError:
         return None
     if decoded.height != len(records):
