@@ -560,8 +560,12 @@ def _parse_w3c(
         state.w3c_date = frame["_directive_date"][-1]
     wanted = None if columns is None else list(columns)
     parts = []
-    for text in frame["_fields"].unique(maintain_order=True).to_list() or [start]:
-        segment = frame.filter(pl.col("_fields") == text).drop("_fields")
+    texts = frame["_fields"].unique(maintain_order=True).to_list() or [start]
+    for text in texts:
+        # One #Fields: line for the whole batch (the usual case): no copy, no sort.
+        segment = (frame.filter(pl.col("_fields") == text) if len(texts) > 1 else frame).drop(
+            "_fields"
+        )
         sub = fmt.with_fields(text)
         names = {f.lower() for f in text.split()}
         usable = not fmt.w3c_require or fmt.w3c_require in names
@@ -570,8 +574,9 @@ def _parse_w3c(
                 segment.lazy(), sub, columns=wanted, options=options, reject_all=not usable
             ).collect()
         )
-    whole = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
-    return whole.sort("_row").drop("_row").lazy()
+    if len(parts) == 1:
+        return parts[0].drop("_row").lazy()
+    return pl.concat(parts, how="diagonal_relaxed").sort("_row").drop("_row").lazy()
 
 
 def _parse_regular(
