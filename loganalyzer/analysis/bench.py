@@ -132,6 +132,10 @@ class BenchResult:
     sources_first: Run | None = None  # the first run with sources, parsing the lists
     sources_dir: str | None = None
     distinct_clients: int = 0
+    # Other presets: the same requests in that format, its floor and its report.
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Other commands on the same log (enrich, ips, compare, lookup).
+    commands: dict[str, Run] = field(default_factory=dict)
     repeat: int = 1
     machine: dict[str, Any] = field(default_factory=dict)
 
@@ -162,6 +166,13 @@ class BenchResult:
             out["enrichment_over_parse"] = round(self.report.seconds / self.parse.seconds - 1, 3)
         if self.parse is not None and self.sources is not None:
             out["sources_over_parse"] = round(self.sources.seconds / self.parse.seconds - 1, 3)
+        for name, each in out["presets"].items():
+            each["ratio_to_floor"] = round(
+                self.presets[name]["report"].seconds / self.presets[name]["floor"].seconds, 3
+            )
+        out["commands_ratio_to_report"] = {
+            name: round(run.seconds / self.report.seconds, 3) for name, run in self.commands.items()
+        }
         if self.parse is not None and self.sources_first is not None:
             first = self.sources_first.seconds / self.parse.seconds - 1
             out["sources_first_over_parse"] = round(first, 3)
@@ -416,16 +427,20 @@ sys.exit(os.waitstatus_to_exitcode(status) & 0xFF)
 """
 
 
-def _measure(cmd: Sequence[str], env: dict[str, str] | None = None) -> Run:
+def _measure(
+    cmd: Sequence[str], env: dict[str, str] | None = None, stdin: Path | None = None
+) -> Run:
     """Run one process to completion: its wall time and its own peak RSS."""
     start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", _LAUNCHER, *cmd],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        check=False,
-        env=env,
-    )
+    with open(stdin or os.devnull, "rb") as given:
+        proc = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _LAUNCHER, *cmd],
+            stdin=given,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            check=False,
+            env=env,
+        )
     seconds = time.perf_counter() - start
     try:
         peak_kb = int(proc.stdout.split()[-1])
@@ -476,6 +491,8 @@ def run_benchmark(
     split: int = 0,
     longer: str | Path | None = None,
     sources_dir: str | Path | None = None,
+    presets: Sequence[str] = (),
+    commands: bool = False,
 ) -> BenchResult:
     """Time ``loganalyzer report`` on ``log`` against the floor, in one run.
 
@@ -500,6 +517,10 @@ def run_benchmark(
             (``--sources-dir``), and ``report --by ip`` with no databases or
             sources, parsing and counting alone, which both are compared with
             (the issue's "sources and enrichment add at most 15%").
+        presets: also time the report on the log's requests written in each of
+            these presets' formats, each against the floor of its own file.
+        commands: also time ``enrich``, ``ips``, ``compare`` and ``lookup``
+            (see :func:`~loganalyzer.analysis.bench_formats.extra_plan`).
 
     Returns:
         The measurements.
@@ -544,6 +565,18 @@ def run_benchmark(
             plan["files"] = ([*base, *map(str, parts), *report_args], None)
         if longer is not None:
             plan["longer"] = ([*base, str(longer), *report_args], None)
+        stdin: dict[str, Path | None] = {}
+        sizes: dict[str, dict[str, int]] = {}
+        if presets or commands:
+            from loganalyzer.analysis.bench_formats import extra_plan
+
+            more, more_made, sizes = extra_plan(
+                path, work, base[:-1], list(report_args), FLOOR_CODE, tuple(presets), commands
+            )
+            made += more_made
+            for name, (cmd, given) in more.items():
+                plan[name] = (cmd, None)
+                stdin[name] = given
         shutil.rmtree(cache, ignore_errors=True)
         if "sources" in plan:
             # "sources" is the steady state of a user who asks again: two runs
@@ -554,7 +587,7 @@ def run_benchmark(
             for name, (cmd, env) in plan.items():
                 if name == "cold":
                     shutil.rmtree(cold_cache, ignore_errors=True)
-                runs.setdefault(name, []).append(_measure(cmd, env))
+                runs.setdefault(name, []).append(_measure(cmd, env, stdin.get(name)))
     finally:
         for made_path in [*made, cache, cold_cache]:
             if made_path.is_dir():
@@ -602,6 +635,11 @@ def run_benchmark(
         sources_first=best.get("cold"),
         sources_dir=str(sources_dir) if sources_dir is not None else None,
         distinct_clients=distinct_clients(path) if sources_dir is not None else 0,
+        presets={
+            name: {**sizes[name], "floor": best[f"floor {name}"], "report": best[f"report {name}"]}
+            for name in presets
+        },
+        commands={n: best[n] for n in ("enrich", "ips", "compare", "lookup") if n in best},
         repeat=max(1, repeat),
         machine=machine(),
     )

@@ -229,6 +229,8 @@ def benchmark(
     peers: bool = False,
     with_sources: bool = False,
     sources_dir: str | None = None,
+    presets: Sequence[str] = (),
+    commands: bool = False,
     note: Callable[[str], None] = lambda _message: None,
 ) -> BenchResult:
     """Time ``report`` on a log (generated when None) and the variants asked for.
@@ -248,6 +250,8 @@ def benchmark(
         peers: also time a hand-written loop and GoAccess with the City database.
         with_sources: also time with synthetic anonymizer sources.
         sources_dir: also time with these anonymizer sources.
+        presets: also time the log's requests in these presets' formats.
+        commands: also time enrich, ips, compare and lookup.
         note: receives one line per step, before it starts.
 
     Returns:
@@ -279,6 +283,10 @@ def benchmark(
         variants = ["floor", "report"]
         variants += ["gzip"] * with_gzip + ["files"] * bool(split) + ["longer"] * bool(longer)
         variants += ["parse", "sources", "first run"] if timed_sources else []
+        variants += [f"floor and report of {p}" for p in presets]
+        variants += ["enrich", "ips", "compare", "lookup"] * commands
+        if presets:
+            note(f"Writing the log's requests as {', '.join(presets)}...")
         note(f"Timing {repeat} rounds, each running {', '.join(variants)} once...")
         result = run_benchmark(
             log,
@@ -290,6 +298,8 @@ def benchmark(
             split=split or 0,
             longer=longer,
             sources_dir=timed_sources,
+            presets=presets,
+            commands=commands,
         )
     if sources_dir is None:
         result.sources_dir = None  # a temporary folder, gone by now

@@ -466,6 +466,11 @@ class LogFormat:
         w3c_separator: for ``syntax="w3c"``: the regex between values (spaces
             or tabs for IIS, tabs for CloudFront).
         plus_spaces: W3C/IIS writes spaces in ``cs(User-Agent)`` as ``+``.
+        prefix: for ``syntax="regex"``: the template's start up to the last field a
+            report needs, capturing some of its fields exactly as the template
+            does (each part's extent forced by the next delimiter). When every
+            field wanted is in it, lines are matched with the whole template and
+            captured with this shorter regex (see ``parse._prefix_captures``).
 
     Example:
         >>> from loganalyzer.ingest.presets import COMMON, get_format
@@ -485,6 +490,7 @@ class LogFormat:
     w3c_require: str = ""
     w3c_separator: str = r"[ \t]+"
     plus_spaces: bool = False
+    prefix: str = ""
     regex: str = field(init=False)
     columns: tuple[str, ...] = field(init=False)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -17,6 +18,7 @@ import polars as pl
 from loganalyzer import schema as S
 from loganalyzer.errors import UsageError
 from loganalyzer.ingest.formats import LogFormat
+from loganalyzer.ingest.jsonlines import json_captures
 
 REASON_BLANK = "blank line"
 REASON_COMMENT = "comment line"
@@ -156,7 +158,66 @@ def _local(naive: pl.Expr, tz: str) -> pl.Expr:
     ).dt.convert_time_zone("UTC")
 
 
+def _quick_iso(t: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(UTC time, +HHMM) of ``2026-09-14T08:01:02[.f](Z|+HH:MM)``, else null.
+
+    The zoned parse (chrono's format interpreter, as for Apache's times), the
+    offset's regex and even ``%.f`` each left Polars' fast path: 5 s of a
+    1M-line Traefik log. The usual forms are read as a zone-less time to the
+    second (the fast path), plus the fraction and less the offset in integer
+    arithmetic; anything else is null here and read by :func:`_general_iso`,
+    which the tests hold this equal to.
+    """
+    n = t.str.len_bytes()
+    zulu = t.str.ends_with("Z") | t.str.ends_with("z")
+    colon = (t.str.slice(-3, 1) == ":") & t.str.slice(-6, 1).is_in(["+", "-"])
+    zone = pl.when(zulu).then(1).when(colon).then(6)
+    off = pl.when(zulu).then(pl.lit("+00:00")).when(colon).then(t.str.slice(-6))
+    hh, mm = off.str.slice(1, 2), off.str.slice(4, 2)
+    hours, minutes = hh.cast(pl.Int64, strict=False), mm.cast(pl.Int64, strict=False)
+    # Nothing or "." and 1-9 digits between the seconds and the zone.
+    frac = t.str.slice(20, n - zone - 20)
+    frac_ok = (n - zone == 19) | (
+        (t.str.slice(19, 1) == ".")
+        & (n - zone).is_between(21, 29)
+        & (frac.str.strip_chars("0123456789") == "")
+    )
+    micros = frac.str.pad_end(6, "0").str.slice(0, 6).cast(pl.Int64, strict=False).fill_null(0)
+    digits = (hh.str.strip_chars("0123456789") == "") & (mm.str.strip_chars("0123456789") == "")
+    usual = (t.str.slice(10, 1) == "T") & (hours < 24) & (minutes < 60) & digits & frac_ok
+    naive = t.str.slice(0, 19).str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S", strict=False, time_unit="us", cache=False
+    )
+    sign = pl.when(off.str.starts_with("-")).then(-1).otherwise(1)
+    utc = naive.cast(pl.Int64) + micros - sign * (hours * 60 + minutes) * 60_000_000
+    ts = pl.when(usual.fill_null(False)).then(utc.cast(pl.Datetime("us", "UTC")))
+    offset = pl.when(ts.is_not_null()).then(pl.concat_str([off.str.slice(0, 3), mm]))
+    return ts, offset
+
+
+QUICK_ISO_TIMES = True
+"""False: every ISO 8601 time through the general parser alone (the reference path)."""
+
+
+_ISO_QUICK, _ISO_OFF = "_iso_quick", "_iso_offset"
+
+
+def _iso_stages(frame: pl.LazyFrame, t: pl.Expr) -> pl.LazyFrame:
+    """:func:`_quick_iso`'s columns, computed once for :func:`_iso` to read."""
+    ts, offset = _quick_iso(t)
+    return frame.with_columns(ts.alias(_ISO_QUICK), offset.alias(_ISO_OFF))
+
+
 def _iso(text: pl.Expr, tz: str) -> tuple[pl.Expr, pl.Expr]:
+    if QUICK_ISO_TIMES:
+        # _iso_stages read the usual values; only the others reach the general parser.
+        rest = pl.when(pl.col(_ISO_QUICK).is_null()).then(text)
+        ts, offset = _general_iso(rest, tz)
+        return pl.coalesce(pl.col(_ISO_QUICK), ts), pl.coalesce(pl.col(_ISO_OFF), offset)
+    return _general_iso(text, tz)
+
+
+def _general_iso(text: pl.Expr, tz: str) -> tuple[pl.Expr, pl.Expr]:
     s = text.str.replace(",", ".", literal=True).str.replace(r"[Zz]$", "+00:00")
     zoned = s.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us")
     naive = s.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
@@ -324,25 +385,110 @@ def _client_expr(conn: pl.Expr, xff: pl.Expr, options: ParseOptions) -> pl.Expr:
 # --- parsing ------------------------------------------------------------------------
 
 
+QUICK_W3C = True
+"""False: every W3C line through the format's regex alone (the reference path)."""
+_W3C_SPLIT, _W3C_PLAIN = "_w3c_split", "_w3c_plain"
+# With every column wanted (enrich: 33 for CloudFront) choosing between two
+# captures per column cost more than the regex saved.
+_W3C_QUICK_MAX = 10
+
+
+def _w3c_captures(
+    lines: pl.LazyFrame, fmt: LogFormat, present: list[str], regex: str
+) -> pl.LazyFrame:
+    """W3C values by splitting each plain line at its separator; the rest by regex.
+
+    The regex (a value is a token or a quoted string, separators are runs of
+    blanks) cost three quarters of parsing an IIS log. A plain line has one
+    separator between values and nothing the regex reads otherwise: for IIS no
+    quote, no tab, no other white space, no two spaces in a row, no blank at
+    either end; for CloudFront (tabs only, values may hold anything else) no
+    blank at its start. Its values are exactly the pieces between separators;
+    every other line goes through the regex, which the tests hold this equal to.
+    """
+    line = pl.col(S.LINE)
+    tabs = fmt.w3c_separator == r"\t"
+    sep = "\t" if tabs else " "
+    core = max(
+        (i for i, c in enumerate(fmt.columns) if c in _W3C_CORE), default=len(fmt.columns) - 1
+    )
+    if tabs:
+        plain = ~(line.str.starts_with(" ") | line.str.starts_with("\t"))
+    else:
+        plain = ~line.str.contains(r'"|[^\S ]|  |^ | $')
+    wanted = [fmt.columns.index(c) for c in present]
+    # One struct of the first values (str.split and a list.get per column
+    # split every line again for each column).
+    pieces = line.str.split_exact(sep, max(core, *wanted))
+    staged = lines.with_columns(pieces.alias(_W3C_SPLIT)).with_columns(
+        (plain & pl.col(_W3C_SPLIT).struct.field(f"field_{core}").is_not_null()).alias(_W3C_PLAIN)
+    )
+    # Only the lines that are not plain reach the regex (null for the others).
+    rest = pl.when(~pl.col(_W3C_PLAIN)).then(line).str.extract_groups(regex)
+    split = pl.col(_W3C_SPLIT)
+    return staged.with_columns(
+        pl.when(pl.col(_W3C_PLAIN))
+        .then(split.struct.field(f"field_{i}"))
+        .otherwise(rest.struct.field(c))
+        .alias(c)
+        for c, i in zip(present, wanted, strict=True)
+    ).drop(_W3C_PLAIN, _W3C_SPLIT)
+
+
+# The columns a W3C line must have (formats._W3C_CORE): lines with fewer values
+# do not match the format's regex.
+_W3C_CORE = frozenset({"_date", "_time", S.CLIENT, S.STATUS, S.METHOD, S.PATH})
+
+
+QUICK_PREFIX = True
+"""False: every line of a format with a ``prefix`` through its whole regex (reference)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _groups(regex: str) -> frozenset[str]:
+    return frozenset(re.compile(regex).groupindex)
+
+
+def _prefix_captures(lines: pl.LazyFrame, fmt: LogFormat, present: list[str]) -> pl.LazyFrame:
+    """Whether each line matches the whole format, and its first fields by the prefix.
+
+    Capturing groups over a whole AWS line cost six times matching it: the
+    prefix captures only the fields before the first long quoted one, and only
+    on lines the whole regex matches (the others capture nothing, as before).
+    """
+    line = pl.col(S.LINE)
+    matched = line.str.contains(fmt.regex)
+    captured = pl.when(matched).then(line).str.extract_groups(fmt.prefix)
+    return (
+        lines.with_columns(captured.alias("_m"))
+        .with_columns(pl.col("_m").struct.field(c).alias(c) for c in present)
+        .drop("_m")
+    )
+
+
 def _captures(lines: pl.LazyFrame, fmt: LogFormat, present: list[str]) -> pl.LazyFrame:
     """One text column per captured field."""
     if fmt.syntax == "json":
-        # Anything before the first brace (a container name, a syslog prefix) is
-        # not part of the record.
-        doc = (
-            pl.col(S.LINE)
-            .str.replace(r"^[^{]*", "")
-            # The reader shows invalid UTF-8 as \xNN, which is no JSON escape, and a
-            # raw control byte is no JSON either: neither may cost the record.
-            .str.replace_all(r"\\x([0-9A-Fa-f]{2})", r"\u00${1}")
-            .str.replace_all(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", " ")
-        )
         paths = dict(fmt.json_fields)
-        fields = [
-            pl.coalesce([doc.str.json_path_match(p) for p in paths[c]]).alias(c) for c in present
-        ]
-        return lines.with_columns(fields)
+        wanted = tuple((c, paths[c]) for c in present)
+        if not wanted:
+            return lines.with_columns()
+        dtype = pl.Struct({c: pl.String for c in present})
+        # Anything before the first brace (a container name, a syslog prefix) is
+        # not part of the record; a line without one holds none (null).
+        line = pl.col(S.LINE)
+        doc = line.str.slice(line.str.find("{", literal=True))
+        decoded = doc.map_batches(lambda s: json_captures(s, wanted), return_dtype=dtype)
+        return (
+            lines.with_columns(decoded.alias("_json"))
+            .with_columns([pl.col("_json").struct.field(c).alias(c) for c in present])
+            .drop("_json")
+        )
     regex = fmt.regex_for(present)
+    if fmt.prefix and present and QUICK_PREFIX and set(present) <= _groups(fmt.prefix):
+        return _prefix_captures(lines, fmt, present)
+    if fmt.syntax == "w3c" and 0 < len(present) <= _W3C_QUICK_MAX and QUICK_W3C:
+        return _w3c_captures(lines, fmt, present, regex)
     matched = lines.with_columns(pl.col(S.LINE).str.extract_groups(regex).alias("_m"))
     if not present:
         # extract_groups on a regex without groups gives no struct fields; keep
@@ -419,8 +565,12 @@ def _parse_w3c(
         state.w3c_date = frame["_directive_date"][-1]
     wanted = None if columns is None else list(columns)
     parts = []
-    for text in frame["_fields"].unique(maintain_order=True).to_list() or [start]:
-        segment = frame.filter(pl.col("_fields") == text).drop("_fields")
+    texts = frame["_fields"].unique(maintain_order=True).to_list() or [start]
+    for text in texts:
+        # One #Fields: line for the whole batch (the usual case): no copy, no sort.
+        segment = (frame.filter(pl.col("_fields") == text) if len(texts) > 1 else frame).drop(
+            "_fields"
+        )
         sub = fmt.with_fields(text)
         names = {f.lower() for f in text.split()}
         usable = not fmt.w3c_require or fmt.w3c_require in names
@@ -429,8 +579,9 @@ def _parse_w3c(
                 segment.lazy(), sub, columns=wanted, options=options, reject_all=not usable
             ).collect()
         )
-    whole = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
-    return whole.sort("_row").drop("_row").lazy()
+    if len(parts) == 1:
+        return parts[0].drop("_row").lazy()
+    return pl.concat(parts, how="diagonal_relaxed").sort("_row").drop("_row").lazy()
 
 
 def _parse_regular(
@@ -474,6 +625,10 @@ def _parse_regular(
             )
         elif col in _QUOTED_COLUMNS and fmt.syntax != "json":
             expr = _unescape(expr)
+        elif col in (S.STATUS, S.BYTES, S.PORT) and fmt.syntax == "json":
+            # A whole number written as 200.0 reads "200.0" path by path and "200"
+            # decoded (see _json_captures): the same number either way.
+            expr = expr.str.strip_suffix(".0")
         return expr
 
     def text(col: str) -> pl.Expr:
@@ -486,6 +641,8 @@ def _parse_regular(
         date = pl.col("_directive_date")
     if fmt.time == "clf" and QUICK_CLF_TIMES:
         frame = _clf_stages(frame, raw("_time"))
+    if fmt.time in ("iso8601", "any") and QUICK_ISO_TIMES:
+        frame = _iso_stages(frame, raw("_time"))
     ts, offset = _time_exprs(fmt.time, raw("_time"), date, options.assume_tz)
     request_parts = raw(S.REQUEST).str.extract_groups(_REQUEST_RE)
 
@@ -569,8 +726,9 @@ def _parse_regular(
         matched.alias("_ok"),
         *([pl.col("_row")] if "_row" in schema else []),
     )
-    stripped = pl.col(S.LINE).str.strip_chars()
     ok = pl.col("_ok") & pl.col(S.TS).is_not_null()
+    # Only the lines not taken are looked at again (reason is null for the others).
+    stripped = pl.when(~ok).then(pl.col(S.LINE)).str.strip_chars()
     # Only JSON formats look for records of another kind: a regex over every
     # line of every other format would cost a second pass.
     other_record = (

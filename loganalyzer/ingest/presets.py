@@ -189,6 +189,10 @@ AWS_ALB = LogFormat(
         rf'(?: (?P<target_group_arn>\S+) "(?P<trace_id>{_QUOTED})" "(?P<vhost>{_QUOTED})")?'
         r"(?:\s.*)?$"
     ),
+    prefix=(
+        r"^(?:https?|h2|grpcs|wss?) (?P<_time>\S+) \S+ (?P<client>\S+):\d+ \S+ \S+ \S+ \S+ "
+        r"(?P<status>\d{3}|-) \S+ (?:\d+|-) (?P<bytes_sent>\d+|-) "
+    ),
     description="AWS Application Load Balancer access log",
     example=(
         "https 2026-09-14T00:01:02.123456Z app/my-alb/50dc6c495c0c9188 175.167.3.4:51234 "
@@ -212,6 +216,10 @@ AWS_ELB = LogFormat(
         rf'(?: "(?P<user_agent>{_QUOTED})" (?P<ssl_cipher>\S+) (?P<ssl_protocol>\S+))?'
         r"(?:\s.*)?$"
     ),
+    prefix=(
+        r"^(?P<_time>\d{4}-\d{2}-\d{2}T\S+) \S+ (?P<client>\S+):\d+ \S+ \S+ \S+ \S+ "
+        r"(?P<status>\d{3}|-) \S+ (?:\d+|-) (?P<bytes_sent>\d+|-) "
+    ),
     description="AWS Classic Elastic Load Balancer access log",
     example=(
         "2026-09-14T00:01:02.123456Z my-elb 2.136.4.5:51234 10.0.0.1:80 0.000073 0.001048 "
@@ -230,6 +238,10 @@ AWS_S3 = LogFormat(
         r"(?P<bytes_sent>\d+|-) (?P<object_size>\d+|-) (?P<total_time>\S+) "
         rf'(?P<turn_around_time>\S+) (?:"(?P<referer>{_QUOTED})"|-) '
         rf'(?:"(?P<user_agent>{_QUOTED})"|-)(?:\s.*)?$'
+    ),
+    prefix=(
+        r"^\S+ \S+ (?P<_time>\[[^\]]*\]) (?P<client>\S+) \S+ \S+ \S+ \S+ "
+        rf'(?:"{_QUOTED}"|-) (?P<status>\d{{3}}|-) \S+ (?P<bytes_sent>\d+|-) '
     ),
     description="Amazon S3 server access log",
     example=(

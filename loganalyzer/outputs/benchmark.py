@@ -91,6 +91,34 @@ def render_benchmark(result: BenchResult) -> str:
                 f"{r.seconds / parse.seconds - 1:+.0%} over parsing alone"
             ),
         )
+    for name, each in result.presets.items():
+        floor, run = each["floor"], each["report"]
+        if run.returncode != 0 or floor.returncode != 0:
+            out.append(f"{name:<8} failed (exit {run.returncode or floor.returncode})")
+            continue
+        out.append(
+            f"{name:<8} {run.seconds:6.2f} s   the same requests as {name} "
+            f"({each['size_bytes'] / 1e6:,.1f} MB): {run.seconds / floor.seconds:.2f}x "
+            f"that file's floor ({floor.seconds:.2f} s), peak {run.peak_rss_mb:,.0f} MB"
+        )
+    what = {
+        "enrich": "`enrich -o requests.parquet`",
+        "ips": "`ips`",
+        "compare": "`compare --baseline-until` the middle day",
+        "lookup": "`lookup` of 100,000 addresses from standard input",
+    }
+
+    def against_report(label: str) -> Callable[[Run], str]:
+        def line(r: Run) -> str:
+            return (
+                f"{what[label]}: {r.seconds / report.seconds:.2f}x the report, "
+                f"peak {r.peak_rss_mb:,.0f} MB"
+            )
+
+        return line
+
+    for name, run in result.commands.items():
+        extra(name, run, against_report(name))
     for name, run in result.peers.items():
         rate = f"{result.lines / run.seconds:,.0f} lines/s" if run.returncode == 0 else "failed"
         out.append(

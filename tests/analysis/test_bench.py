@@ -11,7 +11,10 @@ import polars as pl
 import pytest
 
 from loganalyzer import analyze
+from loganalyzer import schema as S
 from loganalyzer.analysis.bench import _MALFORMED, generate_log
+from loganalyzer.analysis.bench_formats import CONVERTIBLE, convert_log
+from loganalyzer.ingest.detect import detect_format, parse
 from tests.helpers import run_cli
 
 
@@ -256,7 +259,7 @@ def test_every_variant_runs_once_a_round_and_the_first_runs_start_cold(
     seen: list[tuple[str, bool]] = []
     cold = tmp_path / "loganalyzer-bench-cache-cold"
 
-    def measure(cmd, env=None):
+    def measure(cmd, env=None, stdin=None):
         cache = (env or {}).get("LOGANALYZER_CACHE_DIR", "")
         label = "floor" if cmd[1] == "-c" else " ".join(cmd[5:])
         full = Path(cache).is_dir() and any(Path(cache).iterdir()) if cache else False
@@ -293,3 +296,60 @@ def test_every_variant_runs_once_a_round_and_the_first_runs_start_cold(
     assert result.sources_first.seconds == 7.0
     # The gzip copy, the parts and both caches are gone.
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", CONVERTIBLE)
+def test_converted_logs_hold_the_same_requests(tmp_path, bench_log, name):
+    # The same clients, requests and rejects in every format: only then do the
+    # formats' figures compare with one another.
+    from loganalyzer.ingest.read import read_lines
+
+    def parsed(path: Path, fmt: str) -> pl.DataFrame:
+        result = parse(read_lines([path]).collect(), fmt=fmt)
+        return result.rows.select(S.CLIENT, S.STATUS, S.BYTES, S.TS).collect()
+
+    path = convert_log(bench_log, name, tmp_path / f"b.{name}")
+    combined = parsed(bench_log, "combined")
+    other = parsed(path, name)
+    assert other.height == combined.height > 3000
+    assert other[S.CLIENT].to_list() == combined[S.CLIENT].to_list()
+    assert other[S.STATUS].to_list() == combined[S.STATUS].to_list()
+    # Each format is read with the format's own preset, found by detection too.
+    head = read_lines([path]).head(200).collect()
+    assert detect_format(head, source=str(path)).format.name == name
+
+
+def test_bench_times_presets_and_commands(bench_log, city_db, asn_db):
+    r = run_cli(
+        "bench",
+        str(bench_log),
+        "--city-db",
+        str(city_db),
+        "--asn-db",
+        str(asn_db),
+        "--repeat",
+        "1",
+        "--presets",
+        "traefik,w3c",
+        "--commands",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert sorted(out["presets"]) == ["traefik", "w3c"]
+    for each in out["presets"].values():
+        assert (each["floor"]["returncode"], each["report"]["returncode"]) == (0, 0)
+        assert each["lines"] >= 4000
+        assert each["ratio_to_floor"] == pytest.approx(
+            each["report"]["seconds"] / each["floor"]["seconds"], abs=0.001
+        )
+    assert sorted(out["commands"]) == ["compare", "enrich", "ips", "lookup"]
+    assert all(run["returncode"] == 0 for run in out["commands"].values()), out["commands"]
+    # The converted files, the Parquet file and the addresses are gone afterwards.
+    assert sorted(p.name for p in bench_log.parent.iterdir()) == ["bench.log"]
+
+
+def test_bench_refuses_a_preset_it_cannot_write(bench_log, city_db):
+    r = run_cli("bench", str(bench_log), "--city-db", str(city_db), "--presets", "haproxy")
+    assert r.returncode == 2
+    assert b"haproxy" in r.stderr

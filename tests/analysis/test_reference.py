@@ -21,6 +21,7 @@ import loganalyzer.analysis.pipeline as pipeline
 import loganalyzer.analysis.reading as reading_module
 from loganalyzer.analysis.aggregate import aggregate
 from loganalyzer.analysis.bench import generate_log
+from loganalyzer.analysis.bench_formats import CONVERTIBLE, convert_log
 from loganalyzer.geo.databases import GeoDatabases
 from loganalyzer.geo.enrich import enrich
 from loganalyzer.ingest import native
@@ -31,6 +32,7 @@ from tests.helpers import FIXTURES
 
 # The module, not the function of the same name that the package exports.
 parse_module = importlib.import_module("loganalyzer.ingest.parse")
+jsonlines = importlib.import_module("loganalyzer.ingest.jsonlines")
 
 BYS = [["region"], ["country"], ["asn"], ["city"], ["ip"], ["status", "country"], ["hour"]]
 
@@ -109,3 +111,29 @@ def test_the_two_time_parsers_differ_only_in_speed(generated):
     finally:
         parse_module.QUICK_CLF_TIMES = True
     assert_frame_equal(quick.collect(), general.collect())
+
+
+@pytest.mark.parametrize("name", CONVERTIBLE)
+def test_every_preset_reports_as_the_straightforward_pipeline(
+    monkeypatch, tmp_path, dbs, generated, name
+):
+    # The benchmark's requests written in each format: the report through every
+    # quick path (JSON reader, ISO and W3C splitting, AWS prefixes) against the
+    # reference with all of them off.
+    monkeypatch.setattr(
+        reading_module, "iter_batches", functools.partial(iter_batches, batch_bytes=1 << 16)
+    )
+    path = convert_log(generated, name, tmp_path / f"bench.{name}")
+    fast = pipeline.analyze([path], log_format=name, dbs=dbs, by=["region"]).rows
+    with monkeypatch.context() as m:
+        for module, switch in (
+            (parse_module, "QUICK_CLF_TIMES"),
+            (parse_module, "QUICK_ISO_TIMES"),
+            (parse_module, "QUICK_W3C"),
+            (parse_module, "QUICK_PREFIX"),
+            (jsonlines, "JSON_DECODE"),
+        ):
+            m.setattr(module, switch, False)
+        slow = _straightforward(path, name, dbs, ["region"])
+    assert fast.height > 0
+    assert_frame_equal(fast.drop("watched", strict=False), slow)

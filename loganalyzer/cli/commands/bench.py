@@ -74,6 +74,21 @@ from loganalyzer.cli.options import GeoOptions, geo_options
     help="As --sources, with your own sources folder (laid out as for `report`).",
 )
 @click.option(
+    "--presets",
+    "preset_names",
+    metavar="NAMES",
+    help="Also time the report on the log's requests written in these formats "
+    "(comma-separated, or 'all': traefik, caddy, cloudflare, json, w3c, cloudfront, "
+    "aws_elb, aws_alb, aws_s3), each against the floor of its own file.",
+)
+@click.option(
+    "--commands",
+    "with_commands",
+    is_flag=True,
+    help="Also time enrich (to Parquet), ips, compare and lookup of 100,000 addresses "
+    "from standard input, each against the report.",
+)
+@click.option(
     "--formats",
     "formats_only",
     is_flag=True,
@@ -94,6 +109,8 @@ def bench(
     peers: bool,
     with_sources: bool,
     bench_sources_dir: str | None,
+    preset_names: str | None,
+    with_commands: bool,
     formats_only: bool,
     as_json: bool,
 ) -> None:
@@ -112,6 +129,7 @@ def bench(
         loganalyzer bench big.log --geoip-dir /usr/share/GeoIP --split 200
         loganalyzer bench 5m.log --longer 20m.log --geoip-dir /usr/share/GeoIP
         loganalyzer bench 5m.log --geoip-dir /usr/share/GeoIP --sources
+        loganalyzer bench 1m.log --geoip-dir /usr/share/GeoIP --presets all --commands
         loganalyzer bench --formats
     """
     from loganalyzer.outputs.benchmark import render_benchmark, render_format_speeds
@@ -126,7 +144,19 @@ def bench(
         else:
             click.echo(render_format_speeds(speeds))
         return
+    from loganalyzer.analysis.bench_formats import CONVERTIBLE
     from loganalyzer.analysis.run import benchmark
+
+    presets: tuple[str, ...] = ()
+    if preset_names:
+        wanted = [n.strip() for n in preset_names.split(",") if n.strip()]
+        presets = CONVERTIBLE if wanted == ["all"] else tuple(wanted)
+        unknown = [n for n in presets if n not in CONVERTIBLE]
+        if unknown:
+            raise click.BadParameter(
+                f"cannot write {', '.join(unknown)}; use all or some of {', '.join(CONVERTIBLE)}",
+                param_hint="--presets",
+            )
 
     result = benchmark(
         log,
@@ -143,6 +173,8 @@ def bench(
         peers=peers,
         with_sources=with_sources,
         sources_dir=bench_sources_dir,
+        presets=presets,
+        commands=with_commands,
         note=echo_err,
     )
     click.echo(json.dumps(result.as_dict(), indent=2) if as_json else render_benchmark(result))
