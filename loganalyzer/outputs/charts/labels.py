@@ -262,10 +262,39 @@ def _bucket_column(rows: pl.DataFrame) -> str:
     raise UsageError("this chart needs an analysis grouped by hour (by=[..., 'hour'])")
 
 
+def fit_labels(fig: Any, ax: Any, notes: list[Any]) -> None:
+    """Widen the x axis so that every row's label ends inside the axes.
+
+    A label is a fixed width in pixels beside a data position, so the axis must
+    reach ``x * width / (width - label)`` for each; the layout moves when the
+    limits change, so this runs until it settles (twice, in practice).
+    """
+    for note in notes:
+        # Left to the layout, a long label would squeeze the axes instead of widening them.
+        note.set_in_layout(False)
+    for _ in range(6):
+        # Runs the layout with a real renderer; the base canvas' draw() does nothing.
+        fig.draw_without_rendering()
+        box = ax.get_window_extent()
+        lo, hi = ax.get_xlim()
+        need = hi
+        for note in notes:
+            x = float(note.xy[0])
+            anchor = ax.transData.transform((x, 0))[0]
+            room = box.width - (note.get_window_extent().x1 - anchor) - 6
+            if room > 0:
+                need = max(need, lo + (x - lo) * box.width / room)
+        if need <= hi:
+            return
+        # A little more than needed: the layout narrows the axes after each change.
+        ax.set_xlim(lo, lo + (need - lo) * 1.03)
+
+
 __all__ = [
     "ANONYMIZED",
     "CATEGORY_WORDS",
     "anonymizer_words",
+    "fit_labels",
     "lead_sentence",
     "place_label",
     "scope_parts",

@@ -78,6 +78,20 @@ def _label(lane: dict[str, Any]) -> str:
     return _plain(_short(text, 56)) + (" [watched]" if lane["watched"] else "")
 
 
+def _links_title(found: Links) -> str:
+    """The finding: how many clusters tie how many anonymized and unlisted addresses."""
+    if not found.clusters:
+        return "Linked access: no cluster of addresses shares rare traces"
+    verdicts = [v for c in found.clusters for v in c.clients[S.ANONYMIZER].to_list()]
+    anonymized = sum(map(is_anonymized, verdicts))
+    n = len(found.clusters)
+    return (
+        f"Linked access: {n} cluster{'s' if n != 1 else ''} tie {anonymized} anonymized "
+        f"address{'es' if anonymized != 1 else ''} to {len(verdicts) - anonymized} with no "
+        "anonymizer known"
+    )
+
+
 def plot_links(found: Links, *, watch: Sequence[str] = (), title: str | None = None) -> Figure:
     """Swimlanes of linked addresses: time across, one lane per address, grouped by cluster.
 
@@ -106,7 +120,7 @@ def plot_links(found: Links, *, watch: Sequence[str] = (), title: str | None = N
         note = f"{left_out} more cluster{'s' if left_out != 1 else ''} not drawn. " + note
     with _style():
         fig, ax = _new_figure(
-            title or "Linked access: addresses that share rare traces, one lane each",
+            title or _links_title(found),
             subtitle(found.meta, extra=f"{len(found.clusters)} clusters"),
             footnote=note,
         )

@@ -16,6 +16,7 @@ from loganalyzer.outputs.charts.labels import (
     ANONYMIZED,
     CATEGORY_WORDS,
     _group_title,
+    fit_labels,
     lead_sentence,
     place_label,
     subtitle,
@@ -136,11 +137,13 @@ def plot_regions(
         ax.set_ylabel(subject)
         _thousands(ax.xaxis)
         peak = max(requests, default=0) or 1
-        # Room for the count beside the longest bar (and its anonymizer split).
-        ax.set_xlim(0, peak * (1.4 if split else 1.15))
+        ax.set_xlim(0, peak * 1.05)
+        notes = []
         anon_counts = [int(r.get(ANONYMIZED) or 0) for r in records] if split else []
         for i, (yi, n) in enumerate(zip(y, requests, strict=True)):
-            share = f" ({100 * n / total:.1f}%)" if total else ""
+            pct = 100 * n / total if total else 0.0
+            # "0.0%" beside a bar of 148 requests reads as none.
+            share = (f" ({pct:.1f}%)" if pct >= 0.05 or not n else " (<0.1%)") if total else ""
             text = f"{n:,}{share}" if n else "no access"
             if split and anon_counts[i]:
                 # Only where a source listed some: "0 through anonymizers" on every bar is noise.
@@ -150,9 +153,12 @@ def plot_regions(
                     if records[i].get(col)
                 ]
                 text += ", " + (", ".join(by_cat) or f"{anon_counts[i]:,} through anonymizers")
-            ax.annotate(
-                text, (n, yi), xytext=(5, 0), textcoords="offset points", va="center", fontsize=12
-            )
+            notes.append(
+                ax.annotate(
+                    text, (n, yi), xytext=(5, 0), textcoords="offset points", va="center",
+                    fontsize=12,
+                )
+            )  # fmt: skip
         for tick, w in zip(ax.get_yticklabels(), watched, strict=True):
             if w:
                 tick.set_fontweight("bold")
@@ -164,6 +170,9 @@ def plot_regions(
         )  # fmt: skip
         if not records:
             _say_empty(ax)
+        else:
+            # Each count (with its anonymizer split) ends inside the axes, however long.
+            fit_labels(fig, ax, notes)
     return fig
 
 
