@@ -20,7 +20,11 @@ WORK_START, WORK_END = 9, 18
 
 
 def _pct(n: int, total: int) -> str:
-    return f"{100 * n / total:.1f}%" if total else "0.0%"
+    """A share to one decimal; a few requests among many read "<0.1%", never "0.0%"."""
+    if not total:
+        return "0.0%"
+    pct = 100 * n / total
+    return "<0.1%" if 0 < pct < 0.05 else f"{pct:.1f}%"
 
 
 def _when(ts: Any) -> str:

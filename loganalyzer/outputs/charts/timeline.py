@@ -239,6 +239,23 @@ def _within(analysis: Analysis, first: datetime, last: datetime) -> Analysis:
     return replace(analysis, rows=rows)
 
 
+def _lone(values: list[float]) -> list[int]:
+    """The points with no neighbour to draw a line to (a gap, NaN, on each side)."""
+    n = len(values)
+
+    def gap(i: int) -> bool:
+        return i < 0 or i >= n or values[i] != values[i]
+
+    return [i for i in range(n) if not gap(i) and gap(i - 1) and gap(i + 1)]
+
+
+def _same(a: list[float], b: list[float]) -> bool:
+    """Equal series, gaps (NaN) included."""
+    return len(a) == len(b) and all(
+        x == y or (x != x and y != y) for x, y in zip(a, b, strict=True)
+    )
+
+
 def plot_timeline(
     analysis: Analysis,
     *,
@@ -290,6 +307,8 @@ def plot_timeline(
         style: Any
         for label, values in series.items():
             is_all = label == "all requests"
+            if is_all and any(_same(v, values) for k, v in series.items() if k != label):
+                continue  # one place is every request (a place's own chart): one line says it
             watched = not is_all and any(
                 label.startswith(c) or f"({c})" in label or f"({c}," in label for c in codes
             )
@@ -308,7 +327,10 @@ def plot_timeline(
                 color=color,
                 linewidth=1.5 if is_all else 2.8 if watched else 2,
                 linestyle=style,
-                marker="o" if len(buckets) <= 80 else None,
+                # Past 80 points, only the lone ones (gaps on both sides) are marked:
+                # a line joins nothing there, and without a mark they vanish.
+                marker="o",
+                markevery=None if len(buckets) <= 80 else _lone(values),
                 markersize=3,
                 zorder=3 if watched else 2,
             )
