@@ -101,6 +101,10 @@ _MALFORMED = (
 )
 
 
+COMMANDS = ("enrich", "ips", "compare", "lookup", "links", "plot", "brief")
+"""The commands ``bench --commands`` times against the report, in this order."""
+
+
 @dataclass
 class Run:
     """One measured process: wall seconds and peak resident memory."""
@@ -134,7 +138,7 @@ class BenchResult:
     distinct_clients: int = 0
     # Other presets: the same requests in that format, its floor and its report.
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Other commands on the same log (enrich, ips, compare, lookup).
+    # Other commands on the same log (COMMANDS).
     commands: dict[str, Run] = field(default_factory=dict)
     repeat: int = 1
     machine: dict[str, Any] = field(default_factory=dict)
@@ -519,7 +523,8 @@ def run_benchmark(
             (the issue's "sources and enrichment add at most 15%").
         presets: also time the report on the log's requests written in each of
             these presets' formats, each against the floor of its own file.
-        commands: also time ``enrich``, ``ips``, ``compare`` and ``lookup``
+        commands: also time ``enrich``, ``ips``, ``compare``, ``lookup``, ``links``,
+            ``plot`` and ``brief`` (:data:`COMMANDS`)
             (see :func:`~loganalyzer.analysis.bench_formats.extra_plan`).
 
     Returns:
@@ -639,7 +644,7 @@ def run_benchmark(
             name: {**sizes[name], "floor": best[f"floor {name}"], "report": best[f"report {name}"]}
             for name in presets
         },
-        commands={n: best[n] for n in ("enrich", "ips", "compare", "lookup") if n in best},
+        commands={n: best[n] for n in COMMANDS if n in best},
         repeat=max(1, repeat),
         machine=machine(),
     )

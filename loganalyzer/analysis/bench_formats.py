@@ -336,8 +336,9 @@ def extra_plan(
 
     For each preset, the log's requests written in that format (see
     :func:`convert_log`), with the floor of that file and ``report -f PRESET``.
-    With ``commands``, ``enrich`` to Parquet, ``ips``, ``compare`` and ``lookup``
-    of 100,000 addresses from standard input, all compared with the report.
+    With ``commands``, ``enrich`` to Parquet, ``ips``, ``compare``, ``lookup``
+    of 100,000 addresses from standard input, ``links``, ``plot --kind timeline``
+    and ``brief``, all compared with the report.
 
     Returns:
         The runs by name (command, file for standard input), the files made,
@@ -377,6 +378,18 @@ def extra_plan(
         )
         first.write_csv(addresses, include_header=False, quote_style="never")
         plan["lookup"] = ([*base, "lookup", "-O", "csv", *geo], addresses)
+        # The briefing's targets are the report's time plus some seconds
+        # (docs/performance.md), and links' the report's plus half.
+        plan["links"] = ([*base, "links", str(log), "-O", "csv", *geo], None)
+        chart = work / f"{log.name}.bench.png"
+        made.append(chart)
+        plan["plot"] = (
+            [*base, "plot", str(log), "--kind", "timeline", "-o", str(chart), *geo],
+            None,
+        )
+        brief = work / f"{log.name}.bench.html"
+        made.append(brief)
+        plan["brief"] = ([*base, "brief", str(log), "-o", str(brief), *geo], None)
     return plan, made, sizes
 
 

@@ -263,7 +263,12 @@ def benchmark(
     """
     import tempfile
 
-    from loganalyzer.analysis.bench import generate_log, generate_sources, run_benchmark
+    from loganalyzer.analysis.bench import (
+        COMMANDS,
+        generate_log,
+        generate_sources,
+        run_benchmark,
+    )
 
     dbs.require_city()
     report_args = ["--by", by, "-O", "csv", "--lang", lang]
@@ -284,7 +289,7 @@ def benchmark(
         variants += ["gzip"] * with_gzip + ["files"] * bool(split) + ["longer"] * bool(longer)
         variants += ["parse", "sources", "first run"] if timed_sources else []
         variants += [f"floor and report of {p}" for p in presets]
-        variants += ["enrich", "ips", "compare", "lookup"] * commands
+        variants += list(COMMANDS) * commands
         if presets:
             note(f"Writing the log's requests as {', '.join(presets)}...")
         note(f"Timing {repeat} rounds, each running {', '.join(variants)} once...")

@@ -106,6 +106,9 @@ def render_benchmark(result: BenchResult) -> str:
         "ips": "`ips`",
         "compare": "`compare --baseline-until` the middle day",
         "lookup": "`lookup` of 100,000 addresses from standard input",
+        "links": "`links`",
+        "plot": "`plot --kind timeline`",
+        "brief": "`brief` (HTML)",
     }
 
     def against_report(label: str) -> Callable[[Run], str]:

@@ -85,8 +85,8 @@ from loganalyzer.cli.options import GeoOptions, geo_options
     "--commands",
     "with_commands",
     is_flag=True,
-    help="Also time enrich (to Parquet), ips, compare and lookup of 100,000 addresses "
-    "from standard input, each against the report.",
+    help="Also time enrich (to Parquet), ips, compare, lookup of 100,000 addresses "
+    "from standard input, links, plot --kind timeline and brief, each against the report.",
 )
 @click.option(
     "--formats",
