@@ -343,7 +343,9 @@ def test_bench_times_presets_and_commands(bench_log, city_db, asn_db):
         assert each["ratio_to_floor"] == pytest.approx(
             each["report"]["seconds"] / each["floor"]["seconds"], abs=0.001
         )
-    assert sorted(out["commands"]) == ["compare", "enrich", "ips", "lookup"]
+    assert sorted(out["commands"]) == sorted(
+        ["compare", "enrich", "ips", "lookup", "links", "plot", "brief"]
+    )
     assert all(run["returncode"] == 0 for run in out["commands"].values()), out["commands"]
     # The converted files, the Parquet file and the addresses are gone afterwards.
     assert sorted(p.name for p in bench_log.parent.iterdir()) == ["bench.log"]
