@@ -234,8 +234,12 @@ def plot_map(
         anchor.setdefault(name, (float(r[S.LONGITUDE]), float(r[S.LATITUDE])))
         if r.get(S.WATCHED):
             marked.add(name)
-    # Watched places are labelled first, however small; then the largest.
-    ranked = sorted(totals, key=lambda n: (n not in marked, -totals[n]))[: top + len(marked)]
+    # The three largest places first (the title names the first), then the watched
+    # ones however small, then the rest by size: labels are placed in this order,
+    # and a crowded region leaves the later ones out.
+    leaders = set(sorted(totals, key=lambda n: -totals[n])[:3])
+    ranked = sorted(totals, key=lambda n: (n not in leaders, n not in marked, -totals[n]))
+    ranked = ranked[: top + len(marked)]
     with _style():
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
