@@ -234,10 +234,11 @@ def plot_map(
         anchor.setdefault(name, (float(r[S.LONGITUDE]), float(r[S.LATITUDE])))
         if r.get(S.WATCHED):
             marked.add(name)
-    # The three largest places first (the title names the first), then the watched
+    # The three largest places first (the title names the first; fewer with a
+    # smaller --top), then the watched
     # ones however small, then the rest by size: labels are placed in this order,
     # and a crowded region leaves the later ones out.
-    leaders = set(sorted(totals, key=lambda n: -totals[n])[:3])
+    leaders = set(sorted(totals, key=lambda n: -totals[n])[: min(3, top)])
     ranked = sorted(totals, key=lambda n: (n not in leaders, n not in marked, -totals[n]))
     ranked = ranked[: top + len(marked)]
     with _style():
