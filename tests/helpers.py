@@ -13,8 +13,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from loganalyzer import schema as S
 
 ROOT = Path(__file__).resolve().parent.parent
 """The repository."""
@@ -29,9 +35,11 @@ __all__ = [
     "apache_time",
     "build_anon_dbs",
     "build_fixture_dbs",
+    "lines_frame",
     "load_records",
     "log_line",
     "make_mmdb",
+    "parsed_both_ways",
     "run_cli",
 ]
 
@@ -110,3 +118,39 @@ def run_cli(
         timeout=120,
         check=False,
     )
+
+
+def lines_frame(texts: Sequence[str]) -> pl.DataFrame:
+    """Log lines as the parser takes them: source ``t``, line numbers from 1."""
+    return pl.DataFrame(
+        {S.SOURCE: ["t"] * len(texts), S.LINE_NO: list(range(1, len(texts) + 1)), S.LINE: texts},
+        schema={S.SOURCE: pl.String, S.LINE_NO: pl.Int64, S.LINE: pl.String},
+    )
+
+
+def parsed_both_ways(
+    lines: pl.DataFrame, fmt: Any, columns: Any, switches: Sequence[tuple[Any, str]]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The lines parsed with the quick paths, then with ``switches`` (module, flag) off.
+
+    Each quick path keeps a module-level switch so that a test can hold it equal,
+    rejects included, to the reference path it replaces.
+    """
+    from loganalyzer.ingest import parse as parse_module
+    from loganalyzer.ingest.presets import get_format
+
+    fmt = get_format(fmt) if isinstance(fmt, str) else fmt
+
+    def run() -> pl.DataFrame:
+        state = parse_module.ParseState()
+        return parse_module.parse_lines(lines.lazy(), fmt, columns=columns, state=state).collect()
+
+    fast = run()
+    for module, flag in switches:
+        setattr(module, flag, False)
+    try:
+        slow = run()
+    finally:
+        for module, flag in switches:
+            setattr(module, flag, True)
+    return fast, slow

@@ -9,8 +9,6 @@ general ISO 8601 parser) reads it: same values, same rejects, same reasons.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import hypothesis.strategies as st
@@ -24,7 +22,7 @@ from loganalyzer.analysis.bench import generate_log
 from loganalyzer.analysis.bench_formats import convert_log
 from loganalyzer.ingest.presets import PRESETS, get_format, json_format
 from loganalyzer.ingest.read import read_lines
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, lines_frame, parsed_both_ways
 
 parse_module = importlib.import_module("loganalyzer.ingest.parse")
 jsonlines = importlib.import_module("loganalyzer.ingest.jsonlines")
@@ -63,38 +61,8 @@ ODD_LINES = [
 ]
 
 
-@contextmanager
-def _reference() -> Iterator[None]:
-    jsonlines.JSON_DECODE = False
-    parse_module.QUICK_ISO_TIMES = False
-    try:
-        yield
-    finally:
-        jsonlines.JSON_DECODE = True
-        parse_module.QUICK_ISO_TIMES = True
-
-
-def _both(lines: pl.DataFrame, fmt, columns) -> tuple[pl.DataFrame, pl.DataFrame]:
-    def run() -> pl.DataFrame:
-        return parse_module.parse_lines(
-            lines.lazy(), fmt, columns=columns, state=parse_module.ParseState()
-        ).collect()
-
-    fast = run()
-    with _reference():
-        slow = run()
-    return fast, slow
-
-
-def _frame(texts: list[str]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            S.SOURCE: ["t"] * len(texts),
-            S.LINE_NO: list(range(1, len(texts) + 1)),
-            S.LINE: texts,
-        },
-        schema={S.SOURCE: pl.String, S.LINE_NO: pl.Int64, S.LINE: pl.String},
-    )
+REFERENCE = ((jsonlines, "JSON_DECODE"), (parse_module, "QUICK_ISO_TIMES"))
+"""The quick paths under test, switched off for the reference parse."""
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +79,7 @@ def test_odd_lines_read_as_the_reference_reads_them(name, columns, monkeypatch):
     fmt = get_format(name)
     # The examples around the odd lines: a batch of good records with bad ones in it.
     texts = [fmt.example] * 5 + ODD_LINES + [fmt.example] * 5
-    fast, slow = _both(_frame(texts), fmt, columns)
+    fast, slow = parsed_both_ways(lines_frame(texts), fmt, columns, REFERENCE)
     assert_frame_equal(fast, slow)
     assert fast[S.REASON].null_count() >= 10
 
@@ -130,8 +98,8 @@ def test_the_benchmark_requests_read_as_the_reference_reads_them(
     )
     path = convert_log(bench_log, name, tmp_path / f"bench.{name}")
     lines = read_lines([path]).collect()
-    lines = pl.concat([lines.head(1500), _frame(ODD_LINES * 3), lines.slice(1500)])
-    fast, slow = _both(lines, get_format(name), columns)
+    lines = pl.concat([lines.head(1500), lines_frame(ODD_LINES * 3), lines.slice(1500)])
+    fast, slow = parsed_both_ways(lines, get_format(name), columns, REFERENCE)
     assert_frame_equal(fast, slow)
     # The reader refused the batch, then took most of its pieces.
     assert decoded[0] is None
@@ -142,10 +110,10 @@ def test_the_benchmark_requests_read_as_the_reference_reads_them(
 
 def test_the_caddy_fixture_and_a_mapping_of_ones_own():
     lines = read_lines([FIXTURES / "logs" / "caddy.log"]).collect()
-    fast, slow = _both(lines, get_format("caddy"), None)
+    fast, slow = parsed_both_ways(lines, get_format("caddy"), None, REFERENCE)
     assert_frame_equal(fast, slow)
     own = json_format("client_ip=request.remote_ip,ts=ts,ua=request.headers.User-Agent[0]")
-    fast, slow = _both(lines, own, None)
+    fast, slow = parsed_both_ways(lines, own, None, REFERENCE)
     assert_frame_equal(fast, slow)
     assert fast.filter(pl.col(S.REASON).is_null())["ua"].null_count() == 0
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 
-import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -18,8 +17,11 @@ from loganalyzer.analysis.bench import generate_log
 from loganalyzer.analysis.bench_formats import convert_log
 from loganalyzer.ingest.presets import get_format
 from loganalyzer.ingest.read import read_lines
+from tests.helpers import lines_frame, parsed_both_ways
 
 parse_module = importlib.import_module("loganalyzer.ingest.parse")
+# The quick path under test, switched off for the reference parse.
+SWITCH = ((parse_module, "QUICK_PREFIX"),)
 REPORT = (S.CLIENT, S.TS, S.STATUS, S.BYTES)
 AWS = ["aws_alb", "aws_elb", "aws_s3"]
 
@@ -45,32 +47,9 @@ def _odd(example: str) -> list[str]:
     ]
 
 
-def _frame(texts: list[str]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {S.SOURCE: ["t"] * len(texts), S.LINE_NO: list(range(1, len(texts) + 1)), S.LINE: texts},
-        schema={S.SOURCE: pl.String, S.LINE_NO: pl.Int64, S.LINE: pl.String},
-    )
-
-
-def _both(lines: pl.DataFrame, name: str, columns) -> tuple[pl.DataFrame, pl.DataFrame]:
-    fmt = get_format(name)
-
-    def run() -> pl.DataFrame:
-        state = parse_module.ParseState()
-        return parse_module.parse_lines(lines.lazy(), fmt, columns=columns, state=state).collect()
-
-    fast = run()
-    parse_module.QUICK_PREFIX = False
-    try:
-        slow = run()
-    finally:
-        parse_module.QUICK_PREFIX = True
-    return fast, slow
-
-
 @pytest.mark.parametrize("name", AWS)
 def test_odd_lines_read_as_the_whole_regex_reads_them(name):
-    fast, slow = _both(_frame(_odd(get_format(name).example)), name, REPORT)
+    fast, slow = parsed_both_ways(lines_frame(_odd(get_format(name).example)), name, REPORT, SWITCH)
     assert_frame_equal(fast, slow)
     assert fast[S.REASON].null_count() >= 4
 
@@ -79,6 +58,6 @@ def test_odd_lines_read_as_the_whole_regex_reads_them(name):
 def test_the_benchmark_requests_read_as_the_whole_regex_reads_them(tmp_path, city_db, name):
     log = generate_log(tmp_path / "b.log", lines=3000, seed=9, city_db=city_db)
     lines = read_lines([convert_log(log, name, tmp_path / f"b.{name}")]).collect()
-    fast, slow = _both(lines, name, REPORT)
+    fast, slow = parsed_both_ways(lines, name, REPORT, SWITCH)
     assert_frame_equal(fast, slow)
     assert fast[S.REASON].null_count() >= 2990

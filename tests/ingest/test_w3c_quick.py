@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -19,9 +18,11 @@ from loganalyzer.analysis.bench import generate_log
 from loganalyzer.analysis.bench_formats import convert_log
 from loganalyzer.ingest.presets import get_format
 from loganalyzer.ingest.read import read_lines
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, lines_frame, parsed_both_ways
 
 parse_module = importlib.import_module("loganalyzer.ingest.parse")
+# The quick path under test, switched off for the reference parse.
+SWITCH = ((parse_module, "QUICK_W3C"),)
 REPORT = (S.CLIENT, S.TS, S.STATUS, S.BYTES)
 
 IIS = "2026-09-14 00:01:02 10.0.0.1 GET /login - 443 - 81.2.69.160 Mozilla/5.0+(X11) - 200 0 0 15"
@@ -51,32 +52,9 @@ IIS_ODD = [
 ]
 
 
-def _frame(texts: list[str]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {S.SOURCE: ["t"] * len(texts), S.LINE_NO: list(range(1, len(texts) + 1)), S.LINE: texts},
-        schema={S.SOURCE: pl.String, S.LINE_NO: pl.Int64, S.LINE: pl.String},
-    )
-
-
-def _both(lines: pl.DataFrame, name: str, columns) -> tuple[pl.DataFrame, pl.DataFrame]:
-    fmt = get_format(name)
-
-    def run() -> pl.DataFrame:
-        state = parse_module.ParseState()
-        return parse_module.parse_lines(lines.lazy(), fmt, columns=columns, state=state).collect()
-
-    fast = run()
-    parse_module.QUICK_W3C = False
-    try:
-        slow = run()
-    finally:
-        parse_module.QUICK_W3C = True
-    return fast, slow
-
-
 @pytest.mark.parametrize("columns", [REPORT, (S.CLIENT, S.TS, S.USER_AGENT, S.PATH)])
 def test_odd_iis_lines_read_as_the_regex_reads_them(columns):
-    fast, slow = _both(_frame(IIS_ODD), "w3c", columns)
+    fast, slow = parsed_both_ways(lines_frame(IIS_ODD), "w3c", columns, SWITCH)
     assert_frame_equal(fast, slow)
     assert fast[S.REASON].null_count() >= 8
 
@@ -95,7 +73,7 @@ def test_odd_cloudfront_lines_read_as_the_regex_reads_them():
         "\t".join(line.split("\t")[:8]),
         line.replace("\t", " "),
     ]
-    fast, slow = _both(_frame(odd), "cloudfront", REPORT)
+    fast, slow = parsed_both_ways(lines_frame(odd), "cloudfront", REPORT, SWITCH)
     assert_frame_equal(fast, slow)
     assert fast[S.REASON].null_count() >= 5
 
@@ -111,12 +89,12 @@ def bench_log(tmp_path_factory, city_db) -> Path:
 def test_the_benchmark_requests_read_as_the_regex_reads_them(tmp_path, bench_log, name):
     path = convert_log(bench_log, name, tmp_path / f"bench.{name}")
     lines = read_lines([path]).collect()
-    fast, slow = _both(lines, name, REPORT)
+    fast, slow = parsed_both_ways(lines, name, REPORT, SWITCH)
     assert_frame_equal(fast, slow)
     assert fast[S.REASON].null_count() >= 2990
 
 
 def test_the_iis_fixture():
     lines = read_lines([FIXTURES / "logs" / "iis.log"]).collect()
-    fast, slow = _both(lines, "w3c", REPORT)
+    fast, slow = parsed_both_ways(lines, "w3c", REPORT, SWITCH)
     assert_frame_equal(fast, slow)
