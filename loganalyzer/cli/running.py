@@ -155,6 +155,31 @@ def render_chosen(
     return render(chosen, fmt, safe_csv=out.safe_csv, terminal=out.to_tty)
 
 
+def deliver(
+    result: Any,
+    read: ReadOptions,
+    out: OutputOptions,
+    fmt: str,
+    own: Callable[[Any], str | bytes],
+    *,
+    inputs: Sequence[str],
+    what: str | None = None,
+    databases: bool = False,
+) -> None:
+    """After a table command's one library call: notes, the output, then the end checks.
+
+    ``result`` has ``meta`` and ``faults`` (an Analysis, or the clusters of
+    ``links``); ``own`` renders it in ``fmt`` (``--columns`` aside, see
+    :func:`render_chosen`); ``what`` names it in ``Wrote ... to FILE``.
+    """
+    note_run(result.meta, read, databases=databases)
+    refuse_binary_on_terminal(fmt, out.to_tty)
+    write_output(render_chosen(result, fmt, out, own), out.out_path, inputs)
+    if what:
+        note_written(what, out.out_path)
+    end_run(result.faults, read, result.meta)
+
+
 def end_run(
     faults: Sequence[ReadFault], read: ReadOptions, meta: Mapping[str, Any] | None = None
 ) -> None:

@@ -87,15 +87,13 @@ def compare(
             sources=anon,
             tz=tz,
         )
-    running.note_run(analysis.meta, read)
-    running.refuse_binary_on_terminal(fmt, out.to_tty)
-    text = running.render_chosen(
+    running.deliver(
         analysis,
-        fmt,
+        read,
         out,
+        fmt,
         lambda a: render_comparison(
             a, fmt, safe_csv=out.safe_csv, width=out.table_width(), terminal=out.to_tty
         ),
+        inputs=inputs,
     )
-    running.write_output(text, out.out_path, inputs)
-    running.end_run(analysis.faults, read, analysis.meta)

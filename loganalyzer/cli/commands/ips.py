@@ -62,18 +62,17 @@ def ips(
             sources=anon,
             tz=tz,
         )
-    running.note_run(analysis.meta, read, databases=True)
-    running.refuse_binary_on_terminal(fmt, out.to_tty)
-    text = running.render_chosen(
+    running.deliver(
         analysis,
-        fmt,
+        read,
         out,
+        fmt,
         lambda a: (
             render_ips_table(a, width=out.table_width(), color=out.to_tty)
             if fmt == "table"
             else render(a, fmt, safe_csv=out.safe_csv, terminal=out.to_tty)
         ),
+        inputs=read.logs,
+        what=f"{fmt} evidence table",
+        databases=True,
     )
-    running.write_output(text, out.out_path, read.logs)
-    running.note_written(f"{fmt} evidence table", out.out_path)
-    running.end_run(analysis.faults, read, analysis.meta)

@@ -95,16 +95,20 @@ def links(
             show_all=show_all,
             sources=anon,
         )
-    running.note_run(found.meta, read, databases=True)
-    running.refuse_binary_on_terminal(fmt, out.to_tty)
-    text = render_links(
+    running.deliver(
         found,
+        read,
+        out,
         fmt,
-        safe_csv=out.safe_csv,
-        width=out.table_width(),
-        color=out.to_tty,
-        terminal=out.to_tty,
+        lambda f: render_links(
+            f,
+            fmt,
+            safe_csv=out.safe_csv,
+            width=out.table_width(),
+            color=out.to_tty,
+            terminal=out.to_tty,
+        ),
+        inputs=read.logs,
+        what=f"{fmt} links",
+        databases=True,
     )
-    running.write_output(text, out.out_path, read.logs)
-    running.note_written(f"{fmt} links", out.out_path)
-    running.end_run(found.faults, read, found.meta)

@@ -104,12 +104,11 @@ def report(
             sources=anon,
             tz=tz,
         )
-    running.note_run(analysis.meta, read, databases=True)
-    running.refuse_binary_on_terminal(fmt, out.to_tty)
-    text = running.render_chosen(
+    running.deliver(
         analysis,
-        fmt,
+        read,
         out,
+        fmt,
         lambda a: render(
             a,
             fmt,
@@ -118,7 +117,7 @@ def report(
             color=out.to_tty,
             terminal=out.to_tty,
         ),
+        inputs=read.logs,
+        what=f"{fmt} report",
+        databases=True,
     )
-    running.write_output(text, out.out_path, read.logs)
-    running.note_written(f"{fmt} report", out.out_path)
-    running.end_run(analysis.faults, read, analysis.meta)
